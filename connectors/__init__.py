@@ -1,0 +1,1 @@
+"""OIBus connectors: South sources and North targets, one package per type."""

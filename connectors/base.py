@@ -1,0 +1,175 @@
+"""The South and North contracts, and the sink a South writes to.
+
+A connector is constructed with its validated, frozen settings and never sets its own state: it reports
+(by returning, or raising ``ConnectorNotReady``/``ConnectorFatal``/``SendError``) and the engine's runner
+decides policy (backoff, retries, logging context). Connectors import nothing of the engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
+
+import msgspec
+
+from connectors.manifest import ConnectorManifest
+
+
+class TimeValue(TypedDict):
+    """One value of one point: ``{"pointId", "timestamp" (ISO-8601 UTC), "data": {"value", ...}}``."""
+
+    pointId: str
+    timestamp: str
+    data: dict[str, Any]
+
+
+class Logger(Protocol):
+    """The structlog-style logger a connector receives (bound to its id and type by the runner)."""
+
+    def debug(self, event: str, **fields: Any) -> None: ...
+    def info(self, event: str, **fields: Any) -> None: ...
+    def warning(self, event: str, **fields: Any) -> None: ...
+    def error(self, event: str, **fields: Any) -> None: ...
+
+
+class ValueSink(Protocol):
+    """Where a South hands its data over.
+
+    Each call returns once every target North has the data durably in its cache; only then may the South
+    forget it (advance a tracked instant, delete a scanned file, ack a broker message). It raises
+    ``ContentRefused`` when a target could not store it: keep the data and try again at the next run.
+    """
+
+    async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None: ...
+
+    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None: ...
+
+    async def add_content(self, content: str) -> None: ...
+
+
+class SouthCache(Protocol):
+    """Per-item (or per-group) persistent state of a South: tracked instants and last values."""
+
+    def get_tracked_instant(self, item_id: str | None, group_id: str | None = None) -> datetime | None: ...
+
+    def set_tracked_instant(
+        self, item_id: str | None, instant: datetime, group_id: str | None = None
+    ) -> None: ...
+
+    def get_value(self, item_id: str | None, group_id: str | None = None) -> Any: ...
+
+    def set_value(self, item_id: str | None, value: Any, group_id: str | None = None) -> None: ...
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+I = TypeVar("I", bound=msgspec.Struct)  # noqa: E741
+
+
+@dataclass(frozen=True, slots=True)
+class Item(Generic[I]):
+    """One South item with its validated settings."""
+
+    id: str
+    name: str
+    enabled: bool
+    settings: I
+    scan_mode_id: str | None = None
+    group_id: str | None = None
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What the runner gives a connector besides its settings."""
+
+    id: str
+    name: str
+    logger: Logger
+    base_folder: Path
+    engine_name: str = "OIBus"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SouthConnector(ABC, Generic[S, I]):
+    """A source. ``start`` connects (raise ``ConnectorNotReady`` to be retried); ``stop`` is idempotent.
+
+    The engine calls the mode methods the manifest advertises: ``last_file``/``last_point`` on each tick
+    of an item's scan mode, ``history_query`` for history items, ``subscribe``/``unsubscribe`` for items
+    of the ``subscription`` scan mode. A mode method hands data to ``self.sink`` and returns when done.
+    """
+
+    manifest: ConnectorManifest
+
+    def __init__(
+        self, settings: S, context: ConnectorContext, sink: ValueSink, cache: SouthCache
+    ) -> None:
+        self.settings = settings
+        self.context = context
+        self.sink = sink
+        self.cache = cache
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect to the source."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release every resource; safe to call twice."""
+
+    async def test_connection(self) -> None:
+        """Raise a ``ConnectorError`` that explains why the source cannot be reached."""
+
+    async def last_file(self, items: list[Item[I]]) -> None:
+        """Read the new files of ``items`` (``lastFile`` mode)."""
+        raise NotImplementedError
+
+    async def last_point(self, items: list[Item[I]]) -> None:
+        """Read the current values of ``items`` (``lastPoint`` mode)."""
+        raise NotImplementedError
+
+    async def history_query(self, items: list[Item[I]], start: datetime, end: datetime) -> datetime | None:
+        """Read ``items`` between ``start`` and ``end``; return the newest instant read, if any."""
+        raise NotImplementedError
+
+    async def subscribe(self, items: list[Item[I]]) -> None:
+        """Start receiving changes of ``items``."""
+        raise NotImplementedError
+
+    async def unsubscribe(self, items: list[Item[I]]) -> None:
+        """Stop receiving changes of ``items``."""
+        raise NotImplementedError
+
+
+class NorthConnector(ABC, Generic[S]):
+    """A target. The runner feeds it one cache entry at a time and owns retries.
+
+    ``handle_values`` and ``handle_file`` return once the target confirmed the data; they raise
+    ``SendError`` otherwise (``retry_forever=True`` for transient failures).
+    """
+
+    manifest: ConnectorManifest
+
+    def __init__(self, settings: S, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect to the target (raise ``ConnectorNotReady`` to be retried)."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release every resource; safe to call twice."""
+
+    async def test_connection(self) -> None:
+        """Raise a ``ConnectorError`` that explains why the target cannot be reached."""
+
+    async def handle_values(self, values: list[TimeValue]) -> None:
+        """Deliver a batch of time-values."""
+        raise NotImplementedError
+
+    async def handle_file(self, path: Path, filename: str) -> None:
+        """Deliver the file at ``path`` whose logical name is ``filename``."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Settings fragments shared by several connectors."""

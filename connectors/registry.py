@@ -1,0 +1,42 @@
+"""The one literal map from connector type to module. A module is imported only when its type is used."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from connectors.manifest import ConnectorManifest
+
+SOUTH: dict[str, str] = {
+    "folder-scanner": "connectors.south.folder_scanner",
+}
+
+NORTH: dict[str, str] = {
+    "console": "connectors.north.console",
+    "file-writer": "connectors.north.file_writer",
+}
+
+
+def _module(kind: str, type_name: str) -> ModuleType:
+    table = SOUTH if kind == "south" else NORTH
+    try:
+        path = table[type_name]
+    except KeyError as err:
+        raise KeyError(f"unknown {kind} connector type {type_name!r}") from err
+    return importlib.import_module(path)
+
+
+def manifest(kind: str, type_name: str) -> ConnectorManifest:
+    """The manifest of a registered connector type (raises ``KeyError`` for an unknown type)."""
+    found: ConnectorManifest = _module(kind, type_name).MANIFEST
+    return found
+
+
+def connector_class(kind: str, type_name: str) -> type:
+    """The connector class of a registered type (imports its module, and only its module)."""
+    module = _module(kind, type_name)
+    names = [name for name in getattr(module, "__all__", ()) if name != "MANIFEST"]
+    if len(names) != 1:
+        raise TypeError(f"{module.__name__} must export exactly MANIFEST and one connector class")
+    cls: type = getattr(module, names[0])
+    return cls

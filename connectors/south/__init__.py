@@ -1,0 +1,1 @@
+"""South connectors (sources)."""

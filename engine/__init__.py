@@ -1,0 +1,1 @@
+"""OIBus engine: configuration, API, supervision of workers, routing."""

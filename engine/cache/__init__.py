@@ -1,0 +1,1 @@
+"""Disk caches used inside workers: the North queue and the South positions (tracked instants)."""
