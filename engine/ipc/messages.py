@@ -36,6 +36,7 @@ class Start:
     data_dir: str
     engine_name: str = "OIBus"
     scan_modes: dict[str, str] = field(default_factory=dict)
+    log_level: str = "info"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,382 @@
+"""The engine's heart: one supervised worker per enabled connector, routing with the durability contract.
+
+A South's content is fanned out to every target North; the South is acknowledged only once every target
+stored it (or told why it could not). Content for a North whose worker is restarting waits in that
+North's outbox and is sent again when the worker is back, so other Norths keep flowing meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from connectors import registry
+from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
+from engine.routing.router import Decision, NorthRoute
+from engine.runtime import IngestResult
+from engine.scheduler.scheduler import Scheduler
+from engine.states import WorkerState
+from engine.supervisor.worker import Knobs, Worker, WorkerGone
+
+log = structlog.get_logger(__name__)
+
+MAX_OUTBOX = 20_000
+"""Contents waiting for one North before new content for it is refused (protects the engine's memory)."""
+
+_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warning": "warning", "warn": "warning",
+           "error": "error"}
+
+
+class ConfigSource(Protocol):
+    """What the engine reads from the configuration store (connector DTOs with secrets decrypted)."""
+
+    def engine_name(self) -> str:
+        """The engine name (``general.name``)."""
+        ...
+
+    def worker_log_level(self) -> str:
+        """Most verbose level any log sink wants, so workers do not ship records nobody keeps."""
+        ...
+
+    def scan_modes(self) -> dict[str, str]:
+        """Scan mode id → cron."""
+        ...
+
+    def souths(self) -> list[dict[str, Any]]:
+        """Every South DTO (with items and groups)."""
+        ...
+
+    def norths(self) -> list[dict[str, Any]]:
+        """Every North DTO."""
+        ...
+
+    def south(self, south_id: str) -> dict[str, Any] | None:
+        """One South DTO, or None."""
+        ...
+
+    def north(self, north_id: str) -> dict[str, Any] | None:
+        """One North DTO, or None."""
+        ...
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One content on its way to several Norths; ``on_done`` runs once all of them answered."""
+
+    pending: set[str]
+    on_done: Callable[[IngestResult], None]
+    stored: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    def answer(self, north_id: str, reason: str | None) -> None:
+        """Record the answer of one North."""
+        if north_id not in self.pending:
+            return
+        self.pending.discard(north_id)
+        if reason is None:
+            self.stored.append(north_id)
+        else:
+            self.refused[north_id] = reason
+        if not self.pending:
+            self.on_done(IngestResult(stored=tuple(self.stored), refused=dict(self.refused)))
+
+
+@dataclass(slots=True)
+class NorthSlot:
+    """Routing state of one enabled North: its rules and the contents it has not confirmed yet."""
+
+    route: NorthRoute
+    worker: Worker
+    outbox: dict[int, tuple[Content, Delivery]] = field(default_factory=dict)
+
+
+class Engine:
+    """Runs the connectors of one data folder (implements ``engine.runtime.Runtime``)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: ConfigSource,
+        *,
+        knobs: Knobs | None = None,
+        safe_mode: bool = False,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.knobs = knobs or Knobs()
+        self.safe_mode = safe_mode
+        self.souths: dict[str, Worker] = {}
+        self.norths: dict[str, NorthSlot] = {}
+        self.metrics: dict[str, dict[str, Any]] = {}
+        self._south_groups: dict[str, dict[str, str | None]] = {}
+        self._seq = itertools.count(1)
+        self._group: asyncio.TaskGroup | None = None
+        self._scheduler = Scheduler(self.broadcast_trigger)
+        self._lock = asyncio.Lock()
+        self.api_tmp = data_dir / "cache" / "api-tmp"
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+
+    async def start(self, group: asyncio.TaskGroup) -> None:
+        """Start every enabled connector (Norths first, so Souths find their targets) and the crons."""
+        self._group = group
+        self.api_tmp.mkdir(parents=True, exist_ok=True)
+        for leftover in self.api_tmp.iterdir():
+            # Uploads whose POST never got its answer: the client will send them again.
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        self._scheduler.start(group, self.config.scan_modes())
+        if self.safe_mode:
+            log.warning("safe mode: connectors are not started")
+            return
+        for dto in self.config.norths():
+            await self.reconcile_north(dto["id"])
+        for dto in self.config.souths():
+            await self.reconcile_south(dto["id"])
+
+    async def stop(self) -> None:
+        """Stop Souths first (their runs end), then Norths (their caches flush), then the crons."""
+        await self._scheduler.stop()
+        await asyncio.gather(*(worker.stop() for worker in self.souths.values()))
+        self.souths.clear()
+        await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
+        for slot in self.norths.values():
+            self._refuse_outbox(slot, "engine stopping")
+        self.norths.clear()
+
+    # ----------------------------------------------------------------------------------------- runtime
+
+    def _start_message(self, role: str, connector_id: str) -> Callable[[], Start]:
+        def build() -> Start:
+            dto = self.config.south(connector_id) if role == "south" else self.config.north(connector_id)
+            if dto is None:
+                raise RuntimeError(f"{role} {connector_id} vanished")
+            return Start(
+                role=role,
+                connector=dto,
+                data_dir=str(self.data_dir),
+                engine_name=self.config.engine_name(),
+                scan_modes=self.config.scan_modes(),
+                log_level=self.config.worker_log_level(),
+            )
+
+        return build
+
+    def _new_worker(self, role: str, connector_id: str) -> Worker:
+        worker = Worker(f"{role}:{connector_id}", role, self._start_message(role, connector_id), self, self.knobs)
+        assert self._group is not None, "engine not started"
+        worker.start(self._group)
+        return worker
+
+    async def reconcile_south(self, south_id: str) -> None:
+        """Start, reconfigure or stop the worker of ``south_id`` to match the store."""
+        async with self._lock:
+            dto = self.config.south(south_id)
+            worker = self.souths.get(south_id)
+            wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
+            if dto is not None:
+                self._south_groups[south_id] = {item["id"]: item.get("groupId") for item in dto.get("items") or []}
+            if not wanted:
+                if worker is not None:
+                    del self.souths[south_id]
+                    await worker.stop()
+                self._south_groups.pop(south_id, None) if dto is None else None
+                return
+            assert dto is not None
+            if worker is None:
+                self.souths[south_id] = self._new_worker("south", south_id)
+            else:
+                self._reconfigure(worker, dto)
+
+    async def reconcile_north(self, north_id: str) -> None:
+        """Same for a North; its routing rules are refreshed at once."""
+        async with self._lock:
+            dto = self.config.north(north_id)
+            slot = self.norths.get(north_id)
+            wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
+            if not wanted:
+                if slot is not None:
+                    del self.norths[north_id]
+                    await slot.worker.stop()
+                    self._refuse_outbox(slot, "North connector stopped")
+                return
+            assert dto is not None
+            route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
+            if slot is None:
+                self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
+            else:
+                slot.route = route
+                self._reconfigure(slot.worker, dto)
+
+    def _reconfigure(self, worker: Worker, dto: dict[str, Any]) -> None:
+        if worker.state is WorkerState.RUNNING:
+            with contextlib.suppress(WorkerGone):
+                worker.send(Reconfigure(connector=dto, scan_modes=self.config.scan_modes()))
+                return
+        # Not connected: the next spawn reads the new settings; do not wait for the backoff.
+        worker.wake()
+
+    async def reload_scan_modes(self) -> None:
+        """Reschedule the crons after a scan mode change."""
+        self._scheduler.update(self.config.scan_modes())
+
+    def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
+        """Supervision state of a connector's worker."""
+        worker = self.souths.get(connector_id) if kind == "south" else (
+            slot.worker if (slot := self.norths.get(connector_id)) else None
+        )
+        if worker is None:
+            return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
+        return {"state": worker.state.label, "pid": worker.pid, "restarts": worker.restarts}
+
+    def broadcast_trigger(self, scan_mode_id: str) -> None:
+        """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
+        trigger = Trigger(scan_mode_id=scan_mode_id)
+        for worker in [*self.souths.values(), *(slot.worker for slot in self.norths.values())]:
+            if worker.connected:
+                with contextlib.suppress(WorkerGone):
+                    worker.send(trigger)
+
+    # ----------------------------------------------------------------------------------------- workers
+
+    def on_state(self, worker: Worker, state: WorkerState) -> None:
+        """A North back to RUNNING gets its outbox again; a FATAL one refuses what waits for it."""
+        if worker.role != "north":
+            return
+        slot = self.norths.get(worker.key.split(":", 1)[1])
+        if slot is None or slot.worker is not worker:
+            return
+        if state is WorkerState.RUNNING:
+            for content, _ in list(slot.outbox.values()):
+                worker.send(content)
+        elif state is WorkerState.FATAL:
+            self._refuse_outbox(slot, "North connector cannot run with its settings")
+
+    def on_message(self, worker: Worker, message: Message) -> None:
+        """Dispatch a frame from a worker."""
+        connector_id = worker.key.split(":", 1)[1]
+        if isinstance(message, Content):
+            self._route_south(worker, connector_id, message)
+        elif isinstance(message, Stored | Refused):
+            slot = self.norths.get(connector_id)
+            if slot is not None:
+                entry = slot.outbox.pop(message.seq, None)
+                if entry is not None:
+                    entry[1].answer(connector_id, None if isinstance(message, Stored) else message.reason)
+        elif isinstance(message, Log):
+            self._relog(worker, message)
+        elif isinstance(message, Metrics):
+            self.metrics[worker.key] = message.values
+
+    def _relog(self, worker: Worker, message: Log) -> None:
+        method = getattr(log, _LEVELS.get(message.level, "info"))
+        method(message.event, worker=worker.key, **message.fields)
+
+    # ----------------------------------------------------------------------------------------- routing
+
+    def _dispatch(self, content: Content, targets: list[NorthSlot], on_done: Callable[[IngestResult], None]) -> None:
+        """Send ``content`` to every target (or park it in the outbox of a restarting one)."""
+        delivery = Delivery(pending={slot.route.id for slot in targets}, on_done=on_done)
+        if not targets:
+            on_done(IngestResult(stored=(), refused={}, ignored=True))
+            return
+        for slot in targets:
+            if len(slot.outbox) >= MAX_OUTBOX:
+                delivery.answer(slot.route.id, "North connector is not keeping up; try again later")
+                continue
+            seq = next(self._seq)
+            outgoing = Content(
+                seq=seq,
+                source_id=content.source_id,
+                content_type=content.content_type,
+                payload=content.payload,
+                file_path=content.file_path,
+                filename=content.filename,
+                owned=content.owned,
+                count=content.count,
+                items=content.items,
+                source_type=content.source_type,
+            )
+            slot.outbox[seq] = (outgoing, delivery)
+            if slot.worker.connected:
+                with contextlib.suppress(WorkerGone):
+                    slot.worker.send(outgoing)
+            elif slot.worker.state is WorkerState.FATAL:
+                slot.outbox.pop(seq, None)
+                delivery.answer(slot.route.id, "North connector cannot run with its settings")
+
+    def _route_south(self, worker: Worker, south_id: str, content: Content) -> None:
+        groups = self._south_groups.get(south_id, {})
+        targets: list[NorthSlot] = []
+        for slot in self.norths.values():
+            decisions = slot.route.decide_south(south_id, content.items, groups, content.content_type)
+            if any(decision is Decision.SEND for decision in decisions.values()):
+                # Mixed item decisions keep the whole batch: duplicates are allowed, loss is not.
+                targets.append(slot)
+        generation = worker.generation
+
+        def done(result: IngestResult) -> None:
+            if worker.generation != generation or not worker.connected:
+                return  # that process is gone; its successor re-reads the source
+            reply: Message = (
+                Ack(seq=content.seq)
+                if not result.refused
+                else Nack(seq=content.seq, reason="; ".join(f"{n}: {r}" for n, r in result.refused.items()))
+            )
+            with contextlib.suppress(WorkerGone):
+                worker.send(reply)
+
+        self._dispatch(content, targets, done)
+
+    def _api_targets(self, data_source_id: str, content_type: str, north_ids: list[str] | None) -> list[NorthSlot]:
+        if north_ids:
+            slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
+            return [slot for slot in slots if slot.route.decide_api(data_source_id, content_type) is Decision.SEND]
+        return [slot for slot in self.norths.values() if slot.route.subscribes_api(data_source_id)]
+
+    async def _ingest(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+
+        def done(result: IngestResult) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        self._dispatch(content, self._api_targets(data_source_id, content.content_type, north_ids), done)
+        return await future
+
+    async def ingest_values(
+        self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
+    ) -> IngestResult:
+        """Route a JSON array of time-values from the API."""
+        content = Content(seq=0, source_id=data_source_id, content_type="time-values", payload=values_json,
+                          count=count, source_type="oibus-api")
+        return await self._ingest(content, data_source_id, north_ids)
+
+    async def ingest_file(
+        self, path: Path, filename: str, *, data_source_id: str, north_ids: list[str] | None
+    ) -> IngestResult:
+        """Route an uploaded file (a private scratch file: Norths may hard-link it)."""
+        content = Content(seq=0, source_id=data_source_id, content_type="any", file_path=str(path),
+                          filename=filename, owned=True, source_type="oibus-api")
+        return await self._ingest(content, data_source_id, north_ids)
+
+    async def ingest_content(
+        self, content: bytes, *, data_source_id: str, north_ids: list[str] | None
+    ) -> IngestResult:
+        """Route an ``any-content`` payload from the API."""
+        message = Content(seq=0, source_id=data_source_id, content_type="any-content", payload=content, count=1,
+                          source_type="oibus-api")
+        return await self._ingest(message, data_source_id, north_ids)
+
+    def _refuse_outbox(self, slot: NorthSlot, reason: str) -> None:
+        entries = list(slot.outbox.values())
+        slot.outbox.clear()
+        for _, delivery in entries:
+            delivery.answer(slot.route.id, reason)

@@ -1,0 +1,143 @@
+"""What both runners share: building the connector, starting it with backoff, answering requests."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from connectors import registry
+from connectors.base import ConnectorContext
+from connectors.errors import ConnectorFatal, ConnectorNotReady, SettingsError
+from connectors.manifest import ConnectorManifest
+from engine.ipc import Message, Metrics, Reconfigure, Reply, Request, Start, Trigger
+from engine.worker.channel import Channel, WorkerLogger
+
+START_BACKOFF_INITIAL_S = 1.0
+START_BACKOFF_MAX_S = 60.0
+
+
+def convert_settings(value: Any, struct: type[msgspec.Struct], path: str) -> Any:
+    """Validate settings coming from the engine; a failure is fatal for the connector."""
+    try:
+        return msgspec.convert(value, struct, strict=False)
+    except msgspec.ValidationError as err:
+        raise SettingsError({path: str(err)}) from err
+
+
+class Runner(ABC):
+    """Runs one connector inside the worker; the engine's supervisor owns the process around it."""
+
+    def __init__(self, channel: Channel, start: Start) -> None:
+        self.channel = channel
+        self.dto = start.connector
+        self.scan_modes = start.scan_modes
+        self.data_dir = Path(start.data_dir)
+        self.engine_name = start.engine_name
+        self.connector_id: str = self.dto["id"]
+        self.logger = WorkerLogger(
+            channel, start.log_level, scopeType=start.role, scopeId=self.connector_id, scopeName=self.dto["name"]
+        )
+        self.manifest: ConnectorManifest = registry.manifest(start.role, self.dto["type"])
+        self.connector_cls = registry.connector_class(start.role, self.dto["type"])
+        self.started = asyncio.Event()
+        self.tasks: asyncio.TaskGroup | None = None
+        self._stopping = False
+
+    def context(self, base_folder: Path) -> ConnectorContext:
+        """The context handed to the connector."""
+        return ConnectorContext(
+            id=self.connector_id,
+            name=self.dto["name"],
+            logger=self.logger,
+            base_folder=base_folder,
+            engine_name=self.engine_name,
+        )
+
+    async def start_with_backoff(self) -> None:
+        """Start the connector; retry ``ConnectorNotReady`` with backoff, give up on ``ConnectorFatal``."""
+        delay = START_BACKOFF_INITIAL_S
+        warned = False
+        while not self._stopping:
+            try:
+                await self.start_connector()
+            except (ConnectorFatal, SettingsError):
+                raise
+            except (ConnectorNotReady, OSError, Exception) as err:  # noqa: BLE001 - retry whatever the cause
+                if not warned:
+                    self.logger.warning("connector not ready, retrying", error=str(err), delay_s=delay)
+                    warned = True
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+                delay = min(delay * 2, START_BACKOFF_MAX_S)
+                continue
+            if warned:
+                self.logger.info("connector started after retries")
+            else:
+                self.logger.info("connector started")
+            self.started.set()
+            return
+
+    async def handle(self, message: Message) -> None:
+        """Dispatch one frame from the engine."""
+        if isinstance(message, Request):
+            await self._answer(message)
+        elif isinstance(message, Trigger):
+            self.on_trigger(message.scan_mode_id)
+        elif isinstance(message, Reconfigure):
+            self.dto = message.connector
+            self.scan_modes = message.scan_modes or self.scan_modes
+            await self.reconfigure()
+        else:
+            await self.on_message(message)
+
+    async def _answer(self, request: Request) -> None:
+        try:
+            result = await self.on_request(request.method, request.params)
+        except Exception as err:  # noqa: BLE001 - every failure becomes an error reply
+            self.channel.send(Reply(id=request.id, ok=False, error=str(err) or type(err).__name__))
+        else:
+            self.channel.send(Reply(id=request.id, ok=True, result=result))
+
+    async def on_request(self, method: str, params: dict[str, Any]) -> Any:
+        """Answer a request; subclasses extend it."""
+        if method == "ping":
+            return "pong"
+        if method == "metrics":
+            return self.metrics()
+        raise ValueError(f"unknown request {method!r}")
+
+    def send_metrics(self) -> None:
+        """Push the current metrics to the engine."""
+        self.channel.send(Metrics(values=self.metrics()))
+
+    @abstractmethod
+    def metrics(self) -> dict[str, Any]:
+        """Current metrics of the connector."""
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Start the connector and serve until ``stop``."""
+
+    @abstractmethod
+    async def start_connector(self) -> None:
+        """Build and start the connector once."""
+
+    @abstractmethod
+    def on_trigger(self, scan_mode_id: str) -> None:
+        """A scan mode fired."""
+
+    @abstractmethod
+    async def on_message(self, message: Message) -> None:
+        """Content, stored/ack frames... depending on the role."""
+
+    @abstractmethod
+    async def reconfigure(self) -> None:
+        """Apply ``self.dto`` (new settings or items)."""
+
+    async def stop(self) -> None:
+        """Stop the connector and flush."""
+        self._stopping = True

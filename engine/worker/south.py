@@ -1,0 +1,278 @@
+"""The South runner: scan-mode triggers, back-pressure, and the sink that waits for the engine's ack."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from connectors.base import Item, SouthConnector, TimeValue
+from connectors.errors import ContentRefused
+from engine.cache.south import SouthCacheDB
+from engine.ipc import Ack, Content, Message, Nack, Start
+from engine.worker.channel import Channel
+from engine.worker.runner import Runner, convert_settings
+
+SUBSCRIPTION = "subscription"
+BACKPRESSURE_WARN_INTERVAL_S = 3600.0
+
+
+def now_iso() -> str:
+    """The current instant as upstream writes it (ms precision, ``Z``)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class IpcSink:
+    """A ``ValueSink`` whose calls return when the engine acknowledges that every target North stored."""
+
+    def __init__(self, channel: Channel, source_id: str, metrics: dict[str, Any]) -> None:
+        self._channel = channel
+        self._source_id = source_id
+        self._seq = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._metrics = metrics
+        self._encoder = msgspec.json.Encoder()
+
+    def on_ack(self, message: Ack | Nack) -> None:
+        """Resolve the waiting call."""
+        future = self._pending.pop(message.seq, None)
+        if future is None or future.done():
+            return
+        if isinstance(message, Ack):
+            future.set_result(None)
+        else:
+            future.set_exception(ContentRefused(message.reason))
+
+    def fail_all(self, reason: str) -> None:
+        """The engine is gone: nothing pending will be acknowledged."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ContentRefused(reason))
+        self._pending.clear()
+
+    async def _send(self, content: Content) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[content.seq] = future
+        self._channel.send(content)
+        await self._channel.drain()
+        await future
+
+    async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
+        """Hand over time-values; returns once stored by every target North."""
+        if not values:
+            return
+        await self._send(
+            Content(
+                seq=next(self._seq),
+                source_id=self._source_id,
+                content_type="time-values",
+                payload=self._encoder.encode(values),
+                count=len(values),
+                items=items or [],
+            )
+        )
+        self._metrics["numberOfValuesRetrieved"] += len(values)
+        self._metrics["lastValueRetrieved"] = values[-1]
+
+    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+        """Hand over a file; returns once every target North copied it into its cache."""
+        await self._send(
+            Content(
+                seq=next(self._seq),
+                source_id=self._source_id,
+                content_type="any",
+                file_path=str(Path(path).resolve()),
+                filename=filename or Path(path).name,
+                owned=owned,
+            )
+        )
+        self._metrics["numberOfFilesRetrieved"] += 1
+        self._metrics["lastFileRetrieved"] = filename or Path(path).name
+
+    async def add_content(self, content: str) -> None:
+        """Hand over an opaque ``any-content`` payload."""
+        await self._send(
+            Content(
+                seq=next(self._seq),
+                source_id=self._source_id,
+                content_type="any-content",
+                payload=content.encode(),
+                count=1,
+            )
+        )
+        self._metrics["numberOfValuesRetrieved"] += 1
+
+
+class SouthRunner(Runner):
+    """Runs one South connector."""
+
+    def __init__(self, channel: Channel, start: Start) -> None:
+        super().__init__(channel, start)
+        self._metrics: dict[str, Any] = {
+            "metricsStart": now_iso(),
+            "lastConnection": None,
+            "lastRunStart": None,
+            "lastRunDuration": None,
+            "numberOfValuesRetrieved": 0,
+            "numberOfFilesRetrieved": 0,
+            "lastValueRetrieved": None,
+            "lastFileRetrieved": None,
+        }
+        self.sink = IpcSink(channel, self.connector_id, self._metrics)
+        self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
+        self.connector: SouthConnector[Any, Any] | None = None
+        self._items: list[Item[Any]] = []
+        self._groups: dict[str, str | None] = {}
+        self._running: set[str] = set()
+        self._last_backpressure_warning: dict[str, float] = {}
+        self._parallel = asyncio.Semaphore(1)
+        self._stop_event = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def metrics(self) -> dict[str, Any]:
+        """South metrics as upstream names them."""
+        return dict(self._metrics)
+
+    def _load_items(self) -> None:
+        manifest = self.manifest
+        self._groups = {
+            group["id"]: (group.get("standardSettings") or {}).get("scanModeId") or group.get("scanModeId")
+            for group in self.dto.get("groups") or []
+        }
+        items: list[Item[Any]] = []
+        for index, raw in enumerate(self.dto.get("items") or []):
+            settings = (
+                convert_settings(raw.get("settings") or {}, manifest.item_settings, f"items[{index}].settings")
+                if manifest.item_settings is not None
+                else raw.get("settings")
+            )
+            items.append(
+                Item(
+                    id=raw["id"],
+                    name=raw["name"],
+                    enabled=bool(raw.get("enabled", True)),
+                    settings=settings,
+                    scan_mode_id=raw.get("scanModeId"),
+                    group_id=raw.get("groupId"),
+                )
+            )
+        self._items = items
+        parallel = getattr(self.connector.settings if self.connector else None, "max_parallel_run", 1)
+        self._parallel = asyncio.Semaphore(max(1, int(parallel or 1)))
+
+    def _items_for(self, scan_mode_id: str) -> list[Item[Any]]:
+        return [
+            item
+            for item in self._items
+            if item.enabled
+            and (
+                (item.group_id is not None and self._groups.get(item.group_id) == scan_mode_id)
+                or (item.group_id is None and item.scan_mode_id == scan_mode_id)
+            )
+        ]
+
+    async def start_connector(self) -> None:
+        """Build the connector from the DTO and start it."""
+        settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
+        base = self.data_dir / "cache" / f"south-{self.connector_id}"
+        (base / "tmp").mkdir(parents=True, exist_ok=True)
+        connector: SouthConnector[Any, Any] = self.connector_cls(
+            settings, self.context(base), self.sink, self._cache_db.for_south(self.connector_id)
+        )
+        self.connector = connector
+        self._load_items()
+        await connector.start()
+        self._metrics["lastConnection"] = now_iso()
+        if self.manifest.modes.subscription:
+            subscribed = self._items_for(SUBSCRIPTION)
+            if subscribed:
+                await connector.subscribe(subscribed)
+
+    async def run(self) -> None:
+        """Start the connector, then wait for the stop."""
+        await self.start_with_backoff()
+        await self._stop_event.wait()
+
+    def on_trigger(self, scan_mode_id: str) -> None:
+        """Run the items of ``scan_mode_id``, unless their previous run is still going."""
+        if self.connector is None or not self.started.is_set() or scan_mode_id == SUBSCRIPTION:
+            return
+        items = self._items_for(scan_mode_id)
+        if not items:
+            return
+        if scan_mode_id in self._running:
+            now = time.monotonic()
+            last = self._last_backpressure_warning.get(scan_mode_id, -BACKPRESSURE_WARN_INTERVAL_S)
+            if now - last >= BACKPRESSURE_WARN_INTERVAL_S:
+                self._last_backpressure_warning[scan_mode_id] = now
+                self.logger.warning("previous run still in progress, skipping this one", scanModeId=scan_mode_id)
+            return
+        self._running.add(scan_mode_id)
+        task = asyncio.create_task(self._run_items(scan_mode_id, items), name=f"{self.connector_id}:run")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_items(self, scan_mode_id: str, items: list[Item[Any]]) -> None:
+        connector = self.connector
+        assert connector is not None
+        try:
+            async with self._parallel:
+                started = time.monotonic()
+                self._metrics["lastRunStart"] = now_iso()
+                if self.manifest.modes.last_file:
+                    await connector.last_file(items)
+                elif self.manifest.modes.last_point:
+                    await connector.last_point(items)
+                self._metrics["lastRunDuration"] = round((time.monotonic() - started) * 1000)
+        except ContentRefused as err:
+            self.logger.warning("content refused by the engine; will retry at the next run", reason=str(err))
+        except Exception as err:  # noqa: BLE001 - a failed run is logged, the next tick tries again
+            self.logger.error("run failed", error=str(err), errorType=type(err).__name__)
+        finally:
+            self._running.discard(scan_mode_id)
+            self.send_metrics()
+
+    async def on_message(self, message: Message) -> None:
+        """Acks and nacks of content we handed over."""
+        if isinstance(message, Ack | Nack):
+            self.sink.on_ack(message)
+
+    async def on_request(self, method: str, params: dict[str, Any]) -> Any:
+        """South requests: connection test."""
+        if method == "test_connection":
+            if self.connector is None:
+                raise RuntimeError("connector not started")
+            await self.connector.test_connection()
+            return "ok"
+        return await super().on_request(method, params)
+
+    async def reconfigure(self) -> None:
+        """Restart the connector with the new settings and items."""
+        await self._stop_connector()
+        self.started.clear()
+        await self.start_with_backoff()
+
+    async def _stop_connector(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.connector is not None:
+            try:
+                await self.connector.stop()
+            except Exception as err:  # noqa: BLE001 - stopping must go on
+                self.logger.error("connector stop failed", error=str(err))
+            self.connector = None
+
+    async def stop(self) -> None:
+        """Stop the connector, then let ``run`` return."""
+        await super().stop()
+        await self._stop_connector()
+        self.sink.fail_all("worker stopping")
+        self._cache_db.close()
+        self._stop_event.set()

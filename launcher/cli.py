@@ -1,0 +1,176 @@
+"""``oibus-launcher``: spawn the engine, restart it with backoff, fall back to safe mode on a crash loop.
+
+Arguments other than the launcher's own are forwarded to the engine, with ``--config`` made absolute and
+``--launcherVersion`` appended. SIGTERM/SIGINT stop the engine gracefully (it gets SIGTERM, then SIGKILL
+after ``--stop-timeout`` seconds), then the launcher exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+from launcher.states import EngineState
+
+log = logging.getLogger("oibus.launcher")
+
+CRASH_WINDOW_S = 120.0
+CRASHES_BEFORE_SAFE_MODE = 5
+
+
+def launcher_version() -> str:
+    """The installed package version (the launcher ships with the engine)."""
+    try:
+        return metadata.version("oibus")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def engine_command(explicit: str | None) -> list[str]:
+    """How to start the engine: ``--engine``, else ``binaries/oibus`` beside us, else this Python."""
+    if explicit:
+        return [explicit]
+    here = Path(sys.argv[0]).resolve().parent
+    for candidate in (here / "binaries" / "oibus", here / "binaries" / "oibus.exe"):
+        if candidate.is_file():
+            return [str(candidate)]
+    return [sys.executable, "-m", "engine"]
+
+
+class Launcher:
+    """Supervises the engine process."""
+
+    def __init__(self, command: list[str], engine_args: list[str], args: argparse.Namespace) -> None:
+        self.command = command
+        self.engine_args = engine_args
+        self.args = args
+        self.state = EngineState.STOPPED
+        self.stop_requested = threading.Event()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.crashes: list[float] = []
+        self.safe_mode = False
+        self.stop_at: float | None = None
+
+    def _set_state(self, state: EngineState, **fields: object) -> None:
+        if state is not self.state:
+            log.info("engine %s -> %s %s", self.state.label, state.label, fields or "")
+            self.state = state
+
+    def request_stop(self, signum: int, _frame: object) -> None:
+        """Signal handler: forward a graceful stop to the engine."""
+        log.info("received signal %s, stopping the engine", signum)
+        self.stop_requested.set()
+        self.stop_at = time.monotonic()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            self._set_state(EngineState.STOPPING)
+            proc.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+
+    def run(self) -> int:
+        """Run until stopped; return the launcher's exit code."""
+        failures = 0
+        while not self.stop_requested.is_set():
+            argv = [*self.command, *self.engine_args]
+            if self.safe_mode:
+                argv.append("--safe-mode")
+            self._set_state(EngineState.STARTING)
+            started = time.monotonic()
+            try:
+                self.proc = subprocess.Popen(argv)  # noqa: S603 - our own engine binary
+            except OSError as err:
+                log.error("cannot start the engine: %s", err)
+                return 2
+            code = self._wait(self.proc, started)
+            if self.stop_requested.is_set():
+                break
+            now = time.monotonic()
+            if now - started >= self.args.stable_after:
+                failures = 0
+                self.crashes.clear()
+            failures += 1
+            self.crashes = [t for t in [*self.crashes, now] if now - t <= CRASH_WINDOW_S]
+            if len(self.crashes) >= CRASHES_BEFORE_SAFE_MODE:
+                if self.safe_mode:
+                    self._set_state(EngineState.FATAL)
+                    log.error("the engine keeps crashing even in safe mode; giving up")
+                    return 1
+                self.safe_mode = True
+                self.crashes.clear()
+                failures = 0
+                log.error(
+                    "the engine crashed %d times in %d s: restarting it in safe mode (connectors not started, "
+                    "web UI reachable) so an operator can fix the configuration",
+                    CRASHES_BEFORE_SAFE_MODE,
+                    int(CRASH_WINDOW_S),
+                )
+                continue
+            delay = min(self.args.backoff_max, self.args.backoff_initial * 2 ** max(failures - 1, 0))
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+            log.warning("engine exited with code %s; restarting in %.1f s", code, delay)
+            self._set_state(EngineState.BACKOFF)
+            self.stop_requested.wait(delay)
+        self._set_state(EngineState.STOPPED)
+        return 0
+
+    def _wait(self, proc: subprocess.Popen[bytes], started: float) -> int:
+        while True:
+            try:
+                code = proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if self.state is EngineState.STARTING and time.monotonic() - started >= self.args.stable_after:
+                    self._set_state(EngineState.RUNNING)
+                if self.stop_at is not None and time.monotonic() - self.stop_at > self.args.stop_timeout:
+                    self._kill(proc)
+                continue
+            return code
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        log.error("the engine did not stop in time; killing it")
+        try:
+            root = psutil.Process(proc.pid)
+            for child in [*root.children(recursive=True), root]:
+                child.kill()
+        except psutil.NoSuchProcess:
+            return
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Split the launcher's own options from the engine's."""
+    parser = argparse.ArgumentParser(prog="oibus-launcher", description=__doc__)
+    parser.add_argument("--config", default=".", help="data folder (default: current folder)")
+    parser.add_argument("--engine", help="engine executable (default: binaries/oibus, else this Python)")
+    parser.add_argument("--version", action="store_true", help="print the launcher version and exit")
+    parser.add_argument("--stable-after", type=float, default=30.0, help="seconds up before a start counts as good")
+    parser.add_argument("--backoff-initial", type=float, default=1.0)
+    parser.add_argument("--backoff-max", type=float, default=60.0)
+    parser.add_argument("--stop-timeout", type=float, default=30.0)
+    return parser.parse_known_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
+    args, rest = parse(sys.argv[1:] if argv is None else argv)
+    version = launcher_version()
+    if args.version:
+        print(f"OIBus launcher version: {version}")
+        return
+    config = str(Path(args.config).expanduser().resolve())
+    engine_args = ["--config", config, *rest, "--launcherVersion", version]
+    launcher = Launcher(engine_command(args.engine), engine_args, args)
+    signal.signal(signal.SIGTERM, launcher.request_stop)
+    signal.signal(signal.SIGINT, launcher.request_stop)
+    os.makedirs(config, exist_ok=True)
+    sys.exit(launcher.run())
