@@ -39,7 +39,7 @@ class ConnectorManifest:
     schema_version: int = 1
 
     def to_dto(self) -> dict[str, Any]:
-        """The manifest as served by ``GET /api/{south|north}/manifests/{type}``."""
+        """Return the manifest as served by ``GET /api/{south|north}/manifests/{type}``."""
         dto: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -61,8 +61,18 @@ class ConnectorManifest:
 
 
 def settings_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
-    """JSON Schema of a settings struct (the UI form and OpenAPI both use it)."""
+    """JSON Schema of a settings struct (the UI form and OpenAPI both use it).
+
+    msgspec keeps ``Meta(extra=...)`` out of the schema, so each field declared with
+    ``Meta(extra={"secret": True})`` gets ``"secret": true`` added to its property here, in every struct.
+    """
     schema: dict[str, Any] = msgspec.json.schema(struct)
+    definitions = schema.get("$defs", {})
+    for struct_type in _struct_types(msgspec.inspect.type_info(struct)):
+        properties = definitions.get(struct_type.cls.__name__, {}).get("properties", {})
+        for field_info in struct_type.fields:
+            if _is_secret(field_info.type) and field_info.encode_name in properties:
+                properties[field_info.encode_name]["secret"] = True
     return schema
 
 
@@ -71,6 +81,38 @@ def secret_fields(struct: type[msgspec.Struct]) -> frozenset[str]:
     return frozenset(
         name for name, props in _properties(struct).items() if isinstance(props, dict) and props.get("secret")
     )
+
+
+def _is_secret(type_info: msgspec.inspect.Type) -> bool:
+    if isinstance(type_info, msgspec.inspect.Metadata):
+        return bool((type_info.extra or {}).get("secret")) or _is_secret(type_info.type)
+    if isinstance(type_info, msgspec.inspect.UnionType):
+        return any(_is_secret(member) for member in type_info.types)
+    return False
+
+
+def _struct_types(root: msgspec.inspect.Type) -> list[msgspec.inspect.StructType]:
+    """Every struct type reachable from ``root`` (through fields, unions, containers and metadata)."""
+    found: dict[type, msgspec.inspect.StructType] = {}
+    pending: list[msgspec.inspect.Type] = [root]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, msgspec.inspect.StructType):
+            if current.cls in found:
+                continue
+            found[current.cls] = current
+            pending.extend(field_info.type for field_info in current.fields)
+        elif isinstance(current, msgspec.inspect.Metadata):
+            pending.append(current.type)
+        elif isinstance(current, msgspec.inspect.UnionType):
+            pending.extend(current.types)
+        elif isinstance(current, msgspec.inspect.CollectionType):
+            pending.append(current.item_type)
+        elif isinstance(current, msgspec.inspect.DictType):
+            pending.append(current.value_type)
+        elif isinstance(current, msgspec.inspect.TupleType):
+            pending.extend(current.item_types)
+    return list(found.values())
 
 
 def _properties(struct: type[msgspec.Struct]) -> dict[str, Any]:

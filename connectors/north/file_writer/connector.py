@@ -1,0 +1,158 @@
+"""File-writer North connector: writes files and time-values into a folder, atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import msgspec
+
+from connectors.base import ConnectorContext, NorthConnector, TimeValue
+from connectors.errors import ConnectorFatal, ConnectorNotReady, SendError
+from connectors.north.file_writer.manifest import MANIFEST, FileWriterSettings
+
+__all__ = ["FileWriterNorth", "current_date"]
+
+# Characters Windows refuses in a file name; elsewhere only the separators and NUL are impossible.
+_FORBIDDEN = '/\\\0<>:"|?*' if os.name == "nt" else "/\\\0"
+_PERMANENT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EINVAL})
+
+
+def current_date(now: datetime | None = None) -> str:
+    """Return ``@CurrentDate``: UTC ``yyyy_MM_dd_HH_mm_ss_SSS``, as upstream."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{now:%Y_%m_%d_%H_%M_%S}_{now.microsecond // 1000:03d}"
+
+
+class FileWriterNorth(NorthConnector[FileWriterSettings]):
+    """Writes each file (renamed ``prefix + name + suffix + extension``) or values batch (JSON) to a folder.
+
+    A file is written under a temporary hidden name in the output folder, flushed to disk, then renamed, so
+    readers never see a partial file and a confirmed file survives a power cut. A missing or unwritable
+    folder raises ``SendError(retry_forever=True)``: the entry stays in the cache until the folder is back.
+    """
+
+    manifest = MANIFEST
+
+    def __init__(self, settings: FileWriterSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        folder = Path(settings.output_folder).expanduser()
+        # A relative folder is relative to the data folder, the working directory of the engine and workers.
+        self.output_folder = folder if folder.is_absolute() else Path.cwd() / folder
+
+    async def start(self) -> None:
+        """Nothing to connect; a missing folder is reported per entry so that data waits in the cache."""
+        if self.settings.username or self.settings.password or self.settings.domain:
+            self.context.logger.warning(
+                "smb credentials ignored", folder=str(self.output_folder), reason="mount the share instead"
+            )
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    async def test_connection(self) -> None:
+        """Raise ``ConnectorNotReady``/``ConnectorFatal`` naming the folder when it cannot be written to."""
+        await asyncio.to_thread(self._check_folder)
+
+    def _check_folder(self) -> None:
+        folder = self.output_folder
+        if not folder.exists():
+            raise ConnectorNotReady(f"output folder {folder} does not exist")
+        if not folder.is_dir():
+            raise ConnectorFatal(f"output folder {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConnectorNotReady(f"output folder {folder} is not writable: permission denied")
+
+    async def handle_file(self, path: Path, filename: str) -> None:
+        """Copy the file at ``path`` into the output folder under its decorated name."""
+        # Only the base name is kept: a logical name from a recursive scan ("2024/03/a.csv") or a hostile
+        # one ("../../etc/x") can never leave the output folder.
+        logical = PurePosixPath(filename.replace("\\", "/")).name or "file"
+        stem, extension = _split(logical)
+        name = self._decorate(stem, extension)
+        await asyncio.to_thread(self._copy, path, name)
+        self.context.logger.debug("file written", filename=filename, name=name)
+
+    async def handle_values(self, values: list[TimeValue]) -> None:
+        """Write the batch as a JSON array into a new file ``prefix + <random id> + suffix + .json``."""
+        name = self._decorate(secrets.token_hex(6), ".json")
+        await asyncio.to_thread(self._write, name, lambda target: target.write(msgspec.json.encode(values)))
+        self.context.logger.debug("values written", count=len(values), name=name)
+
+    def _decorate(self, stem: str, extension: str) -> str:
+        date = current_date()
+        prefix, suffix = (
+            part.replace("@ConnectorName", self.context.name).replace("@CurrentDate", date)
+            for part in (self.settings.prefix, self.settings.suffix)
+        )
+        name = f"{prefix}{stem}{suffix}{extension}"
+        # Placeholders and settings may bring separators (a connector named "a/b"): flatten them too.
+        for character in _FORBIDDEN:
+            name = name.replace(character, "_")
+        return "file" if name in ("", ".", "..") else name
+
+    def _copy(self, path: Path, name: str) -> None:
+        try:
+            source = path.open("rb")
+        except OSError as err:
+            # The cache entry itself is unreadable: retrying cannot help, let it reach error/.
+            raise SendError(f"cache file {path} cannot be read: {_reason(err)}") from err
+        with source:
+            self._write(name, lambda target: shutil.copyfileobj(source, target, 1 << 20))
+
+    def _write(self, name: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Write ``name`` atomically into the output folder (runs in a thread)."""
+        folder = self.output_folder
+        if not folder.is_dir():
+            raise SendError(f"output folder {folder} does not exist or is not a folder", retry_forever=True)
+        # A short hidden temporary name: readers skip it, and it fits whatever the length of the final name.
+        temporary = folder / f".oibus-{uuid.uuid4().hex}.tmp"
+        try:
+            with temporary.open("xb") as target:
+                fill(target)
+                target.flush()
+                os.fsync(target.fileno())
+            os.replace(temporary, folder / name)
+        except OSError as err:
+            temporary.unlink(missing_ok=True)
+            # A name the file system refuses will be refused forever; anything else (folder gone, disk
+            # full, permissions) can heal, so the entry waits in the cache.
+            transient = err.errno not in _PERMANENT_ERRNOS
+            raise SendError(
+                f"cannot write {name} into output folder {folder}: {_reason(err)}", retry_forever=transient
+            ) from err
+        _sync_folder(folder)
+
+
+def _split(filename: str) -> tuple[str, str]:
+    """Split like Node's ``path.parse``: ``a.tar.gz`` is ``("a.tar", ".gz")``; ``.env`` has no extension."""
+    path = PurePosixPath(filename)
+    return path.stem, path.suffix
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (POSIX); best effort, since some file systems (SMB, FAT) refuse it."""
+    if os.name != "posix":
+        return
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)

@@ -1,0 +1,392 @@
+"""Folder-scanner South connector: hands matching files over, then deletes or remembers them."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import re
+import shutil
+import stat
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, ValueSink
+from connectors.errors import ConnectorFatal, ConnectorNotReady, ContentRefused
+from connectors.south.folder_scanner.manifest import (
+    MANIFEST,
+    FolderScannerItemSettings,
+    FolderScannerSettings,
+)
+
+__all__ = ["MAX_IN_FLIGHT", "FolderScannerSouth"]
+
+MAX_IN_FLIGHT = 64
+"""Files handed over concurrently. Each ``add_file`` returns only after every target North stored the file
+(a round trip through the engine and other processes), so one at a time would cap a scan at a few hundred
+files per second."""
+
+_MB = 1024 * 1024
+_SCRATCH_SUFFIX = ".scan.gz"
+# The preserved list is saved during a run, not only at its end, so a crash re-sends few files. Saving
+# rewrites the whole list, so the period grows with it: at most ~10 rewrites whatever its length.
+_CHECKPOINT_MIN_FILES = 500
+_CHECKPOINT_FRACTION = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A matching file found by the listing."""
+
+    path: Path
+    filename: str  # Logical name: relative POSIX path below the input folder.
+    size: int
+    modified_ms: int
+
+
+@dataclass(slots=True)
+class _Listing:
+    files: list[_Candidate] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, error) of unreadable entries
+
+
+@dataclass(slots=True)
+class _RunState:
+    """Shared by all the items of one ``last_file`` call."""
+
+    refusal_logged: bool = False
+
+
+@dataclass(slots=True)
+class _ItemState:
+    """Book-keeping of one item during a run."""
+
+    item: Item[FolderScannerItemSettings]
+    preserved: dict[str, int]
+    sent: int = 0
+    skipped: int = 0
+    refused: bool = False
+    unsaved: int = 0
+    dirty: bool = False
+
+
+class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItemSettings]):
+    """Hands over the files of ``inputFolder`` that match each item, oldest first.
+
+    A file leaves the folder (``preserveFiles`` false) or enters the item's preserved list (true) only after
+    ``sink.add_file`` returned, that is once every target North stored it; a refused file stays and is
+    retried at the next scan.
+    """
+
+    manifest = MANIFEST
+
+    def __init__(
+        self,
+        settings: FolderScannerSettings,
+        context: ConnectorContext,
+        sink: ValueSink,
+        cache: SouthCache,
+    ) -> None:
+        super().__init__(settings, context, sink, cache)
+        folder = Path(settings.input_folder).expanduser()
+        # A relative folder is relative to the data folder, which is the working directory of the engine
+        # and of its workers (as upstream, which chdirs into it).
+        self.input_folder = folder if folder.is_absolute() else Path.cwd() / folder
+        self._tmp_folder = context.base_folder / "tmp"
+        # Paths that could not be listed, per item, so that a lasting problem is logged once.
+        self._problems: dict[str, set[str]] = {}
+
+    async def start(self) -> None:
+        """Check the input folder and prepare the scratch folder used by ``compression``."""
+        if self.settings.username or self.settings.password or self.settings.domain:
+            # Upstream maps the share with `net use` on Windows; we expect the share to be mounted (Linux)
+            # or reachable by the service account (Windows), so say once that the credentials are unused.
+            self.context.logger.warning(
+                "smb credentials ignored", folder=str(self.input_folder), reason="mount the share instead"
+            )
+        await asyncio.to_thread(self._prepare)
+
+    def _prepare(self) -> None:
+        self._check_folder()
+        self._tmp_folder.mkdir(parents=True, exist_ok=True)
+        # Scratch archives left by a crash: the North that received one has its own copy or link already.
+        for leftover in self._tmp_folder.glob(f"*{_SCRATCH_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+
+    async def stop(self) -> None:
+        """Nothing to release: the connector holds no handle between runs."""
+
+    async def test_connection(self) -> None:
+        """Raise ``ConnectorNotReady``/``ConnectorFatal`` naming the folder when it cannot be scanned."""
+        await asyncio.to_thread(self._check_folder, True)
+
+    def _check_folder(self, try_listing: bool = False) -> None:
+        folder = self.input_folder
+        try:
+            status = folder.stat()
+        except FileNotFoundError:
+            raise ConnectorNotReady(f"input folder {folder} does not exist") from None
+        except OSError as err:
+            raise ConnectorNotReady(f"input folder {folder} cannot be reached: {_reason(err)}") from err
+        if not stat.S_ISDIR(status.st_mode):
+            raise ConnectorFatal(f"input folder {folder} is not a folder")
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise ConnectorNotReady(f"input folder {folder} is not readable: permission denied")
+        if try_listing:
+            try:
+                with os.scandir(folder) as entries:
+                    next(entries, None)
+            except OSError as err:
+                raise ConnectorNotReady(f"input folder {folder} cannot be listed: {_reason(err)}") from err
+
+    async def last_file(self, items: list[Item[FolderScannerItemSettings]]) -> None:
+        """Hand over the new files of each item (``lastFile`` mode)."""
+        run = _RunState()
+        if self.settings.compression:
+            await asyncio.to_thread(self._tmp_folder.mkdir, parents=True, exist_ok=True)
+        for item in items:
+            await self._scan_item(item, run)
+
+    async def _scan_item(self, item: Item[FolderScannerItemSettings], run: _RunState) -> None:
+        settings = item.settings
+        listing = await asyncio.to_thread(self._list, settings)
+        self._report_problems(item, listing.problems)
+        state = _ItemState(item=item, preserved=self._load_preserved(item) if settings.preserve_files else {})
+        if settings.preserve_files:
+            # Forget files that left the folder: the list would otherwise grow forever.
+            present = {candidate.filename for candidate in listing.files}
+            stale = [name for name in state.preserved if name not in present]
+            for name in stale:
+                del state.preserved[name]
+            state.dirty = bool(stale)
+
+        now_ms = time.time_ns() // 1_000_000
+        # Oldest first, so that a maxFiles/maxSize limit drains a backlog in arrival order.
+        selected = _limit(
+            sorted(
+                (
+                    candidate
+                    for candidate in listing.files
+                    if now_ms - candidate.modified_ms >= settings.min_age
+                    and not _already_sent(candidate, state.preserved, settings)
+                ),
+                key=lambda candidate: (candidate.modified_ms, candidate.filename),
+            ),
+            settings,
+        )
+        try:
+            await self._hand_over_all(selected, state, run)
+        except BaseExceptionGroup as group:
+            # The runner expects the error a mode method raised, not the TaskGroup's wrapper.
+            raise group.exceptions[0] from group
+        finally:
+            if state.dirty:
+                self._save_preserved(state)
+        if state.sent or state.skipped:
+            self.context.logger.info(
+                "files sent", item=item.name, sent=state.sent, skipped=state.skipped, kept=state.refused
+            )
+
+    def _report_problems(
+        self, item: Item[FolderScannerItemSettings], problems: list[tuple[str, str]]
+    ) -> None:
+        # Warn when an entry becomes unreadable and once when it recovers, not at every scan (STYLE R11).
+        current = {path for path, _ in problems}
+        known = self._problems.setdefault(item.id, set())
+        for path, error in problems:
+            if path not in known:
+                self.context.logger.warning("file skipped", item=item.name, path=path, error=error)
+        for path in known - current:
+            self.context.logger.info("file readable again", item=item.name, path=path)
+        self._problems[item.id] = current
+
+    async def _hand_over_all(self, files: list[_Candidate], state: _ItemState, run: _RunState) -> None:
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        async with asyncio.TaskGroup() as group:
+            for candidate in files:
+                await slots.acquire()
+                if state.refused:
+                    # The Norths are full: the rest would be refused too. They stay for the next scan.
+                    slots.release()
+                    break
+                group.create_task(
+                    self._hand_over(candidate, state, run, slots), name=f"{self.context.id}:send-file"
+                )
+
+    async def _hand_over(
+        self, candidate: _Candidate, state: _ItemState, run: _RunState, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self._send(candidate, state, run)
+        finally:
+            slots.release()
+
+    async def _send(self, candidate: _Candidate, state: _ItemState, run: _RunState) -> None:
+        scratch: Path | None = None
+        try:
+            if self.settings.compression:
+                scratch = self._tmp_folder / f"{uuid.uuid4().hex}{_SCRATCH_SUFFIX}"
+                await asyncio.to_thread(_compress, candidate.path, scratch)
+                await self.sink.add_file(scratch, filename=f"{candidate.filename}.gz", owned=True)
+            else:
+                await self.sink.add_file(candidate.path, filename=candidate.filename, owned=False)
+        except ContentRefused as err:
+            state.refused = True
+            if not run.refusal_logged:
+                run.refusal_logged = True
+                self.context.logger.warning(
+                    "files kept for next scan", item=state.item.name, file=candidate.filename, reason=str(err)
+                )
+            await self._discard(scratch)
+            return
+        except OSError as err:
+            # The file vanished or became unreadable between listing and hand-over: skip it this time.
+            state.skipped += 1
+            self.context.logger.warning(
+                "file skipped", item=state.item.name, path=str(candidate.path), error=_reason(err)
+            )
+            await self._discard(scratch)
+            return
+
+        # Handed over: every target North has it, so the source can be forgotten.
+        await self._discard(scratch)
+        state.sent += 1
+        if state.item.settings.preserve_files:
+            state.preserved[candidate.filename] = candidate.modified_ms
+            state.dirty = True
+            state.unsaved += 1
+            if state.unsaved >= max(_CHECKPOINT_MIN_FILES, len(state.preserved) // _CHECKPOINT_FRACTION):
+                self._save_preserved(state)
+            return
+        try:
+            await asyncio.to_thread(candidate.path.unlink, missing_ok=True)
+        except OSError as err:
+            # It will be sent again at the next scan: a duplicate, never a loss.
+            self.context.logger.error(
+                "file not deleted", item=state.item.name, path=str(candidate.path), error=_reason(err)
+            )
+
+    async def _discard(self, scratch: Path | None) -> None:
+        if scratch is None:
+            return
+        try:
+            await asyncio.to_thread(scratch.unlink, missing_ok=True)
+        except OSError as err:
+            self.context.logger.warning("scratch file not deleted", path=str(scratch), error=_reason(err))
+
+    def _list(self, settings: FolderScannerItemSettings) -> _Listing:
+        """List the files matching ``settings.regex`` (runs in a thread)."""
+        pattern = re.compile(settings.regex)
+        listing = _Listing()
+        pending: list[tuple[Path, str]] = [(self.input_folder, "")]
+        while pending:
+            folder, prefix = pending.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        self._consider(entry, prefix, pattern, settings, pending, listing)
+            except OSError as err:
+                if folder == self.input_folder:
+                    raise ConnectorNotReady(
+                        f"input folder {folder} cannot be listed: {_reason(err)}"
+                    ) from err
+                listing.problems.append((str(folder), _reason(err)))
+        return listing
+
+    @staticmethod
+    def _consider(
+        entry: os.DirEntry[str],
+        prefix: str,
+        pattern: re.Pattern[str],
+        settings: FolderScannerItemSettings,
+        pending: list[tuple[Path, str]],
+        listing: _Listing,
+    ) -> None:
+        try:
+            # Symbolic links to folders are not followed: a link loop would never end.
+            if entry.is_dir(follow_symlinks=False):
+                if settings.recursive:
+                    pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                return
+            if not entry.is_file() or not pattern.search(entry.name):
+                return
+            status = entry.stat()
+        except OSError as err:
+            listing.problems.append((entry.path, _reason(err)))
+            return
+        listing.files.append(
+            _Candidate(
+                path=Path(entry.path),
+                filename=f"{prefix}{entry.name}",
+                size=status.st_size,
+                modified_ms=status.st_mtime_ns // 1_000_000,
+            )
+        )
+
+    def _load_preserved(self, item: Item[FolderScannerItemSettings]) -> dict[str, int]:
+        stored = self.cache.get_value(item.id)
+        preserved: dict[str, int] = {}
+        if isinstance(stored, list):
+            for entry in stored:
+                # Tolerate what upstream wrote (fractional milliseconds) and skip anything malformed.
+                if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
+                    modified = entry.get("modifiedTime")
+                    if isinstance(modified, int | float):
+                        preserved[entry["filename"]] = int(modified)
+        return preserved
+
+    def _save_preserved(self, state: _ItemState) -> None:
+        value: list[dict[str, Any]] = [
+            {"filename": filename, "modifiedTime": modified} for filename, modified in state.preserved.items()
+        ]
+        self.cache.set_value(state.item.id, value)
+        state.unsaved = 0
+        state.dirty = False
+
+
+def _already_sent(
+    candidate: _Candidate, preserved: dict[str, int], settings: FolderScannerItemSettings
+) -> bool:
+    if not settings.preserve_files or candidate.filename not in preserved:
+        return False
+    return settings.ignore_modified_date or candidate.modified_ms <= preserved[candidate.filename]
+
+
+def _limit(files: list[_Candidate], settings: FolderScannerItemSettings) -> list[_Candidate]:
+    """Apply ``maxFiles`` and ``maxSize`` (MB, total per scan) to ``files``.
+
+    Upstream stops before the file that would exceed ``maxSize``. We do the same, except that the first file
+    always passes: otherwise one file larger than ``maxSize`` would block the item forever.
+    """
+    if settings.max_files:
+        files = files[: settings.max_files]
+    if not settings.max_size:
+        return files
+    budget = settings.max_size * _MB
+    total = 0
+    for index, candidate in enumerate(files):
+        total += candidate.size
+        if total > budget and index > 0:
+            return files[:index]
+    return files
+
+
+def _compress(source: Path, target: Path) -> None:
+    """Gzip ``source`` into ``target``, recording the original name in the gzip header (runs in a thread)."""
+    try:
+        with (
+            source.open("rb") as raw,
+            target.open("wb") as archive,
+            gzip.GzipFile(filename=source.name, mode="wb", fileobj=archive, compresslevel=6) as compressed,
+        ):
+            shutil.copyfileobj(raw, compressed, _MB)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)
