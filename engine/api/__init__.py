@@ -1,0 +1,6 @@
+"""REST API (aiohttp): upstream paths and DTO shapes, Basic auth, one error middleware."""
+
+from engine.api.app import ROUTE_TABLES, create_app
+from engine.api.info import EngineInfo
+
+__all__ = ["ROUTE_TABLES", "EngineInfo", "create_app"]

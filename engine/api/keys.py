@@ -1,0 +1,26 @@
+"""Typed keys of the aiohttp application and request state (the only way handlers reach shared objects)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.api.credentials import CredentialCache
+from engine.api.info import EngineInfo
+from engine.config.store import ConfigStore
+from engine.runtime import Runtime
+
+STORE = web.AppKey("store", ConfigStore)
+"""The configuration store."""
+
+# A Protocol cannot be passed where mypy expects a concrete class, hence the annotation form.
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+"""The running engine (reconciles workers after each stored change)."""
+
+INFO = web.AppKey("info", EngineInfo)
+"""Facts about this engine process for ``GET /api/engine/info``."""
+
+CREDENTIALS = web.AppKey("credentials", CredentialCache)
+"""Basic-auth credentials already verified with argon2."""
+
+USER = web.RequestKey("user", str)
+"""Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""

@@ -1,0 +1,81 @@
+"""Engine routes: settings (3.9 nested, 3.8 flat accepted), partial updates, info and public status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.api.keys import INFO, STORE
+from engine.api.util import actor, json_response, no_content, offload, read_json
+from engine.config.models import WebServerChange
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/engine")
+async def get_engine(request: web.Request) -> web.Response:
+    """Engine settings (secrets blank)."""
+    return json_response(await offload(request.app[STORE].engine_settings_dto))
+
+
+@routes.put("/api/engine")
+async def put_engine(request: web.Request) -> web.Response:
+    """Replace engine settings; sections left out keep their values."""
+    body = await read_json(request)
+    await offload(request.app[STORE].update_engine_settings, body, actor=actor(request))
+    return no_content()
+
+
+async def _put_section(request: web.Request, section: str) -> Any:
+    body = await read_json(request)
+    return await offload(request.app[STORE].update_engine_settings, {section: body}, actor=actor(request))
+
+
+@routes.put("/api/engine/name")
+async def put_engine_name(request: web.Request) -> web.Response:
+    """Rename the engine (body ``{name}``)."""
+    await _put_section(request, "general")
+    return no_content()
+
+
+@routes.put("/api/engine/web-server")
+async def put_engine_web_server(request: web.Request) -> web.Response:
+    """Change port and token lifetime; tells the UI whether it must follow the port."""
+    before = (await offload(request.app[STORE].engine_settings_dto)).web_server.port
+    after = (await _put_section(request, "webServer")).web_server.port
+    return json_response(WebServerChange(needs_redirect=after != before, new_port=after))
+
+
+@routes.put("/api/engine/proxy")
+async def put_engine_proxy(request: web.Request) -> web.Response:
+    """Change the built-in proxy settings (an empty password keeps the stored one)."""
+    await _put_section(request, "proxyServer")
+    return no_content()
+
+
+@routes.put("/api/engine/logger")
+async def put_engine_logger(request: web.Request) -> web.Response:
+    """Change the log levels and sinks (an empty Loki password keeps the stored one)."""
+    await _put_section(request, "logger")
+    return no_content()
+
+
+@routes.get("/api/engine/info")
+async def get_engine_info(request: web.Request) -> web.Response:
+    """``OIBusInfo``: versions, folders, process and host facts."""
+    store = request.app[STORE]
+    settings = await offload(store.engine_settings_dto)
+    return json_response(request.app[INFO].to_dto(oibus_id=store.engine_id, oibus_name=settings.general.name))
+
+
+@routes.get("/api/engine/status")
+async def get_engine_status(request: web.Request) -> web.Response:
+    """Public liveness probe: 204 while the API answers."""
+    return no_content()
+
+
+@routes.get("/api/status")
+async def get_status(request: web.Request) -> web.Response:
+    """Public liveness probe (legacy path)."""
+    return no_content()

@@ -1,0 +1,62 @@
+"""Scan mode routes, and the cron check the UI calls while typing."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from engine.api.keys import RUNTIME, STORE
+from engine.api.util import actor, json_response, no_content, offload, read_json
+from engine.config.validation import convert
+from engine.scheduler import cron
+
+routes = web.RouteTableDef()
+
+
+class _CronBody(msgspec.Struct, frozen=True, kw_only=True):
+    cron: str
+
+
+@routes.get("/api/scan-modes")
+async def list_scan_modes(request: web.Request) -> web.Response:
+    """Every scan mode (``subscription`` included)."""
+    return json_response(await offload(request.app[STORE].list_scan_modes))
+
+
+@routes.post("/api/scan-modes/verify")
+async def verify_cron(request: web.Request) -> web.Response:
+    """``{isValid, errorMessage, nextExecutions, humanReadableForm}`` of body ``{cron}``."""
+    body = convert(await read_json(request), _CronBody)
+    return json_response(cron.verify(body.cron).to_dto())
+
+
+@routes.post("/api/scan-modes")
+async def create_scan_mode(request: web.Request) -> web.Response:
+    """Create a scan mode; 201 with it."""
+    body = await read_json(request)
+    created = await offload(request.app[STORE].create_scan_mode, body, actor=actor(request))
+    await request.app[RUNTIME].reload_scan_modes()
+    return json_response(created, status=201)
+
+
+@routes.get("/api/scan-modes/{id}")
+async def get_scan_mode(request: web.Request) -> web.Response:
+    """One scan mode."""
+    return json_response(await offload(request.app[STORE].get_scan_mode, request.match_info["id"]))
+
+
+@routes.put("/api/scan-modes/{id}")
+async def update_scan_mode(request: web.Request) -> web.Response:
+    """Replace a scan mode (never ``subscription``)."""
+    body = await read_json(request)
+    await offload(request.app[STORE].update_scan_mode, request.match_info["id"], body, actor=actor(request))
+    await request.app[RUNTIME].reload_scan_modes()
+    return no_content()
+
+
+@routes.delete("/api/scan-modes/{id}")
+async def delete_scan_mode(request: web.Request) -> web.Response:
+    """Delete an unused scan mode (400 naming its users otherwise)."""
+    await offload(request.app[STORE].delete_scan_mode, request.match_info["id"])
+    await request.app[RUNTIME].reload_scan_modes()
+    return no_content()

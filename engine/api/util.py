@@ -1,0 +1,72 @@
+"""Small helpers shared by the route modules: JSON in and out, work off the event loop, who asks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from engine.api.errors import InvalidRequest, json_response
+from engine.api.keys import USER
+from engine.config.models import SYSTEM_USER
+
+__all__ = ["actor", "json_response", "no_content", "offload", "query_bool", "query_int", "read_json"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def read_json(request: web.Request) -> Any:
+    """Decode the JSON body; ``InvalidRequest`` names the problem (empty, truncated, malformed)."""
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidRequest("Invalid JSON payload: the body is empty")
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as err:
+        raise InvalidRequest(f"Invalid JSON payload: {err}") from err
+
+
+def no_content() -> web.Response:
+    """Return an empty 204 answer."""
+    return web.Response(status=204)
+
+
+async def offload(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a blocking store call in a thread so a large configuration never stalls the event loop."""
+    return await asyncio.to_thread(func, *args, **kwargs)
+
+
+def query_bool(request: web.Request, name: str) -> bool | None:
+    """Read an optional ``true``/``false`` query parameter."""
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise InvalidRequest(f"Query parameter {name} must be true or false, got {value!r}")
+
+
+def query_int(request: web.Request, name: str, default: int) -> int:
+    """Read an optional non-negative integer query parameter."""
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise InvalidRequest(f"Query parameter {name} must be a non-negative integer, got {value!r}")
+    return number
+
+
+def actor(request: web.Request) -> str:
+    """Return the id of the user making ``request`` (``system`` when unauthenticated)."""
+    user: str = request.get(USER, SYSTEM_USER)
+    return user

@@ -1,0 +1,159 @@
+"""Schema migrations of ``oibus.db``, applied in order; the version is ``PRAGMA user_version``.
+
+Migration ``n`` (1-based) is ``MIGRATIONS[n - 1]``. Each one runs in its own transaction together with the
+version bump, and is idempotent (``IF NOT EXISTS``) so a half-applied schema from a crash, or a copy of
+tables made by hand, never blocks a start. Append new migrations; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from engine.config.errors import ConfigError
+
+log = structlog.get_logger(__name__)
+
+Migration = Callable[[sqlite3.Connection], None]
+
+_AUDIT = (
+    "created_by TEXT NOT NULL DEFAULT 'system', updated_by TEXT NOT NULL DEFAULT 'system', "
+    "created_at TEXT NOT NULL, updated_at TEXT NOT NULL"
+)
+
+_V1 = (
+    f"""CREATE TABLE IF NOT EXISTS engines (
+        id TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        oibus_version TEXT NOT NULL DEFAULT '',
+        oibus_launcher_version TEXT NOT NULL DEFAULT '',
+        {_AUDIT})""",
+    f"""CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY,
+        login TEXT NOT NULL UNIQUE,
+        first_name TEXT,
+        last_name TEXT,
+        email TEXT,
+        language TEXT NOT NULL DEFAULT 'en',
+        timezone TEXT NOT NULL DEFAULT 'Europe/Paris',
+        password TEXT NOT NULL,
+        {_AUDIT})""",
+    f"""CREATE TABLE IF NOT EXISTS scan_modes (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        cron TEXT NOT NULL,
+        {_AUDIT})""",
+    f"""CREATE TABLE IF NOT EXISTS south_connectors (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        {_AUDIT})""",
+    f"""CREATE TABLE IF NOT EXISTS south_item_groups (
+        id TEXT PRIMARY KEY,
+        connector_id TEXT NOT NULL REFERENCES south_connectors(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        scan_mode_id TEXT NOT NULL REFERENCES scan_modes(id),
+        start_time_offset INTEGER,
+        end_time_offset INTEGER,
+        max_read_interval INTEGER,
+        read_delay INTEGER,
+        recovery_strategy TEXT,
+        {_AUDIT},
+        UNIQUE (connector_id, name))""",
+    # scan_mode_id is the effective scan mode: the group's when the item is in a group.
+    f"""CREATE TABLE IF NOT EXISTS south_items (
+        id TEXT PRIMARY KEY,
+        connector_id TEXT NOT NULL REFERENCES south_connectors(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        scan_mode_id TEXT NOT NULL REFERENCES scan_modes(id),
+        group_id TEXT REFERENCES south_item_groups(id) ON DELETE SET NULL,
+        sync_with_group INTEGER NOT NULL DEFAULT 0,
+        max_read_interval INTEGER,
+        read_delay INTEGER,
+        start_time_offset INTEGER,
+        end_time_offset INTEGER,
+        recovery_strategy TEXT,
+        {_AUDIT},
+        UNIQUE (connector_id, name))""",
+    "CREATE INDEX IF NOT EXISTS south_items_scan_mode ON south_items (scan_mode_id)",
+    "CREATE INDEX IF NOT EXISTS south_items_group ON south_items (group_id)",
+    "CREATE INDEX IF NOT EXISTS south_item_groups_scan_mode ON south_item_groups (scan_mode_id)",
+    f"""CREATE TABLE IF NOT EXISTS north_connectors (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        caching TEXT NOT NULL,
+        caching_scan_mode_id TEXT NOT NULL REFERENCES scan_modes(id),
+        {_AUDIT})""",
+    # A rule scoped to items (items_scoped = 1) must not silently widen to the whole South when its
+    # items are deleted: the store deletes such a rule once it has no item left.
+    f"""CREATE TABLE IF NOT EXISTS north_transformers (
+        id TEXT PRIMARY KEY,
+        north_id TEXT NOT NULL REFERENCES north_connectors(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        transformer_id TEXT NOT NULL,
+        options TEXT NOT NULL,
+        source_type TEXT NOT NULL,
+        south_id TEXT REFERENCES south_connectors(id) ON DELETE CASCADE,
+        group_id TEXT REFERENCES south_item_groups(id) ON DELETE CASCADE,
+        data_source_id TEXT,
+        items_scoped INTEGER NOT NULL DEFAULT 0,
+        {_AUDIT})""",
+    "CREATE INDEX IF NOT EXISTS north_transformers_north ON north_transformers (north_id)",
+    "CREATE INDEX IF NOT EXISTS north_transformers_south ON north_transformers (south_id)",
+    """CREATE TABLE IF NOT EXISTS north_transformer_items (
+        north_transformer_id TEXT NOT NULL REFERENCES north_transformers(id) ON DELETE CASCADE,
+        item_id TEXT NOT NULL REFERENCES south_items(id) ON DELETE CASCADE,
+        PRIMARY KEY (north_transformer_id, item_id))""",
+    "CREATE INDEX IF NOT EXISTS north_transformer_items_item ON north_transformer_items (item_id)",
+)
+
+
+def _v1_initial_schema(db: sqlite3.Connection) -> None:
+    """Engine, users, scan modes, South connectors/groups/items, North connectors/routing rules."""
+    for statement in _V1:
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema,)
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """Return the migration level of ``db`` (0 for a new database)."""
+    row = db.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the pending migrations in order; returns the new version.
+
+    ``db`` must be in autocommit mode (``isolation_level=None``) so each migration gets its own explicit
+    transaction. A database newer than this code is refused rather than used with a schema we do not know.
+    """
+    current = schema_version(db)
+    if current > len(migrations):
+        raise ConfigError(f"oibus.db schema version {current} is newer than this OIBus ({len(migrations)})")
+    for version in range(current + 1, len(migrations) + 1):
+        migration = migrations[version - 1]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            # PRAGMA takes no parameters; version is an int we computed.
+            db.execute(f"PRAGMA user_version = {version:d}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        log.info("config_migration_applied", version=version, migration=migration.__name__)
+    return len(migrations)

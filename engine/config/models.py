@@ -1,0 +1,435 @@
+"""Typed configuration models: the DTOs the API returns and the commands it accepts (upstream 3.9 shapes).
+
+Every model is a frozen msgspec Struct with camelCase wire names. Commands are tolerant readers: unknown
+fields are ignored, and the store maps the 3.8 spellings (``overlap``, flat engine settings, ``scanMode:
+{id}``) onto these before validating. Connector and item ``settings`` are plain JSON objects here; they are
+validated against the connector type's manifest by the store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from engine.cache.settings import CachingSettings
+
+T = TypeVar("T")
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+# Fields marked like connector manifest secrets: encrypted at rest, blanked by the API, kept when empty.
+Secret = Annotated[str, msgspec.Meta(extra={"secret": True})]
+OptionalSecret = Annotated[str | None, msgspec.Meta(extra={"secret": True})]
+
+LogLevel = Literal["silent", "error", "warn", "info", "debug", "trace"]
+TokenDuration = Literal["1h", "6h", "1d", "3d", "7d", "14d", "30d"]
+RecoveryStrategy = Literal["oldest", "newest"]
+
+SUBSCRIPTION_ID = "subscription"
+SYSTEM_USER = "system"
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Base of every configuration model (subclasses repeat ``frozen``/``kw_only`` for mypy's sake)."""
+
+
+class UserInfo(Model, frozen=True, kw_only=True):
+    """Who created or last changed an entity (``system`` for seeded rows)."""
+
+    id: str
+    friendly_name: str
+
+
+class Audited(Model, frozen=True, kw_only=True):
+    """Audit fields shared by stored entities."""
+
+    created_by: UserInfo | None = None
+    updated_by: UserInfo | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class Page(Model, Generic[T], frozen=True, kw_only=True):
+    """One page of a search (page size 50, ``number`` starts at 0)."""
+
+    content: list[T]
+    size: int
+    number: int
+    total_elements: int
+    total_pages: int
+
+
+# --- Engine settings ----------------------------------------------------------------------------------
+
+
+class GeneralSettings(Model, frozen=True, kw_only=True):
+    """``general``: the engine name (Loki label, syslog app name)."""
+
+    name: NonEmpty = "OIBus"
+
+
+class WebServerSettings(Model, frozen=True, kw_only=True):
+    """``webServer``: HTTP port of the API and UI, and the lifetime of login tokens."""
+
+    port: Port = 2223
+    auth_token_duration: TokenDuration = "7d"
+
+
+class ForwardProxySettings(Model, frozen=True, kw_only=True):
+    """``proxyServer.forward``: an upstream proxy the built-in proxy chains to."""
+
+    enabled: bool = False
+    url: str | None = None
+    username: str | None = None
+    password: OptionalSecret = None
+
+
+class ProxyServerSettings(Model, frozen=True, kw_only=True):
+    """``proxyServer``: the built-in HTTP forward proxy."""
+
+    enabled: bool = False
+    port: Port = 9000
+    username: str | None = None
+    password: OptionalSecret = None
+    forward: ForwardProxySettings = ForwardProxySettings()
+
+
+class ConsoleLogSettings(Model, frozen=True, kw_only=True):
+    """``logger.console``."""
+
+    level: LogLevel = "silent"
+
+
+class FileLogSettings(Model, frozen=True, kw_only=True):
+    """``logger.file``: ``maxFileSize`` in MB."""
+
+    level: LogLevel = "info"
+    max_file_size: Positive = 50
+    number_of_files: Positive = 5
+
+
+class DatabaseLogSettings(Model, frozen=True, kw_only=True):
+    """``logger.database``: 0 logs disables the sink."""
+
+    level: LogLevel = "info"
+    max_number_of_logs: NonNegative = 100_000
+
+
+class LokiLogSettings(Model, frozen=True, kw_only=True):
+    """``logger.loki``: ``interval`` in seconds."""
+
+    level: LogLevel = "silent"
+    interval: Positive = 60
+    address: str = ""
+    username: str = ""
+    password: Secret = ""
+
+
+class OiaLogSettings(Model, frozen=True, kw_only=True):
+    """``logger.oia``: ``interval`` in seconds."""
+
+    level: LogLevel = "silent"
+    interval: Positive = 10
+
+
+class SyslogLogSettings(Model, frozen=True, kw_only=True):
+    """``logger.syslog`` (RFC 5424)."""
+
+    level: LogLevel = "silent"
+    host: str = ""
+    port: Port = 514
+    protocol: Literal["udp4", "tcp"] = "udp4"
+
+
+class LoggerSettings(Model, frozen=True, kw_only=True):
+    """``logger``: one level per sink."""
+
+    console: ConsoleLogSettings = ConsoleLogSettings()
+    file: FileLogSettings = FileLogSettings()
+    database: DatabaseLogSettings = DatabaseLogSettings()
+    loki: LokiLogSettings = LokiLogSettings()
+    oia: OiaLogSettings = OiaLogSettings()
+    syslog: SyslogLogSettings = SyslogLogSettings()
+
+
+class EngineSettings(Model, frozen=True, kw_only=True):
+    """The editable engine settings (also the body of ``PUT /api/engine``)."""
+
+    general: GeneralSettings = GeneralSettings()
+    web_server: WebServerSettings = WebServerSettings()
+    proxy_server: ProxyServerSettings = ProxyServerSettings()
+    logger: LoggerSettings = LoggerSettings()
+
+
+class EngineSettingsDTO(Audited, frozen=True, kw_only=True):
+    """``GET /api/engine``."""
+
+    id: str
+    version: str
+    launcher_version: str
+    general: GeneralSettings
+    web_server: WebServerSettings
+    proxy_server: ProxyServerSettings
+    logger: LoggerSettings
+
+
+class WebServerChange(Model, frozen=True, kw_only=True):
+    """Answer of ``PUT /api/engine/web-server``."""
+
+    needs_redirect: bool
+    new_port: int
+
+
+# --- Scan modes ---------------------------------------------------------------------------------------
+
+
+class ScanModeCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/scan-modes``."""
+
+    name: NonEmpty
+    description: str = ""
+    cron: str
+
+
+class ScanModeDTO(Audited, frozen=True, kw_only=True):
+    """A scan mode: a six-field cron with seconds (empty for ``subscription``)."""
+
+    id: str
+    name: str
+    description: str
+    cron: str
+
+
+# --- South --------------------------------------------------------------------------------------------
+
+
+class SouthItemCommand(Model, frozen=True, kw_only=True):
+    """One item of a South command (``SouthConnectorItemCommandDTO``)."""
+
+    id: str | None = None
+    enabled: bool = True
+    name: NonEmpty
+    settings: dict[str, Any]
+    scan_mode_id: str | None = None
+    scan_mode_name: str | None = None
+    group_id: str | None = None
+    group_name: str | None = None
+    sync_with_group: bool = False
+    max_read_interval: NonNegative | None = None
+    read_delay: NonNegative | None = None
+    start_time_offset: int | None = None
+    end_time_offset: int | None = None
+    recovery_strategy: RecoveryStrategy | None = None
+
+
+class GroupStandardSettingsCommand(Model, frozen=True, kw_only=True):
+    """``standardSettings`` of a group command: its name and scan mode (by id or name)."""
+
+    name: NonEmpty
+    scan_mode_id: str | None = None
+    scan_mode_name: str | None = None
+
+
+class GroupHistorySettings(Model, frozen=True, kw_only=True):
+    """``historySettings`` of a group (``maxReadInterval`` s, ``readDelay`` and offsets ms)."""
+
+    start_time_offset: int | None = None
+    end_time_offset: int | None = None
+    max_read_interval: NonNegative | None = None
+    read_delay: NonNegative | None = None
+    recovery_strategy: RecoveryStrategy | None = None
+
+
+class SouthGroupCommand(Model, frozen=True, kw_only=True):
+    """One group of a South command (``SouthItemGroupCommandDTO``)."""
+
+    id: str | None = None
+    standard_settings: GroupStandardSettingsCommand
+    history_settings: GroupHistorySettings = GroupHistorySettings()
+
+
+class SouthCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/south`` (``SouthConnectorCommandDTO``).
+
+    On update, ``items`` and ``groups`` are the complete sets (missing ones are deleted); leaving a key out
+    keeps the stored ones.
+    """
+
+    name: NonEmpty
+    type: NonEmpty
+    description: str = ""
+    enabled: bool = True
+    settings: dict[str, Any]
+    items: list[SouthItemCommand] | msgspec.UnsetType = msgspec.UNSET
+    groups: list[SouthGroupCommand] | msgspec.UnsetType = msgspec.UNSET
+
+
+class SouthGroupLightDTO(Model, frozen=True, kw_only=True):
+    """The group an item belongs to."""
+
+    id: str
+    name: str
+    scan_mode: ScanModeDTO
+
+
+class SouthItemDTO(Audited, frozen=True, kw_only=True):
+    """A South item. ``scanMode`` is the effective one (the group's when the item is in a group)."""
+
+    id: str
+    name: str
+    enabled: bool
+    settings: dict[str, Any]
+    scan_mode: ScanModeDTO
+    group: SouthGroupLightDTO | None = None
+    sync_with_group: bool = False
+    max_read_interval: int | None = None
+    read_delay: int | None = None
+    start_time_offset: int | None = None
+    end_time_offset: int | None = None
+    recovery_strategy: RecoveryStrategy | None = None
+
+
+class GroupStandardSettingsDTO(Model, frozen=True, kw_only=True):
+    """``standardSettings`` of a stored group."""
+
+    name: str
+    scan_mode: ScanModeDTO
+
+
+class SouthGroupDTO(Audited, frozen=True, kw_only=True):
+    """A group of items sharing a scan mode (and, for synced items, history settings)."""
+
+    id: str
+    standard_settings: GroupStandardSettingsDTO
+    history_settings: GroupHistorySettings
+
+
+class SouthConnectorLightDTO(Audited, frozen=True, kw_only=True):
+    """A South in ``GET /api/south``."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    enabled: bool
+    state: dict[str, Any] | None = None
+
+
+class SouthConnectorDTO(Audited, frozen=True, kw_only=True):
+    """A South with its settings, groups and items."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    enabled: bool
+    settings: dict[str, Any]
+    groups: list[SouthGroupDTO]
+    items: list[SouthItemDTO]
+    state: dict[str, Any] | None = None
+
+
+# --- North --------------------------------------------------------------------------------------------
+
+
+class ItemRef(Model, frozen=True, kw_only=True):
+    """An item a transformer source selects (only ``id`` is read; the rest is informative)."""
+
+    id: NonEmpty
+    name: str | None = None
+    enabled: bool | None = None
+
+
+class SouthSource(Model, frozen=True, kw_only=True, tag_field="type", tag="south"):
+    """Data from a South: the whole connector, one of its groups, or some of its items."""
+
+    south_id: NonEmpty
+    group_id: str | None = None
+    items: list[ItemRef] = []
+
+
+class OIBusApiSource(Model, frozen=True, kw_only=True, tag_field="type", tag="oibus-api"):
+    """Data posted to ``/api/content/*`` with this ``dataSourceId``."""
+
+    data_source_id: NonEmpty
+
+
+class SetpointSource(Model, frozen=True, kw_only=True, tag_field="type", tag="oianalytics-setpoint"):
+    """Setpoints sent by OIAnalytics."""
+
+
+TransformerSource = SouthSource | OIBusApiSource | SetpointSource
+
+
+class NorthTransformerCommand(Model, frozen=True, kw_only=True):
+    """One routing rule of a North (``transformers[]``); ``id`` null creates a new one."""
+
+    id: str | None = None
+    source: TransformerSource
+    transformer_id: NonEmpty
+    options: dict[str, Any] = {}
+
+
+class StandardTransformerDTO(Model, frozen=True, kw_only=True):
+    """A built-in transformer."""
+
+    id: str
+    type: Literal["standard"] = "standard"
+    function_name: str
+    input_type: str
+    output_type: str
+
+
+class NorthTransformerDTO(Model, frozen=True, kw_only=True):
+    """A stored routing rule of a North."""
+
+    id: str
+    source: TransformerSource
+    transformer: StandardTransformerDTO
+    options: dict[str, Any]
+
+
+class NorthCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/north`` (``NorthConnectorCommandDTO``); ``transformers`` left out = keep."""
+
+    name: NonEmpty
+    type: NonEmpty
+    description: str = ""
+    enabled: bool = True
+    settings: dict[str, Any]
+    caching: CachingSettings
+    transformers: list[NorthTransformerCommand] | msgspec.UnsetType = msgspec.UNSET
+
+
+class NorthConnectorLightDTO(Audited, frozen=True, kw_only=True):
+    """A North in ``GET /api/north``."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    enabled: bool
+    state: dict[str, Any] | None = None
+
+
+class NorthConnectorDTO(Audited, frozen=True, kw_only=True):
+    """A North with its settings, caching and routing rules."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    enabled: bool
+    settings: dict[str, Any]
+    caching: CachingSettings
+    transformers: list[NorthTransformerDTO]
+    state: dict[str, Any] | None = None
+
+
+STANDARD_TRANSFORMERS: dict[str, StandardTransformerDTO] = {
+    name: StandardTransformerDTO(id=name, function_name=name, input_type="any", output_type="any")
+    for name in ("iso", "ignore")
+}

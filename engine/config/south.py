@@ -1,0 +1,533 @@
+"""South connectors in the store: connector, groups and items, validated against the type's manifest."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import structlog
+
+from connectors.errors import SettingsError
+from connectors.manifest import ConnectorManifest
+from engine.config.base import from_json, now, random_id
+from engine.config.crypto import MARKER, Shape, blank, reveal, secret_shape
+from engine.config.errors import NotFoundError
+from engine.config.models import (
+    SYSTEM_USER,
+    GroupHistorySettings,
+    GroupStandardSettingsDTO,
+    Page,
+    ScanModeDTO,
+    SouthConnectorDTO,
+    SouthConnectorLightDTO,
+    SouthGroupDTO,
+    SouthGroupLightDTO,
+    SouthItemDTO,
+    UserInfo,
+)
+from engine.config.south_checks import GroupPlan, ItemPlan, SouthChecks
+
+log = structlog.get_logger(__name__)
+
+PAGE_SIZE = 50
+_ITEM_COLUMNS = (
+    "id, connector_id, name, enabled, settings, scan_mode_id, group_id, sync_with_group, max_read_interval, "
+    "read_delay, start_time_offset, end_time_offset, recovery_strategy, created_by, updated_by, created_at, "
+    "updated_at"
+)
+
+
+def blank_sealed(value: Any) -> Any:
+    """Blank every encrypted value, whatever the manifest says (a type whose manifest is gone)."""
+    if isinstance(value, str):
+        return "" if value.startswith(MARKER) else value
+    if isinstance(value, list):
+        return [blank_sealed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: blank_sealed(item) for key, item in value.items()}
+    return value
+
+
+class SouthMixin(SouthChecks):
+    """South methods of ``ConfigStore``."""
+
+    # --- Connectors -------------------------------------------------------------------------------------
+
+    def list_souths(self) -> list[SouthConnectorLightDTO]:
+        """Every South, without settings or items, sorted by name."""
+        with self._reading() as db:
+            users = self._user_infos(db)
+            return [
+                SouthConnectorLightDTO(
+                    id=row["id"],
+                    name=row["name"],
+                    type=row["type"],
+                    description=row["description"],
+                    enabled=bool(row["enabled"]),
+                    **self._audit(row, users),
+                )
+                for row in db.execute("SELECT * FROM south_connectors ORDER BY name")
+            ]
+
+    def get_south(self, south_id: str) -> SouthConnectorDTO:
+        """Return a South with its groups and items, secrets DECRYPTED (for its worker; never for the API)."""
+        with self._reading() as db:
+            return self._south(db, south_id, secrets="reveal")
+
+    def south_dto(self, south_id: str) -> SouthConnectorDTO:
+        """Return a South with its groups and items as the API shows it (every secret blank)."""
+        with self._reading() as db:
+            return self._south(db, south_id, secrets="blank")
+
+    def create_south(self, body: Any, *, actor: str = SYSTEM_USER) -> SouthConnectorDTO:
+        """Validate and store a ``SouthCommand`` body with its groups and items (one transaction)."""
+        south_id = random_id()
+        with self._transaction() as db:
+            command, _, groups, items, settings = self._check_south(db, body, None)
+            stamp = now()
+            db.execute(
+                "INSERT INTO south_connectors (id, name, type, description, enabled, settings, created_by, "
+                "updated_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    south_id,
+                    command.name,
+                    command.type,
+                    command.description,
+                    command.enabled,
+                    settings,
+                    actor,
+                    actor,
+                    stamp,
+                    stamp,
+                ),
+            )
+            self._write_groups(db, south_id, groups or [], actor, stamp)
+            self._write_items(db, south_id, items or [], actor, stamp)
+        log.info("south_created", south_id=south_id, type=command.type, items=len(items or []))
+        return self.south_dto(south_id)
+
+    def update_south(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> tuple[str, ...]:
+        """Replace a South from a ``SouthCommand`` body; returns the Norths whose routing it touched.
+
+        ``items``/``groups`` given are the complete sets (the others are deleted); left out, they stay.
+        """
+        with self._transaction() as db:
+            self._require_south(db, south_id)
+            command, ctx, groups, items, settings = self._check_south(db, body, south_id)
+            stamp = now()
+            db.execute(
+                "UPDATE south_connectors SET name = ?, description = ?, enabled = ?, settings = ?, "
+                "updated_by = ?, updated_at = ? WHERE id = ?",
+                (command.name, command.description, command.enabled, settings, actor, stamp, south_id),
+            )
+            affected = self._routing_norths(db, south_id)
+            if groups is not None:
+                kept = {group.id for group in groups}
+                self._delete_groups(db, south_id, [gid for gid in ctx.stored_groups if gid not in kept])
+                self._write_groups(db, south_id, groups, actor, stamp)
+            if items is not None:
+                kept = {item.id for item in items}
+                self._delete_items(db, south_id, [iid for iid in ctx.stored_items if iid not in kept])
+                self._write_items(db, south_id, items, actor, stamp)
+            self._drop_empty_rules(db)
+        log.info("south_updated", south_id=south_id, items=None if items is None else len(items))
+        return affected
+
+    def delete_south(self, south_id: str) -> tuple[str, ...]:
+        """Delete a South, its groups and items; returns the Norths that routed from it."""
+        with self._transaction() as db:
+            self._require_south(db, south_id)
+            affected = self._routing_norths(db, south_id)
+            db.execute("DELETE FROM south_connectors WHERE id = ?", (south_id,))
+            self._drop_empty_rules(db)
+        log.info("south_deleted", south_id=south_id)
+        return affected
+
+    def routing_norths(self, south_id: str) -> tuple[str, ...]:
+        """Return the Norths with a routing rule that names this South (to reconcile after a change)."""
+        with self._reading() as db:
+            return self._routing_norths(db, south_id)
+
+    def set_south_enabled(self, south_id: str, enabled: bool, *, actor: str = SYSTEM_USER) -> None:
+        """Persist ``enabled`` (``POST /api/south/{id}/start|stop``)."""
+        with self._transaction() as db:
+            self._require_south(db, south_id)
+            db.execute(
+                "UPDATE south_connectors SET enabled = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+                (enabled, actor, now(), south_id),
+            )
+        log.info("south_enabled_set", south_id=south_id, enabled=enabled)
+
+    # --- Items ------------------------------------------------------------------------------------------
+
+    def list_items(self, south_id: str) -> list[SouthItemDTO]:
+        """Every item of a South as the API shows it, sorted by name."""
+        with self._reading() as db:
+            self._require_south(db, south_id)
+            return self._items(db, south_id, "WHERE connector_id = ? ORDER BY name", (south_id,), "blank")
+
+    def search_items(
+        self,
+        south_id: str,
+        *,
+        name: str | None = None,
+        scan_mode_id: str | None = None,
+        enabled: bool | None = None,
+        page: int = 0,
+    ) -> Page[SouthItemDTO]:
+        """One page (50 items) of the items whose name contains ``name`` and match the other filters."""
+        clauses: list[str] = ["connector_id = ?"]
+        params: list[Any] = [south_id]
+        if name:
+            clauses.append("name LIKE ? ESCAPE '\\'")
+            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if scan_mode_id:
+            clauses.append("scan_mode_id = ?")
+            params.append(scan_mode_id)
+        if enabled is not None:
+            clauses.append("enabled = ?")
+            params.append(int(enabled))
+        where = " AND ".join(clauses)
+        page = max(page, 0)
+        with self._reading() as db:
+            self._require_south(db, south_id)
+            total = int(db.execute(f"SELECT COUNT(*) FROM south_items WHERE {where}", params).fetchone()[0])
+            content = self._items(
+                db,
+                south_id,
+                f"WHERE {where} ORDER BY name LIMIT {PAGE_SIZE} OFFSET {page * PAGE_SIZE}",
+                params,
+                "blank",
+            )
+        return Page(
+            content=content,
+            size=PAGE_SIZE,
+            number=page,
+            total_elements=total,
+            total_pages=math.ceil(total / PAGE_SIZE),
+        )
+
+    def get_item(self, south_id: str, item_id: str) -> SouthItemDTO:
+        """One item as the API shows it."""
+        with self._reading() as db:
+            self._require_south(db, south_id)
+            found = self._items(db, south_id, "WHERE connector_id = ? AND id = ?", (south_id, item_id), "blank")
+        if not found:
+            raise NotFoundError(f"Item {item_id} not found in South {south_id}")
+        return found[0]
+
+    def create_item(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthItemDTO:
+        """Add one item (``SouthItemCommand`` body)."""
+        with self._transaction() as db:
+            item = self._check_single_item(db, south_id, body, None)
+            self._write_items(db, south_id, [item], actor, now())
+        log.info("south_item_created", south_id=south_id, item_id=item.id)
+        return self.get_item(south_id, item.id)
+
+    def update_item(self, south_id: str, item_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthItemDTO:
+        """Replace one item (an empty secret keeps the stored one)."""
+        with self._transaction() as db:
+            item = self._check_single_item(db, south_id, body, item_id)
+            self._write_items(db, south_id, [item], actor, now())
+        log.info("south_item_updated", south_id=south_id, item_id=item_id)
+        return self.get_item(south_id, item_id)
+
+    def set_items_enabled(
+        self, south_id: str, item_ids: Sequence[str], enabled: bool, *, actor: str = SYSTEM_USER
+    ) -> None:
+        """Enable or disable items (each must belong to the South)."""
+        with self._transaction() as db:
+            self._require_items(db, south_id, item_ids)
+            db.executemany(
+                "UPDATE south_items SET enabled = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+                [(enabled, actor, now(), item_id) for item_id in item_ids],
+            )
+        log.info("south_items_enabled_set", south_id=south_id, count=len(item_ids), enabled=enabled)
+
+    def delete_items(self, south_id: str, item_ids: Sequence[str]) -> tuple[str, ...]:
+        """Delete items (each must belong to the South); returns the Norths that routed from the South."""
+        with self._transaction() as db:
+            self._require_items(db, south_id, item_ids)
+            affected = self._routing_norths(db, south_id)
+            self._delete_items(db, south_id, item_ids)
+            self._drop_empty_rules(db)
+        log.info("south_items_deleted", south_id=south_id, count=len(item_ids))
+        return affected
+
+    def delete_all_items(self, south_id: str) -> tuple[str, ...]:
+        """Delete every item of a South; returns the Norths that routed from it."""
+        with self._transaction() as db:
+            self._require_south(db, south_id)
+            affected = self._routing_norths(db, south_id)
+            count = db.execute("DELETE FROM south_items WHERE connector_id = ?", (south_id,)).rowcount
+            self._drop_empty_rules(db)
+        log.info("south_items_deleted", south_id=south_id, count=count)
+        return affected
+
+    # --- Groups -----------------------------------------------------------------------------------------
+
+    def list_groups(self, south_id: str) -> list[SouthGroupDTO]:
+        """Return the groups of a South, sorted by name."""
+        with self._reading() as db:
+            self._require_south(db, south_id)
+            users = self._user_infos(db)
+            return self._groups(db, south_id, self._scan_modes(db, users), users)
+
+    def get_group(self, south_id: str, group_id: str) -> SouthGroupDTO:
+        """One group of a South."""
+        for group in self.list_groups(south_id):
+            if group.id == group_id:
+                return group
+        raise NotFoundError(f"Group {group_id} not found in South {south_id}")
+
+    def create_group(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthGroupDTO:
+        """Add a group (``SouthGroupCommand`` body)."""
+        with self._transaction() as db:
+            group = self._check_single_group(db, south_id, body, None)
+            self._write_groups(db, south_id, [group], actor, now())
+        log.info("south_group_created", south_id=south_id, group_id=group.id)
+        return self.get_group(south_id, group.id)
+
+    def update_group(self, south_id: str, group_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthGroupDTO:
+        """Replace a group; its items follow its scan mode."""
+        with self._transaction() as db:
+            group = self._check_single_group(db, south_id, body, group_id)
+            self._write_groups(db, south_id, [group], actor, now())
+        log.info("south_group_updated", south_id=south_id, group_id=group_id)
+        return self.get_group(south_id, group_id)
+
+    def delete_group(self, south_id: str, group_id: str) -> tuple[str, ...]:
+        """Delete a group (its items stay, ungrouped, with the group's scan mode)."""
+        with self._transaction() as db:
+            self._require_south(db, south_id)
+            if not db.execute(
+                "SELECT 1 FROM south_item_groups WHERE id = ? AND connector_id = ?", (group_id, south_id)
+            ).fetchone():
+                raise NotFoundError(f"Group {group_id} not found in South {south_id}")
+            affected = self._routing_norths(db, south_id)
+            self._delete_groups(db, south_id, [group_id])
+        log.info("south_group_deleted", south_id=south_id, group_id=group_id)
+        return affected
+
+    # --- Writing ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _write_groups(db: sqlite3.Connection, south_id: str, groups: list[GroupPlan], actor: str, stamp: str) -> None:
+        # Park renamed groups under a unique name first so that swapping two names never trips UNIQUE.
+        db.executemany(
+            "UPDATE south_item_groups SET name = char(0) || id WHERE id = ?",
+            [(group.id,) for group in groups if not group.is_new],
+        )
+        rows = [
+            (
+                group.name,
+                group.scan_mode_id,
+                group.history.start_time_offset,
+                group.history.end_time_offset,
+                group.history.max_read_interval,
+                group.history.read_delay,
+                group.history.recovery_strategy,
+                actor,
+                stamp,
+                group.id,
+            )
+            for group in groups
+        ]
+        db.executemany(
+            "UPDATE south_item_groups SET name = ?, scan_mode_id = ?, start_time_offset = ?, "
+            "end_time_offset = ?, "
+            "max_read_interval = ?, read_delay = ?, recovery_strategy = ?, updated_by = ?, updated_at = ? "
+            "WHERE id = ?",
+            [row for row, group in zip(rows, groups, strict=True) if not group.is_new],
+        )
+        db.executemany(
+            "INSERT INTO south_item_groups (name, scan_mode_id, start_time_offset, end_time_offset, "
+            "max_read_interval, read_delay, recovery_strategy, updated_by, updated_at, id, connector_id, "
+            "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, south_id, actor, stamp) for row, group in zip(rows, groups, strict=True) if group.is_new],
+        )
+        # Items of a group use its scan mode.
+        db.executemany(
+            "UPDATE south_items SET scan_mode_id = ? WHERE group_id = ?",
+            [(group.scan_mode_id, group.id) for group in groups if not group.is_new],
+        )
+
+    @staticmethod
+    def _write_items(db: sqlite3.Connection, south_id: str, items: list[ItemPlan], actor: str, stamp: str) -> None:
+        db.executemany(
+            "UPDATE south_items SET name = char(0) || id WHERE id = ?",
+            [(item.id,) for item in items if not item.is_new],
+        )
+        rows = [
+            (
+                item.name,
+                item.enabled,
+                item.settings,
+                item.scan_mode_id,
+                item.group_id,
+                item.sync_with_group,
+                item.history["max_read_interval"],
+                item.history["read_delay"],
+                item.history["start_time_offset"],
+                item.history["end_time_offset"],
+                item.history["recovery_strategy"],
+                actor,
+                stamp,
+                item.id,
+            )
+            for item in items
+        ]
+        db.executemany(
+            "UPDATE south_items SET name = ?, enabled = ?, settings = ?, scan_mode_id = ?, group_id = ?, "
+            "sync_with_group = ?, max_read_interval = ?, read_delay = ?, start_time_offset = ?, "
+            "end_time_offset = ?, recovery_strategy = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+            [row for row, item in zip(rows, items, strict=True) if not item.is_new],
+        )
+        db.executemany(
+            "INSERT INTO south_items (name, enabled, settings, scan_mode_id, group_id, sync_with_group, "
+            "max_read_interval, read_delay, start_time_offset, end_time_offset, recovery_strategy, "
+            "updated_by, "
+            "updated_at, id, connector_id, created_by, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, south_id, actor, stamp) for row, item in zip(rows, items, strict=True) if item.is_new],
+        )
+
+    @staticmethod
+    def _delete_items(db: sqlite3.Connection, south_id: str, item_ids: Iterable[str]) -> None:
+        db.executemany(
+            "DELETE FROM south_items WHERE id = ? AND connector_id = ?", [(iid, south_id) for iid in item_ids]
+        )
+
+    @staticmethod
+    def _delete_groups(db: sqlite3.Connection, south_id: str, group_ids: Iterable[str]) -> None:
+        ids = list(group_ids)
+        # Ungrouped items keep the group's scan mode (already theirs) but can no longer sync with it.
+        db.executemany("UPDATE south_items SET sync_with_group = 0 WHERE group_id = ?", [(gid,) for gid in ids])
+        db.executemany(
+            "DELETE FROM south_item_groups WHERE id = ? AND connector_id = ?",
+            [(gid, south_id) for gid in ids],
+        )
+
+    @staticmethod
+    def _drop_empty_rules(db: sqlite3.Connection) -> None:
+        """Delete North rules scoped to items none of which is left (they must not widen to the South)."""
+        db.execute(
+            "DELETE FROM north_transformers WHERE items_scoped = 1 AND NOT EXISTS (SELECT 1 FROM "
+            "north_transformer_items t WHERE t.north_transformer_id = north_transformers.id)"
+        )
+
+    @staticmethod
+    def _routing_norths(db: sqlite3.Connection, south_id: str) -> tuple[str, ...]:
+        return tuple(
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT north_id FROM north_transformers WHERE south_id = ? ORDER BY north_id",
+                (south_id,),
+            )
+        )
+
+    @staticmethod
+    def _require_south(db: sqlite3.Connection, south_id: str) -> None:
+        if not db.execute("SELECT 1 FROM south_connectors WHERE id = ?", (south_id,)).fetchone():
+            raise NotFoundError(f"South {south_id} not found")
+
+    def _require_items(self, db: sqlite3.Connection, south_id: str, item_ids: Sequence[str]) -> None:
+        self._require_south(db, south_id)
+        known = {row[0] for row in db.execute("SELECT id FROM south_items WHERE connector_id = ?", (south_id,))}
+        errors = {f"[{index}]": f"unknown item '{iid}'" for index, iid in enumerate(item_ids) if iid not in known}
+        if errors:
+            raise SettingsError(errors)
+
+    # --- Reading ------------------------------------------------------------------------------------------
+
+    def _south(self, db: sqlite3.Connection, south_id: str, *, secrets: str) -> SouthConnectorDTO:
+        row = db.execute("SELECT * FROM south_connectors WHERE id = ?", (south_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"South {south_id} not found")
+        users = self._user_infos(db)
+        modes = self._scan_modes(db, users)
+        manifest = self._manifests.get("south", row["type"])
+        settings = self._shown(
+            from_json(row["settings"]),
+            secret_shape(manifest.settings) if manifest else None,
+            manifest,
+            secrets,
+        )
+        return SouthConnectorDTO(
+            id=row["id"],
+            name=row["name"],
+            type=row["type"],
+            description=row["description"],
+            enabled=bool(row["enabled"]),
+            settings=settings,
+            groups=self._groups(db, south_id, modes, users),
+            items=self._items(db, south_id, "WHERE connector_id = ? ORDER BY name", (south_id,), secrets),
+            **self._audit(row, users),
+        )
+
+    def _shown(self, value: Any, shape: Shape | None, manifest: ConnectorManifest | None, secrets: str) -> Any:
+        if secrets == "reveal":
+            return reveal(value, shape, self._box)
+        if manifest is None:
+            return blank_sealed(value)
+        return blank(value, shape)
+
+    def _groups(
+        self, db: sqlite3.Connection, south_id: str, modes: dict[str, ScanModeDTO], users: dict[str, UserInfo]
+    ) -> list[SouthGroupDTO]:
+        return [
+            SouthGroupDTO(
+                id=row["id"],
+                standard_settings=GroupStandardSettingsDTO(name=row["name"], scan_mode=modes[row["scan_mode_id"]]),
+                history_settings=GroupHistorySettings(
+                    start_time_offset=row["start_time_offset"],
+                    end_time_offset=row["end_time_offset"],
+                    max_read_interval=row["max_read_interval"],
+                    read_delay=row["read_delay"],
+                    recovery_strategy=row["recovery_strategy"],
+                ),
+                **self._audit(row, users),
+            )
+            for row in db.execute("SELECT * FROM south_item_groups WHERE connector_id = ? ORDER BY name", (south_id,))
+        ]
+
+    def _items(
+        self, db: sqlite3.Connection, south_id: str, where: str, params: Sequence[Any], secrets: str
+    ) -> list[SouthItemDTO]:
+        users = self._user_infos(db)
+        modes = self._scan_modes(db, users)
+        groups = {
+            row["id"]: SouthGroupLightDTO(id=row["id"], name=row["name"], scan_mode=modes[row["scan_mode_id"]])
+            for row in db.execute(
+                "SELECT id, name, scan_mode_id FROM south_item_groups WHERE connector_id = ?", (south_id,)
+            )
+        }
+        type_row = db.execute("SELECT type FROM south_connectors WHERE id = ?", (south_id,)).fetchone()
+        manifest = self._manifests.get("south", type_row["type"]) if type_row else None
+        shape = secret_shape(manifest.item_settings) if manifest and manifest.item_settings else None
+        plain = manifest is not None and shape is None
+        return [
+            SouthItemDTO(
+                id=row["id"],
+                name=row["name"],
+                enabled=bool(row["enabled"]),
+                settings=(
+                    from_json(row["settings"])
+                    if plain
+                    else self._shown(from_json(row["settings"]), shape, manifest, secrets)
+                ),
+                scan_mode=modes[row["scan_mode_id"]],
+                group=groups.get(row["group_id"]) if row["group_id"] else None,
+                sync_with_group=bool(row["sync_with_group"]),
+                max_read_interval=row["max_read_interval"],
+                read_delay=row["read_delay"],
+                start_time_offset=row["start_time_offset"],
+                end_time_offset=row["end_time_offset"],
+                recovery_strategy=row["recovery_strategy"],
+                **self._audit(row, users),
+            )
+            for row in db.execute(f"SELECT {_ITEM_COLUMNS} FROM south_items {where}", params)
+        ]

@@ -1,0 +1,292 @@
+"""The configuration store: ``oibus.db`` (SQLite) behind typed, validated, transactional methods.
+
+Two forms of every connector exist: the API form (``south_dto``/``north_dto``: every secret ``""``) and
+the worker form (``get_south``/``get_north``: secrets decrypted). Mutations take the raw JSON body of the
+matching command, validate all of it (``SettingsError`` lists every bad field), store it in one
+transaction and return the API form. Methods are synchronous and thread-safe: the API calls them through
+``asyncio.to_thread`` so a large South never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import msgspec
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from connectors.errors import SettingsError
+from engine.config.base import from_json, now, random_id, require_object, to_json
+from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape
+from engine.config.errors import NotFoundError
+from engine.config.manifests import ManifestSource, RegistryManifests
+from engine.config.migrations import migrate
+from engine.config.models import (
+    SYSTEM_USER,
+    EngineSettings,
+    EngineSettingsDTO,
+    GeneralSettings,
+    WebServerSettings,
+)
+from engine.config.north import NorthMixin
+from engine.config.provisioning import InitSettings
+from engine.config.scan_modes import ScanModesMixin, seed_scan_modes
+from engine.config.south import SouthMixin
+from engine.config.validation import convert
+from engine.version import engine_version
+
+log = structlog.get_logger(__name__)
+
+DB_FILE = "oibus.db"
+CRYPTO_FILE = "crypto.db"
+# Top-level keys of the 3.9 nested engine settings; a body with none of them is read as 3.8 flat.
+_NESTED_KEYS = frozenset({"general", "webServer", "proxyServer", "logger"})
+_FLAT_KEYS = frozenset({"name", "port", "proxyEnabled", "proxyPort", "logParameters"})
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        current = merged.get(key)
+        merged[key] = _deep_merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
+    """Return the 3.9 nested form of an engine settings body (3.8 flat bodies are translated)."""
+    if _NESTED_KEYS & body.keys() or not _FLAT_KEYS & body.keys():
+        return body
+    patch: dict[str, Any] = {}
+    if "name" in body:
+        patch["general"] = {"name": body["name"]}
+    if "port" in body:
+        patch["webServer"] = {"port": body["port"]}
+    proxy = {key: body[flat] for key, flat in (("enabled", "proxyEnabled"), ("port", "proxyPort")) if flat in body}
+    if proxy:
+        patch["proxyServer"] = proxy
+    if "logParameters" in body:
+        patch["logger"] = body["logParameters"]
+    return patch
+
+
+class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin):
+    """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        box: SecretBox,
+        manifests: ManifestSource,
+        hasher: PasswordHasher,
+        data_dir: Path,
+        engine_id: str,
+    ) -> None:
+        self._db = db
+        self._lock = threading.RLock()
+        self._box = box
+        self._manifests = manifests
+        self._hasher = hasher
+        self.data_dir = data_dir
+        self.engine_id = engine_id
+        self._passwords: dict[str, tuple[str, str]] = {}
+        self._load_passwords()
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        init: InitSettings | None,
+        manifests: ManifestSource | None = None,
+        launcher_version: str | None = None,
+        password_hasher: PasswordHasher | None = None,
+    ) -> ConfigStore:
+        """Open (creating and migrating if needed) ``oibus.db`` and ``crypto.db`` in ``data_dir``.
+
+        ``init`` (see ``read_init_settings``) is used only for rows created now: the engine row and the
+        first user. ``manifests`` defaults to the connector registry.
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(data_dir / DB_FILE, isolation_level=None, check_same_thread=False)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA journal_mode = WAL")
+            # Configuration changes are rare and must survive a power cut once acknowledged.
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA busy_timeout = 5000")
+            migrate(db)
+            hasher = password_hasher or PasswordHasher()
+            engine_id = cls._provision(db, init or InitSettings(), hasher, launcher_version)
+            box = SecretBox.open(data_dir / CRYPTO_FILE, engine_id)
+        except BaseException:
+            db.close()
+            raise
+        log.info("config_store_opened", data_dir=str(data_dir), engine_id=engine_id)
+        return cls(db, box, manifests or RegistryManifests(), hasher, data_dir, engine_id)
+
+    @staticmethod
+    def _provision(
+        db: sqlite3.Connection, init: InitSettings, hasher: PasswordHasher, launcher_version: str | None
+    ) -> str:
+        """Create the rows a first start needs (engine, first user, scan modes); returns the engine id."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            stamp = now()
+            row = db.execute("SELECT id FROM engines LIMIT 1").fetchone()
+            if row is None:
+                engine_id = random_id(16)
+                settings = EngineSettings(
+                    general=GeneralSettings(name=init.engine_name),
+                    web_server=WebServerSettings(port=init.port),
+                )
+                db.execute(
+                    "INSERT INTO engines (id, settings, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                    (engine_id, to_json(settings), stamp, stamp),
+                )
+                log.info("engine_settings_created", engine_id=engine_id, name=init.engine_name, port=init.port)
+            else:
+                engine_id = row["id"]
+            db.execute("UPDATE engines SET oibus_version = ? WHERE id = ?", (engine_version(), engine_id))
+            if launcher_version is not None:
+                db.execute(
+                    "UPDATE engines SET oibus_launcher_version = ? WHERE id = ?",
+                    (launcher_version, engine_id),
+                )
+            if db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None:
+                db.execute(
+                    "INSERT INTO users (id, login, password, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    (random_id(), init.admin_username, hasher.hash(init.admin_password), stamp, stamp),
+                )
+                log.info("first_user_created", login=init.admin_username)
+            seed_scan_modes(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return str(engine_id)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ConfigStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- Engine settings ----------------------------------------------------------------------------------
+
+    def engine_settings(self) -> EngineSettingsDTO:
+        """Return the engine settings with secrets decrypted (for the engine itself)."""
+        return self._engine("reveal")
+
+    def engine_settings_dto(self) -> EngineSettingsDTO:
+        """Return the engine settings as the API shows them (secrets blank)."""
+        return self._engine("blank")
+
+    def update_engine_settings(self, body: Any, *, actor: str = SYSTEM_USER) -> EngineSettingsDTO:
+        """Apply a full or partial body, 3.9 nested or 3.8 flat; sections left out stay as they are."""
+        patch = engine_patch(require_object(body))
+        shape = secret_shape(EngineSettings)
+        with self._transaction() as db:
+            row = db.execute("SELECT settings FROM engines WHERE id = ?", (self.engine_id,)).fetchone()
+            stored = from_json(row["settings"])
+            settings = convert(_deep_merge(blank(stored, shape), patch), EngineSettings)
+            if settings.proxy_server.enabled and settings.proxy_server.port == settings.web_server.port:
+                raise SettingsError({"proxyServer.port": "must differ from webServer.port"})
+            db.execute(
+                "UPDATE engines SET settings = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+                (
+                    to_json(seal(msgspec.to_builtins(settings), stored, shape, self._box)),
+                    actor,
+                    now(),
+                    self.engine_id,
+                ),
+            )
+        log.info("engine_settings_updated", sections=sorted(patch))
+        return self.engine_settings_dto()
+
+    def _engine(self, secrets: Literal["reveal", "blank"]) -> EngineSettingsDTO:
+        shape = secret_shape(EngineSettings)
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM engines WHERE id = ?", (self.engine_id,)).fetchone()
+            users = self._user_infos(db)
+        stored = from_json(row["settings"])
+        shown = reveal(stored, shape, self._box) if secrets == "reveal" else blank(stored, shape)
+        settings = msgspec.convert(shown, EngineSettings)
+        return EngineSettingsDTO(
+            id=row["id"],
+            version=row["oibus_version"],
+            launcher_version=row["oibus_launcher_version"],
+            general=settings.general,
+            web_server=settings.web_server,
+            proxy_server=settings.proxy_server,
+            logger=settings.logger,
+            **self._audit(row, users),
+        )
+
+    # --- Users --------------------------------------------------------------------------------------------
+
+    def password_hash(self, login: str) -> tuple[str, str] | None:
+        """Return ``(user_id, argon2 hash)`` of ``login`` or ``None`` (from memory: cheap per request)."""
+        return self._passwords.get(login)
+
+    def verify_password(self, password_hash: str, password: str) -> bool:
+        """Whether ``password`` matches ``password_hash`` (argon2: slow on purpose, call it off the loop)."""
+        try:
+            return bool(self._hasher.verify(password_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def hash_password(self, password: str) -> str:
+        """Return the argon2id hash of ``password`` with this store's parameters."""
+        return str(self._hasher.hash(password))
+
+    def set_user_password(self, login: str, password: str, *, actor: str = SYSTEM_USER) -> None:
+        """Replace the password of ``login`` (credentials verified with the old one stop working at once)."""
+        hashed = self._hasher.hash(password)
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE users SET password = ?, updated_by = ?, updated_at = ? WHERE login = ?",
+                (hashed, actor, now(), login),
+            ).rowcount
+            if not updated:
+                raise NotFoundError(f"User {login} not found")
+            self._load_passwords()
+        log.info("user_password_changed", login=login)
+
+    def _load_passwords(self) -> None:
+        with self._lock:
+            self._passwords = {
+                row["login"]: (row["id"], row["password"])
+                for row in self._db.execute("SELECT id, login, password FROM users")
+            }
+
+    # --- Connector types ------------------------------------------------------------------------------------
+
+    def connector_types(self, kind: Literal["south", "north"]) -> list[dict[str, Any]]:
+        """``GET /api/{kind}/types``: id, name, category, description and modes (South) or types (North)."""
+        types = []
+        for manifest in self._manifests.types(kind):
+            dto = manifest.to_dto()
+            dto.pop("settings", None)
+            dto.pop("items", None)
+            types.append(dto)
+        return types
+
+    def connector_manifest(self, kind: Literal["south", "north"], type_name: str) -> dict[str, Any]:
+        """``GET /api/{kind}/manifests/{type}``."""
+        manifest = self._manifests.get(kind, type_name)
+        if manifest is None:
+            raise NotFoundError(f"{kind.capitalize()} type {type_name} not found")
+        return manifest.to_dto()

@@ -1,0 +1,82 @@
+"""Scan modes in the store: seeded defaults, CRUD, validation, refusals."""
+
+from __future__ import annotations
+
+import pytest
+from config_fakes import (
+    north_body,
+    scan_mode_id,
+    south_body,
+    store_fixture,  # noqa: F401
+)
+
+from connectors.errors import SettingsError
+from engine.config import ConfigStore, NotFoundError, RefusedError
+
+
+def test_seven_defaults_are_seeded(store: ConfigStore) -> None:
+    modes = {mode.name: mode for mode in store.list_scan_modes()}
+    assert {name: mode.cron for name, mode in modes.items()} == {
+        "Every second": "* * * * * *",
+        "Every 10 seconds": "*/10 * * * * *",
+        "Every minute": "0 * * * * *",
+        "Every 10 minutes": "0 */10 * * * *",
+        "Every hour": "0 0 * * * *",
+        "Every 24 hours": "0 0 0 * * *",
+        "Subscription": "",
+    }
+    assert modes["Subscription"].id == "subscription"
+    assert all(len(mode.id) == 6 and mode.id.isalnum() for name, mode in modes.items() if name != "Subscription")
+    assert modes["Every hour"].created_by is not None and modes["Every hour"].created_by.id == "system"
+
+
+def test_crud(store: ConfigStore) -> None:
+    created = store.create_scan_mode({"name": "Fast", "description": "d", "cron": "*/5 * * * * *"}, actor="u1")
+    assert store.get_scan_mode(created.id) == created
+    updated = store.update_scan_mode(created.id, {"name": "Faster", "cron": " */2 * * * * * "})
+    assert (updated.name, updated.cron, updated.description) == ("Faster", "*/2 * * * * *", "")
+    store.delete_scan_mode(created.id)
+    with pytest.raises(NotFoundError):
+        store.get_scan_mode(created.id)
+
+
+def test_every_error_at_once(store: ConfigStore) -> None:
+    with pytest.raises(SettingsError) as caught:
+        store.create_scan_mode({"name": "Every second", "description": 3, "cron": "0 0 L * * *"})
+    assert set(caught.value.errors) == {"name", "description", "cron"}
+    assert caught.value.errors["name"] == "already used by another scan mode"
+
+
+def test_missing_cron_and_empty_cron(store: ConfigStore) -> None:
+    with pytest.raises(SettingsError) as caught:
+        store.create_scan_mode({"name": "x"})
+    assert caught.value.errors == {"cron": "Object missing required field `cron`"}
+    with pytest.raises(SettingsError) as caught:
+        store.create_scan_mode({"name": "x", "cron": ""})
+    assert "cron" in caught.value.errors
+
+
+def test_subscription_is_fixed(store: ConfigStore) -> None:
+    with pytest.raises(RefusedError):
+        store.update_scan_mode("subscription", {"name": "Sub", "cron": "* * * * * *"})
+    with pytest.raises(RefusedError):
+        store.delete_scan_mode("subscription")
+
+
+def test_delete_in_use_names_the_users(store: ConfigStore) -> None:
+    south = store.create_south(south_body(store, name="Line 1", items=3))
+    store.create_north(north_body(store, name="Out"))
+    with pytest.raises(RefusedError) as caught:
+        store.delete_scan_mode(scan_mode_id(store, "Every second"))
+    assert "South 'Line 1' (3 items)" in str(caught.value)
+    with pytest.raises(RefusedError, match="North 'Out'"):
+        store.delete_scan_mode(scan_mode_id(store, "Every minute"))
+    store.delete_south(south.id)
+    store.delete_scan_mode(scan_mode_id(store, "Every second"))
+
+
+def test_unknown_ids(store: ConfigStore) -> None:
+    with pytest.raises(NotFoundError):
+        store.update_scan_mode("nope", {"name": "x", "cron": "* * * * * *"})
+    with pytest.raises(NotFoundError):
+        store.delete_scan_mode("nope")
