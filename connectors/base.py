@@ -29,10 +29,17 @@ class TimeValue(TypedDict):
 class Logger(Protocol):
     """The structlog-style logger a connector receives (bound to its id and type by the runner)."""
 
-    def debug(self, event: str, **fields: Any) -> None: ...
-    def info(self, event: str, **fields: Any) -> None: ...
-    def warning(self, event: str, **fields: Any) -> None: ...
-    def error(self, event: str, **fields: Any) -> None: ...
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log a detail useful when investigating."""
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log a normal event (started, recovered)."""
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Log a problem the connector works around (source unavailable, retrying)."""
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Log a failure an operator must look at."""
 
 
 class ValueSink(Protocol):
@@ -43,25 +50,30 @@ class ValueSink(Protocol):
     ``ContentRefused`` when a target could not store it: keep the data and try again at the next run.
     """
 
-    async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None: ...
+    async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
+        """Hand over time-values (``items``: ids of the items they come from, for routing)."""
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None: ...
+    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+        """Hand over a file; ``owned`` means a private scratch file nobody will modify."""
 
-    async def add_content(self, content: str) -> None: ...
+    async def add_content(self, content: str) -> None:
+        """Hand over an opaque ``any-content`` payload."""
 
 
 class SouthCache(Protocol):
     """Per-item (or per-group) persistent state of a South: tracked instants and last values."""
 
-    def get_tracked_instant(self, item_id: str | None, group_id: str | None = None) -> datetime | None: ...
+    def get_tracked_instant(self, item_id: str | None, group_id: str | None = None) -> datetime | None:
+        """The newest instant already read for the item (or synced group)."""
 
-    def set_tracked_instant(
-        self, item_id: str | None, instant: datetime, group_id: str | None = None
-    ) -> None: ...
+    def set_tracked_instant(self, item_id: str | None, instant: datetime, group_id: str | None = None) -> None:
+        """Persist the newest instant read (only after the data was acknowledged)."""
 
-    def get_value(self, item_id: str | None, group_id: str | None = None) -> Any: ...
+    def get_value(self, item_id: str | None, group_id: str | None = None) -> Any:
+        """The item's stored value (e.g. the preserved-files list of a folder scanner)."""
 
-    def set_value(self, item_id: str | None, value: Any, group_id: str | None = None) -> None: ...
+    def set_value(self, item_id: str | None, value: Any, group_id: str | None = None) -> None:
+        """Persist the item's value."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -19,6 +19,7 @@ import structlog
 
 from connectors import registry
 from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
+from engine.paths import api_tmp_dir
 from engine.routing.router import Decision, NorthRoute
 from engine.runtime import IngestResult
 from engine.scheduler.scheduler import Scheduler
@@ -30,8 +31,14 @@ log = structlog.get_logger(__name__)
 MAX_OUTBOX = 20_000
 """Contents waiting for one North before new content for it is refused (protects the engine's memory)."""
 
-_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warning": "warning", "warn": "warning",
-           "error": "error"}
+_LEVELS = {
+    "trace": "debug",
+    "debug": "debug",
+    "info": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+}
 
 
 class ConfigSource(Protocol):
@@ -120,7 +127,7 @@ class Engine:
         self._group: asyncio.TaskGroup | None = None
         self._scheduler = Scheduler(self.broadcast_trigger)
         self._lock = asyncio.Lock()
-        self.api_tmp = data_dir / "cache" / "api-tmp"
+        self.api_tmp = api_tmp_dir(data_dir)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -170,7 +177,14 @@ class Engine:
         return build
 
     def _new_worker(self, role: str, connector_id: str) -> Worker:
-        worker = Worker(f"{role}:{connector_id}", role, self._start_message(role, connector_id), self, self.knobs)
+        worker = Worker(
+            f"{role}:{connector_id}",
+            role,
+            self._start_message(role, connector_id),
+            self,
+            self.knobs,
+            cwd=str(self.data_dir),
+        )
         assert self._group is not None, "engine not started"
         worker.start(self._group)
         return worker
@@ -229,8 +243,10 @@ class Engine:
 
     def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
         """Supervision state of a connector's worker."""
-        worker = self.souths.get(connector_id) if kind == "south" else (
-            slot.worker if (slot := self.norths.get(connector_id)) else None
+        worker = (
+            self.souths.get(connector_id)
+            if kind == "south"
+            else (slot.worker if (slot := self.norths.get(connector_id)) else None)
         )
         if worker is None:
             return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
@@ -281,11 +297,22 @@ class Engine:
 
     # ----------------------------------------------------------------------------------------- routing
 
-    def _dispatch(self, content: Content, targets: list[NorthSlot], on_done: Callable[[IngestResult], None]) -> None:
-        """Send ``content`` to every target (or park it in the outbox of a restarting one)."""
+    def _dispatch(
+        self,
+        content: Content,
+        targets: list[NorthSlot],
+        on_done: Callable[[IngestResult], None],
+        *,
+        ignored: bool = True,
+    ) -> None:
+        """Send ``content`` to every target (or park it in the outbox of a restarting one).
+
+        With no target, ``ignored`` tells whether that was deliberate (an ``ignore`` rule, or a South
+        nobody subscribes to) rather than a client naming no North that exists.
+        """
         delivery = Delivery(pending={slot.route.id for slot in targets}, on_done=on_done)
         if not targets:
-            on_done(IngestResult(stored=(), refused={}, ignored=True))
+            on_done(IngestResult(stored=(), refused={}, ignored=ignored))
             return
         for slot in targets:
             if len(slot.outbox) >= MAX_OUTBOX:
@@ -335,11 +362,21 @@ class Engine:
 
         self._dispatch(content, targets, done)
 
-    def _api_targets(self, data_source_id: str, content_type: str, north_ids: list[str] | None) -> list[NorthSlot]:
+    def _api_targets(
+        self, data_source_id: str, content_type: str, north_ids: list[str] | None
+    ) -> tuple[list[NorthSlot], bool]:
+        """Target Norths of API content, and whether some candidate ignores it on purpose."""
         if north_ids:
             slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
-            return [slot for slot in slots if slot.route.decide_api(data_source_id, content_type) is Decision.SEND]
-        return [slot for slot in self.norths.values() if slot.route.subscribes_api(data_source_id)]
+            decisions = [(slot, slot.route.decide_api(data_source_id, content_type)) for slot in slots]
+        else:
+            decisions = [
+                (slot, slot.route.decide_api(data_source_id, content_type))
+                for slot in self.norths.values()
+                if slot.route.names_api(data_source_id)
+            ]
+        targets = [slot for slot, decision in decisions if decision is Decision.SEND]
+        return targets, any(decision is Decision.DROP for _, decision in decisions)
 
     async def _ingest(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
@@ -348,31 +385,49 @@ class Engine:
             if not future.done():
                 future.set_result(result)
 
-        self._dispatch(content, self._api_targets(data_source_id, content.content_type, north_ids), done)
+        targets, ignored = self._api_targets(data_source_id, content.content_type, north_ids)
+        self._dispatch(content, targets, done, ignored=ignored)
         return await future
 
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:
         """Route a JSON array of time-values from the API."""
-        content = Content(seq=0, source_id=data_source_id, content_type="time-values", payload=values_json,
-                          count=count, source_type="oibus-api")
+        content = Content(
+            seq=0,
+            source_id=data_source_id,
+            content_type="time-values",
+            payload=values_json,
+            count=count,
+            source_type="oibus-api",
+        )
         return await self._ingest(content, data_source_id, north_ids)
 
     async def ingest_file(
         self, path: Path, filename: str, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:
         """Route an uploaded file (a private scratch file: Norths may hard-link it)."""
-        content = Content(seq=0, source_id=data_source_id, content_type="any", file_path=str(path),
-                          filename=filename, owned=True, source_type="oibus-api")
+        content = Content(
+            seq=0,
+            source_id=data_source_id,
+            content_type="any",
+            file_path=str(path),
+            filename=filename,
+            owned=True,
+            source_type="oibus-api",
+        )
         return await self._ingest(content, data_source_id, north_ids)
 
-    async def ingest_content(
-        self, content: bytes, *, data_source_id: str, north_ids: list[str] | None
-    ) -> IngestResult:
+    async def ingest_content(self, content: bytes, *, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
         """Route an ``any-content`` payload from the API."""
-        message = Content(seq=0, source_id=data_source_id, content_type="any-content", payload=content, count=1,
-                          source_type="oibus-api")
+        message = Content(
+            seq=0,
+            source_id=data_source_id,
+            content_type="any-content",
+            payload=content,
+            count=1,
+            source_type="oibus-api",
+        )
         return await self._ingest(message, data_source_id, north_ids)
 
     def _refuse_outbox(self, slot: NorthSlot, reason: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import signal
 import subprocess
@@ -87,7 +86,7 @@ class Launcher:
             self._set_state(EngineState.STARTING)
             started = time.monotonic()
             try:
-                self.proc = subprocess.Popen(argv)  # noqa: S603 - our own engine binary
+                self.proc = subprocess.Popen(argv)
             except OSError as err:
                 log.error("cannot start the engine: %s", err)
                 return 2
@@ -116,7 +115,7 @@ class Launcher:
                 )
                 continue
             delay = min(self.args.backoff_max, self.args.backoff_initial * 2 ** max(failures - 1, 0))
-            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+            delay *= random.uniform(0.8, 1.2)
             log.warning("engine exited with code %s; restarting in %.1f s", code, delay)
             self._set_state(EngineState.BACKOFF)
             self.stop_requested.wait(delay)
@@ -149,7 +148,7 @@ class Launcher:
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Split the launcher's own options from the engine's."""
     parser = argparse.ArgumentParser(prog="oibus-launcher", description=__doc__)
-    parser.add_argument("--config", default=".", help="data folder (default: current folder)")
+    parser.add_argument("--config", help="data folder (default: the engine's default data folder)")
     parser.add_argument("--engine", help="engine executable (default: binaries/oibus, else this Python)")
     parser.add_argument("--version", action="store_true", help="print the launcher version and exit")
     parser.add_argument("--stable-after", type=float, default=30.0, help="seconds up before a start counts as good")
@@ -167,10 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.version:
         print(f"OIBus launcher version: {version}")
         return
-    config = str(Path(args.config).expanduser().resolve())
-    engine_args = ["--config", config, *rest, "--launcherVersion", version]
+    engine_args = [*rest, "--launcherVersion", version]
+    if args.config:
+        config = Path(args.config).expanduser().resolve()
+        config.mkdir(parents=True, exist_ok=True)
+        engine_args = ["--config", str(config), *engine_args]
     launcher = Launcher(engine_command(args.engine), engine_args, args)
     signal.signal(signal.SIGTERM, launcher.request_stop)
     signal.signal(signal.SIGINT, launcher.request_stop)
-    os.makedirs(config, exist_ok=True)
     sys.exit(launcher.run())

@@ -19,8 +19,11 @@ class CacheTrigger(msgspec.Struct, frozen=True, kw_only=True, rename="camel", fo
 
 
 class CacheThrottling(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """``run_min_delay`` ms between sends; ``max_size`` MB over cache+error+archive (0 = no limit);
-    ``max_number_of_elements`` per sent batch (compaction limit, 0 = no limit)."""
+    """How fast and how much a North sends and keeps.
+
+    ``run_min_delay`` ms between sends; ``max_size`` MB over cache+error+archive (0 = no limit);
+    ``max_number_of_elements`` per sent batch (compaction limit, 0 = no limit).
+    """
 
     run_min_delay: NonNegative = 200
     max_size: NonNegative = 0
@@ -28,8 +31,11 @@ class CacheThrottling(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
 
 
 class CacheError(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """``retry_interval`` ms between attempts; after ``retry_count`` failures an entry goes to ``error/``
-    (unless the failure is retry-forever); ``retention_duration`` hours in ``error/`` (0 = forever)."""
+    """What to do when a send fails.
+
+    ``retry_interval`` ms between attempts; after ``retry_count`` failures an entry goes to ``error/``
+    (unless the failure is retry-forever); ``retention_duration`` hours in ``error/`` (0 = forever).
+    """
 
     retry_interval: NonNegative = 5000
     retry_count: NonNegative = 3

@@ -94,9 +94,9 @@ class NorthRoute:
                 return self._apply(entry)
         return self._default(content_type)
 
-    def subscribes_api(self, data_source_id: str) -> bool:
-        """Whether an ``oibus-api`` rule names ``data_source_id`` (and does not ignore it)."""
-        return self.decide_api(data_source_id, "") is Decision.SEND and any(
+    def names_api(self, data_source_id: str) -> bool:
+        """Whether an ``oibus-api`` rule names ``data_source_id`` (to send or to ignore it)."""
+        return any(
             (entry.get("source") or {}).get("type") == "oibus-api"
             and (entry.get("source") or {}).get("dataSourceId") == data_source_id
             for entry in self.transformers

@@ -64,8 +64,10 @@ class Worker:
         start_message: Callable[[], Start],
         listener: Listener,
         knobs: Knobs | None = None,
+        cwd: str | None = None,
     ) -> None:
         self.key = key
+        self._cwd = cwd
         self.role = role
         self._start_message = start_message
         self._listener = listener
@@ -169,7 +171,7 @@ class Worker:
                 continue
             failures = 0 if time.monotonic() - started >= self.knobs.stable_after_s else failures + 1
             delay = min(self.knobs.backoff_max_s, self.knobs.backoff_initial_s * 2 ** max(failures - 1, 0))
-            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
+            delay *= random.uniform(0.8, 1.2)
             self.restarts += 1
             self._log.warning("worker exited, restarting", code=code, delay_s=round(delay, 2), failures=failures)
             self._set_state(WorkerState.BACKOFF, delay_s=delay)
@@ -192,6 +194,7 @@ class Worker:
             stdout=asyncio.subprocess.PIPE,
             stderr=None,
             env=env,
+            cwd=self._cwd,
             limit=2**26,
         )
 
@@ -212,7 +215,7 @@ class Worker:
                 raise ProtocolError(f"bad handshake: {hello!r}")
             assert proc.stdin is not None
             proc.stdin.write(encode(self._start_message()))
-        except Exception as err:  # noqa: BLE001 - whatever failed, this attempt is over
+        except Exception as err:
             self._log.error("worker handshake failed", error=str(err), errorType=type(err).__name__)
             kill_tree(proc.pid)
             return await proc.wait()
@@ -260,8 +263,11 @@ class Worker:
             await asyncio.sleep(self.knobs.ping_interval_s)
             rss = memory_of(proc.pid)
             if rss is not None and rss > limit:
-                self._log.error("worker over its memory ceiling; killing it", rss_mb=rss // 2**20,
-                                limit_mb=self.knobs.memory_limit_mb)
+                self._log.error(
+                    "worker over its memory ceiling; killing it",
+                    rss_mb=rss // 2**20,
+                    limit_mb=self.knobs.memory_limit_mb,
+                )
                 kill_tree(proc.pid)
                 return
             try:

@@ -65,8 +65,10 @@ class WorkerLogger:
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         if LEVELS[level] < self.level:
             return
-        safe = {key: value if isinstance(value, str | int | float | bool | None) else repr(value)
-                for key, value in {**self._bound, **fields}.items()}
+        safe = {
+            key: value if isinstance(value, str | int | float | bool | None) else repr(value)
+            for key, value in {**self._bound, **fields}.items()
+        }
         self._channel.send(Log(level=level, event=event, fields=safe))
 
     def debug(self, event: str, **fields: Any) -> None:

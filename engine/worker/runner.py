@@ -67,11 +67,11 @@ class Runner(ABC):
                 await self.start_connector()
             except (ConnectorFatal, SettingsError):
                 raise
-            except (ConnectorNotReady, OSError, Exception) as err:  # noqa: BLE001 - retry whatever the cause
+            except (ConnectorNotReady, OSError, Exception) as err:
                 if not warned:
                     self.logger.warning("connector not ready, retrying", error=str(err), delay_s=delay)
                     warned = True
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, START_BACKOFF_MAX_S)
                 continue
             if warned:
@@ -97,7 +97,7 @@ class Runner(ABC):
     async def _answer(self, request: Request) -> None:
         try:
             result = await self.on_request(request.method, request.params)
-        except Exception as err:  # noqa: BLE001 - every failure becomes an error reply
+        except Exception as err:
             self.channel.send(Reply(id=request.id, ok=False, error=str(err) or type(err).__name__))
         else:
             self.channel.send(Reply(id=request.id, ok=True, result=result))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,8 @@ class IpcSink:
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._metrics = metrics
         self._encoder = msgspec.json.Encoder()
+        # Relative paths are relative to the worker's folder (the data folder); the North runs elsewhere.
+        self._cwd = os.getcwd()
 
     def on_ack(self, message: Ack | Nack) -> None:
         """Resolve the waiting call."""
@@ -86,7 +89,7 @@ class IpcSink:
                 seq=next(self._seq),
                 source_id=self._source_id,
                 content_type="any",
-                file_path=str(Path(path).resolve()),
+                file_path=os.path.join(self._cwd, path),
                 filename=filename or Path(path).name,
                 owned=owned,
             )
@@ -127,7 +130,6 @@ class SouthRunner(Runner):
         self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
         self.connector: SouthConnector[Any, Any] | None = None
         self._items: list[Item[Any]] = []
-        self._groups: dict[str, str | None] = {}
         self._running: set[str] = set()
         self._last_backpressure_warning: dict[str, float] = {}
         self._parallel = asyncio.Semaphore(1)
@@ -140,10 +142,6 @@ class SouthRunner(Runner):
 
     def _load_items(self) -> None:
         manifest = self.manifest
-        self._groups = {
-            group["id"]: (group.get("standardSettings") or {}).get("scanModeId") or group.get("scanModeId")
-            for group in self.dto.get("groups") or []
-        }
         items: list[Item[Any]] = []
         for index, raw in enumerate(self.dto.get("items") or []):
             settings = (
@@ -166,15 +164,8 @@ class SouthRunner(Runner):
         self._parallel = asyncio.Semaphore(max(1, int(parallel or 1)))
 
     def _items_for(self, scan_mode_id: str) -> list[Item[Any]]:
-        return [
-            item
-            for item in self._items
-            if item.enabled
-            and (
-                (item.group_id is not None and self._groups.get(item.group_id) == scan_mode_id)
-                or (item.group_id is None and item.scan_mode_id == scan_mode_id)
-            )
-        ]
+        # ``scanModeId`` is the effective one: the group's for an item in a group.
+        return [item for item in self._items if item.enabled and item.scan_mode_id == scan_mode_id]
 
     async def start_connector(self) -> None:
         """Build the connector from the DTO and start it."""
@@ -194,9 +185,11 @@ class SouthRunner(Runner):
                 await connector.subscribe(subscribed)
 
     async def run(self) -> None:
-        """Start the connector, then wait for the stop."""
-        await self.start_with_backoff()
-        await self._stop_event.wait()
+        """Start the connector (retrying), until the stop."""
+        async with asyncio.TaskGroup() as group:
+            starter = group.create_task(self.start_with_backoff(), name=f"{self.connector_id}:start")
+            await self._stop_event.wait()
+            starter.cancel()
 
     def on_trigger(self, scan_mode_id: str) -> None:
         """Run the items of ``scan_mode_id``, unless their previous run is still going."""
@@ -231,7 +224,7 @@ class SouthRunner(Runner):
                 self._metrics["lastRunDuration"] = round((time.monotonic() - started) * 1000)
         except ContentRefused as err:
             self.logger.warning("content refused by the engine; will retry at the next run", reason=str(err))
-        except Exception as err:  # noqa: BLE001 - a failed run is logged, the next tick tries again
+        except Exception as err:
             self.logger.error("run failed", error=str(err), errorType=type(err).__name__)
         finally:
             self._running.discard(scan_mode_id)
@@ -265,7 +258,7 @@ class SouthRunner(Runner):
         if self.connector is not None:
             try:
                 await self.connector.stop()
-            except Exception as err:  # noqa: BLE001 - stopping must go on
+            except Exception as err:
                 self.logger.error("connector stop failed", error=str(err))
             self.connector = None
 

@@ -1,0 +1,1 @@
+"""The engine's structlog pipeline and its sinks."""

@@ -1,0 +1,146 @@
+"""The North runner: stores each content durably, answers ``stored``, and feeds the connector."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from connectors.base import NorthConnector
+from connectors.errors import ConnectorNotReady, SendError
+from engine.cache.north import CacheEntry, NewEntry, NorthCache
+from engine.cache.settings import CachingSettings
+from engine.ipc import Content, Message, Refused, Start, Stored
+from engine.worker.channel import Channel
+from engine.worker.runner import Runner, convert_settings
+
+RETENTION_INTERVAL_S = 3600.0
+METRICS_INTERVAL_S = 2.0
+
+
+class NorthRunner(Runner):
+    """Runs one North connector and owns its disk cache."""
+
+    def __init__(self, channel: Channel, start: Start) -> None:
+        super().__init__(channel, start)
+        self.connector: NorthConnector[Any] | None = None
+        self.cache = NorthCache(
+            self.data_dir,
+            self.connector_id,
+            self._caching(),
+            send=self._send,
+            supported_types=self.manifest.types,
+            logger=self.logger,
+        )
+        self._stop_event = asyncio.Event()
+        self._cache_ready = asyncio.Event()
+        self._stores: set[asyncio.Task[None]] = set()
+
+    def _caching(self) -> CachingSettings:
+        caching: CachingSettings = convert_settings(self.dto.get("caching") or {}, CachingSettings, "caching")
+        return caching
+
+    def metrics(self) -> dict[str, Any]:
+        """Cache metrics (sizes, sent/errored/archived, refusals)."""
+        return self.cache.metrics()
+
+    async def start_connector(self) -> None:
+        """Build the connector from the DTO and start it."""
+        settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
+        base = self.data_dir / "cache" / f"north-{self.connector_id}"
+        connector: NorthConnector[Any] = self.connector_cls(settings, self.context(base))
+        await connector.start()
+        self.connector = connector
+
+    async def _send(self, entry: CacheEntry) -> None:
+        """Hand one cache entry to the connector (the cache owns retries and ordering)."""
+        connector = self.connector
+        if connector is None or not self.started.is_set():
+            raise SendError("connector not started", retry_forever=True)
+        if entry.content_type == "any":
+            await connector.handle_file(entry.content_path, entry.content_file)
+        elif entry.content_type == "time-values":
+            values: Any = await entry.load_values()
+            await connector.handle_values(values)
+        else:
+            raise SendError(f"content type {entry.content_type!r} cannot be sent by this connector")
+
+    async def run(self) -> None:
+        """Open the cache (so content can be stored at once), start the connector, and send."""
+        await self.cache.open()
+        self._cache_ready.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.cache.run(), name=f"{self.connector_id}:cache-send")
+            housekeeping = group.create_task(self._housekeeping(), name=f"{self.connector_id}:housekeeping")
+            starter = group.create_task(self.start_with_backoff(), name=f"{self.connector_id}:start")
+            await self._stop_event.wait()
+            starter.cancel()
+            housekeeping.cancel()
+            await self.cache.close()
+        self.send_metrics()
+
+    async def _housekeeping(self) -> None:
+        elapsed = 0.0
+        while True:
+            await asyncio.sleep(METRICS_INTERVAL_S)
+            elapsed += METRICS_INTERVAL_S
+            self.send_metrics()
+            if elapsed >= RETENTION_INTERVAL_S:
+                elapsed = 0.0
+                await self.cache.apply_retention()
+
+    def on_trigger(self, scan_mode_id: str) -> None:
+        """A cron tick: the cache sends if it is its trigger."""
+        self.cache.trigger(scan_mode_id)
+
+    async def on_message(self, message: Message) -> None:
+        """Store each content durably, then answer; several stores share one group commit."""
+        if not isinstance(message, Content):
+            return
+        task = asyncio.create_task(self._store(message), name=f"{self.connector_id}:store")
+        self._stores.add(task)
+        task.add_done_callback(self._stores.discard)
+
+    async def _store(self, content: Content) -> None:
+        await self._cache_ready.wait()
+        try:
+            if content.content_type == "any" and content.file_path:
+                entry = NewEntry.file(Path(content.file_path), filename=content.filename, owned=content.owned)
+            else:
+                entry = NewEntry(content_type=content.content_type, payload=content.payload or b"", count=content.count)
+            (reason,) = await self.cache.store([entry])
+        except Exception as err:
+            reason = f"cache store failed: {err}"
+        self.channel.send(Stored(seq=content.seq) if reason is None else Refused(seq=content.seq, reason=reason))
+
+    async def on_request(self, method: str, params: dict[str, Any]) -> Any:
+        """North requests: connection test, cache operations."""
+        if method == "test_connection":
+            if self.connector is None:
+                raise ConnectorNotReady("connector not started")
+            await self.connector.test_connection()
+            return "ok"
+        return await super().on_request(method, params)
+
+    async def reconfigure(self) -> None:
+        """New caching settings apply live; new connector settings restart the connector."""
+        self.cache.update_settings(self._caching())
+        await self._stop_connector()
+        self.started.clear()
+        await self.start_with_backoff()
+
+    async def _stop_connector(self) -> None:
+        if self.connector is not None:
+            try:
+                await self.connector.stop()
+            except Exception as err:
+                self.logger.error("connector stop failed", error=str(err))
+            self.connector = None
+
+    async def stop(self) -> None:
+        """Answer every content already received, stop the connector, then close the cache."""
+        await super().stop()
+        if self._stores:
+            await asyncio.gather(*self._stores, return_exceptions=True)
+        await self._stop_connector()
+        self._stop_event.set()

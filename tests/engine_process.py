@@ -1,0 +1,174 @@
+"""Run a real engine process on a free port for end-to-end tests, and talk to its REST API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+AUTH = "Basic " + b64encode(b"admin:pass").decode()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EngineProcess:
+    """``python -m engine --config <data_dir>`` with a first-start port from ``oibus.init.json``."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, log_level: str = "info") -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.log_level = log_level
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-engine.log"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout_s: float = 20.0) -> EngineProcess:
+        """Spawn the engine and wait until its API answers."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.data_dir / "oibus.db").exists():
+            (self.data_dir / "oibus.init.json").write_text(json.dumps({"port": self.port}))
+        env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own engine
+            [sys.executable, "-m", "engine", "--config", str(self.data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"engine exited with {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/engine/status", timeout=1):
+                    return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        raise TimeoutError(f"engine API not up after {timeout_s} s: {self.log()}")
+
+    def log(self) -> str:
+        """Everything the engine printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def tree(self) -> list[psutil.Process]:
+        """The engine and its workers."""
+        if self.proc is None:
+            return []
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM and wait; return the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        self._reap_workers()
+        return code
+
+    def kill_tree(self) -> None:
+        """kill -9 the engine and every worker at once (a power cut, as far as processes go)."""
+        procs = self.tree()
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                continue
+        psutil.wait_procs(procs, timeout=10)
+        if self.proc is not None:
+            self.proc.wait(10)
+
+    def _reap_workers(self) -> None:
+        """Workers exit when the engine's pipes close; wait for them so no test leaks a process."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            alive = [p for p in psutil.process_iter(["cmdline"]) if _is_worker_of(p, self.data_dir)]
+            if not alive:
+                return
+            time.sleep(0.1)
+
+    def request(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> tuple[int, Any]:
+        """One JSON API call; returns (status, decoded body or None)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", AUTH)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            return err.code, json.loads(raw) if raw else None
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        """A call that must succeed."""
+        status, answer = self.request(method, path, body)
+        assert 200 <= status < 300, f"{method} {path} -> {status} {answer}"
+        return answer
+
+    def wait_state(self, kind: str, connector_id: str, state: str, timeout_s: float = 20.0) -> dict[str, Any]:
+        """Wait until a connector's worker reaches ``state``."""
+        deadline = time.monotonic() + timeout_s
+        found: Any = None
+        while time.monotonic() < deadline:
+            found = self.ok("GET", f"/api/{kind}/{connector_id}")
+            if (found.get("state") or {}).get("state") == state:
+                return dict(found)
+            time.sleep(0.05)
+        raise TimeoutError(f"{kind} {connector_id} not {state}: {found and found.get('state')}")
+
+
+def _is_worker_of(proc: psutil.Process, data_dir: Path) -> bool:
+    del data_dir
+    try:
+        return "engine.worker" in " ".join(proc.info["cmdline"] or []) and proc.ppid() == 1
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, **caching: Any) -> dict[str, Any]:
+    """A North create body with test caching: send back to back (thresholds of 1, no delay)."""
+    trigger = {"scanModeId": scan_mode, "numberOfElements": 1, "numberOfFiles": 1}
+    trigger.update(caching.pop("trigger", {}))
+    return {
+        "name": name,
+        "type": type_,
+        "description": "",
+        "enabled": True,
+        "settings": settings,
+        "caching": {
+            "trigger": trigger,
+            "throttling": {"runMinDelay": 0, "maxSize": 0, "maxNumberOfElements": 10000, **caching.pop("throttling", {})},
+            "error": {"retryInterval": 200, "retryCount": 3, "retentionDuration": 0, **caching.pop("error", {})},
+            "archive": {"enabled": False, "retentionDuration": 0},
+        },
+        "transformers": caching.pop("transformers", []),
+    }
