@@ -178,7 +178,22 @@ Message = (
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.kind: cls
-    for cls in (Hello, Start, Reconfigure, Stop, Trigger, Content, Stored, Refused, Ack, Nack, Log, Metrics, Request, Reply)
+    for cls in (
+        Hello,
+        Start,
+        Reconfigure,
+        Stop,
+        Trigger,
+        Content,
+        Stored,
+        Refused,
+        Ack,
+        Nack,
+        Log,
+        Metrics,
+        Request,
+        Reply,
+    )
 }
 
 FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {

@@ -35,13 +35,20 @@ FRAMES = Path(__file__).parent / "frames"
 
 SAMPLES: dict[str, Message] = {
     "hello": Hello(protocol=1, pid=42, role="south"),
-    "start": Start(role="north", connector={"id": "n1", "name": "N", "settings": {"a": 1}}, data_dir="/d",
-                   engine_name="OIBus", scan_modes={"sm": "* * * * * *"}, log_level="info"),
+    "start": Start(
+        role="north",
+        connector={"id": "n1", "name": "N", "settings": {"a": 1}},
+        data_dir="/d",
+        engine_name="OIBus",
+        scan_modes={"sm": "* * * * * *"},
+        log_level="info",
+    ),
     "reconfigure": Reconfigure(connector={"id": "s1"}, scan_modes={}),
     "stop": Stop(),
     "trigger": Trigger(scan_mode_id="every-second"),
-    "content": Content(seq=7, source_id="s1", content_type="time-values", payload=b'[{"pointId":"p"}]', count=1,
-                       items=["i1"]),
+    "content": Content(
+        seq=7, source_id="s1", content_type="time-values", payload=b'[{"pointId":"p"}]', count=1, items=["i1"]
+    ),
     "stored": Stored(seq=7),
     "refused": Refused(seq=8, reason="cache full"),
     "ack": Ack(seq=7),
