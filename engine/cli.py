@@ -56,6 +56,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     """Run the engine until a stop signal; return the exit code."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
+    from engine.api.metrics import routes as metrics_routes
     from engine.api.info import EngineInfo
     from engine.config.provisioning import delete_init_file, read_init_settings
     from engine.config.store import ConfigStore
@@ -74,7 +75,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
     )
-    app = create_app(store, engine, info, extra_routes=[content_routes])
+    app = create_app(store, engine, info, extra_routes=[content_routes, metrics_routes])
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = settings.web_server.port

@@ -252,6 +252,15 @@ class Engine:
             return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
         return {"state": worker.state.label, "pid": worker.pid, "restarts": worker.restarts}
 
+    def connector_metrics(self) -> dict[str, dict[str, Any]]:
+        """Latest metrics of each worker, with its supervision state and restart count."""
+        workers = {**{f"south:{key}": w for key, w in self.souths.items()},
+                   **{f"north:{key}": slot.worker for key, slot in self.norths.items()}}
+        return {
+            key: {**self.metrics.get(key, {}), "state": worker.state.label, "restarts": worker.restarts}
+            for key, worker in workers.items()
+        }
+
     def broadcast_trigger(self, scan_mode_id: str) -> None:
         """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
         trigger = Trigger(scan_mode_id=scan_mode_id)

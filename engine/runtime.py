@@ -39,6 +39,10 @@ class Runtime(Protocol):
         """Supervision state of a connector's worker (``{"state": "RUNNING", ...}``)."""
         ...
 
+    def connector_metrics(self) -> dict[str, dict[str, Any]]:
+        """Latest metrics reported by each worker, keyed ``south:<id>`` / ``north:<id>``."""
+        ...
+
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:

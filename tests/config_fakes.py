@@ -149,6 +149,9 @@ class RecordingRuntime:
     def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
         return {"state": "RUNNING", "kind": kind}
 
+    def connector_metrics(self) -> dict[str, dict[str, Any]]:
+        return {}
+
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:

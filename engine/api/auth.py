@@ -20,13 +20,15 @@ from engine.api.util import json_response, offload
 log = structlog.get_logger(__name__)
 
 PUBLIC_ROUTES = frozenset({"/api/engine/status", "/api/status"})
+# Upstream left its live streams open to anyone who passes the IP filter; we authenticate them too.
+PROTECTED_PREFIXES = ("/api", "/metrics", "/sse")
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def is_public(request: web.Request) -> bool:
     """Tell whether ``request`` needs no credentials (outside ``/api``, or a public status route)."""
     path = request.path
-    if path != "/api" and not path.startswith("/api/"):
+    if not any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES):
         return True
     return request.method in _READ_METHODS and path.rstrip("/") in PUBLIC_ROUTES
 
