@@ -29,16 +29,16 @@ class TimeValue(TypedDict):
 class Logger(Protocol):
     """The structlog-style logger a connector receives (bound to its id and type by the runner)."""
 
-    def debug(self, event: str, **fields: Any) -> None:
+    def debug(self, event: str, /, **fields: Any) -> None:
         """Log a detail useful when investigating."""
 
-    def info(self, event: str, **fields: Any) -> None:
+    def info(self, event: str, /, **fields: Any) -> None:
         """Log a normal event (started, recovered)."""
 
-    def warning(self, event: str, **fields: Any) -> None:
+    def warning(self, event: str, /, **fields: Any) -> None:
         """Log a problem the connector works around (source unavailable, retrying)."""
 
-    def error(self, event: str, **fields: Any) -> None:
+    def error(self, event: str, /, **fields: Any) -> None:
         """Log a failure an operator must look at."""
 
 

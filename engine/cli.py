@@ -56,8 +56,8 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     """Run the engine until a stop signal; return the exit code."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
-    from engine.api.metrics import routes as metrics_routes
     from engine.api.info import EngineInfo
+    from engine.api.metrics import routes as metrics_routes
     from engine.config.provisioning import delete_init_file, read_init_settings
     from engine.config.store import ConfigStore
     from engine.config_source import StoreConfigSource
@@ -99,10 +99,14 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
         async with asyncio.TaskGroup() as group:
             await engine.start(group)
             delete_init_file(data_dir)
-            log.info("oibus fully started", version=engine_version(), port=port, dataFolder=str(data_dir),
-                     safeMode=args.safe_mode)
-            print(f"OIBus {engine_version()} listening on http://localhost:{port} (data folder {data_dir})",
-                  flush=True)
+            log.info(
+                "oibus fully started",
+                version=engine_version(),
+                port=port,
+                dataFolder=str(data_dir),
+                safeMode=args.safe_mode,
+            )
+            print(f"OIBus {engine_version()} listening on http://localhost:{port} (data folder {data_dir})", flush=True)
             await stop.wait()
             log.info("stopping")
             await site.stop()

@@ -25,8 +25,14 @@ class StoreConfigSource:
     def worker_log_level(self) -> str:
         """The most verbose level of any log sink (workers need not ship records nobody keeps)."""
         logger = self.store.engine_settings().logger
-        levels = [logger.console.level, logger.file.level, logger.database.level, logger.loki.level,
-                  logger.oia.level, logger.syslog.level]
+        levels = [
+            logger.console.level,
+            logger.file.level,
+            logger.database.level,
+            logger.loki.level,
+            logger.oia.level,
+            logger.syslog.level,
+        ]
         return min(levels, key=lambda level: _LEVEL_ORDER.index(level) if level in _LEVEL_ORDER else 99)
 
     def scan_modes(self) -> dict[str, str]:

@@ -254,8 +254,10 @@ class Engine:
 
     def connector_metrics(self) -> dict[str, dict[str, Any]]:
         """Latest metrics of each worker, with its supervision state and restart count."""
-        workers = {**{f"south:{key}": w for key, w in self.souths.items()},
-                   **{f"north:{key}": slot.worker for key, slot in self.norths.items()}}
+        workers = {
+            **{f"south:{key}": w for key, w in self.souths.items()},
+            **{f"north:{key}": slot.worker for key, slot in self.norths.items()},
+        }
         return {
             key: {**self.metrics.get(key, {}), "state": worker.state.label, "restarts": worker.restarts}
             for key, worker in workers.items()

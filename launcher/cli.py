@@ -74,7 +74,9 @@ class Launcher:
         proc = self.proc
         if proc is not None and proc.poll() is None:
             self._set_state(EngineState.STOPPING)
-            proc.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+            proc.send_signal(
+                signal.SIGTERM if sys.platform != "win32" else getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM)
+            )
 
     def run(self) -> int:
         """Run until stopped; return the launcher's exit code."""

@@ -50,7 +50,7 @@ class EngineProcess:
             (self.data_dir / "oibus.init.json").write_text(json.dumps({"port": self.port}))
         env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own engine
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--config", str(self.data_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -92,7 +92,7 @@ class EngineProcess:
         return code
 
     def kill_tree(self) -> None:
-        """kill -9 the engine and every worker at once (a power cut, as far as processes go)."""
+        """Kill -9 the engine and every worker at once (a power cut, as far as processes go)."""
         procs = self.tree()
         for proc in procs:
             try:
@@ -166,7 +166,12 @@ def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, 
         "settings": settings,
         "caching": {
             "trigger": trigger,
-            "throttling": {"runMinDelay": 0, "maxSize": 0, "maxNumberOfElements": 10000, **caching.pop("throttling", {})},
+            "throttling": {
+                "runMinDelay": 0,
+                "maxSize": 0,
+                "maxNumberOfElements": 10000,
+                **caching.pop("throttling", {}),
+            },
             "error": {"retryInterval": 200, "retryCount": 3, "retentionDuration": 0, **caching.pop("error", {})},
             "archive": {"enabled": False, "retentionDuration": 0},
         },

@@ -130,19 +130,19 @@ class RecordingLogger:
 
     records: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def debug(self, event: str, **fields: Any) -> None:
+    def debug(self, event: str, /, **fields: Any) -> None:
         """Record a debug event."""
         self.records.append(("debug", event, fields))
 
-    def info(self, event: str, **fields: Any) -> None:
+    def info(self, event: str, /, **fields: Any) -> None:
         """Record an info event."""
         self.records.append(("info", event, fields))
 
-    def warning(self, event: str, **fields: Any) -> None:
+    def warning(self, event: str, /, **fields: Any) -> None:
         """Record a warning event."""
         self.records.append(("warning", event, fields))
 
-    def error(self, event: str, **fields: Any) -> None:
+    def error(self, event: str, /, **fields: Any) -> None:
         """Record an error event."""
         self.records.append(("error", event, fields))
 

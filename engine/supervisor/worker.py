@@ -144,15 +144,19 @@ class Worker:
         self._wake.set()
         proc = self._proc
         if proc is not None and proc.returncode is None:
-            self._set_state(WorkerState.STOPPING)
-            with contextlib.suppress(WorkerGone, ConnectionError, RuntimeError):
-                if proc.stdin is not None:
-                    proc.stdin.write(encode(Stop()))
-            await escalate_stop(proc, self.knobs.stop_timeout_s)
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._stop_process(proc)
+        if self._task is not None and not self._task.done():
+            # ``asyncio.wait`` rather than ``await task``: a cancellation of this call must propagate (not be
+            # swallowed), and must not cancel supervision halfway through killing the process.
+            await asyncio.wait([self._task])
         self._set_state(WorkerState.STOPPED)
+
+    async def _stop_process(self, proc: asyncio.subprocess.Process) -> None:
+        self._set_state(WorkerState.STOPPING)
+        with contextlib.suppress(WorkerGone, ConnectionError, RuntimeError):
+            if proc.stdin is not None:
+                proc.stdin.write(encode(Stop()))
+        await escalate_stop(proc, self.knobs.stop_timeout_s)
 
     async def _supervise(self) -> None:
         failures = 0
@@ -208,11 +212,18 @@ class Worker:
             self._log.error("worker spawn failed", error=str(err))
             return None
         self._proc = proc
+        if self._stopping.is_set():
+            # stop() ran while the process was being spawned: it had no process to stop yet.
+            await self._stop_process(proc)
+            return await proc.wait()
         assert proc.stdout is not None
         try:
             hello = await asyncio.wait_for(read_message(proc.stdout), self.knobs.start_grace_s)
             if not isinstance(hello, Hello) or hello.protocol != PROTOCOL_VERSION:
                 raise ProtocolError(f"bad handshake: {hello!r}")
+            if self._stopping.is_set():
+                # stop() ran during the handshake and already sent Stop: do not start the connector.
+                return await proc.wait()
             assert proc.stdin is not None
             proc.stdin.write(encode(self._start_message()))
         except Exception as err:

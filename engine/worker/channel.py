@@ -71,22 +71,22 @@ class WorkerLogger:
         }
         self._channel.send(Log(level=level, event=event, fields=safe))
 
-    def debug(self, event: str, **fields: Any) -> None:
+    def debug(self, event: str, /, **fields: Any) -> None:
         """Log at debug level."""
         self._emit("debug", event, fields)
 
-    def info(self, event: str, **fields: Any) -> None:
+    def info(self, event: str, /, **fields: Any) -> None:
         """Log at info level."""
         self._emit("info", event, fields)
 
-    def warning(self, event: str, **fields: Any) -> None:
+    def warning(self, event: str, /, **fields: Any) -> None:
         """Log at warning level."""
         self._emit("warning", event, fields)
 
-    def error(self, event: str, **fields: Any) -> None:
+    def error(self, event: str, /, **fields: Any) -> None:
         """Log at error level."""
         self._emit("error", event, fields)
 
-    def exception(self, event: str, **fields: Any) -> None:
+    def exception(self, event: str, /, **fields: Any) -> None:
         """Log at error level with the current traceback."""
         self._emit("error", event, {**fields, "exception": traceback.format_exc(limit=8)})

@@ -12,7 +12,6 @@ from typing import Any
 
 import psutil
 import pytest
-
 from engine_process import AUTH, EngineProcess, north_body
 
 
@@ -90,10 +89,18 @@ def engine(tmp_path: Path) -> Any:
 
 def test_target_outage_keeps_data_and_drains_in_order(engine: EngineProcess, tmp_path: Path) -> None:
     output = tmp_path / "out"  # missing: the file-writer fails with a retry-forever error
-    north = engine.ok("POST", "/api/north", north_body(
-        "writer", "file-writer", {"outputFolder": str(output), "prefix": "", "suffix": ""},
-        scan_mode_id(engine, "Every second"), error={"retryInterval": 100}, transformers=[api_rule("src")],
-    ))
+    north = engine.ok(
+        "POST",
+        "/api/north",
+        north_body(
+            "writer",
+            "file-writer",
+            {"outputFolder": str(output), "prefix": "", "suffix": ""},
+            scan_mode_id(engine, "Every second"),
+            error={"retryInterval": 100},
+            transformers=[api_rule("src")],
+        ),
+    )
     engine.wait_state("north", north["id"], "RUNNING")
     for index in range(20):
         assert post_values(engine, batch(index * 50, 50)) == 204
@@ -109,10 +116,18 @@ def test_target_outage_keeps_data_and_drains_in_order(engine: EngineProcess, tmp
 
 
 def test_max_size_refuses_new_data_loudly(engine: EngineProcess, tmp_path: Path) -> None:
-    north = engine.ok("POST", "/api/north", north_body(
-        "small", "file-writer", {"outputFolder": str(tmp_path / "missing"), "prefix": "", "suffix": ""},
-        scan_mode_id(engine, "Every second"), throttling={"maxSize": 1}, transformers=[api_rule("src")],
-    ))
+    north = engine.ok(
+        "POST",
+        "/api/north",
+        north_body(
+            "small",
+            "file-writer",
+            {"outputFolder": str(tmp_path / "missing"), "prefix": "", "suffix": ""},
+            scan_mode_id(engine, "Every second"),
+            throttling={"maxSize": 1},
+            transformers=[api_rule("src")],
+        ),
+    )
     engine.wait_state("north", north["id"], "RUNNING")
     statuses = [post_values(engine, batch(index * 2000, 2000)) for index in range(40)]  # ~3 MB in all
     assert statuses[0] == 204
@@ -129,10 +144,17 @@ def test_killed_north_worker_comes_back_and_the_other_north_has_no_gap(engine: E
     out_a.mkdir()
     out_b.mkdir()
     norths = [
-        engine.ok("POST", "/api/north", north_body(
-            name, "file-writer", {"outputFolder": str(out), "prefix": "", "suffix": ""}, every_second,
-            transformers=[api_rule("src")],
-        ))
+        engine.ok(
+            "POST",
+            "/api/north",
+            north_body(
+                name,
+                "file-writer",
+                {"outputFolder": str(out), "prefix": "", "suffix": ""},
+                every_second,
+                transformers=[api_rule("src")],
+            ),
+        )
         for name, out in (("a", out_a), ("b", out_b))
     ]
     for north in norths:
@@ -171,10 +193,17 @@ def test_kill_9_of_the_whole_tree_loses_nothing_answered(tmp_path: Path) -> None
     output.mkdir()
     engine = EngineProcess(data).start()
     try:
-        north = engine.ok("POST", "/api/north", north_body(
-            "writer", "file-writer", {"outputFolder": str(output), "prefix": "", "suffix": ""},
-            scan_mode_id(engine, "Every second"), transformers=[api_rule("src")],
-        ))
+        north = engine.ok(
+            "POST",
+            "/api/north",
+            north_body(
+                "writer",
+                "file-writer",
+                {"outputFolder": str(output), "prefix": "", "suffix": ""},
+                scan_mode_id(engine, "Every second"),
+                transformers=[api_rule("src")],
+            ),
+        )
         engine.wait_state("north", north["id"], "RUNNING")
         files_dir = tmp_path / "files"
         files_dir.mkdir()
@@ -184,11 +213,18 @@ def test_kill_9_of_the_whole_tree_loses_nothing_answered(tmp_path: Path) -> None
 
         def post_file(name: str, data_bytes: bytes) -> int:
             boundary = "oibusboundary"
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-                    "Content-Type: application/octet-stream\r\n\r\n").encode() + data_bytes + \
-                f"\r\n--{boundary}--\r\n".encode()
+            body = (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                ).encode()
+                + data_bytes
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
             req = urllib.request.Request(
-                f"{engine.url}/api/content/file?dataSourceId=src", data=body, method="POST",
+                f"{engine.url}/api/content/file?dataSourceId=src",
+                data=body,
+                method="POST",
                 headers={"Authorization": AUTH, "Content-Type": f"multipart/form-data; boundary={boundary}"},
             )
             try:

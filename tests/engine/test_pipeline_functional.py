@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from engine_process import EngineProcess, north_body
 
 
@@ -64,7 +63,9 @@ def engine(tmp_path: Path) -> Any:
             assert process.stop() == 0, process.log()
 
 
-def test_folder_scanner_to_file_writer_delivers_1000_files_byte_identical(engine: EngineProcess, tmp_path: Path) -> None:
+def test_folder_scanner_to_file_writer_delivers_1000_files_byte_identical(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
     input_dir = tmp_path / "input"
     output_dir = tmp_path / "output"
     input_dir.mkdir()
@@ -77,8 +78,11 @@ def test_folder_scanner_to_file_writer_delivers_1000_files_byte_identical(engine
         digests[name] = hashlib.sha256(data).hexdigest()
 
     every_second = scan_mode_id(engine, "Every second")
-    north = engine.ok("POST", "/api/north", north_body("files", "file-writer",
-                                                          {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}, every_second))
+    north = engine.ok(
+        "POST",
+        "/api/north",
+        north_body("files", "file-writer", {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}, every_second),
+    )
     engine.wait_state("north", north["id"], "RUNNING")
     south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
     engine.wait_state("south", south["id"], "RUNNING")
