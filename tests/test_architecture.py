@@ -1,0 +1,96 @@
+"""The import rules of ARCHITECTURE §4 and the connector folder rules of STYLE R1–R3, checked on the tree."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors import registry
+from connectors.manifest import ConnectorManifest, settings_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def modules(package: str) -> Iterator[Path]:
+    yield from sorted((ROOT / package.replace(".", "/")).rglob("*.py"))
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every absolute module name imported anywhere in ``path`` (lazy imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def offending(package: str, forbidden: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[str]:
+    bad = []
+    for path in modules(package):
+        for name in imports_of(path):
+            if name.startswith(forbidden) and not name.startswith(allowed):
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    return bad
+
+
+def test_launcher_imports_neither_engine_nor_connectors() -> None:
+    assert offending("launcher", ("engine", "connectors")) == []
+
+
+def test_ipc_is_a_leaf() -> None:
+    assert offending("engine.ipc", ("engine", "connectors", "launcher"), ("engine.ipc",)) == []
+
+
+def test_connectors_do_not_import_the_engine() -> None:
+    assert offending("connectors", ("engine", "launcher"), ("engine.ipc",)) == []
+
+
+def test_worker_imports_only_ipc_cache_and_connectors() -> None:
+    allowed = ("engine.ipc", "engine.cache", "engine.worker")
+    assert offending("engine.worker", ("engine", "launcher", "aiohttp", "structlog"), allowed) == []
+
+
+CONNECTOR_FOLDERS = sorted(
+    (kind, path.name)
+    for kind in ("south", "north")
+    for path in (ROOT / "connectors" / kind).iterdir()
+    if path.is_dir() and not path.name.startswith("_")
+)
+
+
+def test_every_connector_folder_is_registered_once() -> None:
+    table = {("south", module.rsplit(".", 1)[1]) for module in registry.SOUTH.values()} | {
+        ("north", module.rsplit(".", 1)[1]) for module in registry.NORTH.values()
+    }
+    assert set(CONNECTOR_FOLDERS) == table
+    assert len(set(registry.SOUTH.values())) == len(registry.SOUTH)
+    assert len(set(registry.NORTH.values())) == len(registry.NORTH)
+
+
+@pytest.mark.parametrize(("kind", "folder"), CONNECTOR_FOLDERS)
+def test_connector_folder_shape(kind: str, folder: str) -> None:
+    base = ROOT / "connectors" / kind / folder
+    for required in ("__init__.py", "manifest.py", "connector.py", "README.md"):
+        assert (base / required).is_file(), f"{base} lacks {required}"
+    module = importlib.import_module(f"connectors.{kind}.{folder}")
+    assert len(module.__all__) == 2 and "MANIFEST" in module.__all__
+    manifest: ConnectorManifest = module.MANIFEST
+    assert manifest.kind == kind
+    table = registry.SOUTH if kind == "south" else registry.NORTH
+    assert table[manifest.id] == f"connectors.{kind}.{folder}"
+    assert (ROOT / "tests" / "connectors" / kind / folder).is_dir(), "tests mirror the connector"
+    documented = set(re.findall(r"^\|\s*`([A-Za-z0-9]+)`", (base / "README.md").read_text(), re.MULTILINE))
+    for struct in (manifest.settings, manifest.item_settings):
+        if struct is None:
+            continue
+        schema = settings_schema(struct)
+        properties = schema["$defs"][struct.__name__]["properties"]
+        missing = set(properties) - documented
+        assert not missing, f"README of {folder} does not document {sorted(missing)}"
