@@ -1,0 +1,330 @@
+"""Layout-aware blocking operations of the North cache: write, recover, move, delete.
+
+Everything here runs in worker threads. Each operation orders its steps so that a kill -9 (or a power cut,
+thanks to fsync) at any instant leaves, after the recovery of :meth:`NorthDisk.recover`, either the old
+state or the new one, or at worst an extra copy of some entry, never a lost one:
+
+- a new entry: content and metadata are written and fsynced under ``tmp/``, then content is renamed into
+  ``content/``, then metadata into ``metadata/`` (the entry exists from that rename on);
+- a move to another folder: the content is hard-linked (or copied) into the target and made durable,
+  then the metadata is renamed, then the old content is unlinked;
+- a deletion: metadata first (the entry is gone), then content;
+- a compaction (``north_merge``): the merged entry is written like a new one, then the originals deleted.
+
+Recovery removes ``tmp/``, content files without metadata and metadata files without content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from engine.cache.north_files import (
+    clear_folder,
+    fsync_dir,
+    list_files,
+    place_file,
+    unlink_quietly,
+    write_durable,
+)
+from engine.cache.north_types import (
+    FOLDERS,
+    CacheEntry,
+    CacheMetadata,
+    Folder,
+    NewEntry,
+    decode_metadata,
+    encode_metadata,
+)
+
+
+def default_content_file(name: str, content_type: str) -> str:
+    """Logical file name of a payload entry that was given none."""
+    return f"{name}.txt" if content_type == "any-content" else f"{name}.json"
+
+
+@dataclass(slots=True)
+class WriteJob:
+    """One entry to write: its reserved name, content, and the outcome filled in by the writer."""
+
+    name: str
+    entry: NewEntry
+    created_at: str
+    admit: bool = True
+    """False for compaction output: it replaces entries already counted, so ``maxSize`` must not refuse it."""
+    result: CacheEntry | None = None
+    reason: str | None = None
+    reason_kind: str | None = None
+    refused_size: int = 0
+    reserved: int = 0
+    stored_in: WriteJob | None = None
+    """The job whose entry carries this one's elements, when the group commit coalesced them."""
+
+    def refuse(self, kind: str, reason: str, size: int) -> None:
+        """Record why the entry was not stored."""
+        self.reason_kind, self.reason, self.refused_size = kind, reason, size
+
+    @property
+    def unit(self) -> WriteJob:
+        """The job actually written for this one (itself unless coalesced)."""
+        return self.stored_in or self
+
+
+@dataclass(slots=True)
+class Recovery:
+    """What :meth:`NorthDisk.recover` found and repaired."""
+
+    entries: dict[Folder, list[CacheEntry]] = field(default_factory=dict)
+    tmp_removed: int = 0
+    orphan_contents: int = 0
+    dangling_metadata: int = 0
+    unparsable: list[tuple[Folder, str, str]] = field(default_factory=list)
+    unreadable: list[tuple[Folder, str, str]] = field(default_factory=list)
+
+
+Admit = Callable[[int], bool]
+
+
+class NorthDisk:
+    """The folders of one North and the blocking operations on them."""
+
+    def __init__(self, data_folder: Path, folder_name: str) -> None:
+        self.roots: dict[Folder, Path] = {f: data_folder / f / folder_name for f in FOLDERS}
+        self.tmp = self.roots["cache"] / "tmp"
+
+    def content_dir(self, folder: Folder) -> Path:
+        """``<root>/content``."""
+        return self.roots[folder] / "content"
+
+    def metadata_dir(self, folder: Folder) -> Path:
+        """``<root>/metadata``."""
+        return self.roots[folder] / "metadata"
+
+    def entry(self, folder: Folder, name: str, metadata: CacheMetadata, disk_size: int) -> CacheEntry:
+        """Build the in-memory view of an entry."""
+        return CacheEntry(
+            name=name,
+            folder=folder,
+            metadata=metadata,
+            content_path=self.content_dir(folder) / name,
+            metadata_path=self.metadata_dir(folder) / name,
+            disk_size=disk_size,
+        )
+
+    # -- writing new entries ------------------------------------------------------------------------
+
+    def write(self, job: WriteJob, admit: Admit, release: Callable[[int], None]) -> None:
+        """Write one entry to ``tmp/``, fsync, and rename it into ``cache/`` (directories not fsynced).
+
+        ``admit(n)`` reserves ``n`` bytes of ``maxSize`` (or refuses); ``release(n)`` gives them back.
+        On failure nothing of the entry is left and ``job.reason`` says why.
+        """
+        new, name = job.entry, job.name
+        tmp_content, tmp_metadata = self.tmp / f"{name}.content", self.tmp / f"{name}.metadata"
+        final_content = self.content_dir("cache") / name
+        source_stage = True
+        try:
+            if new.payload is not None:
+                size, count = len(new.payload), new.count
+                content_file = new.filename or default_content_file(name, new.content_type)
+            else:
+                assert new.file_path is not None
+                size, count = os.stat(new.file_path).st_size, 0
+                content_file = new.filename or new.file_path.name
+            metadata = CacheMetadata(
+                content_file=content_file,
+                content_size=size,
+                number_of_element=count,
+                created_at=job.created_at,
+                content_type=new.content_type,
+            )
+            metadata_bytes = encode_metadata(metadata)
+            if not admit(size + len(metadata_bytes)):
+                job.refuse("cache_full", "cache full: maxSize reached", size)
+                return
+            job.reserved = size + len(metadata_bytes)
+            if new.payload is not None:
+                source_stage = False
+                write_durable(tmp_content, new.payload)
+            else:
+                assert new.file_path is not None
+                actual = place_file(new.file_path, tmp_content, link=new.owned)
+                source_stage = False
+                if actual != size:
+                    # The file changed between stat and copy: describe what was actually stored.
+                    metadata = msgspec.structs.replace(metadata, content_size=actual)
+                    metadata_bytes = encode_metadata(metadata)
+                    resized = actual + len(metadata_bytes)
+                    release(job.reserved - resized)
+                    job.reserved = resized
+            write_durable(tmp_metadata, metadata_bytes)
+            os.replace(tmp_content, final_content)
+            os.replace(tmp_metadata, self.metadata_dir("cache") / name)
+        except OSError as err:
+            unlink_quietly(tmp_content)
+            unlink_quietly(tmp_metadata)
+            unlink_quietly(final_content)
+            if job.reserved:
+                release(job.reserved)
+                job.reserved = 0
+            if source_stage and isinstance(err, FileNotFoundError):
+                job.refuse("source_missing", f"source file missing: {new.file_path}", 0)
+            elif source_stage:
+                job.refuse("source_unreadable", f"source file unreadable: {err}", 0)
+            else:
+                job.refuse("write_failed", f"cache write failed: {err}", 0)
+            return
+        job.result = self.entry("cache", name, metadata, job.reserved)
+
+    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], None]], Callable[[], None]]) -> None:
+        """Fsync ``cache/content`` and ``cache/metadata``: once per group, both at the same time."""
+        wait_other = run_parallel(lambda: fsync_dir(self.content_dir("cache")))
+        try:
+            fsync_dir(self.metadata_dir("cache"))
+        finally:
+            wait_other()
+
+    def drop_written(self, names: Iterable[str]) -> None:
+        """Undo written entries (their directory fsync failed, so the caller is told they were refused)."""
+        for name in names:
+            unlink_quietly(self.metadata_dir("cache") / name)
+            unlink_quietly(self.content_dir("cache") / name)
+
+    # -- recovery -----------------------------------------------------------------------------------
+
+    def recover(self) -> Recovery:
+        """Create the folders, clear ``tmp/``, remove half-made entries, and list the complete ones."""
+        report = Recovery()
+        for folder in FOLDERS:
+            self.content_dir(folder).mkdir(parents=True, exist_ok=True)
+            self.metadata_dir(folder).mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        report.tmp_removed = clear_folder(self.tmp)
+        for folder in FOLDERS:
+            contents = list_files(self.content_dir(folder))
+            metadata_files = list_files(self.metadata_dir(folder))
+            entries: list[CacheEntry] = []
+            for name, metadata_size in metadata_files.items():
+                metadata_path = self.metadata_dir(folder) / name
+                content_size = contents.pop(name, None)
+                if content_size is None:
+                    unlink_quietly(metadata_path)
+                    report.dangling_metadata += 1
+                    continue
+                try:
+                    metadata = decode_metadata(metadata_path.read_bytes())
+                except OSError as err:
+                    # Unreadable is not proof of garbage (permissions, I/O error): keep the files.
+                    report.unreadable.append((folder, name, str(err)))
+                    continue
+                except (msgspec.DecodeError, msgspec.ValidationError) as err:
+                    report.unparsable.append((folder, name, str(err)))
+                    unlink_quietly(metadata_path)
+                    unlink_quietly(self.content_dir(folder) / name)
+                    continue
+                entries.append(self.entry(folder, name, metadata, content_size + metadata_size))
+            for name in contents:
+                unlink_quietly(self.content_dir(folder) / name)
+                report.orphan_contents += 1
+            entries.sort(key=lambda e: (e.created_at, e.name))
+            report.entries[folder] = entries
+        return report
+
+    # -- moving and deleting ------------------------------------------------------------------------
+
+    def move(self, names: list[str], source: Folder, target: Folder) -> list[tuple[str, CacheMetadata]]:
+        """Move entries between folders; return the moved ones with their metadata.
+
+        Three steps, each durable before the next, so a crash leaves a complete entry in at least one
+        folder: content linked into ``target``; metadata renamed into ``target``; old content unlinked.
+        """
+        linked: list[str] = []
+        for name in names:
+            target_content = self.content_dir(target) / name
+            # A stale target content (from a move interrupted earlier) would make the link fail.
+            unlink_quietly(target_content)
+            try:
+                place_file(self.content_dir(source) / name, target_content, link=True)
+            except FileNotFoundError:
+                continue
+            linked.append(name)
+        if not linked:
+            return []
+        fsync_dir(self.content_dir(target))
+        moved: list[tuple[str, CacheMetadata]] = []
+        for name in linked:
+            source_metadata = self.metadata_dir(source) / name
+            target_metadata = self.metadata_dir(target) / name
+            try:
+                metadata = decode_metadata(source_metadata.read_bytes())
+                _replace_across(source_metadata, target_metadata)
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+                unlink_quietly(self.content_dir(target) / name)
+                continue
+            if target != "cache":
+                # Retention in error/ and archive/ counts from the arrival there, not from creation.
+                with contextlib.suppress(OSError):
+                    os.utime(target_metadata)
+            moved.append((name, metadata))
+        fsync_dir(self.metadata_dir(target))
+        for name, _ in moved:
+            unlink_quietly(self.content_dir(source) / name)
+        return moved
+
+    def delete(self, folder: Folder, names: Iterable[str]) -> list[str]:
+        """Delete entries (metadata first: the entry is gone at once); return those that existed."""
+        deleted: list[str] = []
+        for name in names:
+            try:
+                existed = unlink_quietly(self.metadata_dir(folder) / name)
+                existed = unlink_quietly(self.content_dir(folder) / name) or existed
+            except OSError:
+                # Left on disk, it comes back at the next start: a duplicate at worst.
+                continue
+            if existed:
+                deleted.append(name)
+        return deleted
+
+    def expired(self, folder: Folder, names: Iterable[str], cutoff: float) -> list[str]:
+        """Entries whose metadata file was last modified before ``cutoff`` (epoch seconds)."""
+        old: list[str] = []
+        for name in names:
+            try:
+                if os.stat(self.metadata_dir(folder) / name).st_mtime < cutoff:
+                    old.append(name)
+            except FileNotFoundError:
+                old.append(name)
+        return old
+
+    def read_metadata(self, folder: Folder, names: Iterable[str]) -> list[CacheEntry]:
+        """Entries of ``folder`` with their metadata (unreadable ones are skipped)."""
+        found: list[CacheEntry] = []
+        for name in names:
+            metadata_path = self.metadata_dir(folder) / name
+            try:
+                data = metadata_path.read_bytes()
+                metadata = decode_metadata(data)
+                content_size = os.stat(self.content_dir(folder) / name).st_size
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+                continue
+            found.append(self.entry(folder, name, metadata, content_size + len(data)))
+        return found
+
+
+def _replace_across(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``, copying durably when they sit on different filesystems."""
+    try:
+        os.replace(source, target)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        partial = target.with_name(f"{target.name}.part")
+        write_durable(partial, source.read_bytes())
+        os.replace(partial, target)
+        os.unlink(source)
