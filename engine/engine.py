@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,10 @@ log = structlog.get_logger(__name__)
 
 MAX_OUTBOX = 20_000
 """Contents waiting for one North before new content for it is refused (protects the engine's memory)."""
+
+STORE_TIMEOUT_S = 30.0
+"""A North that has not stored a content by then (crash loop, stuck disk) gets it refused: the source keeps
+its data and sends it again later, and an API client is told to retry instead of waiting forever."""
 
 _LEVELS = {
     "trace": "debug",
@@ -101,7 +106,8 @@ class NorthSlot:
 
     route: NorthRoute
     worker: Worker
-    outbox: dict[int, tuple[Content, Delivery]] = field(default_factory=dict)
+    outbox: dict[int, tuple[Content, Delivery, float]] = field(default_factory=dict)
+    """Contents sent (or waiting to be sent) and not yet confirmed, with their deadline, oldest first."""
 
 
 class Engine:
@@ -114,11 +120,13 @@ class Engine:
         *,
         knobs: Knobs | None = None,
         safe_mode: bool = False,
+        store_timeout_s: float = STORE_TIMEOUT_S,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
         self.knobs = knobs or Knobs()
         self.safe_mode = safe_mode
+        self.store_timeout_s = store_timeout_s
         self.souths: dict[str, Worker] = {}
         self.norths: dict[str, NorthSlot] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
@@ -127,6 +135,7 @@ class Engine:
         self._group: asyncio.TaskGroup | None = None
         self._scheduler = Scheduler(self.broadcast_trigger)
         self._lock = asyncio.Lock()
+        self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -140,6 +149,7 @@ class Engine:
             with contextlib.suppress(OSError):
                 leftover.unlink()
         self._scheduler.start(group, self.config.scan_modes())
+        self._expiry = group.create_task(self._expire_outboxes(), name="engine:outbox-expiry")
         if self.safe_mode:
             log.warning("safe mode: connectors are not started")
             return
@@ -151,6 +161,8 @@ class Engine:
     async def stop(self) -> None:
         """Stop Souths first (their runs end), then Norths (their caches flush), then the crons."""
         await self._scheduler.stop()
+        if self._expiry is not None:
+            self._expiry.cancel()
         await asyncio.gather(*(worker.stop() for worker in self.souths.values()))
         self.souths.clear()
         await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
@@ -281,7 +293,7 @@ class Engine:
         if slot is None or slot.worker is not worker:
             return
         if state is WorkerState.RUNNING:
-            for content, _ in list(slot.outbox.values()):
+            for content, _, _ in list(slot.outbox.values()):
                 worker.send(content)
         elif state is WorkerState.FATAL:
             self._refuse_outbox(slot, "North connector cannot run with its settings")
@@ -342,7 +354,7 @@ class Engine:
                 items=content.items,
                 source_type=content.source_type,
             )
-            slot.outbox[seq] = (outgoing, delivery)
+            slot.outbox[seq] = (outgoing, delivery, time.monotonic() + self.store_timeout_s)
             if slot.worker.connected:
                 with contextlib.suppress(WorkerGone):
                     slot.worker.send(outgoing)
@@ -444,5 +456,26 @@ class Engine:
     def _refuse_outbox(self, slot: NorthSlot, reason: str) -> None:
         entries = list(slot.outbox.values())
         slot.outbox.clear()
-        for _, delivery in entries:
+        for _, delivery, _ in entries:
             delivery.answer(slot.route.id, reason)
+
+    async def _expire_outboxes(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for slot in list(self.norths.values()):
+                expired = []
+                for seq, (_, _, deadline) in slot.outbox.items():
+                    if deadline > now:
+                        break  # oldest first: the rest are younger
+                    expired.append(seq)
+                if expired:
+                    log.warning(
+                        "north did not store content in time; refusing it",
+                        north=slot.route.id,
+                        count=len(expired),
+                        timeout_s=self.store_timeout_s,
+                    )
+                for seq in expired:
+                    _, delivery, _ = slot.outbox.pop(seq)
+                    delivery.answer(slot.route.id, f"not stored within {self.store_timeout_s:g} s")
