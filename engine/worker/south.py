@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import msgspec
 
 from connectors.base import Item, SouthConnector, TimeValue
 from connectors.errors import ContentRefused
+from engine.cache.history import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.cache.south import SouthCacheDB
 from engine.ipc import Ack, Content, Message, Nack, Start
 from engine.worker.channel import Channel
@@ -130,6 +131,7 @@ class SouthRunner(Runner):
         self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
         self.connector: SouthConnector[Any, Any] | None = None
         self._items: list[Item[Any]] = []
+        self._raw_items: dict[str, dict[str, Any]] = {}
         self._running: set[str] = set()
         self._last_backpressure_warning: dict[str, float] = {}
         self._parallel = asyncio.Semaphore(1)
@@ -160,6 +162,7 @@ class SouthRunner(Runner):
                 )
             )
         self._items = items
+        self._raw_items = {raw["id"]: raw for raw in self.dto.get("items") or []}
         parallel = getattr(self.connector.settings if self.connector else None, "max_parallel_run", 1)
         self._parallel = asyncio.Semaphore(max(1, int(parallel or 1)))
 
@@ -221,6 +224,9 @@ class SouthRunner(Runner):
                     await connector.last_file(items)
                 elif self.manifest.modes.last_point:
                     await connector.last_point(items)
+                elif self.manifest.modes.history:
+                    for item in items:
+                        await self._history(connector, item)
                 self._metrics["lastRunDuration"] = round((time.monotonic() - started) * 1000)
         except ContentRefused as err:
             self.logger.warning("content refused by the engine; will retry at the next run", reason=str(err))
@@ -229,6 +235,33 @@ class SouthRunner(Runner):
         finally:
             self._running.discard(scan_mode_id)
             self.send_metrics()
+
+    async def _history(self, connector: SouthConnector[Any, Any], item: Item[Any]) -> None:
+        """Read the last ``maxReadInterval`` of ``item`` from its tracked instant, interval by interval."""
+        raw = self._raw_items.get(item.id, {})
+        cache = self._cache_db.for_south(self.connector_id)
+        tracked = cache.get_tracked_instant(item.id)
+        max_read_interval = int(raw.get("maxReadInterval") or DEFAULT_MAX_READ_INTERVAL_S)
+        strategy: RecoveryStrategy = "newest" if raw.get("recoveryStrategy") == "newest" else "oldest"
+        read_delay = raw.get("readDelay")
+        now = datetime.now(UTC)
+        intervals = history_intervals(
+            now - timedelta(seconds=max_read_interval),
+            now,
+            tracked_instant=tracked,
+            start_time_offset_ms=int(raw.get("startTimeOffset") or 0),
+            end_time_offset_ms=int(raw.get("endTimeOffset") or 0),
+            max_read_interval_s=max_read_interval,
+            strategy=strategy,
+        )
+        await run_history(
+            lambda start, end: connector.history_query([item], start, end),
+            intervals,
+            200 if read_delay is None else int(read_delay),
+            lambda instant: cache.set_tracked_instant(item.id, instant),
+            strategy,
+            tracked_instant=tracked,
+        )
 
     async def on_message(self, message: Message) -> None:
         """Acks and nacks of content we handed over."""
