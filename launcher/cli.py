@@ -73,10 +73,13 @@ class Launcher:
         self.stop_at = time.monotonic()
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            self._set_state(EngineState.STOPPING)
-            proc.send_signal(
-                signal.SIGTERM if sys.platform != "win32" else getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM)
-            )
+            self._forward_stop(proc)
+
+    def _forward_stop(self, proc: subprocess.Popen[bytes]) -> None:
+        self._set_state(EngineState.STOPPING)
+        proc.send_signal(
+            signal.SIGTERM if sys.platform != "win32" else getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM)
+        )
 
     def run(self) -> int:
         """Run until stopped; return the launcher's exit code."""
@@ -87,14 +90,30 @@ class Launcher:
                 argv.append("--safe-mode")
             self._set_state(EngineState.STARTING)
             started = time.monotonic()
+            # On Windows, CTRL_BREAK_EVENT (see _forward_stop) reaches only the leader of a process group.
+            flags: int = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if sys.platform == "win32" else 0
             try:
-                self.proc = subprocess.Popen(argv)
+                self.proc = subprocess.Popen(argv, creationflags=flags)
             except OSError as err:
                 log.error("cannot start the engine: %s", err)
                 return 2
+            if self.stop_requested.is_set() and self.proc.poll() is None:
+                # The stop signal came while the engine was being spawned: request_stop had no process to
+                # forward it to, and without this the engine would run until killed at --stop-timeout.
+                self._forward_stop(self.proc)
             code = self._wait(self.proc, started)
             if self.stop_requested.is_set():
                 break
+            if code == 0:
+                # A clean exit nobody here asked for is a restart request (API or OIAnalytics): start again,
+                # in normal mode, so that a fix an operator made in safe mode takes effect.
+                if self.safe_mode:
+                    log.info("engine restart requested: leaving safe mode")
+                self.safe_mode = False
+                failures = 0
+                self.crashes.clear()
+                self.stop_requested.wait(self.args.backoff_initial)
+                continue
             now = time.monotonic()
             if now - started >= self.args.stable_after:
                 failures = 0

@@ -7,7 +7,6 @@ busy) fires once, not once per missed slot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -49,10 +48,11 @@ class Scheduler:
         tasks = [task for _, task in self._tasks.values()]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         self._tasks.clear()
+        if tasks:
+            # ``asyncio.wait`` rather than ``await task`` under ``suppress(CancelledError)``: that would also
+            # swallow a cancellation of stop() itself.
+            await asyncio.wait(tasks)
 
     async def _run(self, scan_mode_id: str, cron: str) -> None:
         try:
@@ -61,7 +61,13 @@ class Scheduler:
             log.error("invalid cron, scan mode not scheduled", scanModeId=scan_mode_id, cron=cron, error=str(err))
             return
         while True:
-            next_time: datetime = schedule.get_next(datetime)
+            try:
+                next_time: datetime = schedule.get_next(datetime)
+            except (ValueError, KeyError) as err:
+                # A cron that parses but matches no date (``0 0 0 30 2 *``) fails here; an exception escaping
+                # this task would take the engine's TaskGroup, and so the whole engine, down with it.
+                log.error("invalid cron, scan mode not scheduled", scanModeId=scan_mode_id, cron=cron, error=str(err))
+                return
             now = datetime.now().astimezone()
             delay = (next_time - now).total_seconds()
             if delay < -1.0:

@@ -18,6 +18,17 @@ EXIT_ERROR = 1
 EXIT_FATAL = 3
 
 
+def build_runner(channel: Channel, start: Start) -> Runner:
+    """The runner of the connector ``start`` describes (imports only that role's modules)."""
+    if start.role == "south":
+        from engine.worker.south import SouthRunner
+
+        return SouthRunner(channel, start)
+    from engine.worker.north import NorthRunner
+
+    return NorthRunner(channel, start)
+
+
 async def serve(ipc_fd: int, role: str) -> int:
     """Handshake, run the connector, and serve frames until ``Stop`` or the engine goes away."""
     channel = await Channel.open(ipc_fd)
@@ -28,15 +39,13 @@ async def serve(ipc_fd: int, role: str) -> int:
         return EXIT_ERROR
     if not isinstance(start, Start):
         return EXIT_OK  # the engine stopped us before we started
-    runner: Runner
-    if start.role == "south":
-        from engine.worker.south import SouthRunner
-
-        runner = SouthRunner(channel, start)
-    else:
-        from engine.worker.north import NorthRunner
-
-        runner = NorthRunner(channel, start)
+    try:
+        runner = build_runner(channel, start)
+    except (ConnectorFatal, SettingsError, KeyError, TypeError) as err:
+        # Unknown type, bad caching block...: retrying the same settings cannot help.
+        channel.send(Log(level="error", event="connector cannot run", fields={"error": str(err)}))
+        await channel.drain()
+        return EXIT_FATAL
 
     loop = asyncio.get_running_loop()
     if sys.platform != "win32":
@@ -65,8 +74,8 @@ async def serve(ipc_fd: int, role: str) -> int:
             # A stop that came from a signal leaves the reader waiting on the pipe.
             reader.cancel()
     except* (ConnectorFatal, SettingsError) as errors:
-        for err in errors.exceptions:
-            channel.send(Log(level="error", event="connector cannot run", fields={"error": str(err)}))
+        for error in errors.exceptions:
+            channel.send(Log(level="error", event="connector cannot run", fields={"error": str(error)}))
         code = EXIT_FATAL
     channel.send(Log(level="debug", event="worker exiting", fields={"code": code}))
     with contextlib.suppress(Exception):

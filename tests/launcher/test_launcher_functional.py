@@ -1,0 +1,332 @@
+"""The launcher against real processes: the real engine (restart after kill -9, graceful stop) and crash loops."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from engine_process import EngineProcess, free_port, north_body
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Every engine start is recorded (pid, argv), and so is every exit the script sees (pid, code).
+ENGINE_WRAPPER = """\
+import json, os, sys
+def record(**fields):
+    with open(RECORD, "a") as out:
+        out.write(json.dumps({"pid": os.getpid(), **fields}) + "\\n")
+record(argv=sys.argv[1:])
+from engine.cli import main
+try:
+    main()
+except SystemExit as exit:
+    record(exit=exit.code)
+    raise
+"""
+
+# Crashes at once, except in safe mode (when SAFE_RUNS) where it runs until SIGTERM like an engine.
+CRASHER = """\
+import json, os, signal, sys, time
+def record(**fields):
+    with open(RECORD, "a") as out:
+        out.write(json.dumps({"pid": os.getpid(), **fields}) + "\\n")
+record(argv=sys.argv[1:])
+if SAFE_RUNS and "--safe-mode" in sys.argv:
+    def stop(signum, frame):
+        record(exit=0)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    record(ready=True)
+    while True:
+        time.sleep(0.05)
+sys.exit(1)
+"""
+
+
+def script(tmp_path: Path, name: str, body: str, **constants: Any) -> Path:
+    """An executable Python script (the launcher's ``--engine`` takes one executable path)."""
+    path = tmp_path / name
+    header = "".join(f"{key} = {value!r}\n" for key, value in constants.items())
+    path.write_text(f"#!{sys.executable}\n{header}{body}")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def api_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/engine/status", timeout=1) as answer:
+            return bool(200 <= answer.status < 300)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def children(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    try:
+        return [child for child in psutil.Process(proc.pid).children() if child.status() != psutil.STATUS_ZOMBIE]
+    except psutil.NoSuchProcess:
+        return []
+
+
+class LauncherRun:
+    """``python -m launcher`` with its output in a file; stopped (and checked for leftovers) at the end."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.log_path = tmp_path / "launcher.log"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "launcher", *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM the launcher; return its exit code once every process it started is gone."""
+        tree = self.tree()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        _, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, f"left behind: {alive}\n{self.log()}"
+        return code
+
+    def cleanup(self) -> None:
+        """After a failed test: kill whatever is left."""
+        for proc in self.tree():
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                continue
+        if self.proc.poll() is None:
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def launchers() -> Iterator[list[LauncherRun]]:
+    runs: list[LauncherRun] = []
+    yield runs
+    for run in runs:
+        run.cleanup()
+
+
+def engine_launcher(tmp_path: Path, launchers: list[LauncherRun]) -> tuple[LauncherRun, EngineProcess, Path]:
+    """A launcher running the real engine on a free port (set by ``oibus.init.json`` on first start)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    port = free_port()
+    (data / "oibus.init.json").write_text(json.dumps({"port": port}))
+    record = tmp_path / "engine.jsonl"
+    wrapper = script(tmp_path, "oibus-engine", ENGINE_WRAPPER, RECORD=str(record))
+    run = LauncherRun(
+        tmp_path,
+        "--config",
+        str(data),
+        "--engine",
+        str(wrapper),
+        "--stable-after",
+        "1",
+        "--backoff-initial",
+        "0.1",
+        "--backoff-max",
+        "0.5",
+        "--stop-timeout",
+        "30",
+    )
+    launchers.append(run)
+    # An API client only: the launcher owns the engine process.
+    api = EngineProcess(data, port)
+    wait_until(lambda: api_up(port), "the engine API")
+    return run, api, record
+
+
+def add_console_north(api: EngineProcess) -> str:
+    modes = api.ok("GET", "/api/scan-modes")
+    every_second = next(mode["id"] for mode in modes if mode["name"] == "Every second")
+    north = api.ok("POST", "/api/north", north_body("console", "console", {}, every_second))
+    north_id = str(north["id"])
+    api.wait_state("north", north_id, "RUNNING")
+    return north_id
+
+
+def test_engine_killed_with_sigkill_comes_back(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    run, api, record = engine_launcher(tmp_path, launchers)
+    north_id = add_console_north(api)
+    (first,) = children(run.proc)
+    old_workers = first.children()
+    assert len(old_workers) == 1
+
+    first.kill()
+    wait_until(lambda: [c.pid for c in children(run.proc)] not in ([], [first.pid]), "a new engine process")
+    wait_until(lambda: api_up(api.port), "the API of the new engine")
+    (second,) = children(run.proc)
+    assert second.pid != first.pid
+    restored = api.wait_state("north", north_id, "RUNNING")
+    assert restored["state"]["restarts"] == 0  # a fresh engine, not a restarted worker
+    # The old engine's worker saw its pipes close and left on its own.
+    _, alive = psutil.wait_procs(old_workers, timeout=10)
+    assert not alive
+    new_workers = second.children()
+    assert len(new_workers) == 1
+    assert new_workers[0].pid != old_workers[0].pid
+
+    assert run.terminate() == 0
+    starts = [entry for entry in records(record) if "argv" in entry]
+    assert [entry["pid"] for entry in starts] == [first.pid, second.pid]
+    assert [entry for entry in records(record) if "exit" in entry] == [{"pid": second.pid, "exit": 0}]
+    assert "--safe-mode" not in starts[1]["argv"]
+
+
+def test_sigterm_stops_launcher_engine_and_workers_gracefully(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    run, api, record = engine_launcher(tmp_path, launchers)
+    add_console_north(api)
+    tree = run.tree()
+    assert len(tree) == 3  # launcher, engine, North worker
+    (engine,) = children(run.proc)
+
+    assert run.terminate() == 0
+    assert not [proc for proc in tree if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE]
+    (start,) = [entry for entry in records(record) if "argv" in entry]
+    argv = start["argv"]
+    assert argv[:2] == ["--config", str((tmp_path / "data").resolve())]
+    assert "--launcherVersion" in argv
+    assert [entry for entry in records(record) if "exit" in entry] == [{"pid": engine.pid, "exit": 0}]
+    log = run.log()
+    assert "did not stop in time" not in log
+    assert "STOPPING -> STOPPED" in log
+    assert not api_up(api.port)
+
+
+def test_crash_loop_ends_in_safe_mode(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    record = tmp_path / "runs.jsonl"
+    crasher = script(tmp_path, "crasher", CRASHER, RECORD=str(record), SAFE_RUNS=True)
+    run = LauncherRun(
+        tmp_path,
+        "--config",
+        str(tmp_path / "data"),
+        "--engine",
+        str(crasher),
+        "--stable-after",
+        "30",
+        "--backoff-initial",
+        "0.01",
+        "--backoff-max",
+        "0.05",
+    )
+    launchers.append(run)
+    wait_until(lambda: any("ready" in entry for entry in records(record)), "a safe-mode engine that stays up")
+    starts = [entry for entry in records(record) if "argv" in entry]
+    assert ["--safe-mode" in entry["argv"] for entry in starts] == [False] * 5 + [True]
+    (engine,) = children(run.proc)
+    assert engine.pid == starts[-1]["pid"]
+
+    assert run.terminate() == 0
+    assert records(record)[-1] == {"pid": engine.pid, "exit": 0}
+    assert "restarting it in safe mode" in run.log()
+
+
+def test_crash_loop_in_safe_mode_gives_up(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    record = tmp_path / "runs.jsonl"
+    crasher = script(tmp_path, "crasher", CRASHER, RECORD=str(record), SAFE_RUNS=False)
+    run = LauncherRun(
+        tmp_path,
+        "--config",
+        str(tmp_path / "data"),
+        "--engine",
+        str(crasher),
+        "--stable-after",
+        "30",
+        "--backoff-initial",
+        "0.01",
+        "--backoff-max",
+        "0.05",
+    )
+    launchers.append(run)
+    assert run.proc.wait(30) == 1, run.log()
+    starts = [entry for entry in records(record) if "argv" in entry]
+    assert ["--safe-mode" in entry["argv"] for entry in starts] == [False] * 5 + [True] * 5
+    assert "giving up" in run.log()
+    assert children(run.proc) == []
+
+
+# Crashes five times, then (in safe mode) asks for a restart by exiting 0, then stays up in normal mode.
+RESTARTER = """\
+import json, os, signal, sys, time
+def record(**fields):
+    with open(RECORD, "a") as out:
+        out.write(json.dumps({"pid": os.getpid(), **fields}) + "\\n")
+record(argv=sys.argv[1:])
+if "--safe-mode" in sys.argv:
+    sys.exit(0)
+with open(RECORD) as runs:
+    if sum(1 for line in runs if "argv" in line) <= 5:
+        sys.exit(1)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+record(ready=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_requested_restart_leaves_safe_mode(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    record = tmp_path / "runs.jsonl"
+    restarter = script(tmp_path, "restarter", RESTARTER, RECORD=str(record))
+    run = LauncherRun(
+        tmp_path,
+        "--config",
+        str(tmp_path / "data"),
+        "--engine",
+        str(restarter),
+        "--stable-after",
+        "30",
+        "--backoff-initial",
+        "0.01",
+        "--backoff-max",
+        "0.05",
+    )
+    launchers.append(run)
+    wait_until(lambda: any("ready" in entry for entry in records(record)), "a normal engine after the restart")
+    starts = [entry for entry in records(record) if "argv" in entry]
+    assert ["--safe-mode" in entry["argv"] for entry in starts] == [False] * 5 + [True, False]
+    assert "leaving safe mode" in run.log()
+    assert run.terminate() == 0
+
+
+def test_version_prints_and_exits(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher", "--version"], cwd=REPO, capture_output=True, timeout=30, check=False
+    )
+    assert done.returncode == 0
+    assert done.stdout.decode().startswith("OIBus launcher version: ")
+    assert not (tmp_path / "data").exists()
