@@ -10,43 +10,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from config_fakes import RecordingRuntime
 
 from engine.api import EngineInfo, create_app
 from engine.config import ConfigStore
-from engine.runtime import IngestResult
 
 ITEMS = 10_000
 RUNS = 5
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:pass").decode()}
-
-
-class _Runtime:
-    async def reconcile_south(self, south_id: str) -> None:
-        pass
-
-    async def reconcile_north(self, north_id: str) -> None:
-        pass
-
-    async def reload_scan_modes(self) -> None:
-        pass
-
-    def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
-        return {"state": "STOPPED"}
-
-    async def ingest_values(self, *args: Any, **kwargs: Any) -> IngestResult:
-        return IngestResult(stored=(), refused={})
-
-    async def ingest_file(self, *args: Any, **kwargs: Any) -> IngestResult:
-        return IngestResult(stored=(), refused={})
-
-    async def ingest_content(self, *args: Any, **kwargs: Any) -> IngestResult:
-        return IngestResult(stored=(), refused={})
 
 
 async def main() -> None:
@@ -54,7 +32,7 @@ async def main() -> None:
     timings: list[float] = []
     with tempfile.TemporaryDirectory() as folder, ConfigStore.open(Path(folder), init=None) as store:
         mode = store.list_scan_modes()[0].id
-        app = create_app(store, _Runtime(), EngineInfo(data_directory=Path(folder)))
+        app = create_app(store, RecordingRuntime(), EngineInfo(data_directory=Path(folder)))
         async with TestClient(TestServer(app)) as client:
             for run in range(RUNS):
                 body = {

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypedDict, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 import msgspec
 
@@ -114,9 +114,7 @@ class SouthConnector(ABC, Generic[S, I]):
 
     manifest: ConnectorManifest
 
-    def __init__(
-        self, settings: S, context: ConnectorContext, sink: ValueSink, cache: SouthCache
-    ) -> None:
+    def __init__(self, settings: S, context: ConnectorContext, sink: ValueSink, cache: SouthCache) -> None:
         self.settings = settings
         self.context = context
         self.sink = sink
@@ -178,10 +176,29 @@ class NorthConnector(ABC, Generic[S]):
     async def test_connection(self) -> None:
         """Raise a ``ConnectorError`` that explains why the target cannot be reached."""
 
+    supports_file_batches: ClassVar[bool] = False
+    """True when ``handle_files`` delivers several files more cheaply than one ``handle_file`` each."""
+
     async def handle_values(self, values: list[TimeValue]) -> None:
         """Deliver a batch of time-values."""
         raise NotImplementedError
 
+    async def handle_values_json(self, data: bytes) -> None:
+        """Deliver a batch given as the JSON array bytes kept in the cache.
+
+        The default decodes it for ``handle_values``; a connector that sends JSON anyway overrides it and
+        saves a decode and an encode per value.
+        """
+        await self.handle_values(_VALUES.decode(data))
+
     async def handle_file(self, path: Path, filename: str) -> None:
         """Deliver the file at ``path`` whose logical name is ``filename``."""
         raise NotImplementedError
+
+    async def handle_files(self, files: list[tuple[Path, str]]) -> None:
+        """Deliver several files, in order; on failure some may already be delivered (they will be again)."""
+        for path, filename in files:
+            await self.handle_file(path, filename)
+
+
+_VALUES = msgspec.json.Decoder(list[TimeValue])

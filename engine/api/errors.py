@@ -1,8 +1,9 @@
 """REST error handling: one middleware maps our exception hierarchy to statuses and JSON bodies.
 
 ``SettingsError`` → 400 ``{"message", "errors": {path: problem}}``; ``NotFoundError`` → 404 ``{"message"}``;
-``RefusedError``/``InvalidRequest`` → 400 ``{"message"}``; aiohttp's own errors under ``/api`` (404, 405,
-413) → the same ``{"message"}`` shape; anything else → 500 with a generic message and a log line.
+``RefusedError``/``InvalidRequest`` → 400 ``{"message"}``; ``TryAgainLater`` → 503 ``{"message"}``;
+aiohttp's own errors under ``/api`` (404, 405, 413) → the same ``{"message"}`` shape; anything else → 500
+with a generic message and a log line.
 Handlers never build error JSON: they raise.
 """
 
@@ -26,6 +27,10 @@ _SHOWN_PATHS = 5
 
 class InvalidRequest(OIBusError, ValueError):
     """The request itself is malformed: unreadable JSON, a bad query parameter."""
+
+
+class TryAgainLater(OIBusError):
+    """Valid, but not done now (a North could not store the content): 503 with ``Retry-After``."""
 
 
 def summary(errors: dict[str, str]) -> str:
@@ -53,6 +58,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response({"message": str(err)}, status=404)
     except (RefusedError, InvalidRequest) as err:
         return json_response({"message": str(err)}, status=400)
+    except TryAgainLater as err:
+        return json_response({"message": str(err)}, status=503, headers={"Retry-After": "5"})
     except web.HTTPException as err:
         if err.status < 400 or not request.path.startswith("/api"):
             raise

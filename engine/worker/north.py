@@ -60,8 +60,7 @@ class NorthRunner(Runner):
         if entry.content_type == "any":
             await connector.handle_file(entry.content_path, entry.content_file)
         elif entry.content_type == "time-values":
-            values: Any = await entry.load_values()
-            await connector.handle_values(values)
+            await connector.handle_values_json(await entry.read_content())
         else:
             raise SendError(f"content type {entry.content_type!r} cannot be sent by this connector")
 

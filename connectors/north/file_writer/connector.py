@@ -41,6 +41,7 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
     """
 
     manifest = MANIFEST
+    supports_file_batches = True
 
     def __init__(self, settings: FileWriterSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
@@ -73,13 +74,40 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
 
     async def handle_file(self, path: Path, filename: str) -> None:
         """Copy the file at ``path`` into the output folder under its decorated name."""
+        name = self._output_name(filename)
+        await asyncio.to_thread(self._copy, path, name)
+        self.context.logger.debug("file written", filename=filename, name=name)
+
+    async def handle_files(self, files: list[tuple[Path, str]]) -> None:
+        """Write several files, with far fewer disk round trips than one at a time.
+
+        Each is written and flushed (in parallel), then all are renamed in order and the folder is flushed once.
+        """
+        names = [self._output_name(filename) for _, filename in files]
+        staged = await asyncio.gather(
+            *(asyncio.to_thread(self._stage_copy, path, name) for (path, _), name in zip(files, names, strict=True)),
+            return_exceptions=True,
+        )
+        written = [result for result in staged if isinstance(result, Path)]
+        failure = next((result for result in staged if isinstance(result, BaseException)), None)
+        if failure is not None:
+            for temporary in written:
+                temporary.unlink(missing_ok=True)
+            raise failure
+        await asyncio.to_thread(self._publish, list(zip(written, names, strict=True)))
+
+    def _output_name(self, filename: str) -> str:
         # Only the base name is kept: a logical name from a recursive scan ("2024/03/a.csv") or a hostile
         # one ("../../etc/x") can never leave the output folder.
         logical = PurePosixPath(filename.replace("\\", "/")).name or "file"
         stem, extension = _split(logical)
-        name = self._decorate(stem, extension)
-        await asyncio.to_thread(self._copy, path, name)
-        self.context.logger.debug("file written", filename=filename, name=name)
+        return self._decorate(stem, extension)
+
+    async def handle_values_json(self, data: bytes) -> None:
+        """Write the cached JSON array as it is: no decode, no encode."""
+        name = self._decorate(secrets.token_hex(6), ".json")
+        await asyncio.to_thread(self._write, name, lambda target: target.write(data))
+        self.context.logger.debug("values written", name=name)
 
     async def handle_values(self, values: list[TimeValue]) -> None:
         """Write the batch as a JSON array into a new file ``prefix + <random id> + suffix + .json``."""
@@ -100,16 +128,24 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         return "file" if name in ("", ".", "..") else name
 
     def _copy(self, path: Path, name: str) -> None:
+        self._publish([(self._stage_copy(path, name), name)])
+
+    def _write(self, name: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Write ``name`` atomically into the output folder (runs in a thread)."""
+        temporary = self._stage(name, fill)
+        self._publish([(temporary, name)])
+
+    def _stage_copy(self, path: Path, name: str) -> Path:
         try:
             source = path.open("rb")
         except OSError as err:
             # The cache entry itself is unreadable: retrying cannot help, let it reach error/.
             raise SendError(f"cache file {path} cannot be read: {_reason(err)}") from err
         with source:
-            self._write(name, lambda target: shutil.copyfileobj(source, target, 1 << 20))
+            return self._stage(name, lambda target: shutil.copyfileobj(source, target, 1 << 20))
 
-    def _write(self, name: str, fill: Callable[[BinaryIO], object]) -> None:
-        """Write ``name`` atomically into the output folder (runs in a thread)."""
+    def _stage(self, name: str, fill: Callable[[BinaryIO], object]) -> Path:
+        """Write and flush the content under a temporary name in the output folder (runs in a thread)."""
         folder = self.output_folder
         if not folder.is_dir():
             raise SendError(f"output folder {folder} does not exist or is not a folder", retry_forever=True)
@@ -120,16 +156,29 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
                 fill(target)
                 target.flush()
                 os.fsync(target.fileno())
-            os.replace(temporary, folder / name)
         except OSError as err:
             temporary.unlink(missing_ok=True)
-            # A name the file system refuses will be refused forever; anything else (folder gone, disk
-            # full, permissions) can heal, so the entry waits in the cache.
-            transient = err.errno not in _PERMANENT_ERRNOS
-            raise SendError(
-                f"cannot write {name} into output folder {folder}: {_reason(err)}", retry_forever=transient
-            ) from err
+            raise _send_error(name, folder, err) from err
+        return temporary
+
+    def _publish(self, staged: list[tuple[Path, str]]) -> None:
+        """Rename staged files to their names, in order, then make the renames durable at once."""
+        folder = self.output_folder
+        for index, (temporary, name) in enumerate(staged):
+            try:
+                os.replace(temporary, folder / name)
+            except OSError as err:
+                for leftover, _ in staged[index:]:
+                    leftover.unlink(missing_ok=True)
+                raise _send_error(name, folder, err) from err
         _sync_folder(folder)
+
+
+def _send_error(name: str, folder: Path, err: OSError) -> SendError:
+    # A name the file system refuses will be refused forever; anything else (folder gone, disk full,
+    # permissions) can heal, so the entry waits in the cache.
+    transient = err.errno not in _PERMANENT_ERRNOS
+    return SendError(f"cannot write {name} into output folder {folder}: {_reason(err)}", retry_forever=transient)
 
 
 def _split(filename: str) -> tuple[str, str]:

@@ -209,3 +209,25 @@ def test_readme_table_matches_the_manifest() -> None:
     assert isinstance(info, msgspec.inspect.StructType)
     documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
     assert documented == [field.encode_name for field in info.fields]
+
+
+async def test_cached_json_is_written_byte_for_byte(output: Path) -> None:
+    raw = b'[{"pointId":"p","timestamp":"2026-01-01T00:00:00.000Z","data":{"value":1,"quality":"good"}}]'
+    await north(output).handle_values_json(raw)
+    (written,) = names(output)
+    assert (output / written).read_bytes() == raw
+
+
+async def test_a_batch_of_files_is_written_completely(tmp_path: Path, output: Path) -> None:
+    files = [(source(tmp_path, f"c{index}", f"data {index}".encode()), f"f{index}.csv") for index in range(20)]
+    await north(output, prefix="", suffix="").handle_files(files)
+    assert names(output) == sorted(f"f{index}.csv" for index in range(20))
+    for index in range(20):
+        assert (output / f"f{index}.csv").read_bytes() == f"data {index}".encode()
+
+
+async def test_a_failed_batch_leaves_no_temporary_file(tmp_path: Path, output: Path) -> None:
+    files = [(source(tmp_path, "c0", b"ok"), "a.csv"), (tmp_path / "cache" / "vanished", "b.csv")]
+    with pytest.raises(SendError, match="cannot be read"):
+        await north(output, prefix="", suffix="").handle_files(files)
+    assert names(output) == []
