@@ -1,4 +1,4 @@
-"""The import rules of ARCHITECTURE §4 and the connector folder rules of STYLE R1–R3, checked on the tree."""
+"""The import rules of ARCHITECTURE §4 and the connector folder rules of STYLE R1 to R3, checked on the tree."""
 
 from __future__ import annotations
 
