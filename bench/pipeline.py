@@ -45,7 +45,15 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from engine_process import AUTH, EngineProcess, free_port, north_body  # noqa: E402
+from engine_process import (  # noqa: E402
+    AUTH,
+    EngineProcess,
+    folder_scanner_body,
+    free_port,
+    north_body,
+    scan_mode_id,
+    wait_for,
+)
 
 MIB = 1024 * 1024
 SUMMARY: list[tuple[str, str, str, str]] = []  # (figure, value, unit, target)
@@ -115,38 +123,6 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def scan_mode_id(engine: EngineProcess, name: str) -> str:
-    modes = engine.ok("GET", "/api/scan-modes")
-    return str(next(mode["id"] for mode in modes if mode["name"] == name))
-
-
-def folder_scanner_body(name: str, input_dir: Path, scan_mode: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "folder-scanner",
-        "description": "",
-        "enabled": True,
-        "settings": {"inputFolder": str(input_dir), "compression": False},
-        "items": [
-            {
-                "name": "all files",
-                "enabled": True,
-                "scanModeId": scan_mode,
-                "settings": {
-                    "regex": ".*",
-                    "minAge": 0,
-                    "preserveFiles": False,
-                    "ignoreModifiedDate": False,
-                    "maxFiles": 0,
-                    "maxSize": 0,
-                    "recursive": False,
-                },
-            }
-        ],
-        "groups": [],
-    }
-
-
 def file_writer_body(name: str, output_dir: Path, scan_mode: str, **caching: Any) -> dict[str, Any]:
     settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
     body: dict[str, Any] = north_body(name, "file-writer", settings, scan_mode, **caching)
@@ -171,12 +147,7 @@ def folder_empty(folder: Path) -> bool:
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(poll_s)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    wait_for(predicate, timeout_s, f"timed out after {timeout_s:.0f} s waiting for {what}", poll_s)
 
 
 def label(proc: psutil.Process, engine_pid: int) -> str:
@@ -305,7 +276,7 @@ def bench_files(fleet: Fleet, tmp: Path, args: argparse.Namespace) -> None:
 
     cpu = CpuWatch(engine).start()
     started = time.monotonic()
-    south = engine.ok("POST", "/api/south", folder_scanner_body("files-in", input_dir, every_second))
+    south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second, name="files-in"))
     first_out: float | None = None
     input_empty_at: float | None = None
     progress: list[tuple[float, int, int]] = []  # (time, files still in input, files in output)
@@ -512,7 +483,7 @@ def bench_memory(fleet: Fleet, tmp: Path, args: argparse.Namespace) -> None:
     engine = fleet.engine(base / "data", args.log_level)
     every_second = scan_mode_id(engine, "Every second")
     north = engine.ok("POST", "/api/north", file_writer_body("idle-out", output_dir, every_second))
-    south = engine.ok("POST", "/api/south", folder_scanner_body("idle-in", input_dir, every_second))
+    south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second, name="idle-in"))
     engine.wait_state("north", north["id"], "RUNNING")
     engine.wait_state("south", south["id"], "RUNNING")
     time.sleep(args.idle_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +179,60 @@ def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, 
         },
         "transformers": caching.pop("transformers", []),
     }
+
+
+def scan_mode_id(engine: EngineProcess, name: str) -> str:
+    """Id of the scan mode called ``name`` (seeded ones have random ids)."""
+    modes = engine.ok("GET", "/api/scan-modes")
+    return str(next(mode["id"] for mode in modes if mode["name"] == name))
+
+
+def folder_scanner_body(
+    input_dir: Path, scan_mode: str, *, name: str = "scanner", preserve: bool = False
+) -> dict[str, Any]:
+    """A folder-scanner South create body taking every file of ``input_dir`` as soon as it appears."""
+    return {
+        "name": name,
+        "type": "folder-scanner",
+        "description": "",
+        "enabled": True,
+        "settings": {"inputFolder": str(input_dir), "compression": False},
+        "items": [
+            {
+                "name": "all files",
+                "enabled": True,
+                "scanModeId": scan_mode,
+                "settings": {
+                    "regex": ".*",
+                    "minAge": 0,
+                    "preserveFiles": preserve,
+                    "ignoreModifiedDate": False,
+                    "maxFiles": 0,
+                    "maxSize": 0,
+                    "recursive": False,
+                },
+            }
+        ],
+        "groups": [],
+    }
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.1) -> None:
+    """Poll ``predicate`` until true; raise ``TimeoutError(what)`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll_s)
+    raise TimeoutError(what)
+
+
+@contextlib.contextmanager
+def running_engine(data_dir: Path) -> Iterator[EngineProcess]:
+    """An engine for one test; it must stop gracefully (exit code 0) at the end."""
+    process = EngineProcess(data_dir).start()
+    try:
+        yield process
+    finally:
+        if process.proc is not None and process.proc.poll() is None:
+            assert process.stop() == 0, process.log()

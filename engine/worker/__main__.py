@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+from typing import Any
 
 from connectors.errors import ConnectorFatal, SettingsError
 from engine.ipc import PROTOCOL_VERSION, Hello, Log, ProtocolError, Start, Stop, read_message
@@ -18,7 +19,7 @@ EXIT_ERROR = 1
 EXIT_FATAL = 3
 
 
-def build_runner(channel: Channel, start: Start) -> Runner:
+def build_runner(channel: Channel, start: Start) -> Runner[Any]:
     """The runner of the connector ``start`` describes (imports only that role's modules)."""
     if start.role == "south":
         from engine.worker.south import SouthRunner

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import NorthConnector
-from connectors.errors import ConnectorNotReady, SendError
+from connectors.errors import SendError
 from engine.cache.north import CacheEntry, NewEntry, NorthCache
 from engine.cache.settings import CachingSettings
 from engine.ipc import Content, Message, Refused, Start, Stored
@@ -18,12 +18,11 @@ RETENTION_INTERVAL_S = 3600.0
 METRICS_INTERVAL_S = 2.0
 
 
-class NorthRunner(Runner):
+class NorthRunner(Runner[NorthConnector[Any]]):
     """Runs one North connector and owns its disk cache."""
 
     def __init__(self, channel: Channel, start: Start) -> None:
         super().__init__(channel, start)
-        self.connector: NorthConnector[Any] | None = None
         self.cache = NorthCache(
             self.data_dir,
             self.connector_id,
@@ -112,34 +111,15 @@ class NorthRunner(Runner):
             reason = f"cache store failed: {err}"
         self.channel.send(Stored(seq=content.seq) if reason is None else Refused(seq=content.seq, reason=reason))
 
-    async def on_request(self, method: str, params: dict[str, Any]) -> Any:
-        """North requests: connection test, cache operations."""
-        if method == "test_connection":
-            if self.connector is None:
-                raise ConnectorNotReady("connector not started")
-            await self.connector.test_connection()
-            return "ok"
-        return await super().on_request(method, params)
-
     async def reconfigure(self) -> None:
         """New caching settings apply live; new connector settings restart the connector."""
         self.cache.update_settings(self._caching())
-        await self._stop_connector()
-        self.started.clear()
-        await self.start_with_backoff()
-
-    async def _stop_connector(self) -> None:
-        if self.connector is not None:
-            try:
-                await self.connector.stop()
-            except Exception as err:
-                self.logger.error("connector stop failed", error=str(err))
-            self.connector = None
+        await super().reconfigure()
 
     async def stop(self) -> None:
         """Answer every content already received, stop the connector, then close the cache."""
         await super().stop()
         if self._stores:
             await asyncio.gather(*self._stores, return_exceptions=True)
-        await self._stop_connector()
+        await self.stop_connector()
         self._stop_event.set()

@@ -6,12 +6,12 @@ import asyncio
 import random
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from connectors import registry
-from connectors.base import ConnectorContext
+from connectors.base import ConnectorContext, NorthConnector, SouthConnector
 from connectors.errors import ConnectorFatal, ConnectorNotReady, SettingsError
 from connectors.manifest import ConnectorManifest
 from engine.ipc import Message, Metrics, Reconfigure, Reply, Request, Start, Trigger
@@ -29,7 +29,10 @@ def convert_settings(value: Any, struct: type[msgspec.Struct], path: str) -> Any
         raise SettingsError({path: str(err)}) from err
 
 
-class Runner(ABC):
+C = TypeVar("C", bound="SouthConnector[Any, Any] | NorthConnector[Any]")
+
+
+class Runner(ABC, Generic[C]):
     """Runs one connector inside the worker; the engine's supervisor owns the process around it."""
 
     def __init__(self, channel: Channel, start: Start) -> None:
@@ -44,6 +47,7 @@ class Runner(ABC):
         )
         self.manifest: ConnectorManifest = registry.manifest(start.role, self.dto["type"])
         self.connector_cls = registry.connector_class(start.role, self.dto["type"])
+        self.connector: C | None = None
         self.started = asyncio.Event()
         self.tasks: asyncio.TaskGroup | None = None
         self._stopping = False
@@ -108,6 +112,11 @@ class Runner(ABC):
             return "pong"
         if method == "metrics":
             return self.metrics()
+        if method == "test_connection":
+            if self.connector is None:
+                raise ConnectorNotReady("connector not started")
+            await self.connector.test_connection()
+            return "ok"
         raise ValueError(f"unknown request {method!r}")
 
     def send_metrics(self) -> None:
@@ -134,9 +143,20 @@ class Runner(ABC):
     async def on_message(self, message: Message) -> None:
         """Content, stored/ack frames... depending on the role."""
 
-    @abstractmethod
     async def reconfigure(self) -> None:
-        """Apply ``self.dto`` (new settings or items)."""
+        """Apply ``self.dto``: restart the connector with the new settings and items."""
+        await self.stop_connector()
+        self.started.clear()
+        await self.start_with_backoff()
+
+    async def stop_connector(self) -> None:
+        """Stop the connector if it runs; a failing stop is logged and stopping goes on."""
+        if self.connector is not None:
+            try:
+                await self.connector.stop()
+            except Exception as err:  # stopping must go on
+                self.logger.error("connector stop failed", error=str(err))
+            self.connector = None
 
     async def stop(self) -> None:
         """Stop the connector and flush."""

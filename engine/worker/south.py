@@ -112,7 +112,7 @@ class IpcSink:
         self._metrics["numberOfValuesRetrieved"] += 1
 
 
-class SouthRunner(Runner):
+class SouthRunner(Runner[SouthConnector[Any, Any]]):
     """Runs one South connector."""
 
     def __init__(self, channel: Channel, start: Start) -> None:
@@ -129,7 +129,6 @@ class SouthRunner(Runner):
         }
         self.sink = IpcSink(channel, self.connector_id, self._metrics)
         self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
-        self.connector: SouthConnector[Any, Any] | None = None
         self._items: list[Item[Any]] = []
         self._raw_items: dict[str, dict[str, Any]] = {}
         self._running: set[str] = set()
@@ -268,37 +267,18 @@ class SouthRunner(Runner):
         if isinstance(message, Ack | Nack):
             self.sink.on_ack(message)
 
-    async def on_request(self, method: str, params: dict[str, Any]) -> Any:
-        """South requests: connection test."""
-        if method == "test_connection":
-            if self.connector is None:
-                raise RuntimeError("connector not started")
-            await self.connector.test_connection()
-            return "ok"
-        return await super().on_request(method, params)
-
-    async def reconfigure(self) -> None:
-        """Restart the connector with the new settings and items."""
-        await self._stop_connector()
-        self.started.clear()
-        await self.start_with_backoff()
-
-    async def _stop_connector(self) -> None:
+    async def stop_connector(self) -> None:
+        """End the runs in progress (their data stays at the source), then stop the connector."""
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.connector is not None:
-            try:
-                await self.connector.stop()
-            except Exception as err:
-                self.logger.error("connector stop failed", error=str(err))
-            self.connector = None
+        await super().stop_connector()
 
     async def stop(self) -> None:
         """Stop the connector, then let ``run`` return."""
         await super().stop()
-        await self._stop_connector()
+        await self.stop_connector()
         self.sink.fail_all("worker stopping")
         self._cache_db.close()
         self._stop_event.set()

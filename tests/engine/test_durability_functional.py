@@ -7,16 +7,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from engine_process import AUTH, EngineProcess, north_body
-
-
-def scan_mode_id(engine: EngineProcess, name: str) -> str:
-    return str(next(mode["id"] for mode in engine.ok("GET", "/api/scan-modes") if mode["name"] == name))
+from engine_process import AUTH, EngineProcess, north_body, running_engine, scan_mode_id, wait_for
 
 
 def api_rule(data_source: str) -> dict[str, Any]:
@@ -58,15 +55,6 @@ def written_values(folder: Path) -> list[int]:
     return values
 
 
-def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(what)
-
-
 def metric(engine: EngineProcess, name: str, connector_id: str) -> float:
     req = urllib.request.Request(f"{engine.url}/metrics", headers={"Authorization": AUTH})
     with urllib.request.urlopen(req, timeout=10) as resp:
@@ -78,13 +66,9 @@ def metric(engine: EngineProcess, name: str, connector_id: str) -> float:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Any:
-    process = EngineProcess(tmp_path / "data").start()
-    try:
+def engine(tmp_path: Path) -> Iterator[EngineProcess]:
+    with running_engine(tmp_path / "data") as process:
         yield process
-    finally:
-        if process.proc is not None and process.proc.poll() is None:
-            assert process.stop() == 0, process.log()
 
 
 def test_target_outage_keeps_data_and_drains_in_order(engine: EngineProcess, tmp_path: Path) -> None:
@@ -184,7 +168,11 @@ def test_killed_north_worker_comes_back_and_the_other_north_has_no_gap(engine: E
     assert state["restarts"] >= 1
     expected = sorted(v for n in answered for v in range(n * 10, n * 10 + 10))
     for out in (out_a, out_b):
-        wait_for(lambda out=out: set(expected) <= set(written_values(out)), 30, f"{out.name} complete")
+
+        def complete(folder: Path = out) -> bool:
+            return set(expected) <= set(written_values(folder))
+
+        wait_for(complete, 30, f"{out.name} complete")
 
 
 def test_kill_9_of_the_whole_tree_loses_nothing_answered(tmp_path: Path) -> None:

@@ -4,63 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from engine_process import EngineProcess, north_body
-
-
-def scan_mode_id(engine: EngineProcess, name: str) -> str:
-    modes = engine.ok("GET", "/api/scan-modes")
-    return str(next(mode["id"] for mode in modes if mode["name"] == name))
-
-
-def folder_scanner_body(input_dir: Path, scan_mode: str, *, preserve: bool = False) -> dict[str, Any]:
-    return {
-        "name": "scanner",
-        "type": "folder-scanner",
-        "description": "",
-        "enabled": True,
-        "settings": {"inputFolder": str(input_dir), "compression": False},
-        "items": [
-            {
-                "name": "all files",
-                "enabled": True,
-                "scanModeId": scan_mode,
-                "settings": {
-                    "regex": ".*",
-                    "minAge": 0,
-                    "preserveFiles": preserve,
-                    "ignoreModifiedDate": False,
-                    "maxFiles": 0,
-                    "maxSize": 0,
-                    "recursive": False,
-                },
-            }
-        ],
-        "groups": [],
-    }
-
-
-def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(what)
+from engine_process import EngineProcess, folder_scanner_body, north_body, running_engine, scan_mode_id, wait_for
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Any:
-    process = EngineProcess(tmp_path / "data").start()
-    try:
+def engine(tmp_path: Path) -> Iterator[EngineProcess]:
+    with running_engine(tmp_path / "data") as process:
         yield process
-    finally:
-        if process.proc is not None and process.proc.poll() is None:
-            assert process.stop() == 0, process.log()
 
 
 def test_folder_scanner_to_file_writer_delivers_1000_files_byte_identical(
