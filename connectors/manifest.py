@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+# The one secret marker: ``"secret": true`` goes straight into the field's JSON Schema property (the UI
+# masks it) and the engine's secret walk looks for the same key (encrypted at rest, blanked by the API,
+# kept when sent empty). Annotate a field with it next to its other ``Meta``.
+SECRET = msgspec.Meta(extra_json_schema={"secret": True})
+Secret = Annotated[str, SECRET]
+OptionalSecret = Annotated[str | None, SECRET]
+
+
+def is_secret(meta: msgspec.inspect.Metadata) -> bool:
+    """Whether the annotations of a field mark it secret (``SECRET`` among them)."""
+    return bool((meta.extra_json_schema or {}).get("secret"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +34,8 @@ class Modes:
 class ConnectorManifest:
     """Describes one connector type.
 
-    ``settings`` and ``item_settings`` are frozen msgspec Structs (camelCase on the wire); fields whose
-    ``msgspec.Meta(extra={"secret": True})`` is set are secrets. ``types`` lists, for a North, the content
-    types it can send.
+    ``settings`` and ``item_settings`` are frozen msgspec Structs (camelCase on the wire); fields annotated
+    with ``SECRET`` are secrets. ``types`` lists, for a North, the content types it can send.
     """
 
     id: str
@@ -61,63 +72,17 @@ class ConnectorManifest:
 
 
 def settings_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
-    """JSON Schema of a settings struct (the UI form and OpenAPI both use it).
-
-    msgspec keeps ``Meta(extra=...)`` out of the schema, so each field declared with
-    ``Meta(extra={"secret": True})`` gets ``"secret": true`` added to its property here, in every struct.
-    """
+    """JSON Schema of a settings struct (the UI form and OpenAPI both use it); secrets carry ``"secret": true``."""
     schema: dict[str, Any] = msgspec.json.schema(struct)
-    definitions = schema.get("$defs", {})
-    for struct_type in _struct_types(msgspec.inspect.type_info(struct)):
-        properties = definitions.get(struct_type.cls.__name__, {}).get("properties", {})
-        for field_info in struct_type.fields:
-            if _is_secret(field_info.type) and field_info.encode_name in properties:
-                properties[field_info.encode_name]["secret"] = True
     return schema
 
 
 def secret_fields(struct: type[msgspec.Struct]) -> frozenset[str]:
     """Wire names of the fields of ``struct`` marked secret (top level)."""
-    return frozenset(
-        name for name, props in _properties(struct).items() if isinstance(props, dict) and props.get("secret")
-    )
-
-
-def _is_secret(type_info: msgspec.inspect.Type) -> bool:
-    if isinstance(type_info, msgspec.inspect.Metadata):
-        return bool((type_info.extra or {}).get("secret")) or _is_secret(type_info.type)
-    if isinstance(type_info, msgspec.inspect.UnionType):
-        return any(_is_secret(member) for member in type_info.types)
-    return False
-
-
-def _struct_types(root: msgspec.inspect.Type) -> list[msgspec.inspect.StructType]:
-    """Every struct type reachable from ``root`` (through fields, unions, containers and metadata)."""
-    found: dict[type, msgspec.inspect.StructType] = {}
-    pending: list[msgspec.inspect.Type] = [root]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, msgspec.inspect.StructType):
-            if current.cls in found:
-                continue
-            found[current.cls] = current
-            pending.extend(field_info.type for field_info in current.fields)
-        elif isinstance(current, msgspec.inspect.Metadata):
-            pending.append(current.type)
-        elif isinstance(current, msgspec.inspect.UnionType):
-            pending.extend(current.types)
-        elif isinstance(current, msgspec.inspect.CollectionType):
-            pending.append(current.item_type)
-        elif isinstance(current, msgspec.inspect.DictType):
-            pending.append(current.value_type)
-        elif isinstance(current, msgspec.inspect.TupleType):
-            pending.extend(current.item_types)
-    return list(found.values())
-
-
-def _properties(struct: type[msgspec.Struct]) -> dict[str, Any]:
     schema = settings_schema(struct)
-    ref = schema.get("$ref", "")
-    definition = schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], schema)
-    props: dict[str, Any] = definition.get("properties", {})
-    return props
+    definition = schema.get("$defs", {}).get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
+    return frozenset(
+        name
+        for name, props in definition.get("properties", {}).items()
+        if isinstance(props, dict) and props.get("secret")
+    )

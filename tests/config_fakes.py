@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pytest
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 from argon2 import PasswordHasher
 
-from connectors.manifest import ConnectorManifest, Modes
+from connectors.manifest import ConnectorManifest, Modes, OptionalSecret, Secret
 from engine.api import EngineInfo, create_app
 from engine.config import ConfigStore, InitSettings, StaticManifests
 from engine.runtime import IngestResult
@@ -24,7 +24,6 @@ from engine.runtime import IngestResult
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 Client = TestClient[Request, Application]
-Secret = Annotated[str, msgspec.Meta(extra={"secret": True})]
 
 
 class FakeAuth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -40,7 +39,7 @@ class FakeEndpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 class FakeSouthSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     host: Annotated[str, msgspec.Meta(min_length=1)]
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 502
-    password: Annotated[str | None, msgspec.Meta(extra={"secret": True})] = None
+    password: OptionalSecret = None
     auth: FakeAuth = FakeAuth()
     endpoints: list[FakeEndpoint] = []
 
@@ -66,14 +65,12 @@ SOUTH_MANIFEST = ConnectorManifest(
     item_settings=FakeItemSettings,
     modes=Modes(last_point=True, history=True),
 )
-SUBSCRIPTION_MANIFEST = ConnectorManifest(
+# The test South again, with subscription as its only mode.
+SUBSCRIPTION_MANIFEST = replace(
+    SOUTH_MANIFEST,
     id="test-subscription",
-    kind="south",
     name="Test subscription South",
-    category="debug",
     description="A South that subscribes",
-    settings=FakeSouthSettings,
-    item_settings=FakeItemSettings,
     modes=Modes(subscription=True),
 )
 NORTH_MANIFEST = ConnectorManifest(
@@ -172,6 +169,14 @@ async def api_client(store: ConfigStore, runtime: RecordingRuntime) -> AsyncIter
     app = create_app(store, runtime, EngineInfo(data_directory=store.data_dir, launcher_version="3.9.0"))
     async with TestClient(TestServer(app)) as client:
         yield client
+
+
+async def create_connector(client: Client, kind: Literal["south", "north"], body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/{kind}`` a body that must be accepted; return the created connector."""
+    response = await client.post(f"/api/{kind}", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+    created: dict[str, Any] = await response.json()
+    return created
 
 
 def basic(login: str, password: str) -> dict[str, str]:

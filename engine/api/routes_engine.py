@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from engine.api.keys import INFO, STORE
 from engine.api.util import actor, json_response, no_content, offload, read_json
-from engine.config.models import WebServerChange
+from engine.config.models import EngineSettingsDTO, WebServerChange
 
 routes = web.RouteTableDef()
 
@@ -27,16 +25,29 @@ async def put_engine(request: web.Request) -> web.Response:
     return no_content()
 
 
-async def _put_section(request: web.Request, section: str) -> Any:
+async def _put_section(request: web.Request, section: str) -> EngineSettingsDTO:
     body = await read_json(request)
     return await offload(request.app[STORE].update_engine_settings, {section: body}, actor=actor(request))
 
 
-@routes.put("/api/engine/name")
-async def put_engine_name(request: web.Request) -> web.Response:
-    """Rename the engine (body ``{name}``)."""
-    await _put_section(request, "general")
-    return no_content()
+def _section_route(path: str, section: str, doc: str) -> None:
+    """Add ``PUT path``: its body replaces the engine settings section ``section``; 204."""
+
+    async def put_section(request: web.Request) -> web.Response:
+        await _put_section(request, section)
+        return no_content()
+
+    put_section.__doc__ = doc
+    routes.put(path)(put_section)
+
+
+_section_route("/api/engine/name", "general", "Rename the engine (body ``{name}``).")
+_section_route(
+    "/api/engine/proxy", "proxyServer", "Change the built-in proxy settings (an empty password keeps the stored one)."
+)
+_section_route(
+    "/api/engine/logger", "logger", "Change the log levels and sinks (an empty Loki password keeps the stored one)."
+)
 
 
 @routes.put("/api/engine/web-server")
@@ -45,20 +56,6 @@ async def put_engine_web_server(request: web.Request) -> web.Response:
     before = (await offload(request.app[STORE].engine_settings_dto)).web_server.port
     after = (await _put_section(request, "webServer")).web_server.port
     return json_response(WebServerChange(needs_redirect=after != before, new_port=after))
-
-
-@routes.put("/api/engine/proxy")
-async def put_engine_proxy(request: web.Request) -> web.Response:
-    """Change the built-in proxy settings (an empty password keeps the stored one)."""
-    await _put_section(request, "proxyServer")
-    return no_content()
-
-
-@routes.put("/api/engine/logger")
-async def put_engine_logger(request: web.Request) -> web.Response:
-    """Change the log levels and sinks (an empty Loki password keeps the stored one)."""
-    await _put_section(request, "logger")
-    return no_content()
 
 
 @routes.get("/api/engine/info")

@@ -56,6 +56,26 @@ def require_object(body: Any) -> dict[str, Any]:
     return body
 
 
+def claim_id(requested: str | None, reusable: set[str]) -> str | None:
+    """Return ``requested`` and take it out of ``reusable`` when it is there (a stored id kept by an update)."""
+    if requested is None or requested not in reusable:
+        return None
+    reusable.discard(requested)
+    return requested
+
+
+def moved(raw: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """Return ``raw`` with ``raw[source]["id"]`` copied into ``raw[target]`` when that is unset.
+
+    3.9 DTOs carry ``scanMode: {id}`` where commands carry ``scanModeId`` (likewise ``group``, ``south``,
+    ``transformer``), and a client sends back what it read.
+    """
+    value = raw.get(source)
+    if raw.get(target) is None and isinstance(value, dict) and "id" in value:
+        raw = {**raw, target: value["id"]}
+    return raw
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"

@@ -6,7 +6,8 @@ that a copy of the configuration alone discloses nothing. Losing ``crypto.db`` m
 unreadable: such secrets come back empty (and are logged) so the engine still starts.
 
 Which fields are secrets comes from the settings structs: a field annotated with
-``msgspec.Meta(extra={"secret": True})``, at any depth (nested structs, lists, unions).
+``connectors.manifest.SECRET`` (the marker the JSON Schema shows), at any depth (nested structs, lists,
+unions).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import msgspec
 import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from connectors.manifest import is_secret
 
 log = structlog.get_logger(__name__)
 
@@ -127,7 +130,7 @@ def secret_shape(struct: type[msgspec.Struct]) -> Shape | None:
 
 def _shape(info: msgspec.inspect.Type, visiting: set[type]) -> Shape | None:
     if isinstance(info, msgspec.inspect.Metadata):
-        if info.extra and info.extra.get("secret"):
+        if is_secret(info):
             return LEAF
         return _shape(info.type, visiting)
     if isinstance(info, msgspec.inspect.StructType):
@@ -173,6 +176,17 @@ def _merge(shapes: list[Shape]) -> Shape | None:
 def blank(value: Any, shape: Shape | None) -> Any:
     """Return a copy of ``value`` with every secret replaced by ``""`` (what the API shows)."""
     return _walk(value, shape, lambda _: "")
+
+
+def blank_sealed(value: Any) -> Any:
+    """Blank every encrypted value, whatever the manifest says (a type whose manifest is gone)."""
+    if isinstance(value, str):
+        return "" if value.startswith(MARKER) else value
+    if isinstance(value, list):
+        return [blank_sealed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: blank_sealed(item) for key, item in value.items()}
+    return value
 
 
 def reveal(value: Any, shape: Shape | None, box: SecretBox) -> Any:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
+# Engine settings mark their secrets as connector settings do: one marker, one secret walk.
+from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
 
 T = TypeVar("T")
@@ -20,9 +22,6 @@ NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-# Fields marked like connector manifest secrets: encrypted at rest, blanked by the API, kept when empty.
-Secret = Annotated[str, msgspec.Meta(extra={"secret": True})]
-OptionalSecret = Annotated[str | None, msgspec.Meta(extra={"secret": True})]
 
 LogLevel = Literal["silent", "error", "warn", "info", "debug", "trace"]
 TokenDuration = Literal["1h", "6h", "1d", "3d", "7d", "14d", "30d"]
@@ -203,6 +202,29 @@ class ScanModeDTO(Audited, frozen=True, kw_only=True):
     cron: str
 
 
+# --- Connectors (what South and North share) ------------------------------------------------------------
+
+
+class ConnectorCommand(Model, frozen=True, kw_only=True):
+    """What the South and North commands start with; ``settings`` are checked against the type's manifest."""
+
+    name: NonEmpty
+    type: NonEmpty
+    description: str = ""
+    enabled: bool = True
+    settings: dict[str, Any]
+
+
+class ConnectorHeaderDTO(Audited, frozen=True, kw_only=True):
+    """What every South and North DTO starts with."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    enabled: bool
+
+
 # --- South --------------------------------------------------------------------------------------------
 
 
@@ -251,18 +273,13 @@ class SouthGroupCommand(Model, frozen=True, kw_only=True):
     history_settings: GroupHistorySettings = GroupHistorySettings()
 
 
-class SouthCommand(Model, frozen=True, kw_only=True):
+class SouthCommand(ConnectorCommand, frozen=True, kw_only=True):
     """Body of ``POST/PUT /api/south`` (``SouthConnectorCommandDTO``).
 
     On update, ``items`` and ``groups`` are the complete sets (missing ones are deleted); leaving a key out
     keeps the stored ones.
     """
 
-    name: NonEmpty
-    type: NonEmpty
-    description: str = ""
-    enabled: bool = True
-    settings: dict[str, Any]
     items: list[SouthItemCommand] | msgspec.UnsetType = msgspec.UNSET
     groups: list[SouthGroupCommand] | msgspec.UnsetType = msgspec.UNSET
 
@@ -307,25 +324,15 @@ class SouthGroupDTO(Audited, frozen=True, kw_only=True):
     history_settings: GroupHistorySettings
 
 
-class SouthConnectorLightDTO(Audited, frozen=True, kw_only=True):
+class SouthConnectorLightDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
     """A South in ``GET /api/south``."""
 
-    id: str
-    name: str
-    type: str
-    description: str
-    enabled: bool
     state: dict[str, Any] | None = None
 
 
-class SouthConnectorDTO(Audited, frozen=True, kw_only=True):
+class SouthConnectorDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
     """A South with its settings, groups and items."""
 
-    id: str
-    name: str
-    type: str
-    description: str
-    enabled: bool
     settings: dict[str, Any]
     groups: list[SouthGroupDTO]
     items: list[SouthItemDTO]
@@ -392,37 +399,22 @@ class NorthTransformerDTO(Model, frozen=True, kw_only=True):
     options: dict[str, Any]
 
 
-class NorthCommand(Model, frozen=True, kw_only=True):
+class NorthCommand(ConnectorCommand, frozen=True, kw_only=True):
     """Body of ``POST/PUT /api/north`` (``NorthConnectorCommandDTO``); ``transformers`` left out = keep."""
 
-    name: NonEmpty
-    type: NonEmpty
-    description: str = ""
-    enabled: bool = True
-    settings: dict[str, Any]
     caching: CachingSettings
     transformers: list[NorthTransformerCommand] | msgspec.UnsetType = msgspec.UNSET
 
 
-class NorthConnectorLightDTO(Audited, frozen=True, kw_only=True):
+class NorthConnectorLightDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
     """A North in ``GET /api/north``."""
 
-    id: str
-    name: str
-    type: str
-    description: str
-    enabled: bool
     state: dict[str, Any] | None = None
 
 
-class NorthConnectorDTO(Audited, frozen=True, kw_only=True):
+class NorthConnectorDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
     """A North with its settings, caching and routing rules."""
 
-    id: str
-    name: str
-    type: str
-    description: str
-    enabled: bool
     settings: dict[str, Any]
     caching: CachingSettings
     transformers: list[NorthTransformerDTO]

@@ -10,10 +10,9 @@ import msgspec
 import structlog
 
 from connectors.errors import SettingsError
-from connectors.manifest import ConnectorManifest
 from engine.cache.settings import CachingSettings
-from engine.config.base import StoreBase, from_json, now, random_id, require_object, to_json
-from engine.config.crypto import blank, reveal, seal, secret_shape
+from engine.config.base import claim_id, from_json, moved, now, random_id, require_object, to_json
+from engine.config.connector_base import ConnectorStoreBase, Secrets, command_columns
 from engine.config.errors import NotFoundError
 from engine.config.models import (
     STANDARD_TRANSFORMERS,
@@ -31,7 +30,6 @@ from engine.config.models import (
     SouthSource,
     TransformerSource,
 )
-from engine.config.south import blank_sealed
 from engine.config.validation import try_convert
 
 log = structlog.get_logger(__name__)
@@ -49,13 +47,6 @@ class _Rule:
     items: list[str]
 
 
-def _moved(raw: dict[str, Any], source: str, target: str) -> dict[str, Any]:
-    value = raw.get(source)
-    if raw.get(target) is None and isinstance(value, dict) and "id" in value:
-        raw = {**raw, target: value["id"]}
-    return raw
-
-
 def _raw_trigger_id(top: dict[str, Any]) -> str | None:
     caching = top.get("caching")
     trigger = caching.get("trigger") if isinstance(caching, dict) else None
@@ -67,31 +58,28 @@ def normalize_rule(raw: Any) -> Any:
     """Accept ``transformer: {id}`` for ``transformerId`` and ``south/group: {id}`` in a South source."""
     if not isinstance(raw, dict):
         return raw
-    raw = _moved(raw, "transformer", "transformerId")
+    raw = moved(raw, "transformer", "transformerId")
     source = raw.get("source")
     if isinstance(source, dict):
-        raw = {**raw, "source": _moved(_moved(source, "south", "southId"), "group", "groupId")}
+        raw = {**raw, "source": moved(moved(source, "south", "southId"), "group", "groupId")}
     return raw
 
 
-class NorthMixin(StoreBase):
+def _columns(command: NorthCommand, settings: str) -> dict[str, Any]:
+    """Columns a North command sets on its row, on creation and update alike."""
+    return {
+        **command_columns(command, settings),
+        "caching": to_json(command.caching),
+        "caching_scan_mode_id": command.caching.trigger.scan_mode_id,
+    }
+
+
+class NorthMixin(ConnectorStoreBase):
     """North methods of ``ConfigStore``."""
 
     def list_norths(self) -> list[NorthConnectorLightDTO]:
         """Every North, without settings, sorted by name."""
-        with self._reading() as db:
-            users = self._user_infos(db)
-            return [
-                NorthConnectorLightDTO(
-                    id=row["id"],
-                    name=row["name"],
-                    type=row["type"],
-                    description=row["description"],
-                    enabled=bool(row["enabled"]),
-                    **self._audit(row, users),
-                )
-                for row in db.execute("SELECT * FROM north_connectors ORDER BY name")
-            ]
+        return self._list_connectors("north", NorthConnectorLightDTO)
 
     def get_north(self, north_id: str) -> NorthConnectorDTO:
         """Return a North with caching and rules, secrets DECRYPTED (for its worker; never for the API)."""
@@ -109,25 +97,8 @@ class NorthMixin(StoreBase):
         with self._transaction() as db:
             command, settings, rules = self._check_north(db, body, None)
             stamp = now()
-            db.execute(
-                "INSERT INTO north_connectors (id, name, type, description, enabled, settings, caching, "
-                "caching_scan_mode_id, created_by, updated_by, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    north_id,
-                    command.name,
-                    command.type,
-                    command.description,
-                    command.enabled,
-                    settings,
-                    to_json(command.caching),
-                    command.caching.trigger.scan_mode_id,
-                    actor,
-                    actor,
-                    stamp,
-                    stamp,
-                ),
-            )
+            columns = {"type": command.type, **_columns(command, settings)}
+            self._insert_connector(db, "north", north_id, columns, actor, stamp)
             self._write_rules(db, north_id, rules or [], actor, stamp)
         log.info("north_created", north_id=north_id, type=command.type)
         return self.north_dto(north_id)
@@ -137,21 +108,7 @@ class NorthMixin(StoreBase):
         with self._transaction() as db:
             command, settings, rules = self._check_north(db, body, north_id)
             stamp = now()
-            db.execute(
-                "UPDATE north_connectors SET name = ?, description = ?, enabled = ?, settings = ?, "
-                "caching = ?, caching_scan_mode_id = ?, updated_by = ?, updated_at = ? WHERE id = ?",
-                (
-                    command.name,
-                    command.description,
-                    command.enabled,
-                    settings,
-                    to_json(command.caching),
-                    command.caching.trigger.scan_mode_id,
-                    actor,
-                    stamp,
-                    north_id,
-                ),
-            )
+            self._update_connector(db, "north", north_id, _columns(command, settings), actor, stamp)
             if rules is not None:
                 self._write_rules(db, north_id, rules, actor, stamp)
         log.info("north_updated", north_id=north_id)
@@ -159,24 +116,19 @@ class NorthMixin(StoreBase):
     def delete_north(self, north_id: str) -> None:
         """Delete a North and its rules."""
         with self._transaction() as db:
-            self._require_north(db, north_id)
+            self._require_connector(db, "north", north_id)
             db.execute("DELETE FROM north_connectors WHERE id = ?", (north_id,))
         log.info("north_deleted", north_id=north_id)
 
     def set_north_enabled(self, north_id: str, enabled: bool, *, actor: str = SYSTEM_USER) -> None:
         """Persist ``enabled`` (``POST /api/north/{id}/start|stop``)."""
-        with self._transaction() as db:
-            self._require_north(db, north_id)
-            db.execute(
-                "UPDATE north_connectors SET enabled = ?, updated_by = ?, updated_at = ? WHERE id = ?",
-                (enabled, actor, now(), north_id),
-            )
+        self._set_connector_enabled("north", north_id, enabled, actor)
         log.info("north_enabled_set", north_id=north_id, enabled=enabled)
 
     def upsert_north_transformer(self, north_id: str, body: Any, *, actor: str = SYSTEM_USER) -> NorthTransformerDTO:
         """Add a rule, or replace the rule whose ``id`` the body names (it keeps its place in the list)."""
         with self._transaction() as db:
-            self._require_north(db, north_id)
+            self._require_connector(db, "north", north_id)
             stored = self._stored_rules(db, north_id)
             errors: dict[str, str] = {}
             rule = self._check_rule(db, normalize_rule(require_object(body)), "", set(stored), errors, {})
@@ -194,7 +146,7 @@ class NorthMixin(StoreBase):
     def delete_north_transformer(self, north_id: str, rule_id: str) -> None:
         """Delete one rule of a North."""
         with self._transaction() as db:
-            self._require_north(db, north_id)
+            self._require_connector(db, "north", north_id)
             deleted = db.execute(
                 "DELETE FROM north_transformers WHERE id = ? AND north_id = ?", (rule_id, north_id)
             ).rowcount
@@ -208,35 +160,13 @@ class NorthMixin(StoreBase):
         self, db: sqlite3.Connection, body: Any, north_id: str | None
     ) -> tuple[NorthCommand, str, list[_Rule] | None]:
         raw = require_object(body)
-        stored = None
-        if north_id is not None:
-            stored = db.execute("SELECT * FROM north_connectors WHERE id = ?", (north_id,)).fetchone()
-            if stored is None:
-                raise NotFoundError(f"North {north_id} not found")
+        stored = self._stored_connector(db, "north", north_id)
         errors: dict[str, str] = {}
         modes = self._scan_modes(db, self._user_infos(db))
         top = {key: value for key, value in raw.items() if key != "transformers"}
         top = self._normalize_caching(top, modes, errors)
         command = try_convert(top, NorthCommand, "", errors)
-        manifest = self._north_manifest(raw.get("type"), stored, errors)
-        name = raw.get("name")
-        if (
-            isinstance(name, str)
-            and name
-            and db.execute(
-                "SELECT 1 FROM north_connectors WHERE name = ? AND id != ?", (name, north_id or "")
-            ).fetchone()
-        ):
-            errors["name"] = "already used by another North connector"
-        settings_json = ""
-        if manifest is not None and "settings" in raw:
-            settings = try_convert(raw["settings"], manifest.settings, "settings", errors)
-            if settings is not None:
-                shape = secret_shape(manifest.settings)
-                previous = from_json(stored["settings"]) if stored is not None else None
-                settings_json = to_json(
-                    settings if shape is None else seal(msgspec.to_builtins(settings), previous, shape, self._box)
-                )
+        _, settings_json = self._check_connector(db, "north", raw, stored, errors)
         # Checked on the raw body so that a problem elsewhere in the command does not hide this one.
         trigger = _raw_trigger_id(top)
         if trigger == SUBSCRIPTION_ID:
@@ -271,7 +201,7 @@ class NorthMixin(StoreBase):
         trigger = caching.get("trigger") if isinstance(caching, dict) else None
         if not isinstance(caching, dict) or not isinstance(trigger, dict):
             return top
-        trigger = _moved(trigger, "scanMode", "scanModeId")
+        trigger = moved(trigger, "scanMode", "scanModeId")
         name = trigger.get("scanModeName")
         if trigger.get("scanModeId") is None and isinstance(name, str) and name:
             found = next((mode.id for mode in modes.values() if mode.name == name), None)
@@ -285,19 +215,6 @@ class NorthMixin(StoreBase):
         trigger = command.caching.trigger
         named = msgspec.structs.replace(trigger, scan_mode_name=modes[trigger.scan_mode_id].name)
         return msgspec.structs.replace(command, caching=msgspec.structs.replace(command.caching, trigger=named))
-
-    def _north_manifest(
-        self, type_name: Any, stored: sqlite3.Row | None, errors: dict[str, str]
-    ) -> ConnectorManifest | None:
-        if not isinstance(type_name, str) or not type_name:
-            return None
-        if stored is not None and stored["type"] != type_name:
-            errors["type"] = f"cannot change the type of a North connector (it is '{stored['type']}')"
-            return None
-        manifest = self._manifests.get("north", type_name)
-        if manifest is None:
-            errors["type"] = f"unknown North connector type '{type_name}'"
-        return manifest
 
     def _check_rule(
         self,
@@ -344,9 +261,7 @@ class NorthMixin(StoreBase):
             data_source_id = source.data_source_id
         if bad:
             return None
-        reused = command.id if command.id is not None and command.id in reusable else None
-        if reused is not None:
-            reusable.discard(reused)
+        reused = claim_id(command.id, reusable)
         return _Rule(
             id=reused or random_id(),
             transformer_id=command.transformer_id,
@@ -427,43 +342,18 @@ class NorthMixin(StoreBase):
             [(rule.id, item_id) for rule in rules for item_id in rule.items],
         )
 
-    @staticmethod
-    def _require_north(db: sqlite3.Connection, north_id: str) -> None:
-        if not db.execute("SELECT 1 FROM north_connectors WHERE id = ?", (north_id,)).fetchone():
-            raise NotFoundError(f"North {north_id} not found")
-
     # --- Reading ------------------------------------------------------------------------------------------
 
-    def _north(self, db: sqlite3.Connection, north_id: str, *, secrets: str) -> NorthConnectorDTO:
-        row = db.execute("SELECT * FROM north_connectors WHERE id = ?", (north_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"North {north_id} not found")
-        users = self._user_infos(db)
+    def _north(self, db: sqlite3.Connection, north_id: str, *, secrets: Secrets) -> NorthConnectorDTO:
+        row, fields, users = self._read_connector(db, "north", north_id, secrets)
         modes = self._scan_modes(db, users)
-        manifest = self._manifests.get("north", row["type"])
-        shape = secret_shape(manifest.settings) if manifest else None
-        settings = from_json(row["settings"])
-        if secrets == "reveal":
-            settings = reveal(settings, shape, self._box)
-        else:
-            settings = blank(settings, shape) if manifest else blank_sealed(settings)
         caching = msgspec.json.decode(row["caching"], type=CachingSettings)
         mode = modes.get(caching.trigger.scan_mode_id)
         if mode is not None:
             caching = msgspec.structs.replace(
                 caching, trigger=msgspec.structs.replace(caching.trigger, scan_mode_name=mode.name)
             )
-        return NorthConnectorDTO(
-            id=row["id"],
-            name=row["name"],
-            type=row["type"],
-            description=row["description"],
-            enabled=bool(row["enabled"]),
-            settings=settings,
-            caching=caching,
-            transformers=self._rule_dtos(db, north_id),
-            **self._audit(row, users),
-        )
+        return NorthConnectorDTO(**fields, caching=caching, transformers=self._rule_dtos(db, north_id))
 
     def _rule_dtos(self, db: sqlite3.Connection, north_id: str) -> list[NorthTransformerDTO]:
         refs: dict[str, list[ItemRef]] = {}

@@ -10,13 +10,12 @@ from typing import Any
 import structlog
 
 from connectors.errors import SettingsError
-from connectors.manifest import ConnectorManifest
 from engine.config.base import from_json, now, random_id
-from engine.config.crypto import MARKER, Shape, blank, reveal, secret_shape
+from engine.config.connector_base import Secrets, command_columns
+from engine.config.crypto import secret_shape
 from engine.config.errors import NotFoundError
 from engine.config.models import (
     SYSTEM_USER,
-    GroupHistorySettings,
     GroupStandardSettingsDTO,
     Page,
     ScanModeDTO,
@@ -27,7 +26,7 @@ from engine.config.models import (
     SouthItemDTO,
     UserInfo,
 )
-from engine.config.south_checks import GroupPlan, ItemPlan, SouthChecks
+from engine.config.south_checks import GroupPlan, ItemPlan, SouthChecks, stored_history
 
 log = structlog.get_logger(__name__)
 
@@ -39,17 +38,6 @@ _ITEM_COLUMNS = (
 )
 
 
-def blank_sealed(value: Any) -> Any:
-    """Blank every encrypted value, whatever the manifest says (a type whose manifest is gone)."""
-    if isinstance(value, str):
-        return "" if value.startswith(MARKER) else value
-    if isinstance(value, list):
-        return [blank_sealed(item) for item in value]
-    if isinstance(value, dict):
-        return {key: blank_sealed(item) for key, item in value.items()}
-    return value
-
-
 class SouthMixin(SouthChecks):
     """South methods of ``ConfigStore``."""
 
@@ -57,19 +45,7 @@ class SouthMixin(SouthChecks):
 
     def list_souths(self) -> list[SouthConnectorLightDTO]:
         """Every South, without settings or items, sorted by name."""
-        with self._reading() as db:
-            users = self._user_infos(db)
-            return [
-                SouthConnectorLightDTO(
-                    id=row["id"],
-                    name=row["name"],
-                    type=row["type"],
-                    description=row["description"],
-                    enabled=bool(row["enabled"]),
-                    **self._audit(row, users),
-                )
-                for row in db.execute("SELECT * FROM south_connectors ORDER BY name")
-            ]
+        return self._list_connectors("south", SouthConnectorLightDTO)
 
     def get_south(self, south_id: str) -> SouthConnectorDTO:
         """Return a South with its groups and items, secrets DECRYPTED (for its worker; never for the API)."""
@@ -87,22 +63,8 @@ class SouthMixin(SouthChecks):
         with self._transaction() as db:
             command, _, groups, items, settings = self._check_south(db, body, None)
             stamp = now()
-            db.execute(
-                "INSERT INTO south_connectors (id, name, type, description, enabled, settings, created_by, "
-                "updated_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    south_id,
-                    command.name,
-                    command.type,
-                    command.description,
-                    command.enabled,
-                    settings,
-                    actor,
-                    actor,
-                    stamp,
-                    stamp,
-                ),
-            )
+            columns = {"type": command.type, **command_columns(command, settings)}
+            self._insert_connector(db, "south", south_id, columns, actor, stamp)
             self._write_groups(db, south_id, groups or [], actor, stamp)
             self._write_items(db, south_id, items or [], actor, stamp)
         log.info("south_created", south_id=south_id, type=command.type, items=len(items or []))
@@ -114,14 +76,10 @@ class SouthMixin(SouthChecks):
         ``items``/``groups`` given are the complete sets (the others are deleted); left out, they stay.
         """
         with self._transaction() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             command, ctx, groups, items, settings = self._check_south(db, body, south_id)
             stamp = now()
-            db.execute(
-                "UPDATE south_connectors SET name = ?, description = ?, enabled = ?, settings = ?, "
-                "updated_by = ?, updated_at = ? WHERE id = ?",
-                (command.name, command.description, command.enabled, settings, actor, stamp, south_id),
-            )
+            self._update_connector(db, "south", south_id, command_columns(command, settings), actor, stamp)
             affected = self._routing_norths(db, south_id)
             if groups is not None:
                 kept = {group.id for group in groups}
@@ -138,7 +96,7 @@ class SouthMixin(SouthChecks):
     def delete_south(self, south_id: str) -> tuple[str, ...]:
         """Delete a South, its groups and items; returns the Norths that routed from it."""
         with self._transaction() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             affected = self._routing_norths(db, south_id)
             db.execute("DELETE FROM south_connectors WHERE id = ?", (south_id,))
             self._drop_empty_rules(db)
@@ -152,12 +110,7 @@ class SouthMixin(SouthChecks):
 
     def set_south_enabled(self, south_id: str, enabled: bool, *, actor: str = SYSTEM_USER) -> None:
         """Persist ``enabled`` (``POST /api/south/{id}/start|stop``)."""
-        with self._transaction() as db:
-            self._require_south(db, south_id)
-            db.execute(
-                "UPDATE south_connectors SET enabled = ?, updated_by = ?, updated_at = ? WHERE id = ?",
-                (enabled, actor, now(), south_id),
-            )
+        self._set_connector_enabled("south", south_id, enabled, actor)
         log.info("south_enabled_set", south_id=south_id, enabled=enabled)
 
     # --- Items ------------------------------------------------------------------------------------------
@@ -165,7 +118,7 @@ class SouthMixin(SouthChecks):
     def list_items(self, south_id: str) -> list[SouthItemDTO]:
         """Every item of a South as the API shows it, sorted by name."""
         with self._reading() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             return self._items(db, south_id, "WHERE connector_id = ? ORDER BY name", (south_id,), "blank")
 
     def search_items(
@@ -193,7 +146,7 @@ class SouthMixin(SouthChecks):
         where = " AND ".join(clauses)
         page = max(page, 0)
         with self._reading() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             total = int(db.execute(f"SELECT COUNT(*) FROM south_items WHERE {where}", params).fetchone()[0])
             content = self._items(
                 db,
@@ -213,7 +166,7 @@ class SouthMixin(SouthChecks):
     def get_item(self, south_id: str, item_id: str) -> SouthItemDTO:
         """One item as the API shows it."""
         with self._reading() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             found = self._items(db, south_id, "WHERE connector_id = ? AND id = ?", (south_id, item_id), "blank")
         if not found:
             raise NotFoundError(f"Item {item_id} not found in South {south_id}")
@@ -221,19 +174,19 @@ class SouthMixin(SouthChecks):
 
     def create_item(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthItemDTO:
         """Add one item (``SouthItemCommand`` body)."""
-        with self._transaction() as db:
-            item = self._check_single_item(db, south_id, body, None)
-            self._write_items(db, south_id, [item], actor, now())
-        log.info("south_item_created", south_id=south_id, item_id=item.id)
-        return self.get_item(south_id, item.id)
+        return self._save_item(south_id, None, body, actor)
 
     def update_item(self, south_id: str, item_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthItemDTO:
         """Replace one item (an empty secret keeps the stored one)."""
+        return self._save_item(south_id, item_id, body, actor)
+
+    def _save_item(self, south_id: str, item_id: str | None, body: Any, actor: str) -> SouthItemDTO:
         with self._transaction() as db:
             item = self._check_single_item(db, south_id, body, item_id)
             self._write_items(db, south_id, [item], actor, now())
-        log.info("south_item_updated", south_id=south_id, item_id=item_id)
-        return self.get_item(south_id, item_id)
+        event = "south_item_created" if item_id is None else "south_item_updated"
+        log.info(event, south_id=south_id, item_id=item.id)
+        return self.get_item(south_id, item.id)
 
     def set_items_enabled(
         self, south_id: str, item_ids: Sequence[str], enabled: bool, *, actor: str = SYSTEM_USER
@@ -260,7 +213,7 @@ class SouthMixin(SouthChecks):
     def delete_all_items(self, south_id: str) -> tuple[str, ...]:
         """Delete every item of a South; returns the Norths that routed from it."""
         with self._transaction() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             affected = self._routing_norths(db, south_id)
             count = db.execute("DELETE FROM south_items WHERE connector_id = ?", (south_id,)).rowcount
             self._drop_empty_rules(db)
@@ -272,7 +225,7 @@ class SouthMixin(SouthChecks):
     def list_groups(self, south_id: str) -> list[SouthGroupDTO]:
         """Return the groups of a South, sorted by name."""
         with self._reading() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             users = self._user_infos(db)
             return self._groups(db, south_id, self._scan_modes(db, users), users)
 
@@ -285,24 +238,24 @@ class SouthMixin(SouthChecks):
 
     def create_group(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthGroupDTO:
         """Add a group (``SouthGroupCommand`` body)."""
-        with self._transaction() as db:
-            group = self._check_single_group(db, south_id, body, None)
-            self._write_groups(db, south_id, [group], actor, now())
-        log.info("south_group_created", south_id=south_id, group_id=group.id)
-        return self.get_group(south_id, group.id)
+        return self._save_group(south_id, None, body, actor)
 
     def update_group(self, south_id: str, group_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthGroupDTO:
         """Replace a group; its items follow its scan mode."""
+        return self._save_group(south_id, group_id, body, actor)
+
+    def _save_group(self, south_id: str, group_id: str | None, body: Any, actor: str) -> SouthGroupDTO:
         with self._transaction() as db:
             group = self._check_single_group(db, south_id, body, group_id)
             self._write_groups(db, south_id, [group], actor, now())
-        log.info("south_group_updated", south_id=south_id, group_id=group_id)
-        return self.get_group(south_id, group_id)
+        event = "south_group_created" if group_id is None else "south_group_updated"
+        log.info(event, south_id=south_id, group_id=group.id)
+        return self.get_group(south_id, group.id)
 
     def delete_group(self, south_id: str, group_id: str) -> tuple[str, ...]:
         """Delete a group (its items stay, ungrouped, with the group's scan mode)."""
         with self._transaction() as db:
-            self._require_south(db, south_id)
+            self._require_connector(db, "south", south_id)
             if not db.execute(
                 "SELECT 1 FROM south_item_groups WHERE id = ? AND connector_id = ?", (group_id, south_id)
             ).fetchone():
@@ -429,13 +382,8 @@ class SouthMixin(SouthChecks):
             )
         )
 
-    @staticmethod
-    def _require_south(db: sqlite3.Connection, south_id: str) -> None:
-        if not db.execute("SELECT 1 FROM south_connectors WHERE id = ?", (south_id,)).fetchone():
-            raise NotFoundError(f"South {south_id} not found")
-
     def _require_items(self, db: sqlite3.Connection, south_id: str, item_ids: Sequence[str]) -> None:
-        self._require_south(db, south_id)
+        self._require_connector(db, "south", south_id)
         known = {row[0] for row in db.execute("SELECT id FROM south_items WHERE connector_id = ?", (south_id,))}
         errors = {f"[{index}]": f"unknown item '{iid}'" for index, iid in enumerate(item_ids) if iid not in known}
         if errors:
@@ -443,37 +391,14 @@ class SouthMixin(SouthChecks):
 
     # --- Reading ------------------------------------------------------------------------------------------
 
-    def _south(self, db: sqlite3.Connection, south_id: str, *, secrets: str) -> SouthConnectorDTO:
-        row = db.execute("SELECT * FROM south_connectors WHERE id = ?", (south_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"South {south_id} not found")
-        users = self._user_infos(db)
+    def _south(self, db: sqlite3.Connection, south_id: str, *, secrets: Secrets) -> SouthConnectorDTO:
+        _, fields, users = self._read_connector(db, "south", south_id, secrets)
         modes = self._scan_modes(db, users)
-        manifest = self._manifests.get("south", row["type"])
-        settings = self._shown(
-            from_json(row["settings"]),
-            secret_shape(manifest.settings) if manifest else None,
-            manifest,
-            secrets,
-        )
         return SouthConnectorDTO(
-            id=row["id"],
-            name=row["name"],
-            type=row["type"],
-            description=row["description"],
-            enabled=bool(row["enabled"]),
-            settings=settings,
+            **fields,
             groups=self._groups(db, south_id, modes, users),
             items=self._items(db, south_id, "WHERE connector_id = ? ORDER BY name", (south_id,), secrets),
-            **self._audit(row, users),
         )
-
-    def _shown(self, value: Any, shape: Shape | None, manifest: ConnectorManifest | None, secrets: str) -> Any:
-        if secrets == "reveal":
-            return reveal(value, shape, self._box)
-        if manifest is None:
-            return blank_sealed(value)
-        return blank(value, shape)
 
     def _groups(
         self, db: sqlite3.Connection, south_id: str, modes: dict[str, ScanModeDTO], users: dict[str, UserInfo]
@@ -482,20 +407,14 @@ class SouthMixin(SouthChecks):
             SouthGroupDTO(
                 id=row["id"],
                 standard_settings=GroupStandardSettingsDTO(name=row["name"], scan_mode=modes[row["scan_mode_id"]]),
-                history_settings=GroupHistorySettings(
-                    start_time_offset=row["start_time_offset"],
-                    end_time_offset=row["end_time_offset"],
-                    max_read_interval=row["max_read_interval"],
-                    read_delay=row["read_delay"],
-                    recovery_strategy=row["recovery_strategy"],
-                ),
+                history_settings=stored_history(row),
                 **self._audit(row, users),
             )
             for row in db.execute("SELECT * FROM south_item_groups WHERE connector_id = ? ORDER BY name", (south_id,))
         ]
 
     def _items(
-        self, db: sqlite3.Connection, south_id: str, where: str, params: Sequence[Any], secrets: str
+        self, db: sqlite3.Connection, south_id: str, where: str, params: Sequence[Any], secrets: Secrets
     ) -> list[SouthItemDTO]:
         users = self._user_infos(db)
         modes = self._scan_modes(db, users)

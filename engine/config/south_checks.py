@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from connectors.errors import SettingsError
 from connectors.manifest import ConnectorManifest
-from engine.config.base import StoreBase, from_json, random_id, require_object, to_json
-from engine.config.crypto import Shape, seal, secret_shape
+from engine.config.base import claim_id, from_json, moved, random_id, require_object
+from engine.config.connector_base import ConnectorStoreBase
+from engine.config.crypto import secret_shape
 from engine.config.errors import NotFoundError
 from engine.config.models import (
     SUBSCRIPTION_ID,
@@ -76,14 +77,6 @@ class CheckContext:
         self.groups_by_name[group.name] = group
 
 
-def _moved(raw: dict[str, Any], source: str, target: str) -> dict[str, Any]:
-    """3.9 DTOs carry ``scanMode: {id}``/``group: {id}`` where commands carry ``scanModeId``/``groupId``."""
-    value = raw.get(source)
-    if raw.get(target) is None and isinstance(value, dict) and "id" in value:
-        raw = {**raw, target: value["id"]}
-    return raw
-
-
 def _overlap(raw: dict[str, Any]) -> dict[str, Any]:
     """3.8 ``overlap`` (ms) became ``startTimeOffset = -overlap`` in 3.9."""
     overlap = raw.get("overlap")
@@ -96,7 +89,7 @@ def normalize_item(raw: Any) -> Any:
     """Map the tolerated item shapes (3.8, 3.9 DTO) onto ``SouthItemCommand``."""
     if not isinstance(raw, dict):
         return raw
-    return _overlap(_moved(_moved(raw, "scanMode", "scanModeId"), "group", "groupId"))
+    return _overlap(moved(moved(raw, "scanMode", "scanModeId"), "group", "groupId"))
 
 
 def normalize_group(raw: Any) -> Any:
@@ -105,7 +98,7 @@ def normalize_group(raw: Any) -> Any:
         return raw
     standard = raw.get("standardSettings")
     if isinstance(standard, dict):
-        raw = {**raw, "standardSettings": _moved(standard, "scanMode", "scanModeId")}
+        raw = {**raw, "standardSettings": moved(standard, "scanMode", "scanModeId")}
     history = raw.get("historySettings")
     if isinstance(history, dict):
         raw = {**raw, "historySettings": _overlap(history)}
@@ -119,7 +112,18 @@ def _text(raw: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class SouthChecks(StoreBase):
+def stored_history(row: sqlite3.Row) -> GroupHistorySettings:
+    """The history settings of a ``south_item_groups`` row."""
+    return GroupHistorySettings(
+        start_time_offset=row["start_time_offset"],
+        end_time_offset=row["end_time_offset"],
+        max_read_interval=row["max_read_interval"],
+        read_delay=row["read_delay"],
+        recovery_strategy=row["recovery_strategy"],
+    )
+
+
+class SouthChecks(ConnectorStoreBase):
     """Validation of South commands into rows ready to store (part of ``ConfigStore``)."""
 
     def _check_south(
@@ -133,23 +137,8 @@ class SouthChecks(StoreBase):
         for key in ("items", "groups"):
             if key in raw and not isinstance(raw[key], list):
                 try_convert(raw[key], list[Any], key, errors)
-        stored = self._stored_row(db, south_id)
-        manifest = self._south_manifest(raw.get("type"), stored, errors)
-        name = raw.get("name")
-        if (
-            isinstance(name, str)
-            and name
-            and db.execute(
-                "SELECT 1 FROM south_connectors WHERE name = ? AND id != ?", (name, south_id or "")
-            ).fetchone()
-        ):
-            errors["name"] = "already used by another South connector"
-        settings_json = ""
-        if manifest is not None and "settings" in raw:
-            settings = try_convert(raw["settings"], manifest.settings, "settings", errors)
-            if settings is not None:
-                previous = from_json(stored["settings"]) if stored is not None else None
-                settings_json = self._sealed(settings, previous, secret_shape(manifest.settings))
+        stored = self._stored_connector(db, "south", south_id)
+        manifest, settings_json = self._check_connector(db, "south", raw, stored, errors)
         if manifest is None:
             # Items cannot be checked without the type; report the rest now rather than one error at a time.
             raise SettingsError(errors)
@@ -167,27 +156,6 @@ class SouthChecks(StoreBase):
             raise SettingsError(errors)
         return command, ctx, groups, items, settings_json
 
-    def _south_manifest(
-        self, type_name: Any, stored: sqlite3.Row | None, errors: dict[str, str]
-    ) -> ConnectorManifest | None:
-        if not isinstance(type_name, str) or not type_name:
-            return None
-        if stored is not None and stored["type"] != type_name:
-            errors["type"] = f"cannot change the type of a South connector (it is '{stored['type']}')"
-            return None
-        manifest = self._manifests.get("south", type_name)
-        if manifest is None:
-            errors["type"] = f"unknown South connector type '{type_name}'"
-        return manifest
-
-    def _stored_row(self, db: sqlite3.Connection, south_id: str | None) -> sqlite3.Row | None:
-        if south_id is None:
-            return None
-        row: sqlite3.Row | None = db.execute("SELECT * FROM south_connectors WHERE id = ?", (south_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"South {south_id} not found")
-        return row
-
     def _load_context(self, db: sqlite3.Connection, south_id: str, ctx: CheckContext) -> None:
         for row in db.execute("SELECT * FROM south_item_groups WHERE connector_id = ?", (south_id,)):
             ctx.add_group(
@@ -195,13 +163,7 @@ class SouthChecks(StoreBase):
                     id=row["id"],
                     name=row["name"],
                     scan_mode_id=row["scan_mode_id"],
-                    history=GroupHistorySettings(
-                        start_time_offset=row["start_time_offset"],
-                        end_time_offset=row["end_time_offset"],
-                        max_read_interval=row["max_read_interval"],
-                        read_delay=row["read_delay"],
-                        recovery_strategy=row["recovery_strategy"],
-                    ),
+                    history=stored_history(row),
                     is_new=False,
                 )
             )
@@ -248,9 +210,7 @@ class SouthChecks(StoreBase):
                 history,
                 **{key: value for key, value in HISTORY_DEFAULTS.items() if getattr(history, key) is None},
             )
-        reused = command.id if command.id is not None and command.id in reusable else None
-        if reused is not None:
-            reusable.discard(reused)
+        reused = claim_id(command.id, reusable)
         return GroupPlan(
             id=reused or random_id(),
             name=standard.name,
@@ -344,10 +304,7 @@ class SouthChecks(StoreBase):
         )
 
     def _check_single_item(self, db: sqlite3.Connection, south_id: str, body: Any, item_id: str | None) -> ItemPlan:
-        raw = require_object(body)
-        ctx = self._single_context(db, south_id)
-        if item_id is not None and item_id not in ctx.stored_items:
-            raise NotFoundError(f"Item {item_id} not found in South {south_id}")
+        raw, ctx = self._single_context(db, south_id, body, ("Item", item_id))
         errors: dict[str, str] = {}
         item = self._check_item(raw, "", ctx, errors, taken=set(), item_id=item_id)
         name = raw.get("name")
@@ -364,10 +321,7 @@ class SouthChecks(StoreBase):
         return item
 
     def _check_single_group(self, db: sqlite3.Connection, south_id: str, body: Any, group_id: str | None) -> GroupPlan:
-        raw = require_object(body)
-        ctx = self._single_context(db, south_id)
-        if group_id is not None and group_id not in ctx.groups_by_id:
-            raise NotFoundError(f"Group {group_id} not found in South {south_id}")
+        raw, ctx = self._single_context(db, south_id, body, ("Group", group_id))
         errors: dict[str, str] = {}
         group = self._check_group(raw, "", ctx, errors, reusable=set())
         if group is not None and group_id is not None:
@@ -381,18 +335,20 @@ class SouthChecks(StoreBase):
             raise SettingsError(errors)
         return group
 
-    def _single_context(self, db: sqlite3.Connection, south_id: str) -> CheckContext:
-        stored = self._stored_row(db, south_id)
-        assert stored is not None  # _stored_row raises for an unknown id
+    def _single_context(
+        self, db: sqlite3.Connection, south_id: str, body: Any, target: tuple[Literal["Item", "Group"], str | None]
+    ) -> tuple[dict[str, Any], CheckContext]:
+        """Return the body and context of a one-item or one-group command; ``target`` is the one it replaces."""
+        raw = require_object(body)
+        stored = self._stored_connector(db, "south", south_id)
+        assert stored is not None  # _stored_connector raises for an unknown id
         manifest = self._manifests.get("south", stored["type"])
         if manifest is None:
             raise SettingsError({"type": f"unknown South connector type '{stored['type']}'"})
         ctx = CheckContext(manifest=manifest, modes=self._scan_modes(db, self._user_infos(db)))
         self._load_context(db, south_id, ctx)
-        return ctx
-
-    def _sealed(self, settings: msgspec.Struct, previous: Any, shape: Shape | None) -> str:
-        """Return stored JSON of validated settings (defaults filled in, secrets encrypted)."""
-        if shape is None:
-            return to_json(settings)
-        return to_json(seal(msgspec.to_builtins(settings), previous, shape, self._box))
+        what, target_id = target
+        known = ctx.stored_items if what == "Item" else ctx.groups_by_id
+        if target_id is not None and target_id not in known:
+            raise NotFoundError(f"{what} {target_id} not found in South {south_id}")
+        return raw, ctx

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from connectors.common.smb import SmbDomain, SmbPassword, SmbUsername
 from connectors.manifest import ConnectorManifest
 
 __all__ = ["MANIFEST", "FileWriterSettings"]
@@ -30,22 +31,9 @@ class FileWriterSettings(msgspec.Struct, frozen=True, kw_only=True, rename="came
         str,
         msgspec.Meta(title="Suffix", description="Put after the file name, before its extension."),
     ] = "-@CurrentDate"
-    username: Annotated[
-        str | None,
-        msgspec.Meta(title="Username", description="SMB share user (Windows only; ignored on Linux)."),
-    ] = None
-    password: Annotated[
-        str | None,
-        msgspec.Meta(
-            title="Password",
-            description="SMB share password (Windows only; ignored on Linux).",
-            extra={"secret": True},
-        ),
-    ] = None
-    domain: Annotated[
-        str | None,
-        msgspec.Meta(title="Domain", description="SMB share domain (Windows only; ignored on Linux)."),
-    ] = None
+    username: SmbUsername = None
+    password: SmbPassword = None
+    domain: SmbDomain = None
 
 
 MANIFEST = ConnectorManifest(

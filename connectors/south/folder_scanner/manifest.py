@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from connectors.common.smb import SmbDomain, SmbPassword, SmbUsername
 from connectors.manifest import ConnectorManifest, Modes
 
 __all__ = ["MANIFEST", "FolderScannerItemSettings", "FolderScannerSettings"]
@@ -26,22 +27,9 @@ class FolderScannerSettings(msgspec.Struct, frozen=True, kw_only=True, rename="c
     compression: Annotated[
         bool, msgspec.Meta(title="Compression", description="Gzip each file and send it as <name>.gz.")
     ] = False
-    username: Annotated[
-        str | None,
-        msgspec.Meta(title="Username", description="SMB share user (Windows only; ignored on Linux)."),
-    ] = None
-    password: Annotated[
-        str | None,
-        msgspec.Meta(
-            title="Password",
-            description="SMB share password (Windows only; ignored on Linux).",
-            extra={"secret": True},
-        ),
-    ] = None
-    domain: Annotated[
-        str | None,
-        msgspec.Meta(title="Domain", description="SMB share domain (Windows only; ignored on Linux)."),
-    ] = None
+    username: SmbUsername = None
+    password: SmbPassword = None
+    domain: SmbDomain = None
 
 
 class FolderScannerItemSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -92,9 +80,7 @@ class FolderScannerItemSettings(msgspec.Struct, frozen=True, kw_only=True, renam
     ] = 0
     recursive: Annotated[
         bool,
-        msgspec.Meta(
-            title="Recursive", description="Scan sub-folders too; the relative path becomes the file name."
-        ),
+        msgspec.Meta(title="Recursive", description="Scan sub-folders too; the relative path becomes the file name."),
     ] = False
 
     def __post_init__(self) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from config_fakes import (  # noqa: F401
     AUTH,
     Client,
     RecordingRuntime,
     client_fixture,
+    create_connector,
     north_body,
     runtime_fixture,
     south_body,
@@ -16,13 +15,6 @@ from config_fakes import (  # noqa: F401
 )
 
 from engine.config import ConfigStore
-
-
-async def _create(client: Client, body: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/api/north", json=body, headers=AUTH)
-    assert response.status == 201, await response.text()
-    created: dict[str, Any] = await response.json()
-    return created
 
 
 async def test_types_and_manifest(client: Client) -> None:
@@ -55,7 +47,7 @@ async def test_crud(client: Client, store: ConfigStore, runtime: RecordingRuntim
             },
         }
     ]
-    created = await _create(client, body)
+    created = await create_connector(client, "north", body)
     north_id = created["id"]
     assert created["state"]["kind"] == "north"
     assert created["settings"]["token"] == ""
@@ -90,7 +82,7 @@ async def test_crud(client: Client, store: ConfigStore, runtime: RecordingRuntim
 
 
 async def test_transformer_routes(client: Client, store: ConfigStore, runtime: RecordingRuntime) -> None:
-    north_id = (await _create(client, north_body(store)))["id"]
+    north_id = (await create_connector(client, "north", north_body(store)))["id"]
     runtime.calls.clear()
     path = f"/api/north/{north_id}/transformers"
     rule = {"transformer": {"id": "iso"}, "source": {"type": "oibus-api", "dataSourceId": "scripts"}, "options": {}}
@@ -128,7 +120,7 @@ async def test_deleting_a_south_reconciles_norths_routing_from_it(
     south = store.create_south(south_body(store, items=1))
     body = north_body(store)
     body["transformers"] = [{"transformerId": "iso", "source": {"type": "south", "southId": south.id}}]
-    north_id = (await _create(client, body))["id"]
+    north_id = (await create_connector(client, "north", body))["id"]
     runtime.calls.clear()
     assert (await client.delete(f"/api/south/{south.id}", headers=AUTH)).status == 204
     assert runtime.calls == [("reconcile_south", south.id), ("reconcile_north", north_id)]

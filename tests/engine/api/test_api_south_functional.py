@@ -13,6 +13,7 @@ from config_fakes import (  # noqa: F401
     RecordingRuntime,
     api_client,
     client_fixture,
+    create_connector,
     runtime_fixture,
     scan_mode_id,
     south_body,
@@ -20,13 +21,6 @@ from config_fakes import (  # noqa: F401
 )
 
 from engine.config import ConfigStore
-
-
-async def _create(client: Client, body: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/api/south", json=body, headers=AUTH)
-    assert response.status == 201, await response.text()
-    created: dict[str, Any] = await response.json()
-    return created
 
 
 async def test_types_and_manifests(client: Client) -> None:
@@ -50,7 +44,7 @@ async def test_registry_types(tmp_path: Path) -> None:
 
 
 async def test_crud_with_state_and_runtime_calls(client: Client, store: ConfigStore, runtime: RecordingRuntime) -> None:
-    created = await _create(client, south_body(store, items=2))
+    created = await create_connector(client, "south", south_body(store, items=2))
     south_id = created["id"]
     assert created["state"] == {"state": "RUNNING", "kind": "south"}
     assert created["settings"]["password"] == "" and created["settings"]["auth"]["token"] == ""
@@ -75,7 +69,7 @@ async def test_crud_with_state_and_runtime_calls(client: Client, store: ConfigSt
 async def test_invalid_body_stores_nothing_and_calls_nothing(
     client: Client, store: ConfigStore, runtime: RecordingRuntime
 ) -> None:
-    await _create(client, south_body(store, name="Taken"))
+    await create_connector(client, "south", south_body(store, name="Taken"))
     runtime.calls.clear()
     body = south_body(store, name="Taken", items=4)
     body["settings"]["host"] = 42
@@ -100,7 +94,7 @@ async def test_invalid_body_stores_nothing_and_calls_nothing(
 
 
 async def test_items_routes(client: Client, store: ConfigStore, runtime: RecordingRuntime) -> None:
-    south_id = (await _create(client, south_body(store, items=60)))["id"]
+    south_id = (await create_connector(client, "south", south_body(store, items=60)))["id"]
     base = f"/api/south/{south_id}/items"
     assert len(await (await client.get(f"{base}/list", headers=AUTH)).json()) == 60
     page = await (await client.get(f"{base}/search", params={"page": "1"}, headers=AUTH)).json()
@@ -150,7 +144,7 @@ async def test_items_routes(client: Client, store: ConfigStore, runtime: Recordi
 
 
 async def test_groups_routes(client: Client, store: ConfigStore) -> None:
-    south_id = (await _create(client, south_body(store, items=0)))["id"]
+    south_id = (await create_connector(client, "south", south_body(store, items=0)))["id"]
     base = f"/api/south/{south_id}/groups"
     body: dict[str, Any] = {
         "standardSettings": {"name": "G", "scanModeId": scan_mode_id(store)},
@@ -175,7 +169,7 @@ async def test_groups_routes(client: Client, store: ConfigStore) -> None:
 async def test_ten_thousand_items(client: Client, store: ConfigStore) -> None:
     body = south_body(store, items=10_000)
     started = time.perf_counter()
-    created = await _create(client, body)
+    created = await create_connector(client, "south", body)
     elapsed = time.perf_counter() - started
     # Reported, never asserted: timing belongs to bench/.
     print(f"POST /api/south with 10,000 items: {elapsed:.3f} s")
@@ -188,7 +182,7 @@ async def test_get_then_put_round_trip(client: Client, store: ConfigStore) -> No
     body["groups"] = [{"standardSettings": {"name": "G", "scanModeName": "Every hour"}}]
     body["items"][1]["groupName"] = "G"
     body["items"][1]["settings"]["key"] = "item-secret"
-    created = await _create(client, body)
+    created = await create_connector(client, "south", body)
     got = await (await client.get(f"/api/south/{created['id']}", headers=AUTH)).json()
     # A 3.9 client sends back what it read: DTO shapes, blank secrets.
     assert (await client.put(f"/api/south/{created['id']}", json=got, headers=AUTH)).status == 204
