@@ -13,12 +13,17 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from engine.paths import default_data_dir
 from engine.version import engine_version
+
+if TYPE_CHECKING:
+    from engine.config.store import ConfigStore
+    from engine.logs import LogPipeline
 
 log = structlog.get_logger("engine")
 
@@ -53,29 +58,55 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace, data_dir: Path) -> int:
-    """Run the engine until a stop signal; return the exit code."""
-    from engine.api.app import create_app
-    from engine.api.content import routes as content_routes
-    from engine.api.info import EngineInfo
-    from engine.api.metrics import routes as metrics_routes
-    from engine.config.provisioning import delete_init_file, read_init_settings
+    """Run the engine until a stop signal; return the exit code. The log pipeline closes last."""
+    from engine.config.provisioning import read_init_settings
     from engine.config.store import ConfigStore
-    from engine.config_source import StoreConfigSource
-    from engine.engine import Engine
-    from engine.logs.setup import configure
+    from engine.logs import configure as configure_logs
 
     init = read_init_settings(data_dir)
     store = ConfigStore.open(data_dir, init=init, launcher_version=args.launcherVersion or None)
     settings = store.engine_settings()
-    configure(os.environ.get("OIBUS_LOG_LEVEL") or settings.logger.console.level)
+    logs = configure_logs(
+        settings.logger, data_dir, settings.general.name, console_level=os.environ.get("OIBUS_LOG_LEVEL")
+    )
+    try:
+        return await _serve(args, data_dir, store, logs)
+    finally:
+        store.close()
+        log.info("stopped")
+        await asyncio.to_thread(logs.close)
+
+
+async def _serve(args: argparse.Namespace, data_dir: Path, store: ConfigStore, logs: LogPipeline) -> int:
+    """Listen, start the connectors, and wait for a stop signal."""
+    from engine.api.app import create_app
+    from engine.api.content import routes as content_routes
+    from engine.api.info import EngineInfo
+    from engine.api.keys import LOG_PIPELINE, LOGS
+    from engine.api.metrics import routes as metrics_routes
+    from engine.api.routes_logs import routes as logs_routes
+    from engine.config.provisioning import delete_init_file
+    from engine.config_source import StoreConfigSource
+    from engine.engine import Engine
+    from engine.logs import LogStore
+
+    settings = store.engine_settings()
     engine = Engine(data_dir, StoreConfigSource(store), safe_mode=args.safe_mode)
+
+    def apply_settings() -> None:
+        current = store.engine_settings()  # decrypted: the Loki password is needed
+        logs.apply(current.logger, engine_name=current.general.name)
+
+    engine.settings_listeners.append(apply_settings)
     info = EngineInfo(
         data_directory=data_dir,
         launcher_version=args.launcherVersion,
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
     )
-    app = create_app(store, engine, info, extra_routes=[content_routes, metrics_routes])
+    app = create_app(store, engine, info, extra_routes=[content_routes, metrics_routes, logs_routes])
+    app[LOGS] = LogStore(data_dir)
+    app[LOG_PIPELINE] = logs
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = settings.web_server.port
@@ -85,7 +116,6 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     except OSError as err:
         log.error("cannot listen", port=port, error=str(err))
         await runner.cleanup()
-        store.close()
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,8 +144,6 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
-        store.close()
-    log.info("stopped")
     return 0
 
 

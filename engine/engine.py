@@ -20,6 +20,7 @@ import structlog
 
 from connectors import registry
 from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
+from engine.logs import get_logger
 from engine.paths import api_tmp_dir
 from engine.routing.router import Decision, NorthRoute
 from engine.runtime import IngestResult
@@ -36,14 +37,7 @@ STORE_TIMEOUT_S = 30.0
 """A North that has not stored a content by then (crash loop, stuck disk) gets it refused: the source keeps
 its data and sends it again later, and an API client is told to retry instead of waiting forever."""
 
-_LEVELS = {
-    "trace": "debug",
-    "debug": "debug",
-    "info": "info",
-    "warning": "warning",
-    "warn": "warning",
-    "error": "error",
-}
+_worker_log = get_logger("engine.worker")
 
 
 class ConfigSource(Protocol):
@@ -135,6 +129,7 @@ class Engine:
         self._group: asyncio.TaskGroup | None = None
         self._scheduler = Scheduler(self.broadcast_trigger)
         self._lock = asyncio.Lock()
+        self.settings_listeners: list[Callable[[], None]] = []
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
 
@@ -249,6 +244,14 @@ class Engine:
         # Not connected: the next spawn reads the new settings; do not wait for the backoff.
         worker.wake()
 
+    async def engine_settings_changed(self) -> None:
+        """Tell every listener (the log pipeline) that the engine settings changed."""
+        for listener in self.settings_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("engine settings listener failed")
+
     async def reload_scan_modes(self) -> None:
         """Reschedule the crons after a scan mode change."""
         self._scheduler.update(self.config.scan_modes())
@@ -315,8 +318,8 @@ class Engine:
             self.metrics[worker.key] = message.values
 
     def _relog(self, worker: Worker, message: Log) -> None:
-        method = getattr(log, _LEVELS.get(message.level, "info"))
-        method(message.event, worker=worker.key, **message.fields)
+        # The worker bound its scope (scopeType, scopeId, scopeName): the record keeps it as its own.
+        _worker_log.log(message.level, message.event, **message.fields)
 
     # ----------------------------------------------------------------------------------------- routing
 

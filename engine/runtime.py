@@ -35,6 +35,10 @@ class Runtime(Protocol):
         """Re-read the scan modes and reschedule their crons."""
         ...
 
+    async def engine_settings_changed(self) -> None:
+        """Apply stored engine settings that take effect live (log levels and sinks, engine name)."""
+        ...
+
     def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
         """Supervision state of a connector's worker (``{"state": "RUNNING", ...}``)."""
         ...

@@ -143,6 +143,9 @@ class RecordingRuntime:
     async def reload_scan_modes(self) -> None:
         self.calls.append(("reload_scan_modes", ""))
 
+    async def engine_settings_changed(self) -> None:
+        self.calls.append(("engine_settings_changed", ""))
+
     def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
         return {"state": "RUNNING", "kind": kind}
 

@@ -7,6 +7,8 @@ from aiohttp import web
 from engine.api.credentials import CredentialCache
 from engine.api.info import EngineInfo
 from engine.config.store import ConfigStore
+from engine.logs.database import LogStore
+from engine.logs.pipeline import LogPipeline
 from engine.runtime import Runtime
 
 STORE = web.AppKey("store", ConfigStore)
@@ -21,6 +23,12 @@ INFO = web.AppKey("info", EngineInfo)
 
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
 """Basic-auth credentials already verified with argon2."""
+
+LOGS = web.AppKey("logs", LogStore)
+"""Reads of ``logs/logs.db`` for ``/api/logs``."""
+
+LOG_PIPELINE = web.AppKey("log_pipeline", LogPipeline)
+"""The running log pipeline (levels and sinks change live when the engine settings do)."""
 
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""

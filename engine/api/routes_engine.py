@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.api.keys import INFO, STORE
+from engine.api.keys import INFO, RUNTIME, STORE
 from engine.api.util import actor, json_response, no_content, offload, read_json
 from engine.config.models import EngineSettingsDTO, WebServerChange
 
@@ -22,12 +22,15 @@ async def put_engine(request: web.Request) -> web.Response:
     """Replace engine settings; sections left out keep their values."""
     body = await read_json(request)
     await offload(request.app[STORE].update_engine_settings, body, actor=actor(request))
+    await request.app[RUNTIME].engine_settings_changed()
     return no_content()
 
 
 async def _put_section(request: web.Request, section: str) -> EngineSettingsDTO:
     body = await read_json(request)
-    return await offload(request.app[STORE].update_engine_settings, {section: body}, actor=actor(request))
+    updated = await offload(request.app[STORE].update_engine_settings, {section: body}, actor=actor(request))
+    await request.app[RUNTIME].engine_settings_changed()
+    return updated
 
 
 def _section_route(path: str, section: str, doc: str) -> None:

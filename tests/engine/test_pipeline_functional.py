@@ -46,3 +46,24 @@ def test_folder_scanner_to_file_writer_delivers_1000_files_byte_identical(
     delivered = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in output_dir.iterdir()}
     assert delivered == digests
     assert not any(input_dir.iterdir())
+
+
+def test_worker_logs_reach_the_log_database_with_their_scope(engine: EngineProcess, tmp_path: Path) -> None:
+    north = engine.ok(
+        "POST",
+        "/api/north",
+        north_body("logged", "file-writer", {"outputFolder": str(tmp_path)}, scan_mode_id(engine, "Every second")),
+    )
+    engine.wait_state("north", north["id"], "RUNNING")
+
+    def started_logged() -> bool:
+        page = engine.ok("GET", f"/api/logs?scopeTypes=north&scopeIds={north['id']}")
+        return any("connector started" in entry["message"] for entry in page["content"])
+
+    wait_for(started_logged, 10, "the worker's log line in GET /api/logs")
+    (entry,) = [
+        e
+        for e in engine.ok("GET", f"/api/logs?scopeIds={north['id']}")["content"]
+        if "connector started" in e["message"]
+    ]
+    assert (entry["scopeType"], entry["scopeName"], entry["level"]) == ("north", "logged", "info")
