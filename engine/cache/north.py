@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from engine.cache.north_commit import RefusalHook
-from engine.cache.north_sender import NorthSender, SendCallback
+from engine.cache.north_sender import BatchSendCallback, NorthSender, SendCallback
 from engine.cache.north_store import NorthStore
 from engine.cache.north_types import (
     JSON_ARRAY_TYPES,
@@ -35,6 +35,7 @@ from engine.cache.settings import CachingSettings
 
 __all__ = [
     "JSON_ARRAY_TYPES",
+    "BatchSendCallback",
     "CacheEntry",
     "CacheLogger",
     "CacheMetadata",
@@ -54,7 +55,8 @@ class NorthCache:
     ``folder_name`` defaults to ``north-<id>``; a history query passes ``history-<id>/north``.
     ``coalesce`` folds the JSON-array entries stored by one group commit into one cache entry per
     content type (up to ``maxNumberOfElements``): what send-time compaction would do anyway, at a
-    fraction of the file operations.
+    fraction of the file operations. ``send_batch`` delivers up to ``max_batch`` raw files queued one
+    after the other in one call (see :class:`NorthSender`).
     """
 
     def __init__(
@@ -66,10 +68,14 @@ class NorthCache:
         send: SendCallback,
         supported_types: Collection[str],
         logger: CacheLogger,
+        send_batch: BatchSendCallback | None = None,
+        max_batch: int = 64,
         on_refused: RefusalHook | None = None,
         folder_name: str | None = None,
         io_threads: int = 8,
+        delete_threads: int = 1,
         coalesce: bool = True,
+        syncfs: bool | None = None,
     ) -> None:
         self.settings = settings
         self.storage = NorthStore(
@@ -79,10 +85,20 @@ class NorthCache:
             max_size_mb=settings.throttling.max_size,
             on_refused=on_refused,
             io_threads=io_threads,
+            delete_threads=delete_threads,
             coalesce=coalesce,
+            syncfs=syncfs,
         )
         self.storage.set_max_elements(settings.throttling.max_number_of_elements)
-        self.sender = NorthSender(self.storage, settings, send=send, supported_types=supported_types, logger=logger)
+        self.sender = NorthSender(
+            self.storage,
+            settings,
+            send=send,
+            supported_types=supported_types,
+            logger=logger,
+            send_batch=send_batch,
+            max_batch=max_batch,
+        )
         self.storage.on_stored = self.sender.check_thresholds
 
     async def __aenter__(self) -> NorthCache:

@@ -11,15 +11,19 @@ state or the new one, or at worst an extra copy of some entry, never a lost one:
 - a deletion: metadata first (the entry is gone), then content;
 - a compaction (``north_merge``): the merged entry is written like a new one, then the originals deleted.
 
-Recovery removes ``tmp/``, content files without metadata and metadata files without content.
+Recovery empties ``tmp/`` (but the spare files, see :class:`SparePool`), and removes content files
+without metadata and metadata files without content.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
-from collections.abc import Callable, Iterable
+import secrets
+import threading
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from engine.cache.north_files import (
     clear_folder,
     fsync_dir,
     list_files,
+    overwrite_durable,
     place_file,
     unlink_quietly,
     write_durable,
@@ -65,6 +70,8 @@ class WriteJob:
     reserved: int = 0
     stored_in: WriteJob | None = None
     """The job whose entry carries this one's elements, when the group commit coalesced them."""
+    staged: tuple[Path, Path, CacheMetadata] | None = None
+    """Temporary content and metadata files written by :meth:`NorthDisk.stage`, and the metadata."""
 
     def refuse(self, kind: str, reason: str, size: int) -> None:
         """Record why the entry was not stored."""
@@ -90,6 +97,71 @@ class Recovery:
 
 Admit = Callable[[int], bool]
 
+SPARE_SUFFIX = ".spare"
+MAX_SPARES = 512
+SPARE_KEEP_BYTES = 16 * 1024
+"""A larger file is emptied before it becomes a spare, so spares hold at most ``MAX_SPARES`` x 16 KiB."""
+
+
+class SparePool:
+    """Files of deleted ``cache/`` entries kept in ``tmp/`` to be overwritten by the files of new entries.
+
+    Creating a file and deleting another costs an inode allocation and a release, and on ext4 without a
+    journal each creation scans past every inode released in the last seconds: with thousands of entries
+    going through the cache per second that dominated the cost of an entry. A deleted entry's metadata
+    file (and the content of an entry the cache wrote itself) is renamed here instead, and a new entry
+    overwrites it in place, fsyncs it and renames it into place, just as it would a new file. Spares are
+    garbage as far as recovery is concerned (they sit in ``tmp/``): at most ``limit`` of them are kept.
+    """
+
+    def __init__(self, folder: Path, limit: int | None = None) -> None:
+        self._folder = folder
+        self.limit = MAX_SPARES if limit is None else limit
+        self._lock = threading.Lock()
+        self._free: list[Path] = []
+        self._count = 0
+        """Free spares plus those being renamed in."""
+        self._prefix = secrets.token_hex(4)
+        self._serial = itertools.count()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._free)
+
+    def take(self) -> Path | None:
+        """A spare file to overwrite (it is no longer in the pool), or None."""
+        with self._lock:
+            if not self._free:
+                return None
+            self._count -= 1
+            return self._free.pop()
+
+    def reserve(self) -> Path | None:
+        """A new spare name to rename a file to, if the pool has room; :meth:`added` or :meth:`cancel` it."""
+        with self._lock:
+            if self._count >= self.limit:
+                return None
+            self._count += 1
+        return self._folder / f"{self._prefix}-{next(self._serial)}{SPARE_SUFFIX}"
+
+    def added(self, path: Path) -> None:
+        """The file renamed to a reserved name is ready for use."""
+        with self._lock:
+            self._free.append(path)
+
+    def cancel(self) -> None:
+        """A reserved name was not used."""
+        with self._lock:
+            self._count -= 1
+
+    def load(self, paths: list[Path]) -> list[Path]:
+        """Adopt spares found at open; return those beyond the limit (to delete)."""
+        with self._lock:
+            room = max(0, self.limit - self._count)
+            self._free.extend(paths[:room])
+            self._count += min(room, len(paths))
+        return paths[room:]
+
 
 class NorthDisk:
     """The folders of one North and the blocking operations on them."""
@@ -97,6 +169,7 @@ class NorthDisk:
     def __init__(self, data_folder: Path, folder_name: str) -> None:
         self.roots: dict[Folder, Path] = {f: data_folder / f / folder_name for f in FOLDERS}
         self.tmp = self.roots["cache"] / "tmp"
+        self.spares = SparePool(self.tmp)
 
     def content_dir(self, folder: Folder) -> Path:
         """``<root>/content``."""
@@ -125,9 +198,16 @@ class NorthDisk:
         ``admit(n)`` reserves ``n`` bytes of ``maxSize`` (or refuses); ``release(n)`` gives them back.
         On failure nothing of the entry is left and ``job.reason`` says why.
         """
+        if self.stage(job, admit, release, sync=True):
+            self.publish(job, release)
+
+    def stage(self, job: WriteJob, admit: Admit, release: Callable[[int], None], *, sync: bool) -> bool:
+        """Write the files of one entry under ``tmp/``, fsynced when ``sync``; False (and why) when refused.
+
+        Without ``sync`` the caller makes them durable (``syncfs``) before :meth:`publish`.
+        """
         new, name = job.entry, job.name
         tmp_content, tmp_metadata = self.tmp / f"{name}.content", self.tmp / f"{name}.metadata"
-        final_content = self.content_dir("cache") / name
         source_stage = True
         try:
             if new.payload is not None:
@@ -147,14 +227,14 @@ class NorthDisk:
             metadata_bytes = encode_metadata(metadata)
             if not admit(size + len(metadata_bytes)):
                 job.refuse("cache_full", "cache full: maxSize reached", size)
-                return
+                return False
             job.reserved = size + len(metadata_bytes)
             if new.payload is not None:
                 source_stage = False
-                write_durable(tmp_content, new.payload)
+                tmp_content = self._write_new(tmp_content, new.payload, sync=sync)
             else:
                 assert new.file_path is not None
-                actual = place_file(new.file_path, tmp_content, link=new.owned)
+                actual = place_file(new.file_path, tmp_content, link=new.owned, sync=sync)
                 source_stage = False
                 if actual != size:
                     # The file changed between stat and copy: describe what was actually stored.
@@ -163,13 +243,10 @@ class NorthDisk:
                     resized = actual + len(metadata_bytes)
                     release(job.reserved - resized)
                     job.reserved = resized
-            write_durable(tmp_metadata, metadata_bytes)
-            os.replace(tmp_content, final_content)
-            os.replace(tmp_metadata, self.metadata_dir("cache") / name)
+            tmp_metadata = self._write_new(tmp_metadata, metadata_bytes, sync=sync)
         except OSError as err:
             unlink_quietly(tmp_content)
             unlink_quietly(tmp_metadata)
-            unlink_quietly(final_content)
             if job.reserved:
                 release(job.reserved)
                 job.reserved = 0
@@ -179,8 +256,88 @@ class NorthDisk:
                 job.refuse("source_unreadable", f"source file unreadable: {err}", 0)
             else:
                 job.refuse("write_failed", f"cache write failed: {err}", 0)
+            return False
+        job.staged = (tmp_content, tmp_metadata, metadata)
+        return True
+
+    def publish(self, job: WriteJob, release: Callable[[int], None]) -> None:
+        """Rename a staged (and durable) entry into ``cache/``: content first, then metadata."""
+        assert job.staged is not None
+        tmp_content, tmp_metadata, metadata = job.staged
+        job.staged = None
+        final_content = self.content_dir("cache") / job.name
+        try:
+            os.replace(tmp_content, final_content)
+            os.replace(tmp_metadata, self.metadata_dir("cache") / job.name)
+        except OSError as err:
+            self.unstage(tmp_content, tmp_metadata)
+            unlink_quietly(final_content)
+            self._undo(job, release, err)
             return
-        job.result = self.entry("cache", name, metadata, job.reserved)
+        job.result = self.entry("cache", job.name, metadata, job.reserved)
+
+    def drop_staged(self, job: WriteJob, release: Callable[[int], None], err: OSError) -> None:
+        """Give up a staged entry (its files could not be made durable)."""
+        assert job.staged is not None
+        tmp_content, tmp_metadata, _ = job.staged
+        job.staged = None
+        self.unstage(tmp_content, tmp_metadata)
+        self._undo(job, release, err)
+
+    @staticmethod
+    def unstage(*paths: Path) -> None:
+        """Remove staged files, quietly."""
+        for path in paths:
+            with contextlib.suppress(OSError):
+                unlink_quietly(path)
+
+    @staticmethod
+    def _undo(job: WriteJob, release: Callable[[int], None], err: OSError) -> None:
+        if job.reserved:
+            release(job.reserved)
+            job.reserved = 0
+        job.refuse("write_failed", f"cache write failed: {err}", 0)
+
+    def _write_new(self, path: Path, data: bytes, *, sync: bool) -> Path:
+        """Write ``data`` into a spare file if there is one, else into a new file at ``path``; return which."""
+        spare = self.spares.take()
+        if spare is not None:
+            try:
+                overwrite_durable(spare, data, sync=sync)
+            except OSError:
+                unlink_quietly(spare)
+            else:
+                return spare
+        write_durable(path, data, sync=sync)
+        return path
+
+    def _recycle(self, path: Path, *, check_links: bool = False) -> bool:
+        """Move ``path`` into the spare pool if it has room; False when the file does not exist.
+
+        Raises ``OSError`` when neither that nor deleting it worked.
+        """
+        spare = self.spares.reserve()
+        if spare is None:
+            return unlink_quietly(path)
+        try:
+            if check_links:
+                status = os.stat(path)
+                # A content file also reachable under another name is not the cache's own: never reuse it.
+                if status.st_nlink != 1:
+                    self.spares.cancel()
+                    return unlink_quietly(path)
+                if status.st_size > SPARE_KEEP_BYTES:
+                    # Keep the inode, not the bytes: spares are not counted in maxSize.
+                    os.truncate(path, 0)
+            os.replace(path, spare)
+        except FileNotFoundError:
+            self.spares.cancel()
+            return False
+        except OSError:
+            self.spares.cancel()
+            return unlink_quietly(path)
+        self.spares.added(spare)
+        return True
 
     def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], None]], Callable[[], None]]) -> None:
         """Fsync ``cache/content`` and ``cache/metadata``: once per group, both at the same time."""
@@ -205,7 +362,9 @@ class NorthDisk:
             self.content_dir(folder).mkdir(parents=True, exist_ok=True)
             self.metadata_dir(folder).mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
-        report.tmp_removed = clear_folder(self.tmp)
+        report.tmp_removed, spares = clear_folder(self.tmp, keep_suffix=SPARE_SUFFIX)
+        for extra in self.spares.load(spares):
+            unlink_quietly(extra)
         for folder in FOLDERS:
             contents = list_files(self.content_dir(folder))
             metadata_files = list_files(self.metadata_dir(folder))
@@ -277,13 +436,26 @@ class NorthDisk:
             unlink_quietly(self.content_dir(source) / name)
         return moved
 
-    def delete(self, folder: Folder, names: Iterable[str]) -> list[str]:
-        """Delete entries (metadata first: the entry is gone at once); return those that existed."""
+    def delete(self, folder: Folder, names: Iterable[str], *, own_contents: Collection[str] = ()) -> list[str]:
+        """Delete entries (metadata first: the entry is gone at once); return those that existed.
+
+        In ``cache/`` the files go to the spare pool while it has room: the metadata files, and the
+        contents of ``own_contents`` (entries whose content the cache wrote itself, never a linked file).
+        """
         deleted: list[str] = []
+        recycle = folder == "cache"
         for name in names:
+            metadata, content = self.metadata_dir(folder) / name, self.content_dir(folder) / name
             try:
-                existed = unlink_quietly(self.metadata_dir(folder) / name)
-                existed = unlink_quietly(self.content_dir(folder) / name) or existed
+                if recycle:
+                    existed = self._recycle(metadata)
+                    if name in own_contents:
+                        existed = self._recycle(content, check_links=True) or existed
+                    else:
+                        existed = unlink_quietly(content) or existed
+                else:
+                    existed = unlink_quietly(metadata)
+                    existed = unlink_quietly(content) or existed
             except OSError:
                 # Left on disk, it comes back at the next start: a duplicate at worst.
                 continue

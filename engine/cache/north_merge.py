@@ -123,7 +123,8 @@ def merge(
     except OSError:
         disk.drop_written(job.name for job in jobs if job.result is not None)
         raise
-    disk.delete("cache", (entry.name for entry in consumed))
+    originals = [entry.name for entry in consumed]
+    disk.delete("cache", originals, own_contents=frozenset(originals))
     assert merged_job.result is not None
     return Merge(
         merged=merged_job.result,

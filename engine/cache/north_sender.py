@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection
+from typing import TypeVar
 
 from connectors.errors import SendError
 from engine.cache.north_store import NorthStore
@@ -13,14 +14,28 @@ from engine.cache.settings import CachingSettings
 SendCallback = Callable[[CacheEntry], Awaitable[None]]
 """Deliver one entry; return once the target confirmed it, raise ``SendError`` (or anything) otherwise."""
 
+BatchSendCallback = Callable[[list[CacheEntry]], Awaitable[None]]
+"""Deliver several raw files in order; return once the target confirmed them all, raise otherwise."""
+
+_T = TypeVar("_T")
+
+BATCH_TYPE = "any"
+"""The content type sent in batches: raw files (JSON arrays are merged into one entry instead)."""
+
 
 class NorthSender:
-    """Sends queued entries one at a time, in queue order, through the North's ``send`` callback.
+    """Sends queued entries in queue order, one send at a time, through the North's ``send`` callback.
 
     A send starts when the cron of ``caching.trigger.scan_mode_id`` ticks (then the queue is drained), or
     as soon as the queued elements or files reach their thresholds; ``runMinDelay`` separates two sends.
     The head entry is retried until it is delivered, or, for failures that are not ``retry_forever``,
     until ``retryCount`` is exceeded and it goes to ``error/``.
+
+    With ``send_batch``, a head raw file goes together with the raw files queued right behind it (up to
+    ``max_batch``, only those already queued) in one call, which counts as one send. When that call
+    fails, the same entries are sent again one by one through ``send``, in order, so that a bad entry is
+    isolated and retries, ``retry_forever`` and moves to ``error/`` work per entry exactly as without
+    batches; while an entry keeps failing, it is retried alone.
     """
 
     def __init__(
@@ -31,10 +46,14 @@ class NorthSender:
         send: SendCallback,
         supported_types: Collection[str],
         logger: CacheLogger,
+        send_batch: BatchSendCallback | None = None,
+        max_batch: int = 64,
     ) -> None:
         self._store = store
         self._settings = settings
         self._send = send
+        self._send_batch = send_batch
+        self._max_batch = max_batch
         self._supported = frozenset(supported_types)
         self._logger = logger
         self._wake = asyncio.Event()
@@ -133,7 +152,7 @@ class NorthSender:
         return False
 
     async def _send_head(self) -> bool:
-        """Send the head entry; False when it failed and must be retried after ``retryInterval``."""
+        """Send the head entry (or a batch from it); False when a send failed and must be retried later."""
         head = self._store.head()
         if head is None:
             return True
@@ -147,27 +166,54 @@ class NorthSender:
             if await self._store.move_to_error(head):
                 self.content_errored_size += head.content_size
             return True
+        if self._send_batch is not None and self._failing is None and self._max_batch > 1:
+            batch = self._store.run_of(head, BATCH_TYPE, self._max_batch)
+            if len(batch) > 1:
+                return await self._send_many(batch)
         head = await self._compact(head)
+        return await self._send_one(head)
+
+    async def _send_one(self, entry: CacheEntry) -> bool:
+        failure, forever = await self._timed(self._send, entry)
+        if failure is None:
+            await self._succeeded([entry])
+            return True
+        return await self._failed(entry, failure, forever=forever)
+
+    async def _send_many(self, batch: list[CacheEntry]) -> bool:
+        assert self._send_batch is not None
+        failure, _ = await self._timed(self._send_batch, batch)
+        if failure is None:
+            await self._succeeded(batch)
+            return True
+        # Which entry failed is unknown: send them one by one, so retries and error/ apply per entry.
+        self._logger.debug("cache batch send failed, sending one by one", entries=len(batch), error=str(failure))
+        for entry in batch:
+            if self._closing:
+                break
+            if not self._store.is_queued(entry):
+                continue  # Moved or removed by an operator meanwhile.
+            if not await self._send_one(entry):
+                return False
+        return True
+
+    async def _timed(self, send: Callable[[_T], Awaitable[None]], what: _T) -> tuple[BaseException | None, bool]:
+        """Call ``send(what)`` as one send: timing metrics; return the failure, if any, and retry_forever."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         self.last_run_start = iso_now()
-        failure: BaseException | None = None
-        forever = False
         try:
-            await self._send(head)
+            await send(what)
         except SendError as err:
-            failure, forever = err, err.retry_forever
+            return err, err.retry_forever
         except Exception as err:
             # Not a SendError: a bug in the North. Counted like a failure that does not retry forever.
-            self._logger.error("cache entry send raised unexpectedly", entry=head.name, error=repr(err))
-            failure = err
+            self._logger.error("cache entry send raised unexpectedly", entry=_names(what), error=repr(err))
+            return err, False
         finally:
             self._last_send_end = loop.time()
             self.last_run_duration = round((self._last_send_end - started) * 1000)
-        if failure is None:
-            await self._succeeded(head)
-            return True
-        return await self._failed(head, failure, forever=forever)
+        return None, False
 
     async def _compact(self, head: CacheEntry) -> CacheEntry:
         limit = self._settings.throttling.max_number_of_elements
@@ -186,16 +232,16 @@ class NorthSender:
                 self._failing = merged.name
         return merged
 
-    async def _succeeded(self, entry: CacheEntry) -> None:
+    async def _succeeded(self, entries: list[CacheEntry]) -> None:
         if self._streak:
-            self._logger.info("cache entry sent, target recovered", entry=entry.name, failures=self._streak)
+            self._logger.info("cache entry sent, target recovered", entry=entries[0].name, failures=self._streak)
         self._streak = 0
         self._failing, self._failures = None, 0
         archive = self._settings.archive.enabled
-        self.content_sent_size += entry.content_size
-        self.last_content_sent = entry.content_file
-        if await self._store.finish(entry, archive=archive) and archive:
-            self.content_archived_size += entry.content_size
+        self.content_sent_size += sum(entry.content_size for entry in entries)
+        self.last_content_sent = entries[-1].content_file
+        archived = await self._store.finish(entries, archive=archive)
+        self.content_archived_size += sum(entry.content_size for entry in archived)
 
     async def _failed(self, entry: CacheEntry, error: BaseException, *, forever: bool) -> bool:
         if self._failing != entry.name:
@@ -219,3 +265,10 @@ class NorthSender:
             self.content_errored_size += entry.content_size
         self._failing, self._failures = None, 0
         return True
+
+
+def _names(what: object) -> str | list[str]:
+    if isinstance(what, CacheEntry):
+        return what.name
+    assert isinstance(what, list)
+    return [entry.name for entry in what]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from engine.cache.north_commit import GroupCommitter, RefusalHook, RefusalLog, SizeBook
 from engine.cache.north_disk import NorthDisk, WriteJob
 from engine.cache.north_merge import Merge, merge
+from engine.cache.north_reaper import Reaper
 from engine.cache.north_types import (
     FOLDERS,
     CacheEntry,
@@ -38,7 +39,8 @@ class NorthStore:
 
     ``store()`` calls made while a group commit is in flight are gathered into the next one, so many
     concurrent callers share the directory fsyncs. Queue mutations other than appends go through one
-    lock, so compaction, post-send moves and operator actions never interleave.
+    lock, so compaction, post-send moves and operator actions never interleave. Sent entries leave the
+    queue at once and are unlinked in the background (:class:`Reaper`), on threads of their own.
     """
 
     def __init__(
@@ -50,15 +52,18 @@ class NorthStore:
         max_size_mb: int = 0,
         on_refused: RefusalHook | None = None,
         io_threads: int = 8,
+        delete_threads: int = 1,
         coalesce: bool = True,
+        syncfs: bool | None = None,
     ) -> None:
         self.disk = NorthDisk(data_folder, folder_name)
         self._logger = logger
         self._io_threads = max(2, io_threads)
+        self._delete_threads = max(1, delete_threads)
         self._sizes = SizeBook()
         self.set_max_size(max_size_mb)
         self.refusals = RefusalLog(logger, on_refused)
-        self.committer = GroupCommitter(self.disk, self._sizes, self._group_done, coalesce=coalesce)
+        self.committer = GroupCommitter(self.disk, self._sizes, self._group_done, coalesce=coalesce, syncfs=syncfs)
         self.on_stored: Callable[[], None] | None = None
         """Called (on the loop) after each group commit that stored something: threshold checks."""
 
@@ -68,11 +73,13 @@ class NorthStore:
         self._queued_files = 0
         self._others: dict[Folder, dict[str, int]] = {"error": {}, "archive": {}}
         self._names: set[str] = set()
+        self.reaper = Reaper(self.disk, self._sizes, self._names, logger)
         self._lock = asyncio.Lock()
         self._random = random.Random()
         self._io_futures: set[asyncio.Future[Any]] = set()
         self._io_pool: ThreadPoolExecutor | None = None
         self._commit_pool: ThreadPoolExecutor | None = None
+        self._delete_pool: ThreadPoolExecutor | None = None
         self._closing = False
         self.content_cached_size = 0
 
@@ -85,7 +92,9 @@ class NorthStore:
         loop = asyncio.get_running_loop()
         self._io_pool = ThreadPoolExecutor(self._io_threads, thread_name_prefix="north-cache-io")
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="north-cache-commit")
+        self._delete_pool = ThreadPoolExecutor(self._delete_threads, thread_name_prefix="north-cache-delete")
         self.committer.start(self._commit_pool, self._io_pool)
+        self.reaper.start(self._delete_pool, self._delete_threads)
         try:
             report = await loop.run_in_executor(self._commit_pool, self.disk.recover)
         except BaseException:
@@ -113,14 +122,15 @@ class NorthStore:
             self._names.update(e.name for e in report.entries[folder])
 
     async def close(self) -> None:
-        """Finish the group commits under way, then stop the I/O threads."""
+        """Finish the group commits and deletions under way, then stop the I/O threads."""
         if self._closing:
             return
         self._closing = True
         await self.committer.drain()
+        await self.reaper.drain()
         if self._io_futures:
             await asyncio.gather(*self._io_futures, return_exceptions=True)
-        for pool in (self._commit_pool, self._io_pool):
+        for pool in (self._commit_pool, self._io_pool, self._delete_pool):
             if pool is not None:
                 pool.shutdown(wait=True)
 
@@ -269,16 +279,39 @@ class NorthStore:
                 self._logger.warning("unreadable cache entry left out of compaction", entry=name)
             return result.merged, result
 
-    async def finish(self, entry: CacheEntry, *, archive: bool) -> bool:
-        """After a successful send: archive or delete ``entry``; False if it had left the queue meanwhile."""
+    def run_of(self, head: CacheEntry, content_type: str, limit: int) -> list[CacheEntry]:
+        """``head`` and the queued entries right after it, while they are of ``content_type`` (``limit`` at most).
+
+        Empty when ``head`` is no longer the head of the queue or not of that type.
+        """
+        run: list[CacheEntry] = []
+        for entry in self._queue.values():
+            if entry.content_type != content_type or len(run) >= limit or (not run and entry is not head):
+                break
+            run.append(entry)
+        return run
+
+    def is_queued(self, entry: CacheEntry) -> bool:
+        """Whether ``entry`` still waits in the queue."""
+        return self._queue.get(entry.name) is entry
+
+    async def finish(self, entries: Sequence[CacheEntry], *, archive: bool) -> list[CacheEntry]:
+        """After a successful send: archive or delete ``entries``; return those that went to ``archive/``.
+
+        Entries that had left the queue meanwhile (an operator action) are left alone. Deleted entries
+        leave the queue at once and their files are unlinked in the background: a send never waits for
+        the disk here.
+        """
         async with self._lock:
-            if entry.name not in self._queue:
-                return False
-            if archive and await self._move_locked([entry.name], "cache", "archive"):
-                return True
-            # Sent: even when archiving failed, the entry must leave the queue or it would be sent again.
-            await self._delete_locked("cache", [entry.name])
-            return True
+            done = [entry for entry in dict.fromkeys(entries) if self.is_queued(entry)]
+            archived: set[str] = set()
+            if archive and done:
+                archived = set(await self._move_locked([entry.name for entry in done], "cache", "archive"))
+            # Sent: even when archiving failed, an entry must leave the queue or it would be sent again.
+            deleted = [entry for entry in done if entry.name not in archived and self._dequeue(entry.name)]
+            if deleted:
+                self.reaper.add(deleted)
+            return [entry for entry in done if entry.name in archived]
 
     async def move_to_error(self, entry: CacheEntry) -> bool:
         """Move a failed (or unsendable) entry from the queue to ``error/``."""
@@ -322,7 +355,7 @@ class NorthStore:
             return 0
         async with self._lock:
             present = [name for name in dict.fromkeys(names) if self._holds(source, name)]
-            return await self._move_locked(present, source, target) if present else 0
+            return len(await self._move_locked(present, source, target)) if present else 0
 
     async def clear_all(self) -> int:
         """Delete every entry of every folder; return how many went."""
@@ -364,13 +397,14 @@ class NorthStore:
                 self._names.discard(name)
         return len(deleted)
 
-    async def _move_locked(self, names: list[str], source: Folder, target: Folder) -> int:
+    async def _move_locked(self, names: list[str], source: Folder, target: Folder) -> list[str]:
+        """Move entries on disk and in memory; return the names moved."""
         try:
             moved = await self._run_io(partial(self.disk.move, names, source, target))
         except OSError as err:
             # The disk is consistent (see NorthDisk.move); memory catches up at the next start.
             self._logger.error("cache move failed", source=source, target=target, error=str(err))
-            return 0
+            return []
         requeue: list[CacheEntry] = []
         for name, metadata in moved:
             size = self._forget(source, name)
@@ -382,7 +416,7 @@ class NorthStore:
                 self._others[target][name] = size
         if requeue:
             self._requeue(requeue)
-        return len(moved)
+        return [name for name, _ in moved]
 
     def _requeue(self, entries: list[CacheEntry]) -> None:
         """Put entries back into the queue at their ``createdAt`` place."""

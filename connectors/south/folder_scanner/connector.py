@@ -190,9 +190,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                 "files sent", item=item.name, sent=state.sent, skipped=state.skipped, kept=state.refused
             )
 
-    def _report_problems(
-        self, item: Item[FolderScannerItemSettings], problems: list[tuple[str, str]]
-    ) -> None:
+    def _report_problems(self, item: Item[FolderScannerItemSettings], problems: list[tuple[str, str]]) -> None:
         # Warn when an entry becomes unreadable and once when it recovers, not at every scan (STYLE R11).
         current = {path for path, _ in problems}
         known = self._problems.setdefault(item.id, set())
@@ -212,9 +210,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                     # The Norths are full: the rest would be refused too. They stay for the next scan.
                     slots.release()
                     break
-                group.create_task(
-                    self._hand_over(candidate, state, run, slots), name=f"{self.context.id}:send-file"
-                )
+                group.create_task(self._hand_over(candidate, state, run, slots), name=f"{self.context.id}:send-file")
 
     async def _hand_over(
         self, candidate: _Candidate, state: _ItemState, run: _RunState, slots: asyncio.Semaphore
@@ -232,7 +228,10 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                 await asyncio.to_thread(_compress, candidate.path, scratch)
                 await self.sink.add_file(scratch, filename=f"{candidate.filename}.gz", owned=True)
             else:
-                await self.sink.add_file(candidate.path, filename=candidate.filename, owned=False)
+                # Without preserveFiles the source is deleted once handed over, so the Norths may hard-link it
+                # instead of copying it (a file still being written is left out by minAge).
+                owned = not state.item.settings.preserve_files
+                await self.sink.add_file(candidate.path, filename=candidate.filename, owned=owned)
         except ContentRefused as err:
             state.refused = True
             if not run.refusal_logged:
@@ -290,9 +289,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                         self._consider(entry, prefix, pattern, settings, pending, listing)
             except OSError as err:
                 if folder == self.input_folder:
-                    raise ConnectorNotReady(
-                        f"input folder {folder} cannot be listed: {_reason(err)}"
-                    ) from err
+                    raise ConnectorNotReady(f"input folder {folder} cannot be listed: {_reason(err)}") from err
                 listing.problems.append((str(folder), _reason(err)))
         return listing
 
@@ -347,9 +344,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         state.dirty = False
 
 
-def _already_sent(
-    candidate: _Candidate, preserved: dict[str, int], settings: FolderScannerItemSettings
-) -> bool:
+def _already_sent(candidate: _Candidate, preserved: dict[str, int], settings: FolderScannerItemSettings) -> bool:
     if not settings.preserve_files or candidate.filename not in preserved:
         return False
     return settings.ignore_modified_date or candidate.modified_ms <= preserved[candidate.filename]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from engine.cache.north import CacheEntry, NorthCache
+from engine.cache.north_files import HAS_SYNCFS
 from engine.cache.settings import (
     CacheArchive,
     CacheError,
@@ -22,6 +23,8 @@ from engine.cache.settings import (
 )
 
 SCAN_MODE = "every-10s"
+SYNC_MODES = [False, True] if HAS_SYNCFS else [False]
+"""Group commit modes to test: fsync per file, and one syncfs per group where the platform has it."""
 NORTH_ID = "n1"
 
 
@@ -150,6 +153,9 @@ def make_cache(
     logger: RecordingLogger | None = None,
     on_refused: Callable[[str, int], None] | None = None,
     coalesce: bool = True,
+    syncfs: bool | None = None,
+    send_batch: Callable[[list[CacheEntry]], Awaitable[None]] | None = None,
+    max_batch: int = 64,
 ) -> NorthCache:
     return NorthCache(
         data,
@@ -161,6 +167,9 @@ def make_cache(
         on_refused=on_refused,
         io_threads=4,
         coalesce=coalesce,
+        syncfs=syncfs,
+        send_batch=send_batch,
+        max_batch=max_batch,
     )
 
 

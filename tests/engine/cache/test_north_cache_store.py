@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from north_cache_support import (
+    SYNC_MODES,
     RecordingLogger,
     caching,
     folder,
@@ -22,7 +23,7 @@ from north_cache_support import (
     values,
 )
 
-from engine.cache import north_disk, north_files
+from engine.cache import north_commit, north_disk, north_files
 from engine.cache.north import NewEntry
 
 NAME = re.compile(r"^[A-Za-z0-9]{12}$")
@@ -125,9 +126,9 @@ class _Recorder:
         self._lock = threading.Lock()
         real_write, real_fsync_dir = north_files.write_durable, north_files.fsync_dir
 
-        def write_durable(path: Path, data: bytes) -> None:
-            real_write(path, data)
-            self._add("fsynced", path.name)
+        def write_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
+            real_write(path, data, sync=sync)
+            self._add("fsynced" if sync else "written", path.name)
 
         def fsync_dir(path: Path) -> None:
             real_fsync_dir(path)
@@ -144,8 +145,16 @@ class _Recorder:
                 os.replace(source, target)
                 recorder._add("renamed", f"{Path(target).parent.name}/{Path(target).name}")
 
+        real_syncfs = north_files.sync_filesystem
+
+        def sync_filesystem(path: Path) -> None:
+            real_syncfs(path)
+            self._add("syncfs", path.name)
+
         monkeypatch.setattr(north_disk, "write_durable", write_durable)
         monkeypatch.setattr(north_disk, "fsync_dir", fsync_dir)
+        monkeypatch.setattr(north_commit, "fsync_dir", fsync_dir)
+        monkeypatch.setattr(north_commit, "sync_filesystem", sync_filesystem)
         monkeypatch.setattr(north_disk, "os", _Os())
 
     def _add(self, kind: str, what: str) -> None:
@@ -156,27 +165,36 @@ class _Recorder:
         return self.events.index((kind, what))
 
 
+@pytest.mark.parametrize("syncfs", SYNC_MODES)
 async def test_group_commit_orders_writes_renames_and_directory_fsyncs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool
 ) -> None:
-    async with opened(make_cache(tmp_path, coalesce=False)) as cache:
+    async with opened(make_cache(tmp_path, coalesce=False, syncfs=syncfs)) as cache:
         recorder = _Recorder(monkeypatch)
         result = await cache.store([NewEntry.time_values(values(i), 1) for i in range(5)])
         # Everything, directory fsyncs included, happened before store() returned.
         events = list(recorder.events)
         names = [entry.name for entry in cache.queued()]
     assert result == [None] * 5
-    assert sorted(kind for kind, _ in events).count("dir-fsynced") == 2
-    last_rename = max(i for i, (kind, _) in enumerate(events) if kind == "renamed")
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("dir-fsynced") == (3 if syncfs else 2)
+    last_rename = max(i for i, kind in enumerate(kinds) if kind == "renamed")
+    first_rename = kinds.index("renamed")
     assert recorder.index("dir-fsynced", "content") > last_rename
     assert recorder.index("dir-fsynced", "metadata") > last_rename
+    if syncfs:
+        # Written without fsync, then one syncfs and a barrier for the whole group, before any rename.
+        assert kinds.count("syncfs") == 1
+        assert "fsynced" not in kinds
+        last_write = max(i for i, kind in enumerate(kinds) if kind == "written")
+        assert last_write < recorder.index("syncfs", "tmp") < recorder.index("dir-fsynced", "tmp") < first_rename
     for name in names:
-        content_synced = recorder.index("fsynced", f"{name}.content")
-        metadata_synced = recorder.index("fsynced", f"{name}.metadata")
         content_renamed = recorder.index("renamed", f"content/{name}")
         metadata_renamed = recorder.index("renamed", f"metadata/{name}")
-        assert content_synced < content_renamed < metadata_renamed
-        assert metadata_synced < metadata_renamed
+        assert content_renamed < metadata_renamed
+        if not syncfs:
+            assert recorder.index("fsynced", f"{name}.content") < content_renamed
+            assert recorder.index("fsynced", f"{name}.metadata") < metadata_renamed
 
 
 async def test_concurrent_stores_share_one_group_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,12 +202,12 @@ async def test_concurrent_stores_share_one_group_commit(tmp_path: Path, monkeypa
     first = threading.Event()
     real_write = north_files.write_durable
 
-    def held_write(path: Path, data: bytes) -> None:
+    def held_write(path: Path, data: bytes, *, sync: bool = True) -> None:
         # Hold the first group on its first write until every other caller has queued up.
         if not first.is_set():
             first.set()
             gate.wait(5)
-        real_write(path, data)
+        real_write(path, data, sync=sync)
 
     for coalesce in (False, True):
         first.clear()

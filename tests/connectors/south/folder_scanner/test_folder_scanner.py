@@ -130,7 +130,8 @@ async def test_sends_matching_files_and_deletes_them(harness: Harness, input_fol
 
     assert sorted(harness.sink.filenames) == ["a.csv", "b.csv"]
     assert harness.sink.file("a.csv").data == b"a,1"
-    assert not harness.sink.file("a.csv").owned
+    # Deleted once handed over: the Norths may hard-link it rather than copy it.
+    assert harness.sink.file("a.csv").owned
     assert names(input_folder) == ["notes.txt"]
     assert harness.logger.find("files sent") == [{"item": "item i1", "sent": 2, "skipped": 0, "kept": False}]
     await south.stop()
@@ -153,9 +154,7 @@ async def test_files_younger_than_min_age_wait(harness: Harness, input_folder: P
     assert fresh.exists()
 
 
-async def test_preserved_files_are_sent_once_then_again_when_modified(
-    harness: Harness, input_folder: Path
-) -> None:
+async def test_preserved_files_are_sent_once_then_again_when_modified(harness: Harness, input_folder: Path) -> None:
     a = write(input_folder / "a.csv", "v1", age_order=1)
     write(input_folder / "b.csv", "b", age_order=2)
     south = harness.south()
@@ -163,6 +162,8 @@ async def test_preserved_files_are_sent_once_then_again_when_modified(
 
     await south.last_file([item])
     assert sorted(harness.sink.filenames) == ["a.csv", "b.csv"]
+    # Kept in place, so it may change later: the Norths must copy it.
+    assert not any(recorded.owned for recorded in harness.sink.files)
     assert a.exists()
     preserved = {entry["filename"]: entry["modifiedTime"] for entry in harness.preserved()}
     assert preserved == {"a.csv": int((OLD_S + 1) * 1000), "b.csv": int((OLD_S + 2) * 1000)}
@@ -186,9 +187,7 @@ async def test_ignore_modified_date_never_resends(harness: Harness, input_folder
     assert harness.sink.filenames == ["a.csv"]
 
 
-async def test_preserved_list_forgets_files_that_left_the_folder(
-    harness: Harness, input_folder: Path
-) -> None:
+async def test_preserved_list_forgets_files_that_left_the_folder(harness: Harness, input_folder: Path) -> None:
     a = write(input_folder / "a.csv", "a")
     write(input_folder / "b.csv", "b")
     south = harness.south()
@@ -222,9 +221,7 @@ async def test_recursive_scan_uses_relative_names(harness: Harness, input_folder
     assert (input_folder / "2024" / "skip.txt").exists()
 
 
-async def test_compression_hands_over_an_owned_gzip_and_cleans_scratch(
-    harness: Harness, input_folder: Path
-) -> None:
+async def test_compression_hands_over_an_owned_gzip_and_cleans_scratch(harness: Harness, input_folder: Path) -> None:
     payload = b"t,v\n" * 10_000
     write(input_folder / "sub" / "big.csv", payload)
     south = harness.south(compression=True)
@@ -335,9 +332,7 @@ async def test_hand_overs_are_pipelined_up_to_the_limit(harness: Harness, input_
 
 
 @pytest.mark.parametrize("compression", [False, True], ids=["raw", "gzip"])
-async def test_vanished_files_are_skipped_not_fatal(
-    harness: Harness, input_folder: Path, compression: bool
-) -> None:
+async def test_vanished_files_are_skipped_not_fatal(harness: Harness, input_folder: Path, compression: bool) -> None:
     count = MAX_IN_FLIGHT + 3
     for index in range(count):
         write(input_folder / f"f{index:03d}.csv", str(index), age_order=index)
@@ -396,9 +391,7 @@ async def test_unreadable_folder(harness: Harness, input_folder: Path) -> None:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="a symbolic link loop stands in for an unreadable entry")
-async def test_unreadable_entries_are_logged_once_until_they_recover(
-    harness: Harness, input_folder: Path
-) -> None:
+async def test_unreadable_entries_are_logged_once_until_they_recover(harness: Harness, input_folder: Path) -> None:
     write(input_folder / "good.csv", "ok")
     # A link to itself matches the regex but cannot be read (ELOOP), whatever our privileges.
     loop = input_folder / "loop.csv"
