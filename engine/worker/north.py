@@ -28,6 +28,7 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             self.connector_id,
             self._caching(),
             send=self._send,
+            send_batch=self._send_files if getattr(self.connector_cls, "supports_file_batches", False) else None,
             supported_types=self.manifest.types,
             logger=self.logger,
         )
@@ -62,6 +63,13 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             await connector.handle_values_json(await entry.read_content())
         else:
             raise SendError(f"content type {entry.content_type!r} cannot be sent by this connector")
+
+    async def _send_files(self, entries: list[CacheEntry]) -> None:
+        """Hand several raw-file entries to a connector that delivers batches more cheaply."""
+        connector = self.connector
+        if connector is None or not self.started.is_set():
+            raise SendError("connector not started", retry_forever=True)
+        await connector.handle_files([(entry.content_path, entry.content_file) for entry in entries])
 
     async def run(self) -> None:
         """Open the cache (so content can be stored at once), start the connector, and send."""

@@ -136,6 +136,22 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         self._publish([(temporary, name)])
 
     def _stage_copy(self, path: Path, name: str) -> Path:
+        # A hard link writes no data and allocates no inode: the cache already made the content durable,
+        # so only the folder needs flushing after the rename. Another file system (a mounted share)
+        # refuses links: copy then.
+        temporary = self.output_folder / f".oibus-{uuid.uuid4().hex}.tmp"
+        try:
+            os.link(path, temporary)
+        except FileNotFoundError as err:
+            if not self.output_folder.is_dir():
+                raise SendError(
+                    f"output folder {self.output_folder} does not exist or is not a folder", retry_forever=True
+                ) from err
+            raise SendError(f"cache file {path} cannot be read: {_reason(err)}") from err
+        except OSError:
+            pass
+        else:
+            return temporary
         try:
             source = path.open("rb")
         except OSError as err:

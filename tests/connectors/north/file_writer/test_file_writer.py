@@ -231,3 +231,12 @@ async def test_a_failed_batch_leaves_no_temporary_file(tmp_path: Path, output: P
     with pytest.raises(SendError, match="cannot be read"):
         await north(output, prefix="", suffix="").handle_files(files)
     assert names(output) == []
+
+
+async def test_a_batch_hard_links_the_cache_content_instead_of_copying(tmp_path: Path, output: Path) -> None:
+    cached = source(tmp_path, "c0", b"payload")
+    await north(output, prefix="", suffix="").handle_files([(cached, "a.csv")])
+    assert (output / "a.csv").read_bytes() == b"payload"
+    assert (output / "a.csv").stat().st_ino == cached.stat().st_ino, "same inode: no data written twice"
+    cached.unlink()  # the cache deletes its copy after the send
+    assert (output / "a.csv").read_bytes() == b"payload"
