@@ -81,20 +81,22 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
     async def handle_files(self, files: list[tuple[Path, str]]) -> None:
         """Write several files, with far fewer disk round trips than one at a time.
 
-        Each is written and flushed (in parallel), then all are renamed in order and the folder is flushed once.
+        Each is hard-linked from the cache (or copied and flushed when the output is on another file
+        system), then all are renamed in order and the folder is flushed once, in one worker thread.
         """
         names = [self._output_name(filename) for _, filename in files]
-        staged = await asyncio.gather(
-            *(asyncio.to_thread(self._stage_copy, path, name) for (path, _), name in zip(files, names, strict=True)),
-            return_exceptions=True,
-        )
-        written = [result for result in staged if isinstance(result, Path)]
-        failure = next((result for result in staged if isinstance(result, BaseException)), None)
-        if failure is not None:
-            for temporary in written:
+        await asyncio.to_thread(self._write_batch, [path for path, _ in files], names)
+
+    def _write_batch(self, paths: list[Path], names: list[str]) -> None:
+        staged: list[Path] = []
+        try:
+            for path, name in zip(paths, names, strict=True):
+                staged.append(self._stage_copy(path, name))
+        except BaseException:
+            for temporary in staged:
                 temporary.unlink(missing_ok=True)
-            raise failure
-        await asyncio.to_thread(self._publish, list(zip(written, names, strict=True)))
+            raise
+        self._publish(list(zip(staged, names, strict=True)))
 
     def _output_name(self, filename: str) -> str:
         # Only the base name is kept: a logical name from a recursive scan ("2024/03/a.csv") or a hostile
