@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiohttp.web import Application, Request
+from aiohttp.web import AbstractRouteDef, Application, Request
 from argon2 import PasswordHasher
 
 from connectors.manifest import ConnectorManifest, Modes, OptionalSecret, Secret
 from engine.api import EngineInfo, create_app
+from engine.api.throttle import LoginThrottle
 from engine.config import ConfigStore, InitSettings, StaticManifests
 from engine.runtime import IngestResult
 
@@ -167,9 +168,22 @@ class RecordingRuntime:
 
 
 @asynccontextmanager
-async def api_client(store: ConfigStore, runtime: RecordingRuntime) -> AsyncIterator[Client]:
+async def api_client(
+    store: ConfigStore,
+    runtime: RecordingRuntime,
+    *,
+    info: EngineInfo | None = None,
+    throttle: LoginThrottle | None = None,
+    extra_routes: Iterable[Iterable[AbstractRouteDef]] = (),
+) -> AsyncIterator[Client]:
     """Serve the API on a real loopback socket and yield a client for it."""
-    app = create_app(store, runtime, EngineInfo(data_directory=store.data_dir, launcher_version="3.9.0"))
+    app = create_app(
+        store,
+        runtime,
+        info or EngineInfo(data_directory=store.data_dir, launcher_version="3.9.0"),
+        throttle=throttle,
+        extra_routes=extra_routes,
+    )
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -187,7 +201,20 @@ def basic(login: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()}
 
 
+def bearer(token: str) -> dict[str, str]:
+    """Return an ``Authorization`` header for a login token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 AUTH = basic("admin", "pass")
+
+
+async def login_token(client: Client, headers: dict[str, str] = AUTH) -> str:
+    """``POST /api/users/authentication`` with credentials that must be accepted; return the token."""
+    response = await client.post("/api/users/authentication", headers=headers)
+    assert response.status == 200, await response.text()
+    token: str = (await response.json())["access_token"]
+    return token
 
 
 # Fixtures, imported by the test modules that use them (``from config_fakes import store_fixture``):

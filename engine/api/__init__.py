@@ -1,4 +1,4 @@
-"""REST API (aiohttp): upstream paths and DTO shapes, Basic auth, one error middleware."""
+"""REST API (aiohttp): upstream paths and DTO shapes, IP filters, Basic and token auth, one error middleware."""
 
 from engine.api.app import ROUTE_TABLES, create_app
 from engine.api.info import EngineInfo

@@ -5,22 +5,35 @@ through the keys of ``engine.api.keys``, raise our errors instead of building er
 store through ``offload``), then either append its table to ``ROUTE_TABLES`` below or pass it to
 ``create_app(..., extra_routes=[module.routes])``. Every ``/api`` route is authenticated by the middleware
 unless ``engine.api.auth.PUBLIC_ROUTES`` lists it. ``engine/api/content.py`` (ingestion) plugs in this way.
+
+Middlewares, outermost first: errors (maps raised errors to answers), the IP filter (every path, before
+anything else looks at the request), authentication.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 
+import structlog
 from aiohttp import web
 
-from engine.api import routes_engine, routes_north, routes_scan_modes, routes_south
+from engine.api import routes_engine, routes_ip_filters, routes_north, routes_scan_modes, routes_south, routes_users
 from engine.api.auth import auth_middleware
 from engine.api.credentials import CredentialCache
 from engine.api.errors import error_middleware
 from engine.api.info import EngineInfo
-from engine.api.keys import CREDENTIALS, INFO, RUNTIME, STORE
+from engine.api.ip_allow import IpFilter
+from engine.api.ip_filter import ip_filter_middleware
+from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, RUNTIME, STORE, THROTTLE, TOKENS
+from engine.api.throttle import LoginThrottle
+from engine.api.tokens import TokenSigner
+from engine.api.util import offload
 from engine.config.store import ConfigStore
+from engine.config.users import DEFAULT_LOGIN
 from engine.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 # JSON bodies up to 20 MB, as upstream: a South with 10,000 items is a few MB.
 MAX_BODY_SIZE = 20 * 1024 * 1024
@@ -30,7 +43,22 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_scan_modes.routes,
     routes_south.routes,
     routes_north.routes,
+    routes_users.routes,
+    routes_ip_filters.routes,
 )
+
+
+async def _default_password_check(app: web.Application) -> AsyncIterator[None]:
+    """Warn at start while ``admin``/``pass`` opens the engine (argon2 runs beside the start, not before)."""
+
+    async def check() -> None:
+        if await offload(app[STORE].default_password_in_use):
+            log.warning("default_password_in_use", login=DEFAULT_LOGIN, fix="change it: POST /api/users/{id}/password")
+
+    # Owned by the application: started with it, awaited at its cleanup (one argon2 verification at most).
+    task = asyncio.create_task(check(), name="api:default-password-check")
+    yield
+    await task
 
 
 def create_app(
@@ -39,13 +67,20 @@ def create_app(
     info: EngineInfo,
     *,
     extra_routes: Iterable[Iterable[web.AbstractRouteDef]] = (),
+    throttle: LoginThrottle | None = None,
 ) -> web.Application:
-    """Build the API application: error handling outermost, then authentication, then the routes."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_SIZE)
+    """Build the API application; ``throttle`` defaults to 10 failed logins in 5 minutes per address."""
+    app = web.Application(
+        middlewares=[error_middleware, ip_filter_middleware, auth_middleware], client_max_size=MAX_BODY_SIZE
+    )
     app[STORE] = store
     app[RUNTIME] = runtime
     app[INFO] = info
     app[CREDENTIALS] = CredentialCache()
+    app[TOKENS] = TokenSigner(store.token_key)
+    app[THROTTLE] = throttle if throttle is not None else LoginThrottle()
+    app[IP_FILTER] = IpFilter()
+    app.cleanup_ctx.append(_default_password_check)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)
     return app

@@ -4,10 +4,14 @@ Ingestion clients send Basic auth on every request; verifying argon2 each time w
 at a few requests per second. An entry is keyed by a SHA-256 of the pair (the password itself is never
 kept) and remembers the stored hash it matched: when the user's hash changes, the entry no longer
 matches and the new password must be verified, so a changed password is refused at once.
+
+Concurrent requests carrying one same unverified pair (a client opening several connections at once) wait
+for a single argon2 verification: ``pending`` holds the verification under way for each pair.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,6 +24,8 @@ class CredentialCache:
         self._entries: OrderedDict[bytes, str] = OrderedDict()
         self._max_entries = max_entries
         self._decoy: str | None = None
+        self.pending: dict[tuple[bytes, str], asyncio.Future[bool]] = {}
+        """Verifications under way, by cache key and stored hash (result: whether the password matched)."""
 
     def decoy_hash(self, make: Callable[[str], str]) -> str:
         """Return a hash to verify unknown logins against (made once with ``make``, the store's hasher)."""

@@ -2,6 +2,7 @@
 
 ``SettingsError`` → 400 ``{"message", "errors": {path: problem}}``; ``NotFoundError`` → 404 ``{"message"}``;
 ``RefusedError``/``InvalidRequest`` → 400 ``{"message"}``; ``TryAgainLater`` → 503 ``{"message"}``;
+``AuthenticationError`` → its status with upstream's ``{"error", "status"}``; ``AddressRefused`` → 401 text;
 aiohttp's own errors under ``/api`` (404, 405, 413) → the same ``{"message"}`` shape; anything else → 500
 with a generic message and a log line.
 Handlers never build error JSON: they raise.
@@ -23,6 +24,7 @@ from engine.config.errors import NotFoundError, RefusedError
 log = structlog.get_logger(__name__)
 
 _SHOWN_PATHS = 5
+_CHALLENGE = 'Basic realm="Secure Area"'
 
 
 class InvalidRequest(OIBusError, ValueError):
@@ -31,6 +33,29 @@ class InvalidRequest(OIBusError, ValueError):
 
 class TryAgainLater(OIBusError):
     """Valid, but not done now (a North could not store the content): 503 with ``Retry-After``."""
+
+
+class AuthenticationError(OIBusError, PermissionError):
+    """Credentials missing or refused: upstream's ``{"error", "status"}`` answer.
+
+    ``challenge`` adds ``WWW-Authenticate: Basic realm="Secure Area"`` (upstream leaves it out on the login
+    route only); ``retry_after`` adds ``Retry-After`` (seconds).
+    """
+
+    def __init__(self, error: str, status: int, *, challenge: bool, retry_after: int | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status = status
+        self.challenge = challenge
+        self.retry_after = retry_after
+
+
+class AddressRefused(OIBusError, PermissionError):
+    """The client's address passes no IP filter: 401 with upstream's plain-text answer."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"Access denied. IP ADDRESS {address} UNAUTHORIZED")
+        self.address = address
 
 
 def summary(errors: dict[str, str]) -> str:
@@ -60,6 +85,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response({"message": str(err)}, status=400)
     except TryAgainLater as err:
         return json_response({"message": str(err)}, status=503, headers={"Retry-After": "5"})
+    except AuthenticationError as err:
+        headers = {"WWW-Authenticate": _CHALLENGE} if err.challenge else {}
+        if err.retry_after is not None:
+            headers["Retry-After"] = str(err.retry_after)
+        return json_response({"error": err.error, "status": err.status}, status=err.status, headers=headers)
+    except AddressRefused as err:
+        return web.Response(text=str(err), status=401)
     except web.HTTPException as err:
         if err.status < 400 or not request.path.startswith("/api"):
             raise

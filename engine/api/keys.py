@@ -6,6 +6,9 @@ from aiohttp import web
 
 from engine.api.credentials import CredentialCache
 from engine.api.info import EngineInfo
+from engine.api.ip_allow import IpFilter
+from engine.api.throttle import LoginThrottle
+from engine.api.tokens import TokenSigner
 from engine.config.store import ConfigStore
 from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
@@ -23,6 +26,15 @@ INFO = web.AppKey("info", EngineInfo)
 
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
 """Basic-auth credentials already verified with argon2."""
+
+IP_FILTER = web.AppKey("ip_filter", IpFilter)
+"""The compiled IP filters (follows the store's addresses)."""
+
+TOKENS = web.AppKey("tokens", TokenSigner)
+"""Issues and checks the Bearer tokens of ``POST /api/users/authentication``."""
+
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+"""Failed logins per client address (429 once too many)."""
 
 LOGS = web.AppKey("logs", LogStore)
 """Reads of ``logs/logs.db`` for ``/api/logs``."""

@@ -63,10 +63,12 @@ async def put_engine_web_server(request: web.Request) -> web.Response:
 
 @routes.get("/api/engine/info")
 async def get_engine_info(request: web.Request) -> web.Response:
-    """``OIBusInfo``: versions, folders, process and host facts."""
+    """``OIBusInfo``: versions, folders, process and host facts; ``defaultPasswordInUse`` is ours."""
     store = request.app[STORE]
     settings = await offload(store.engine_settings_dto)
-    return json_response(request.app[INFO].to_dto(oibus_id=store.engine_id, oibus_name=settings.general.name))
+    info = request.app[INFO].to_dto(oibus_id=store.engine_id, oibus_name=settings.general.name)
+    info["defaultPasswordInUse"] = await offload(store.default_password_in_use)
+    return json_response(info)
 
 
 @routes.get("/api/engine/status")

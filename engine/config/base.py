@@ -18,6 +18,9 @@ from engine.config.crypto import SecretBox
 from engine.config.manifests import ManifestSource
 from engine.config.models import SYSTEM_USER, ScanModeDTO, UserInfo
 
+PAGE_SIZE = 50
+"""Rows per page of a paged search (upstream's size)."""
+
 _ALPHABET = string.ascii_letters + string.digits
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -37,6 +40,18 @@ def now() -> str:
     """Return the current instant as stored: ISO-8601 UTC with milliseconds."""
     instant = datetime.now(UTC)
     return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+
+
+def contains_pattern(text: str) -> str:
+    """A pattern for ``LIKE ? ESCAPE`` (backslash) matching values that contain ``text`` literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def friendly_name(login: str, first_name: str | None, last_name: str | None) -> str:
+    """How a user is shown: first and last name when known, the login otherwise."""
+    full = " ".join(part for part in (first_name, last_name) if part)
+    return full or login
 
 
 def to_json(value: Any) -> str:
@@ -124,8 +139,9 @@ class StoreBase:
     def _user_infos(self, db: sqlite3.Connection) -> dict[str, UserInfo]:
         infos = {SYSTEM_USER: UserInfo(id=SYSTEM_USER, friendly_name=SYSTEM_USER)}
         for row in db.execute("SELECT id, login, first_name, last_name FROM users"):
-            full = " ".join(part for part in (row["first_name"], row["last_name"]) if part)
-            infos[row["id"]] = UserInfo(id=row["id"], friendly_name=full or row["login"])
+            infos[row["id"]] = UserInfo(
+                id=row["id"], friendly_name=friendly_name(row["login"], row["first_name"], row["last_name"])
+            )
         return infos
 
     @staticmethod

@@ -4,6 +4,7 @@ A secret is stored as ``MARKER + base64(nonce || ciphertext+tag)`` with a fresh 
 The key is generated on first start and kept in ``crypto.db`` (created 0600), apart from ``oibus.db`` so
 that a copy of the configuration alone discloses nothing. Losing ``crypto.db`` makes every stored secret
 unreadable: such secrets come back empty (and are logged) so the engine still starts.
+``crypto.db`` also keeps the HMAC key that signs API login tokens (``token_key``).
 
 Which fields are secrets comes from the settings structs: a field annotated with
 ``connectors.manifest.SECRET`` (the marker the JSON Schema shows), at any depth (nested structs, lists,
@@ -18,7 +19,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,48 @@ _NONCE_SIZE = 12
 # Binding ciphertexts to this purpose stops a value encrypted elsewhere with the same key from passing.
 _AAD = b"oibus-config-secret"
 
+TOKEN_KEY_SUFFIX = "/api-token"
+"""``crypto.db`` row of the API token key: ``<engine id>/api-token``."""
+
+
+def stored_key(path: Path, key_id: str, algorithm: str, generate: Callable[[], bytes]) -> bytes:
+    """Return the key ``key_id`` kept in the ``crypto.db`` at ``path``; create file and key if missing.
+
+    A row holding another ``algorithm`` is refused: one key is never used for two purposes.
+    """
+    if not path.exists():
+        # Create the file ourselves so it is never readable by others, even for an instant.
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        log.info("crypto_db_created", path=str(path))
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS crypto (id TEXT PRIMARY KEY, algorithm TEXT NOT NULL, "
+            "secret_key TEXT NOT NULL, created_at TEXT NOT NULL)"
+        )
+        row = db.execute("SELECT algorithm, secret_key FROM crypto WHERE id = ?", (key_id,)).fetchone()
+        if row is None:
+            key = generate()
+            db.execute(
+                "INSERT INTO crypto (id, algorithm, secret_key, created_at) VALUES (?, ?, ?, ?)",
+                (key_id, algorithm, base64.b64encode(key).decode(), datetime.now(UTC).isoformat()),
+            )
+            log.info("crypto_key_created", key_id=key_id, algorithm=algorithm)
+            return key
+        if row[0] != algorithm:
+            raise ValueError(f"unsupported key algorithm {row[0]!r} for {key_id!r} in {path}")
+        return base64.b64decode(row[1])
+    finally:
+        db.close()
+
+
+def token_key(path: Path, engine_id: str) -> bytes:
+    """Return the HMAC-SHA256 key that signs API tokens (deleting its row logs every client out)."""
+    return stored_key(path, engine_id + TOKEN_KEY_SUFFIX, "hmac-sha256", lambda: os.urandom(32))
+
 
 class SecretBox:
     """Encrypts and decrypts secret strings with one AES-256-GCM key."""
@@ -48,34 +91,7 @@ class SecretBox:
     @classmethod
     def open(cls, path: Path, key_id: str) -> SecretBox:
         """Load the key ``key_id`` from the ``crypto.db`` at ``path``, creating file and key if missing."""
-        if not path.exists():
-            # Create the file ourselves so it is never readable by others, even for an instant.
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            os.close(fd)
-            log.info("crypto_db_created", path=str(path))
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o600)
-        db = sqlite3.connect(path, isolation_level=None)
-        try:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS crypto (id TEXT PRIMARY KEY, algorithm TEXT NOT NULL, "
-                "secret_key TEXT NOT NULL, created_at TEXT NOT NULL)"
-            )
-            row = db.execute("SELECT algorithm, secret_key FROM crypto WHERE id = ?", (key_id,)).fetchone()
-            if row is None:
-                key = AESGCM.generate_key(bit_length=256)
-                db.execute(
-                    "INSERT INTO crypto (id, algorithm, secret_key, created_at) VALUES (?, ?, ?, ?)",
-                    (key_id, "aes-256-gcm", base64.b64encode(key).decode(), datetime.now(UTC).isoformat()),
-                )
-                log.info("crypto_key_created", key_id=key_id)
-            else:
-                if row[0] != "aes-256-gcm":
-                    raise ValueError(f"unsupported key algorithm {row[0]!r} in {path}")
-                key = base64.b64decode(row[1])
-        finally:
-            db.close()
-        return cls(key)
+        return cls(stored_key(path, key_id, "aes-256-gcm", lambda: AESGCM.generate_key(bit_length=256)))
 
     def encrypt(self, plaintext: str) -> str:
         """Return the stored form of ``plaintext`` (a fresh nonce each time)."""

@@ -126,7 +126,18 @@ def _v1_initial_schema(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema,)
+def _v2_ip_filters(db: sqlite3.Connection) -> None:
+    """IP filters: the addresses (``*`` wildcards) allowed to reach the web server besides loopback."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS ip_filters (
+            id TEXT PRIMARY KEY,
+            address TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            {_AUDIT})"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

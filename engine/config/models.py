@@ -425,3 +425,77 @@ STANDARD_TRANSFORMERS: dict[str, StandardTransformerDTO] = {
     name: StandardTransformerDTO(id=name, function_name=name, input_type="any", output_type="any")
     for name in ("iso", "ignore")
 }
+
+
+# --- Users --------------------------------------------------------------------------------------------
+
+Language = Literal["en", "fr"]
+# Basic auth splits ``login:password`` at the first colon: a login holding one could never log in.
+Login = Annotated[str, msgspec.Meta(min_length=4, max_length=100, pattern=r"^[^:\s]+$")]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+$")]
+# argon2 hashes any length, but a megabyte password would cost memory on every verification.
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class UserCommand(Model, frozen=True, kw_only=True):
+    """Body of ``PUT /api/users/{id}`` (``UserCommandDTO``): the profile, never the password."""
+
+    login: Login
+    first_name: str | None = None
+    last_name: str | None = None
+    email: Email | None = None
+    language: Language = "en"
+    timezone: NonEmpty = "Europe/Paris"
+
+
+class UserCreateCommand(UserCommand, frozen=True, kw_only=True):
+    """Body of ``POST /api/users``: the profile and the password (upstream's ``{user, password}`` is read too)."""
+
+    password: Password
+
+
+class ChangePasswordCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST /api/users/{id}/password``; ``currentPassword``, when given, must match."""
+
+    current_password: str | None = None
+    new_password: Password
+
+
+class UserDTO(Audited, frozen=True, kw_only=True):
+    """A user (every user is an administrator; the password never leaves the store)."""
+
+    id: str
+    login: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    language: str
+    timezone: str
+    friendly_name: str
+
+
+class CurrentUserDTO(UserDTO, frozen=True, kw_only=True):
+    """``GET /api/users/current-user``: the user, and whether ``admin``/``pass`` still opens the engine."""
+
+    default_password_in_use: bool
+
+
+# --- IP filters ---------------------------------------------------------------------------------------
+
+# Digits, hex letters, dots, colons and ``*`` wildcards: what a literal address or a pattern of one holds.
+IpAddressPattern = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[0-9A-Fa-f.:*]+$")]
+
+
+class IpFilterCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/ip-filters`` (``IPFilterCommandDTO``): an address, ``*`` matching anything."""
+
+    address: IpAddressPattern
+    description: str | None = ""
+
+
+class IpFilterDTO(Audited, frozen=True, kw_only=True):
+    """An address allowed to reach the web server (loopback always is)."""
+
+    id: str
+    address: str
+    description: str

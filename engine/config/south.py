@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from connectors.errors import SettingsError
-from engine.config.base import from_json, now, random_id
+from engine.config.base import PAGE_SIZE, contains_pattern, from_json, now, random_id
 from engine.config.connector_base import Secrets, command_columns
 from engine.config.crypto import secret_shape
 from engine.config.errors import NotFoundError
@@ -30,7 +30,6 @@ from engine.config.south_checks import GroupPlan, ItemPlan, SouthChecks, stored_
 
 log = structlog.get_logger(__name__)
 
-PAGE_SIZE = 50
 _ITEM_COLUMNS = (
     "id, connector_id, name, enabled, settings, scan_mode_id, group_id, sync_with_group, max_read_interval, "
     "read_delay, start_time_offset, end_time_offset, recovery_strategy, created_by, updated_by, created_at, "
@@ -135,8 +134,7 @@ class SouthMixin(SouthChecks):
         params: list[Any] = [south_id]
         if name:
             clauses.append("name LIKE ? ESCAPE '\\'")
-            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
+            params.append(contains_pattern(name))
         if scan_mode_id:
             clauses.append("scan_mode_id = ?")
             params.append(scan_mode_id)

@@ -18,12 +18,12 @@ from typing import Any, Literal
 import msgspec
 import structlog
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from connectors.errors import SettingsError
 from engine.config.base import from_json, now, random_id, require_object, to_json
-from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape
+from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.errors import NotFoundError
+from engine.config.ip_filters import IpFiltersMixin
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
 from engine.config.models import (
@@ -37,6 +37,7 @@ from engine.config.north import NorthMixin
 from engine.config.provisioning import InitSettings
 from engine.config.scan_modes import ScanModesMixin, seed_scan_modes
 from engine.config.south import SouthMixin
+from engine.config.users import UsersMixin
 from engine.config.validation import convert
 from engine.version import engine_version
 
@@ -74,7 +75,7 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin):
+class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersMixin):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 
     def __init__(
@@ -85,6 +86,7 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin):
         hasher: PasswordHasher,
         data_dir: Path,
         engine_id: str,
+        token_key: bytes,
     ) -> None:
         self._db = db
         self._lock = threading.RLock()
@@ -93,8 +95,10 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin):
         self._hasher = hasher
         self.data_dir = data_dir
         self.engine_id = engine_id
-        self._passwords: dict[str, tuple[str, str]] = {}
-        self._load_passwords()
+        self.token_key = token_key
+        """HMAC-SHA256 key of API login tokens (kept in ``crypto.db``)."""
+        self._load_credentials()
+        self._load_ip_filters()
 
     @classmethod
     def open(
@@ -124,11 +128,12 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin):
             hasher = password_hasher or PasswordHasher()
             engine_id = cls._provision(db, init or InitSettings(), hasher, launcher_version)
             box = SecretBox.open(data_dir / CRYPTO_FILE, engine_id)
+            signing_key = token_key(data_dir / CRYPTO_FILE, engine_id)
         except BaseException:
             db.close()
             raise
         log.info("config_store_opened", data_dir=str(data_dir), engine_id=engine_id)
-        return cls(db, box, manifests or RegistryManifests(), hasher, data_dir, engine_id)
+        return cls(db, box, manifests or RegistryManifests(), hasher, data_dir, engine_id, signing_key)
 
     @staticmethod
     def _provision(
@@ -234,43 +239,6 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin):
             logger=settings.logger,
             **self._audit(row, users),
         )
-
-    # --- Users --------------------------------------------------------------------------------------------
-
-    def password_hash(self, login: str) -> tuple[str, str] | None:
-        """Return ``(user_id, argon2 hash)`` of ``login`` or ``None`` (from memory: cheap per request)."""
-        return self._passwords.get(login)
-
-    def verify_password(self, password_hash: str, password: str) -> bool:
-        """Whether ``password`` matches ``password_hash`` (argon2: slow on purpose, call it off the loop)."""
-        try:
-            return bool(self._hasher.verify(password_hash, password))
-        except (VerificationError, InvalidHashError):
-            return False
-
-    def hash_password(self, password: str) -> str:
-        """Return the argon2id hash of ``password`` with this store's parameters."""
-        return str(self._hasher.hash(password))
-
-    def set_user_password(self, login: str, password: str, *, actor: str = SYSTEM_USER) -> None:
-        """Replace the password of ``login`` (credentials verified with the old one stop working at once)."""
-        hashed = self._hasher.hash(password)
-        with self._transaction() as db:
-            updated = db.execute(
-                "UPDATE users SET password = ?, updated_by = ?, updated_at = ? WHERE login = ?",
-                (hashed, actor, now(), login),
-            ).rowcount
-            if not updated:
-                raise NotFoundError(f"User {login} not found")
-            self._load_passwords()
-        log.info("user_password_changed", login=login)
-
-    def _load_passwords(self) -> None:
-        with self._lock:
-            self._passwords = {
-                row["login"]: (row["id"], row["password"])
-                for row in self._db.execute("SELECT id, login, password FROM users")
-            }
 
     # --- Connector types ------------------------------------------------------------------------------------
 

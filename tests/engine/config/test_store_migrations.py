@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "north_connectors",
     "north_transformers",
     "north_transformer_items",
+    "ip_filters",
 }
 
 
