@@ -130,6 +130,7 @@ class Engine:
         self._scheduler = Scheduler(self.broadcast_trigger)
         self._lock = asyncio.Lock()
         self.settings_listeners: list[Callable[[], None]] = []
+        self.metrics_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
 
@@ -278,6 +279,23 @@ class Engine:
             for key, worker in workers.items()
         }
 
+    async def worker_request(
+        self, kind: str, connector_id: str, method: str, params: dict[str, Any] | None = None, timeout_s: float = 30.0
+    ) -> Any:
+        """Call ``method`` in the worker of a running connector (connection test, cache search...).
+
+        Raises ``WorkerGone`` when the connector has no running worker, ``TimeoutError`` when it does not
+        answer, and ``RuntimeError`` with the worker's message when the call failed there.
+        """
+        worker = (
+            self.souths.get(connector_id)
+            if kind == "south"
+            else (slot.worker if (slot := self.norths.get(connector_id)) else None)
+        )
+        if worker is None or not worker.connected:
+            raise WorkerGone(f"{kind} {connector_id} is not running")
+        return await worker.request(method, params or {}, timeout_s=timeout_s)
+
     def broadcast_trigger(self, scan_mode_id: str) -> None:
         """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
         trigger = Trigger(scan_mode_id=scan_mode_id)
@@ -316,6 +334,8 @@ class Engine:
             self._relog(worker, message)
         elif isinstance(message, Metrics):
             self.metrics[worker.key] = message.values
+            for listener in self.metrics_listeners:
+                listener(worker.key, message.values)
 
     def _relog(self, worker: Worker, message: Log) -> None:
         # The worker bound its scope (scopeType, scopeId, scopeName): the record keeps it as its own.

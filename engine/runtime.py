@@ -43,6 +43,12 @@ class Runtime(Protocol):
         """Supervision state of a connector's worker (``{"state": "RUNNING", ...}``)."""
         ...
 
+    async def worker_request(
+        self, kind: str, connector_id: str, method: str, params: dict[str, Any] | None = None, timeout_s: float = 30.0
+    ) -> Any:
+        """Call ``method`` in the worker of a running connector; see ``Engine.worker_request``."""
+        ...
+
     def connector_metrics(self) -> dict[str, dict[str, Any]]:
         """Latest metrics reported by each worker, keyed ``south:<id>`` / ``north:<id>``."""
         ...
@@ -59,8 +65,6 @@ class Runtime(Protocol):
         """Route a file (``path`` is a private scratch file the engine deletes afterwards)."""
         ...
 
-    async def ingest_content(
-        self, content: bytes, *, data_source_id: str, north_ids: list[str] | None
-    ) -> IngestResult:
+    async def ingest_content(self, content: bytes, *, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
         """Route an ``any-content`` payload."""
         ...

@@ -153,6 +153,12 @@ class RecordingRuntime:
     def connector_metrics(self) -> dict[str, dict[str, Any]]:
         return {}
 
+    async def worker_request(
+        self, kind: str, connector_id: str, method: str, params: dict[str, Any] | None = None, timeout_s: float = 30.0
+    ) -> Any:
+        self.calls.append(("worker_request", f"{kind}:{connector_id}:{method}"))
+        return None
+
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:
