@@ -2,6 +2,8 @@
 
 Startup order keeps the API quick to answer: open the store, listen, then start the connectors.
 SIGINT/SIGTERM stop it gracefully: stop listening, stop Souths, let Norths flush, close the store.
+``POST /api/engine/restart`` stops it the same way; the exit code is 0 either way (the launcher restarts
+an engine that exits 0 on its own).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from engine.version import engine_version
 if TYPE_CHECKING:
     from engine.config.store import ConfigStore
     from engine.logs import LogPipeline
+    from engine.metrics import MetricsStore
 
 log = structlog.get_logger("engine")
 
@@ -62,6 +65,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     from engine.config.provisioning import read_init_settings
     from engine.config.store import ConfigStore
     from engine.logs import configure as configure_logs
+    from engine.metrics import MetricsStore
 
     init = read_init_settings(data_dir)
     store = ConfigStore.open(data_dir, init=init, launcher_version=args.launcherVersion or None)
@@ -70,21 +74,31 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
         settings.logger, data_dir, settings.general.name, console_level=os.environ.get("OIBUS_LOG_LEVEL")
     )
     try:
-        return await _serve(args, data_dir, store, logs)
+        # Closed after the API and the engine: the last reports of the workers are written too.
+        async with MetricsStore.open(data_dir) as metrics:
+            metrics.prune("south", [south.id for south in store.list_souths()])
+            metrics.prune("north", [north.id for north in store.list_norths()])
+            return await _serve(args, data_dir, store, logs, metrics)
     finally:
         store.close()
         log.info("stopped")
         await asyncio.to_thread(logs.close)
 
 
-async def _serve(args: argparse.Namespace, data_dir: Path, store: ConfigStore, logs: LogPipeline) -> int:
-    """Listen, start the connectors, and wait for a stop signal."""
+async def _serve(
+    args: argparse.Namespace, data_dir: Path, store: ConfigStore, logs: LogPipeline, metrics: MetricsStore
+) -> int:
+    """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
     from engine.api.info import EngineInfo
-    from engine.api.keys import LOG_PIPELINE, LOGS
+    from engine.api.keys import LOG_PIPELINE, LOGS, STOP_ENGINE
     from engine.api.metrics import routes as metrics_routes
     from engine.api.routes_logs import routes as logs_routes
+    from engine.api.routes_metrics import routes as metrics_reset_routes
+    from engine.api.routes_restart import routes as restart_routes
+    from engine.api.routes_sse import install as install_live_streams
+    from engine.api.routes_sse import routes as sse_routes
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
@@ -98,15 +112,26 @@ async def _serve(args: argparse.Namespace, data_dir: Path, store: ConfigStore, l
         logs.apply(current.logger, engine_name=current.general.name)
 
     engine.settings_listeners.append(apply_settings)
+    engine.metrics_listeners.append(metrics.record)
+    engine.worker_start_listeners.append(metrics.worker_started)
     info = EngineInfo(
         data_directory=data_dir,
         launcher_version=args.launcherVersion,
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
     )
-    app = create_app(store, engine, info, extra_routes=[content_routes, metrics_routes, logs_routes])
+    app = create_app(
+        store,
+        engine,
+        info,
+        extra_routes=[content_routes, metrics_routes, logs_routes, metrics_reset_routes, sse_routes, restart_routes],
+    )
     app[LOGS] = LogStore(data_dir)
     app[LOG_PIPELINE] = logs
+    install_live_streams(app, metrics)
+    # Set by a signal or by POST /api/engine/restart: both stop gracefully and exit 0.
+    stop = asyncio.Event()
+    app[STOP_ENGINE] = stop
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = settings.web_server.port
@@ -117,7 +142,6 @@ async def _serve(args: argparse.Namespace, data_dir: Path, store: ConfigStore, l
         log.error("cannot listen", port=port, error=str(err))
         await runner.cleanup()
         return 1
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if sys.platform != "win32":
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -127,6 +151,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path, store: ConfigStore, l
         signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
     try:
         async with asyncio.TaskGroup() as group:
+            metrics.start(group)
             await engine.start(group)
             delete_init_file(data_dir)
             log.info(
@@ -141,6 +166,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path, store: ConfigStore, l
             log.info("stopping")
             await site.stop()
             await engine.stop()
+            metrics.stop()
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()

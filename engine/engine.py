@@ -131,6 +131,8 @@ class Engine:
         self._lock = asyncio.Lock()
         self.settings_listeners: list[Callable[[], None]] = []
         self.metrics_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.worker_start_listeners: list[Callable[[str], None]] = []
+        """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
 
@@ -308,6 +310,10 @@ class Engine:
 
     def on_state(self, worker: Worker, state: WorkerState) -> None:
         """A North back to RUNNING gets its outbox again; a FATAL one refuses what waits for it."""
+        if state is WorkerState.STARTING:
+            # A new process: its counters start from zero, and every frame of the previous one was read.
+            for listener in self.worker_start_listeners:
+                listener(worker.key)
         if worker.role != "north":
             return
         slot = self.norths.get(worker.key.split(":", 1)[1])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from engine.api.credentials import CredentialCache
 from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
+from engine.api.sse import LiveStreams
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
 from engine.config.store import ConfigStore
 from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
+from engine.metrics.store import MetricsStore
 from engine.runtime import Runtime
 
 STORE = web.AppKey("store", ConfigStore)
@@ -41,6 +45,15 @@ LOGS = web.AppKey("logs", LogStore)
 
 LOG_PIPELINE = web.AppKey("log_pipeline", LogPipeline)
 """The running log pipeline (levels and sinks change live when the engine settings do)."""
+
+METRICS = web.AppKey("metrics", MetricsStore)
+"""The persisted connector and engine metrics (``logs/metrics.db``): resets, live streams, ``/metrics``."""
+
+LIVE_STREAMS = web.AppKey("live_streams", LiveStreams)
+"""The open ``/sse`` streams (ended when the application shuts down)."""
+
+STOP_ENGINE = web.AppKey("stop_engine", asyncio.Event)
+"""Set to stop the engine gracefully; it then exits 0, which the launcher takes as a restart request."""
 
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""
