@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 import msgspec
 
+from connectors.errors import ConnectorError
 from connectors.manifest import ConnectorManifest
 
 
@@ -130,6 +131,27 @@ class SouthConnector(ABC, Generic[S, I]):
 
     async def test_connection(self) -> None:
         """Raise a ``ConnectorError`` that explains why the source cannot be reached."""
+
+    async def test_item(self, item: Item[I], start: datetime, end: datetime) -> None:
+        """Read ``item`` once into ``self.sink`` for an operator's test, changing nothing at the source.
+
+        The runner calls it on an instance built for the test (never on the running one, and without
+        ``start``): its sink only records and its cache forgets what is written. ``start`` and ``end`` bound a
+        history read. The default connects, runs the mode method the manifest advertises, and disconnects. A
+        ``lastFile`` connector must override it (its mode method consumes what it hands over), and so must a
+        subscription-only one.
+        """
+        modes = self.manifest.modes
+        if modes.last_file or not (modes.last_point or modes.history):
+            raise ConnectorError(f"South type '{self.manifest.id}' cannot test an item")
+        await self.start()
+        try:
+            if modes.last_point:
+                await self.last_point([item])
+            else:
+                await self.history_query([item], start, end)
+        finally:
+            await self.stop()
 
     async def last_file(self, items: list[Item[I]]) -> None:
         """Read the new files of ``items`` (``lastFile`` mode)."""

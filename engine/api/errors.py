@@ -1,7 +1,8 @@
 """REST error handling: one middleware maps our exception hierarchy to statuses and JSON bodies.
 
 ``SettingsError`` → 400 ``{"message", "errors": {path: problem}}``; ``NotFoundError`` → 404 ``{"message"}``;
-``RefusedError``/``InvalidRequest`` → 400 ``{"message"}``; ``TryAgainLater`` → 503 ``{"message"}``;
+``RefusedError``/``InvalidRequest``/``ConnectorTestFailed`` → 400 ``{"message"}``; ``ConnectorNotRunning`` → 409
+``{"message"}``; ``TryAgainLater`` → 503 ``{"message"}``;
 ``AuthenticationError`` → its status with upstream's ``{"error", "status"}``; ``AddressRefused`` → 401 text;
 aiohttp's own errors under ``/api`` (404, 405, 413) → the same ``{"message"}`` shape; anything else → 500
 with a generic message and a log line.
@@ -29,6 +30,14 @@ _CHALLENGE = 'Basic realm="Secure Area"'
 
 class InvalidRequest(OIBusError, ValueError):
     """The request itself is malformed: unreadable JSON, a bad query parameter."""
+
+
+class ConnectorTestFailed(OIBusError):
+    """A connection or item test failed; the message is the connector's own explanation (upstream's 400)."""
+
+
+class ConnectorNotRunning(OIBusError, ConnectionError):
+    """The operation needs the connector's worker (it runs connector code, or owns the cache) and it is not running."""
 
 
 class TryAgainLater(OIBusError):
@@ -81,8 +90,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response({"message": summary(err.errors), "errors": err.errors}, status=400)
     except NotFoundError as err:
         return json_response({"message": str(err)}, status=404)
-    except (RefusedError, InvalidRequest) as err:
+    except (RefusedError, InvalidRequest, ConnectorTestFailed) as err:
         return json_response({"message": str(err)}, status=400)
+    except ConnectorNotRunning as err:
+        return json_response({"message": str(err)}, status=409)
     except TryAgainLater as err:
         return json_response({"message": str(err)}, status=503, headers={"Retry-After": "5"})
     except AuthenticationError as err:

@@ -7,13 +7,20 @@ name that South when items or groups they may refer to changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Concatenate, ParamSpec, Protocol
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Concatenate, ParamSpec, Protocol
 
+import msgspec
 from aiohttp import web
 
+from connectors.errors import SettingsError
 from engine.api.connector_routes import ConnectorCalls, changed, connector_routes, reconcile, reconciled
 from engine.api.keys import STORE
 from engine.api.util import actor, json_response, offload, query_bool, query_int, read_json
+from engine.api.worker_calls import call_worker, test_connection
+from engine.cache.south import CacheEntry, SouthCacheDB, format_instant
+from engine.config.errors import NotFoundError
 from engine.config.store import ConfigStore
 from engine.config.validation import convert
 
@@ -29,6 +36,31 @@ routes = connector_routes(
         set_enabled=ConfigStore.set_south_enabled,
     ),
 )
+
+
+ITEM_TEST_TIMEOUT_S = 120.0
+"""How long one read of an item test may take in the worker (a history read can be long)."""
+
+
+class HistoryWindow(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The interval a history item test reads."""
+
+    start_time: Annotated[datetime, msgspec.Meta(tz=True)]
+    end_time: Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class ItemTestingSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Upstream's ``SouthConnectorItemTestingSettings``."""
+
+    history: HistoryWindow | None = None
+
+
+class ItemTestCommand(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Upstream's ``SouthItemTestRequest``: the South settings to use (``None``: the stored ones), the item's."""
+
+    south_settings: dict[str, Any] | None = None
+    item_settings: dict[str, Any]
+    testing_settings: ItemTestingSettings | None = None
 
 
 def _south_id(request: web.Request) -> str:
@@ -72,7 +104,61 @@ async def delete_south(request: web.Request) -> web.Response:
     return await _routing_changed(request, request.app[STORE].delete_south)
 
 
+@routes.post("/api/south/{id}/test/connection")
+async def test_south_connection(request: web.Request) -> web.Response:
+    """Test the South's connection, with the body's settings if any (see ``worker_calls.test_connection``)."""
+    return await test_connection(request, "south")
+
+
 # --- Items (fixed paths before ``{itemId}``) ------------------------------------------------------------
+
+
+@routes.post("/api/south/{id}/items/test")
+async def test_item(request: web.Request) -> web.Response:
+    """Read one item once and answer what it produced (upstream's ``OIBusContent``), sending it nowhere.
+
+    Body: ``{"southSettings"?, "itemSettings", "testingSettings"?: {"history"?: {"startTime", "endTime"}}}``;
+    query: ``itemName`` (the values' ``pointId``), ``itemId`` (a stored item: its empty secrets are the stored
+    ones, and its state, such as a folder scanner's files already sent, is read), ``southType``. Runs in the
+    South's worker on an instance built for the test: 409 when the South is not running, 400 with the
+    connector's message when the read fails. A folder scanner lists the files it would take, touching none.
+    """
+    store, south_id = request.app[STORE], _south_id(request)
+    command = convert(await read_json(request), ItemTestCommand)
+    window = command.testing_settings.history if command.testing_settings else None
+    if window is not None and window.end_time <= window.start_time:
+        raise SettingsError({"testingSettings.history.endTime": "must be after startTime"})
+    type_name = request.query.get("southType") or None
+    item_id = request.query.get("itemId") or None
+    params: dict[str, Any] = {
+        "item": {
+            "id": item_id,
+            "name": request.query.get("itemName") or "test",
+            "settings": await offload(
+                store.candidate_item_settings, south_id, command.item_settings, item_id=item_id, type_name=type_name
+            ),
+        }
+    }
+    if command.south_settings is not None:
+        params["settings"] = await offload(
+            store.candidate_settings, "south", south_id, command.south_settings, type_name=type_name
+        )
+    if window is not None:
+        try:
+            params["startTime"] = format_instant(window.start_time)
+            params["endTime"] = format_instant(window.end_time)
+        except OverflowError:  # Year 1 or 9999 moved out of range by its offset.
+            raise SettingsError({"testingSettings.history": "instant out of range"}) from None
+    result = await call_worker(
+        request,
+        "south",
+        south_id,
+        "test_item",
+        params,
+        why="item tests run in the connector's worker",
+        timeout_s=ITEM_TEST_TIMEOUT_S,
+    )
+    return json_response(result)
 
 
 @routes.get("/api/south/{id}/items/list")
@@ -132,6 +218,45 @@ async def delete_all_items(request: web.Request) -> web.Response:
 async def get_item(request: web.Request) -> web.Response:
     """One item (secrets blank)."""
     return json_response(await offload(request.app[STORE].get_item, _south_id(request), request.match_info["itemId"]))
+
+
+@routes.get("/api/south/{id}/items/{itemId}/last-value")
+async def get_item_last_value(request: web.Request) -> web.Response:
+    """What the South cache holds for an item; 404 for an unknown item, or while nothing was recorded for it.
+
+    ``{itemId, itemName, groupId, groupName, queryTime, value, trackedInstant}``. An item synced with its group
+    may have no row of its own: the group's row answers for it then.
+    """
+    store, south_id = request.app[STORE], _south_id(request)
+    item = await offload(store.get_item, south_id, request.match_info["itemId"])
+    group_id = item.group.id if item.group else None
+    synced_group = group_id if item.sync_with_group else None
+    entry = await offload(_last_value, store.data_dir / "cache" / "cache.db", south_id, item.id, synced_group)
+    if entry is None:
+        raise NotFoundError(f"No value recorded yet for item {item.id} of South {south_id}")
+    return json_response(
+        {
+            "itemId": item.id,
+            "itemName": item.name,
+            "groupId": entry.group_id or group_id,
+            "groupName": item.group.name if item.group else None,
+            "queryTime": format_instant(entry.query_time) if entry.query_time else None,
+            "value": entry.value,
+            "trackedInstant": format_instant(entry.tracked_instant) if entry.tracked_instant else None,
+        }
+    )
+
+
+def _last_value(path: Path, south_id: str, item_id: str, group_id: str | None) -> CacheEntry | None:
+    """Read an item's row (else its group's) from the South cache; ``None`` when there is none (runs in a thread)."""
+    if not path.exists():
+        return None  # No South has run yet: do not create the file from the engine.
+    with SouthCacheDB(path) as db:
+        cache = db.for_south(south_id)
+        entry = cache.entry(item_id)
+        if entry is None and group_id is not None:
+            entry = cache.entry(None, group_id)
+        return entry
 
 
 @routes.put("/api/south/{id}/items/{itemId}")

@@ -10,10 +10,10 @@ import msgspec
 from connectors.manifest import ConnectorManifest
 from engine.config.base import StoreBase, from_json, now, to_json
 from engine.config.crypto import Shape, blank, blank_sealed, reveal, seal, secret_shape
-from engine.config.errors import NotFoundError
+from engine.config.errors import NotFoundError, SettingsError
 from engine.config.manifests import Kind
 from engine.config.models import ConnectorCommand, ConnectorHeaderDTO, UserInfo
-from engine.config.validation import try_convert
+from engine.config.validation import convert, try_convert
 
 HeaderT = TypeVar("HeaderT", bound=ConnectorHeaderDTO)
 # What a read shows of secrets: decrypted for a worker, blank for the API.
@@ -130,6 +130,52 @@ class ConnectorStoreBase(StoreBase):
         if manifest is None:
             errors["type"] = f"unknown {label} connector type '{type_name}'"
         return manifest
+
+    # --- Settings to test ---------------------------------------------------------------------------------
+
+    def candidate_settings(
+        self, kind: Kind, connector_id: str, raw: Any, *, type_name: str | None = None
+    ) -> dict[str, Any]:
+        """Validate settings to test (``POST .../test/connection``) against the stored connector's manifest.
+
+        As on update, an empty secret means "the stored one". The result has every secret DECRYPTED: it goes
+        to the connector's worker only, never back to the API. ``type_name`` (upstream's ``southType`` or
+        ``northType`` query) must be the stored type when given. Raises ``NotFoundError`` or ``SettingsError``.
+        """
+        with self._reading() as db:
+            stored = self._stored_connector(db, kind, connector_id)
+        assert stored is not None  # _stored_connector raises for an unknown id
+        manifest = self.stored_manifest(kind, stored["type"], type_name)
+        settings = convert(raw, manifest.settings, path="settings")
+        return self._candidate(settings, from_json(stored["settings"]), secret_shape(manifest.settings))
+
+    def connector_type(self, kind: Kind, connector_id: str) -> str:
+        """The type of a stored connector (a light existence check); ``NotFoundError`` for an unknown id."""
+        with self._reading() as db:
+            row = db.execute(f"SELECT type FROM {kind}_connectors WHERE id = ?", (connector_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{kind.capitalize()} {connector_id} not found")
+        connector_type: str = row["type"]
+        return connector_type
+
+    def stored_manifest(self, kind: Kind, stored_type: str, type_name: str | None = None) -> ConnectorManifest:
+        """The manifest of a stored connector's type; ``SettingsError`` if it is gone or ``type_name`` differs."""
+        label = kind.capitalize()
+        if type_name and type_name != stored_type:
+            raise SettingsError({"type": f"the {label} connector is of type '{stored_type}', not '{type_name}'"})
+        manifest = self._manifests.get(kind, stored_type)
+        if manifest is None:
+            raise SettingsError({"type": f"unknown {label} connector type '{stored_type}'"})
+        return manifest
+
+    def _candidate(self, settings: msgspec.Struct, previous: Any, shape: Shape | None) -> dict[str, Any]:
+        """Return validated settings as builtins, empty secrets taken from ``previous``, every secret decrypted."""
+        value: dict[str, Any] = msgspec.to_builtins(settings)
+        if shape is None:
+            return value
+        # Sealing then revealing reuses the update rules exactly (which secret counts as empty, lists by position).
+        revealed: dict[str, Any] = reveal(seal(value, previous, shape, self._box), shape, self._box)
+        return revealed
 
     def _sealed(self, settings: msgspec.Struct, previous: Any, shape: Shape | None) -> str:
         """Return stored JSON of validated settings (defaults filled in, secrets encrypted)."""

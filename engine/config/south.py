@@ -27,6 +27,7 @@ from engine.config.models import (
     UserInfo,
 )
 from engine.config.south_checks import GroupPlan, ItemPlan, SouthChecks, stored_history
+from engine.config.validation import convert
 
 log = structlog.get_logger(__name__)
 
@@ -169,6 +170,31 @@ class SouthMixin(SouthChecks):
         if not found:
             raise NotFoundError(f"Item {item_id} not found in South {south_id}")
         return found[0]
+
+    def candidate_item_settings(
+        self, south_id: str, raw: Any, *, item_id: str | None = None, type_name: str | None = None
+    ) -> dict[str, Any]:
+        """Validate item settings to test (``POST .../items/test``) against the South's manifest.
+
+        With ``item_id`` (a stored item), an empty secret means that item's stored one. The result has every
+        secret DECRYPTED: for the South's worker only. Raises ``NotFoundError`` or ``SettingsError``.
+        """
+        with self._reading() as db:
+            stored = self._stored_connector(db, "south", south_id)
+            assert stored is not None  # _stored_connector raises for an unknown id
+            previous = None
+            if item_id is not None:
+                row = db.execute(
+                    "SELECT settings FROM south_items WHERE connector_id = ? AND id = ?", (south_id, item_id)
+                ).fetchone()
+                if row is None:
+                    raise NotFoundError(f"Item {item_id} not found in South {south_id}")
+                previous = from_json(row["settings"])
+        manifest = self.stored_manifest("south", stored["type"], type_name)
+        if manifest.item_settings is None:
+            raise SettingsError({"itemSettings": f"South type '{manifest.id}' has no items"})
+        settings = convert(raw, manifest.item_settings, path="itemSettings")
+        return self._candidate(settings, previous, secret_shape(manifest.item_settings))
 
     def create_item(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> SouthItemDTO:
         """Add one item (``SouthItemCommand`` body)."""

@@ -1,10 +1,19 @@
-"""What both runners share: building the connector, starting it with backoff, answering requests."""
+"""What both runners share: building the connector, starting it with backoff, answering requests.
+
+Requests from the engine (``Request`` frames: ping, metrics, connection tests, cache operations...) are
+answered concurrently with everything else: a connection test that waits for a slow peer must delay neither
+the content frames nor the engine's pings (which would kill a worker that stops answering them).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -51,6 +60,7 @@ class Runner(ABC, Generic[C]):
         self.started = asyncio.Event()
         self.tasks: asyncio.TaskGroup | None = None
         self._stopping = False
+        self._requests: set[asyncio.Task[None]] = set()
 
     def context(self, base_folder: Path) -> ConnectorContext:
         """The context handed to the connector."""
@@ -86,9 +96,14 @@ class Runner(ABC, Generic[C]):
             return
 
     async def handle(self, message: Message) -> None:
-        """Dispatch one frame from the engine."""
+        """Dispatch one frame from the engine (a request is answered by its own task, see the module doc)."""
         if isinstance(message, Request):
-            await self._answer(message)
+            if self._stopping:
+                self.channel.send(Reply(id=message.id, ok=False, error="worker stopping"))
+                return
+            task = asyncio.create_task(self._answer(message), name=f"{self.connector_id}:request:{message.method}")
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
         elif isinstance(message, Trigger):
             self.on_trigger(message.scan_mode_id)
         elif isinstance(message, Reconfigure):
@@ -113,11 +128,44 @@ class Runner(ABC, Generic[C]):
         if method == "metrics":
             return self.metrics()
         if method == "test_connection":
-            if self.connector is None:
-                raise ConnectorNotReady("connector not started")
-            await self.connector.test_connection()
+            await self.test_connection(params.get("settings"))
             return "ok"
         raise ValueError(f"unknown request {method!r}")
+
+    async def test_connection(self, raw_settings: dict[str, Any] | None) -> None:
+        """Test a connection with ``raw_settings`` (default: the running ones) on an instance built for the test.
+
+        The running connector is left alone: the test neither waits for it to be started (the answer then says
+        why it cannot start) nor shares its connection. Raises the connector's error.
+        """
+        raw = raw_settings if raw_settings is not None else self.dto.get("settings") or {}
+        settings = convert_settings(raw, self.manifest.settings, "settings")
+        async with self.scratch_folder() as folder:
+            await self.scratch_connector(settings, folder).test_connection()
+
+    @contextlib.asynccontextmanager
+    async def scratch_folder(self) -> AsyncIterator[Path]:
+        """A private folder for an instance built for a test (its ``base_folder``), deleted afterwards."""
+        prefix = f"oibus-test-{self.connector_id}-"
+        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=prefix))
+        try:
+            yield folder
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    def scratch_context(self, base_folder: Path) -> ConnectorContext:
+        """The context of an instance built for a test: its own folder, and silent (upstream's test logger)."""
+        return ConnectorContext(
+            id=self.connector_id,
+            name=self.dto["name"],
+            logger=WorkerLogger(self.channel, "silent"),
+            base_folder=base_folder,
+            engine_name=self.engine_name,
+        )
+
+    @abstractmethod
+    def scratch_connector(self, settings: Any, base_folder: Path) -> C:
+        """Build (not start) a connector instance for a test, apart from the running one."""
 
     def send_metrics(self) -> None:
         """Push the current metrics to the engine."""
@@ -159,5 +207,9 @@ class Runner(ABC, Generic[C]):
             self.connector = None
 
     async def stop(self) -> None:
-        """Stop the connector and flush."""
+        """Stop answering requests (those in progress are cancelled), then the subclass stops and flushes."""
         self._stopping = True
+        for task in list(self._requests):
+            task.cancel()
+        if self._requests:
+            await asyncio.gather(*self._requests, return_exceptions=True)

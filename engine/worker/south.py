@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from connectors.base import Item, SouthConnector, TimeValue
+from connectors.base import Item, SouthCache, SouthConnector, TimeValue
 from connectors.errors import ContentRefused
 from engine.cache.history import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.cache.south import SouthCacheDB
@@ -22,6 +22,18 @@ from engine.worker.runner import Runner, convert_settings
 
 SUBSCRIPTION = "subscription"
 BACKPRESSURE_WARN_INTERVAL_S = 3600.0
+
+
+MAX_TEST_VALUES = 10_000
+"""Values an item test answers with at most."""
+
+
+def _instant(text: Any) -> datetime | None:
+    """Parse an ISO-8601 instant (``Z`` accepted; no offset means UTC)."""
+    if not text:
+        return None
+    parsed = datetime.fromisoformat(str(text))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def now_iso() -> str:
@@ -112,6 +124,70 @@ class IpcSink:
         self._metrics["numberOfValuesRetrieved"] += 1
 
 
+class CapturingSink:
+    """The ``ValueSink`` of an item test: keeps what a read produced, sends nothing anywhere.
+
+    At most ``MAX_TEST_VALUES`` values are kept, so that a test over a long history cannot build an answer
+    larger than a frame may be.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[TimeValue] = []
+        self.files: list[tuple[str, str]] = []
+        self.contents: list[str] = []
+        self.dropped = 0
+
+    async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
+        """Keep the values (up to the cap)."""
+        room = max(0, MAX_TEST_VALUES - len(self.values))
+        self.values.extend(values[:room])
+        self.dropped += max(0, len(values) - room)
+
+    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+        """Note the file (the connector may delete a scratch file once this returns)."""
+        self.files.append((str(path), filename or Path(path).name))
+
+    async def add_content(self, content: str) -> None:
+        """Keep an ``any-content`` payload."""
+        self.contents.append(content)
+
+    def result(self) -> dict[str, Any]:
+        """What the read produced, as upstream's ``OIBusContent``: its values, else its first file or content."""
+        if self.files and not self.values:
+            path, filename = self.files[0]
+            return {"type": "any", "filePath": path, "filename": filename}
+        if self.contents and not self.values:
+            return {"type": "any-content", "content": self.contents[0]}
+        return {"type": "time-values", "content": self.values}
+
+
+class ScratchCache:
+    """The ``SouthCache`` of an item test: reads the stored rows, keeps its own writes in memory only."""
+
+    def __init__(self, stored: SouthCache) -> None:
+        self._stored = stored
+        self._instants: dict[tuple[str | None, str | None], datetime] = {}
+        self._values: dict[tuple[str | None, str | None], Any] = {}
+
+    def get_tracked_instant(self, item_id: str | None, group_id: str | None = None) -> datetime | None:
+        """The instant written during the test, else the stored one."""
+        key = (item_id, group_id)
+        return self._instants[key] if key in self._instants else self._stored.get_tracked_instant(item_id, group_id)
+
+    def set_tracked_instant(self, item_id: str | None, instant: datetime, group_id: str | None = None) -> None:
+        """Remember the instant for the rest of the test."""
+        self._instants[(item_id, group_id)] = instant
+
+    def get_value(self, item_id: str | None, group_id: str | None = None) -> Any:
+        """The value written during the test, else the stored one."""
+        key = (item_id, group_id)
+        return self._values[key] if key in self._values else self._stored.get_value(item_id, group_id)
+
+    def set_value(self, item_id: str | None, value: Any, group_id: str | None = None) -> None:
+        """Remember the value for the rest of the test."""
+        self._values[(item_id, group_id)] = value
+
+
 class SouthRunner(Runner[SouthConnector[Any, Any]]):
     """Runs one South connector."""
 
@@ -185,6 +261,56 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
             subscribed = self._items_for(SUBSCRIPTION)
             if subscribed:
                 await connector.subscribe(subscribed)
+
+    def scratch_connector(self, settings: Any, base_folder: Path) -> SouthConnector[Any, Any]:
+        """A connector instance for a test: a recording sink, and a cache that writes nothing."""
+        connector: SouthConnector[Any, Any] = self.connector_cls(
+            settings,
+            self.scratch_context(base_folder),
+            CapturingSink(),
+            ScratchCache(self._cache_db.for_south(self.connector_id)),
+        )
+        return connector
+
+    async def on_request(self, method: str, params: dict[str, Any]) -> Any:
+        """Item tests, then the common requests."""
+        if method == "test_item":
+            return await self.test_item(params)
+        return await super().on_request(method, params)
+
+    async def test_item(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Read one item once on an instance built for the test and return what it produced.
+
+        ``params``: ``item`` (``id`` of a stored item or none, ``name``, ``settings``), ``settings`` (the South's;
+        default: the running ones) and ``startTime``/``endTime`` (ISO-8601; default: the last hour) for a
+        history read. Nothing reaches a North, and the South cache is read but not written.
+        """
+        raw = params.get("settings")
+        settings = convert_settings(
+            raw if raw is not None else self.dto.get("settings") or {}, self.manifest.settings, "settings"
+        )
+        described = params["item"]
+        item_settings = (
+            convert_settings(described.get("settings") or {}, self.manifest.item_settings, "itemSettings")
+            if self.manifest.item_settings is not None
+            else described.get("settings")
+        )
+        item = Item(
+            id=described.get("id") or "test",
+            name=described.get("name") or "test",
+            enabled=True,
+            settings=item_settings,
+        )
+        end = _instant(params.get("endTime")) or datetime.now(UTC)
+        start = _instant(params.get("startTime")) or end - timedelta(seconds=DEFAULT_MAX_READ_INTERVAL_S)
+        async with self.scratch_folder() as folder:
+            connector = self.scratch_connector(settings, folder)
+            await connector.test_item(item, start, end)
+        sink = connector.sink
+        assert isinstance(sink, CapturingSink)
+        if sink.dropped:
+            self.logger.warning("item test values truncated", kept=len(sink.values), dropped=sink.dropped)
+        return sink.result()
 
     async def run(self) -> None:
         """Start the connector (retrying), until the stop."""

@@ -11,10 +11,11 @@ import stat
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, ValueSink
+from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, TimeValue, ValueSink
 from connectors.errors import ConnectorFatal, ConnectorNotReady, ContentRefused
 from connectors.south.folder_scanner.manifest import (
     MANIFEST,
@@ -163,20 +164,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                 del state.preserved[name]
             state.dirty = bool(stale)
 
-        now_ms = time.time_ns() // 1_000_000
-        # Oldest first, so that a maxFiles/maxSize limit drains a backlog in arrival order.
-        selected = _limit(
-            sorted(
-                (
-                    candidate
-                    for candidate in listing.files
-                    if now_ms - candidate.modified_ms >= settings.min_age
-                    and not _already_sent(candidate, state.preserved, settings)
-                ),
-                key=lambda candidate: (candidate.modified_ms, candidate.filename),
-            ),
-            settings,
-        )
+        selected = _select(listing.files, state.preserved, settings)
         try:
             await self._hand_over_all(selected, state, run)
         except BaseExceptionGroup as group:
@@ -189,6 +177,28 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
             self.context.logger.info(
                 "files sent", item=item.name, sent=state.sent, skipped=state.skipped, kept=state.refused
             )
+
+    async def test_item(self, item: Item[FolderScannerItemSettings], start: datetime, end: datetime) -> None:
+        """Hand over, as time-values, the files the item would take now; read, move or remember nothing.
+
+        One value per file, as upstream: ``pointId`` the item name, ``timestamp`` the file's modification
+        time, ``data.value`` its name. A stored item's preserved list is read (not written), so files it
+        already sent are left out as a real scan would.
+        """
+        del start, end  # A folder has no history.
+        await self.test_connection()
+        settings = item.settings
+        listing = await asyncio.to_thread(self._list, settings)
+        preserved = self._load_preserved(item) if settings.preserve_files else {}
+        values: list[TimeValue] = [
+            {
+                "pointId": item.name,
+                "timestamp": _instant(candidate.modified_ms),
+                "data": {"value": candidate.filename},
+            }
+            for candidate in _select(listing.files, preserved, settings)
+        ]
+        await self.sink.add_values(values, items=[item.id])
 
     def _report_problems(self, item: Item[FolderScannerItemSettings], problems: list[tuple[str, str]]) -> None:
         # Warn when an entry becomes unreadable and once when it recovers, not at every scan (STYLE R11).
@@ -342,6 +352,33 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         self.cache.set_value(state.item.id, value)
         state.unsaved = 0
         state.dirty = False
+
+
+def _select(
+    files: list[_Candidate], preserved: dict[str, int], settings: FolderScannerItemSettings
+) -> list[_Candidate]:
+    """The files a scan takes now: old enough, not sent already, oldest first, within the limits."""
+    now_ms = time.time_ns() // 1_000_000
+    # Oldest first, so that a maxFiles/maxSize limit drains a backlog in arrival order.
+    return _limit(
+        sorted(
+            (
+                candidate
+                for candidate in files
+                if now_ms - candidate.modified_ms >= settings.min_age
+                and not _already_sent(candidate, preserved, settings)
+            ),
+            key=lambda candidate: (candidate.modified_ms, candidate.filename),
+        ),
+        settings,
+    )
+
+
+def _instant(epoch_ms: int) -> str:
+    """An epoch in milliseconds as upstream writes instants (ISO-8601 UTC, milliseconds, ``Z``)."""
+    # Whole seconds plus milliseconds: a float division could round 12.345 s down to 12.344.
+    moment = datetime.fromtimestamp(epoch_ms // 1000, UTC) + timedelta(milliseconds=epoch_ms % 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _already_sent(candidate: _Candidate, preserved: dict[str, int], settings: FolderScannerItemSettings) -> bool:

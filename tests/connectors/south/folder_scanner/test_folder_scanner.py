@@ -8,6 +8,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -454,3 +455,45 @@ def test_readme_tables_match_the_manifest() -> None:
 
     assert _readme_fields("Settings") == wire_names(FolderScannerSettings)
     assert _readme_fields("Item settings") == wire_names(FolderScannerItemSettings)
+
+
+async def test_item_test_lists_what_a_scan_would_take_and_changes_nothing(
+    harness: Harness, input_folder: Path, tmp_path: Path
+) -> None:
+    write(input_folder / "sent.csv", "already sent", age_order=1)
+    write(input_folder / "b.csv", "b", age_order=3)
+    write(input_folder / "a.csv", "a", age_order=2)
+    write(input_folder / "notes.txt", "not me")
+    write(input_folder / "fresh.csv", "too young").touch()  # Modified now: younger than minAge.
+    # Sent at its current modification time (plus a margin for the float file times).
+    sent = [{"filename": "sent.csv", "modifiedTime": int((OLD_S + 1) * 1000) + 500}]
+    harness.db.for_south("s1").set_value("i1", sent)
+    south = harness.south(compression=True)
+    item = harness.item(preserveFiles=True, minAge=60_000)
+
+    await south.test_item(item, datetime.now(UTC), datetime.now(UTC))
+
+    # Oldest first, as a scan hands them over; the preserved list and minAge apply; one value per file.
+    assert [value["data"]["value"] for value in harness.sink.values] == ["a.csv", "b.csv"]
+    assert harness.sink.value_items == [["i1"]]
+    first = harness.sink.values[0]
+    assert first["pointId"] == "item i1"
+    modified_ms = (input_folder / "a.csv").stat().st_mtime_ns // 1_000_000
+    stamp = datetime.fromtimestamp(modified_ms // 1000, UTC).replace(microsecond=modified_ms % 1000 * 1000)
+    assert first["timestamp"] == stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Nothing sent, compressed, deleted or remembered.
+    assert harness.sink.files == []
+    assert names(input_folder) == ["a.csv", "b.csv", "fresh.csv", "notes.txt", "sent.csv"]
+    assert harness.preserved() == sent
+    assert not (harness.base_folder / "tmp").exists() or names(harness.base_folder / "tmp") == []
+
+
+async def test_item_test_applies_the_limits_and_reports_a_missing_folder(harness: Harness, tmp_path: Path) -> None:
+    for index in range(5):
+        write(harness.input_folder / f"f{index}.csv", "x", age_order=index)
+    await harness.south().test_item(harness.item(maxFiles=2), datetime.now(UTC), datetime.now(UTC))
+    assert [value["data"]["value"] for value in harness.sink.values] == ["f0.csv", "f1.csv"]
+
+    harness.input_folder = tmp_path / "gone"
+    with pytest.raises(ConnectorNotReady, match="does not exist"):
+        await harness.south().test_item(harness.item(), datetime.now(UTC), datetime.now(UTC))
