@@ -26,6 +26,7 @@ from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.ip_filter import ip_filter_middleware
 from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, RUNTIME, STORE, THROTTLE, TOKENS
+from engine.api.openapi import routes as openapi_routes
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
 from engine.api.util import offload
@@ -45,6 +46,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_north.routes,
     routes_users.routes,
     routes_ip_filters.routes,
+    openapi_routes,
 )
 
 

@@ -30,18 +30,18 @@ routes = web.RouteTableDef()
 CHUNK = 256 * 1024
 
 
-class _ValueData(msgspec.Struct):
+class TimeValueData(msgspec.Struct):
     """``data`` of a time-value: a ``value`` is required; other keys (quality...) pass through."""
 
     value: str | int | float | bool | None
 
 
-class _TimeValueCheck(msgspec.Struct):
+class TimeValue(msgspec.Struct):
     """One posted time-value, for validation only: the client's JSON is forwarded byte for byte."""
 
     pointId: Annotated[str, msgspec.Meta(min_length=1)]
     timestamp: Annotated[datetime, msgspec.Meta(tz=True)]
-    data: _ValueData
+    data: TimeValueData
 
 
 class _Envelope(msgspec.Struct):
@@ -52,7 +52,7 @@ class _Envelope(msgspec.Struct):
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_VALUES = msgspec.json.Decoder(list[_TimeValueCheck])
+_VALUES = msgspec.json.Decoder(list[TimeValue])
 _AT = re.compile(r" - at `\$(.*)`$")
 
 
@@ -102,7 +102,8 @@ async def post_content(request: web.Request) -> web.Response:
         envelope: _Envelope | None = _ENVELOPE.decode(body)
     except msgspec.ValidationError:
         envelope = None  # valid JSON, but not an object of that shape: any-content
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, RecursionError) as err:
+        # RecursionError: JSON nested deeper than msgspec decodes, refused like malformed JSON.
         raise InvalidRequest(f"Invalid JSON payload: {err}") from err
     if envelope is not None and envelope.type == "time-values":
         if not envelope.content:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from connectors.errors import SettingsError
 from engine.api.keys import INFO, RUNTIME, STORE
 from engine.api.util import actor, json_response, no_content, offload, read_json
 from engine.config.models import EngineSettingsDTO, WebServerChange
@@ -26,9 +27,25 @@ async def put_engine(request: web.Request) -> web.Response:
     return no_content()
 
 
+def _within(section: str, errors: dict[str, str]) -> dict[str, str]:
+    """Paths of the settings errors as seen from a section's own body (``general.name`` -> ``name``)."""
+    relative: dict[str, str] = {}
+    for path, problem in errors.items():
+        if path == section:
+            path = "body"
+        elif path.startswith(f"{section}."):
+            path = path.removeprefix(f"{section}.")
+        relative[path] = problem
+    return relative
+
+
 async def _put_section(request: web.Request, section: str) -> EngineSettingsDTO:
     body = await read_json(request)
-    updated = await offload(request.app[STORE].update_engine_settings, {section: body}, actor=actor(request))
+    try:
+        updated = await offload(request.app[STORE].update_engine_settings, {section: body}, actor=actor(request))
+    except SettingsError as err:
+        # The client sent the section alone: name the fields of its body, not of the whole settings.
+        raise SettingsError(_within(section, err.errors)) from err
     await request.app[RUNTIME].engine_settings_changed()
     return updated
 

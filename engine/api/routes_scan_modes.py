@@ -13,7 +13,9 @@ from engine.scheduler import cron
 routes = web.RouteTableDef()
 
 
-class _CronBody(msgspec.Struct, frozen=True, kw_only=True):
+class CronBody(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``POST /api/scan-modes/verify``."""
+
     cron: str
 
 
@@ -26,7 +28,7 @@ async def list_scan_modes(request: web.Request) -> web.Response:
 @routes.post("/api/scan-modes/verify")
 async def verify_cron(request: web.Request) -> web.Response:
     """``{isValid, errorMessage, nextExecutions, humanReadableForm}`` of body ``{cron}``."""
-    body = convert(await read_json(request), _CronBody)
+    body = convert(await read_json(request), CronBody)
     return json_response(cron.verify(body.cron).to_dto())
 
 

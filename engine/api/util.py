@@ -26,7 +26,8 @@ async def read_json(request: web.Request) -> Any:
         raise InvalidRequest("Invalid JSON payload: the body is empty")
     try:
         return msgspec.json.decode(raw)
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, RecursionError) as err:
+        # msgspec raises RecursionError for JSON nested deeper than it decodes (``[[[[...]]]]``).
         raise InvalidRequest(f"Invalid JSON payload: {err}") from err
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
 class CacheTrigger(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=False):

@@ -19,8 +19,11 @@ from engine.cache.settings import CachingSettings
 T = TypeVar("T")
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
+# Integers go to SQLite INTEGER columns, which hold 64 bits: anything wider must be refused, not overflow there.
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 LogLevel = Literal["silent", "error", "warn", "info", "debug", "trace"]
@@ -242,8 +245,8 @@ class SouthItemCommand(Model, frozen=True, kw_only=True):
     sync_with_group: bool = False
     max_read_interval: NonNegative | None = None
     read_delay: NonNegative | None = None
-    start_time_offset: int | None = None
-    end_time_offset: int | None = None
+    start_time_offset: Int64 | None = None
+    end_time_offset: Int64 | None = None
     recovery_strategy: RecoveryStrategy | None = None
 
 
@@ -258,8 +261,8 @@ class GroupStandardSettingsCommand(Model, frozen=True, kw_only=True):
 class GroupHistorySettings(Model, frozen=True, kw_only=True):
     """``historySettings`` of a group (``maxReadInterval`` s, ``readDelay`` and offsets ms)."""
 
-    start_time_offset: int | None = None
-    end_time_offset: int | None = None
+    start_time_offset: Int64 | None = None
+    end_time_offset: Int64 | None = None
     max_read_interval: NonNegative | None = None
     read_delay: NonNegative | None = None
     recovery_strategy: RecoveryStrategy | None = None
@@ -304,8 +307,8 @@ class SouthItemDTO(Audited, frozen=True, kw_only=True):
     sync_with_group: bool = False
     max_read_interval: int | None = None
     read_delay: int | None = None
-    start_time_offset: int | None = None
-    end_time_offset: int | None = None
+    start_time_offset: Int64 | None = None
+    end_time_offset: Int64 | None = None
     recovery_strategy: RecoveryStrategy | None = None
 
 
@@ -431,8 +434,10 @@ STANDARD_TRANSFORMERS: dict[str, StandardTransformerDTO] = {
 
 Language = Literal["en", "fr"]
 # Basic auth splits ``login:password`` at the first colon: a login holding one could never log in.
-Login = Annotated[str, msgspec.Meta(min_length=4, max_length=100, pattern=r"^[^:\s]+$")]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+$")]
+# In Python (msgspec) ``$`` also matches before a final newline, in JSON Schema (ECMA-262, the UI) it does not:
+# ``(?!\n)`` after it makes both refuse ``"admin\n"``.
+Login = Annotated[str, msgspec.Meta(min_length=4, max_length=100, pattern=r"^[^:\s]+$(?!\n)")]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^$(?!\n)|^[^@\s]+@[^@\s]+$(?!\n)")]
 # argon2 hashes any length, but a megabyte password would cost memory on every verification.
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
@@ -483,7 +488,7 @@ class CurrentUserDTO(UserDTO, frozen=True, kw_only=True):
 # --- IP filters ---------------------------------------------------------------------------------------
 
 # Digits, hex letters, dots, colons and ``*`` wildcards: what a literal address or a pattern of one holds.
-IpAddressPattern = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[0-9A-Fa-f.:*]+$")]
+IpAddressPattern = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[0-9A-Fa-f.:*]+$(?!\n)")]
 
 
 class IpFilterCommand(Model, frozen=True, kw_only=True):

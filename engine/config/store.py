@@ -176,6 +176,11 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersM
         db.execute("COMMIT")
         return str(engine_id)
 
+    @property
+    def manifests(self) -> ManifestSource:
+        """The connector manifests this store validates settings against (the OpenAPI document shows the same)."""
+        return self._manifests
+
     def close(self) -> None:
         """Close the database."""
         with self._lock:

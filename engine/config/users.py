@@ -182,9 +182,18 @@ class UsersMixin(StoreBase):
     def create_user(self, body: Any, *, actor: str = SYSTEM_USER) -> UserDTO:
         """Store a new user from a ``UserCreateCommand`` body (flat, or upstream's ``{user, password}``)."""
         raw = require_object(body)
-        if isinstance(raw.get("user"), dict):
-            raw = {**raw["user"], **({"password": raw["password"]} if "password" in raw else {})}
-        command = self._check_user(raw, UserCreateCommand, None)
+        nested = raw.get("user")
+        if not isinstance(nested, dict):
+            command = self._check_user(raw, UserCreateCommand, None)
+        else:
+            password = {"password": raw["password"]} if "password" in raw else {}
+            try:
+                command = self._check_user({**nested, **password}, UserCreateCommand, None)
+            except SettingsError as err:
+                # Name the fields where the client put them: ``user.login``, but ``password`` beside ``user``.
+                raise SettingsError(
+                    {path if path == "password" else f"user.{path}": problem for path, problem in err.errors.items()}
+                ) from err
         hashed = self.hash_password(command.password)
         new_id = random_id()
         stamp = now()

@@ -65,6 +65,11 @@ def validate(expression: str) -> None:
 
     if not croniter.is_valid(" ".join(fields), second_at_beginning=True):
         raise InvalidCron(f"Invalid cron expression {expression!r}")
+    try:
+        croniter(" ".join(fields), datetime.now(UTC), second_at_beginning=True).get_next(datetime)
+    except ValueError as err:
+        # Parses, but names no date that exists (``0 0 0 31 2 *``): it would never fire.
+        raise InvalidCron(f"Cron expression {expression!r} never fires") from err
 
 
 def next_executions(expression: str, start: datetime, count: int = 3) -> list[datetime]:

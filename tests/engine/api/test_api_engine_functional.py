@@ -89,7 +89,8 @@ async def test_partial_routes(client: Client, store: ConfigStore, runtime: Recor
     # The proxy may not take the web server's port.
     response = await client.put("/api/engine/proxy", json={"enabled": True, "port": 2224}, headers=AUTH)
     assert response.status == 400
-    assert (await response.json())["errors"] == {"proxyServer.port": "must differ from webServer.port"}
+    # Paths name the fields of the body sent: the section's own.
+    assert (await response.json())["errors"] == {"port": "must differ from webServer.port"}
 
 
 async def test_info(client: Client, store: ConfigStore) -> None:
