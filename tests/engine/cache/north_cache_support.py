@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
+from fakes import RecordingLogger as RecordingLogger  # re-exported for the cache tests
 
 from engine.cache.north import CacheEntry, NorthCache
 from engine.cache.north_files import HAS_SYNCFS
@@ -64,28 +64,6 @@ def values(*numbers: int) -> bytes:
 def numbers_of(payload: bytes) -> list[int]:
     """The numbers of a payload built by :func:`values`."""
     return [int(item["data"]["value"]) for item in msgspec.json.decode(payload)]
-
-
-class RecordingLogger:
-    """Keeps every log call as ``(level, event, fields)``."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str, dict[str, Any]]] = []
-
-    def debug(self, event: str, /, **fields: Any) -> None:
-        self.records.append(("debug", event, fields))
-
-    def info(self, event: str, /, **fields: Any) -> None:
-        self.records.append(("info", event, fields))
-
-    def warning(self, event: str, /, **fields: Any) -> None:
-        self.records.append(("warning", event, fields))
-
-    def error(self, event: str, /, **fields: Any) -> None:
-        self.records.append(("error", event, fields))
-
-    def events(self, level: str) -> list[str]:
-        return [event for lvl, event, _ in self.records if lvl == level]
 
 
 @dataclass
