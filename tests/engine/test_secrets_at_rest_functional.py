@@ -46,7 +46,7 @@ def test_no_secret_in_plaintext_anywhere(engine: EngineProcess, tmp_path: Path) 
     engine.ok("POST", f"/api/users/{admin_id}/password", {"currentPassword": "pass", "newPassword": admin})
     assert engine.stop() == 0
 
-    leaks = []
+    leaks: list[str] = []
     for path in sorted(p for p in engine.data_dir.rglob("*") if p.is_file()):
         data = path.read_bytes()
         leaks.extend(f"{path.relative_to(engine.data_dir)}: {secret}" for secret in SECRETS if secret.encode() in data)
