@@ -228,15 +228,14 @@ def test_sigterm_stops_launcher_engine_and_workers_gracefully(tmp_path: Path, la
     assert not api_up(api.port)
 
 
-def test_crash_loop_ends_in_safe_mode(tmp_path: Path, launchers: list[LauncherRun]) -> None:
-    record = tmp_path / "runs.jsonl"
-    crasher = script(tmp_path, "crasher", CRASHER, RECORD=str(record), SAFE_RUNS=True)
-    run = LauncherRun(
+def fast_restarts(tmp_path: Path, engine: Path) -> LauncherRun:
+    """A launcher running ``engine`` with near-immediate restarts and a long stability window."""
+    return LauncherRun(
         tmp_path,
         "--config",
         str(tmp_path / "data"),
         "--engine",
-        str(crasher),
+        str(engine),
         "--stable-after",
         "30",
         "--backoff-initial",
@@ -244,6 +243,12 @@ def test_crash_loop_ends_in_safe_mode(tmp_path: Path, launchers: list[LauncherRu
         "--backoff-max",
         "0.05",
     )
+
+
+def test_crash_loop_ends_in_safe_mode(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    record = tmp_path / "runs.jsonl"
+    crasher = script(tmp_path, "crasher", CRASHER, RECORD=str(record), SAFE_RUNS=True)
+    run = fast_restarts(tmp_path, crasher)
     launchers.append(run)
     wait_until(lambda: any("ready" in entry for entry in records(record)), "a safe-mode engine that stays up")
     starts = [entry for entry in records(record) if "argv" in entry]
@@ -259,19 +264,7 @@ def test_crash_loop_ends_in_safe_mode(tmp_path: Path, launchers: list[LauncherRu
 def test_crash_loop_in_safe_mode_gives_up(tmp_path: Path, launchers: list[LauncherRun]) -> None:
     record = tmp_path / "runs.jsonl"
     crasher = script(tmp_path, "crasher", CRASHER, RECORD=str(record), SAFE_RUNS=False)
-    run = LauncherRun(
-        tmp_path,
-        "--config",
-        str(tmp_path / "data"),
-        "--engine",
-        str(crasher),
-        "--stable-after",
-        "30",
-        "--backoff-initial",
-        "0.01",
-        "--backoff-max",
-        "0.05",
-    )
+    run = fast_restarts(tmp_path, crasher)
     launchers.append(run)
     assert run.proc.wait(30) == 1, run.log()
     starts = [entry for entry in records(record) if "argv" in entry]
@@ -302,19 +295,7 @@ while True:
 def test_requested_restart_leaves_safe_mode(tmp_path: Path, launchers: list[LauncherRun]) -> None:
     record = tmp_path / "runs.jsonl"
     restarter = script(tmp_path, "restarter", RESTARTER, RECORD=str(record))
-    run = LauncherRun(
-        tmp_path,
-        "--config",
-        str(tmp_path / "data"),
-        "--engine",
-        str(restarter),
-        "--stable-after",
-        "30",
-        "--backoff-initial",
-        "0.01",
-        "--backoff-max",
-        "0.05",
-    )
+    run = fast_restarts(tmp_path, restarter)
     launchers.append(run)
     wait_until(lambda: any("ready" in entry for entry in records(record)), "a normal engine after the restart")
     starts = [entry for entry in records(record) if "argv" in entry]
