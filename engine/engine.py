@@ -180,7 +180,6 @@ class Engine:
                 connector=dto,
                 data_dir=str(self.data_dir),
                 engine_name=self.config.engine_name(),
-                scan_modes=self.config.scan_modes(),
                 log_level=self.config.worker_log_level(),
             )
 
@@ -211,7 +210,8 @@ class Engine:
                 if worker is not None:
                     del self.souths[south_id]
                     await worker.stop()
-                self._south_groups.pop(south_id, None) if dto is None else None
+                if dto is None:
+                    self._south_groups.pop(south_id, None)
                 return
             assert dto is not None
             if worker is None:
@@ -242,7 +242,7 @@ class Engine:
     def _reconfigure(self, worker: Worker, dto: dict[str, Any]) -> None:
         if worker.state is WorkerState.RUNNING:
             with contextlib.suppress(WorkerGone):
-                worker.send(Reconfigure(connector=dto, scan_modes=self.config.scan_modes()))
+                worker.send(Reconfigure(connector=dto))
                 return
         # Not connected: the next spawn reads the new settings; do not wait for the backoff.
         worker.wake()
@@ -259,26 +259,27 @@ class Engine:
         """Reschedule the crons after a scan mode change."""
         self._scheduler.update(self.config.scan_modes())
 
+    def _worker(self, kind: str, connector_id: str) -> Worker | None:
+        if kind == "south":
+            return self.souths.get(connector_id)
+        slot = self.norths.get(connector_id)
+        return slot.worker if slot is not None else None
+
+    def _workers(self) -> list[Worker]:
+        return [*self.souths.values(), *(slot.worker for slot in self.norths.values())]
+
     def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
         """Supervision state of a connector's worker."""
-        worker = (
-            self.souths.get(connector_id)
-            if kind == "south"
-            else (slot.worker if (slot := self.norths.get(connector_id)) else None)
-        )
+        worker = self._worker(kind, connector_id)
         if worker is None:
             return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
         return {"state": worker.state.label, "pid": worker.pid, "restarts": worker.restarts}
 
     def connector_metrics(self) -> dict[str, dict[str, Any]]:
         """Latest metrics of each worker, with its supervision state and restart count."""
-        workers = {
-            **{f"south:{key}": w for key, w in self.souths.items()},
-            **{f"north:{key}": slot.worker for key, slot in self.norths.items()},
-        }
         return {
-            key: {**self.metrics.get(key, {}), "state": worker.state.label, "restarts": worker.restarts}
-            for key, worker in workers.items()
+            worker.key: {**self.metrics.get(worker.key, {}), "state": worker.state.label, "restarts": worker.restarts}
+            for worker in self._workers()
         }
 
     async def worker_request(
@@ -289,11 +290,7 @@ class Engine:
         Raises ``WorkerGone`` when the connector has no running worker, ``TimeoutError`` when it does not
         answer, and ``RuntimeError`` with the worker's message when the call failed there.
         """
-        worker = (
-            self.souths.get(connector_id)
-            if kind == "south"
-            else (slot.worker if (slot := self.norths.get(connector_id)) else None)
-        )
+        worker = self._worker(kind, connector_id)
         if worker is None or not worker.connected:
             raise WorkerGone(f"{kind} {connector_id} is not running")
         return await worker.request(method, params or {}, timeout_s=timeout_s)
@@ -301,7 +298,7 @@ class Engine:
     def broadcast_trigger(self, scan_mode_id: str) -> None:
         """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
         trigger = Trigger(scan_mode_id=scan_mode_id)
-        for worker in [*self.souths.values(), *(slot.worker for slot in self.norths.values())]:
+        for worker in self._workers():
             if worker.connected:
                 with contextlib.suppress(WorkerGone):
                     worker.send(trigger)
