@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,6 @@ class Start:
     connector: dict[str, Any]
     data_dir: str
     engine_name: str = "OIBus"
-    scan_modes: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
 
 
@@ -45,7 +44,6 @@ class Reconfigure:
 
     kind: ClassVar[str] = "reconfigure"
     connector: dict[str, Any]
-    scan_modes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,6 @@ class Runner(ABC, Generic[C]):
     def __init__(self, channel: Channel, start: Start) -> None:
         self.channel = channel
         self.dto = start.connector
-        self.scan_modes = start.scan_modes
         self.data_dir = Path(start.data_dir)
         self.engine_name = start.engine_name
         self.connector_id: str = self.dto["id"]
@@ -108,7 +107,6 @@ class Runner(ABC, Generic[C]):
             self.on_trigger(message.scan_mode_id)
         elif isinstance(message, Reconfigure):
             self.dto = message.connector
-            self.scan_modes = message.scan_modes or self.scan_modes
             await self.reconfigure()
         else:
             await self.on_message(message)

@@ -40,10 +40,9 @@ SAMPLES: dict[str, Message] = {
         connector={"id": "n1", "name": "N", "settings": {"a": 1}},
         data_dir="/d",
         engine_name="OIBus",
-        scan_modes={"sm": "* * * * * *"},
         log_level="info",
     ),
-    "reconfigure": Reconfigure(connector={"id": "s1"}, scan_modes={}),
+    "reconfigure": Reconfigure(connector={"id": "s1"}),
     "stop": Stop(),
     "trigger": Trigger(scan_mode_id="every-second"),
     "content": Content(
