@@ -205,6 +205,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         }
         self.sink = IpcSink(channel, self.connector_id, self._metrics)
         self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
+        self._cache = self._cache_db.for_south(self.connector_id)
         self._items: list[Item[Any]] = []
         self._raw_items: dict[str, dict[str, Any]] = {}
         self._running: set[str] = set()
@@ -251,7 +252,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         base = self.data_dir / "cache" / f"south-{self.connector_id}"
         (base / "tmp").mkdir(parents=True, exist_ok=True)
         connector: SouthConnector[Any, Any] = self.connector_cls(
-            settings, self.context(base), self.sink, self._cache_db.for_south(self.connector_id)
+            settings, self.context(base), self.sink, self._cache
         )
         self.connector = connector
         self._load_items()
@@ -268,7 +269,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
             settings,
             self.scratch_context(base_folder),
             CapturingSink(),
-            ScratchCache(self._cache_db.for_south(self.connector_id)),
+            ScratchCache(self._cache),
         )
         return connector
 
@@ -364,7 +365,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
     async def _history(self, connector: SouthConnector[Any, Any], item: Item[Any]) -> None:
         """Read the last ``maxReadInterval`` of ``item`` from its tracked instant, interval by interval."""
         raw = self._raw_items.get(item.id, {})
-        cache = self._cache_db.for_south(self.connector_id)
+        cache = self._cache
         tracked = cache.get_tracked_instant(item.id)
         max_read_interval = int(raw.get("maxReadInterval") or DEFAULT_MAX_READ_INTERVAL_S)
         strategy: RecoveryStrategy = "newest" if raw.get("recoveryStrategy") == "newest" else "oldest"
