@@ -217,6 +217,15 @@ class NorthConnector(ABC, Generic[S]):
         """Deliver the file at ``path`` whose logical name is ``filename``."""
         raise NotImplementedError
 
+    async def handle_content(self, content_type: str, data: bytes) -> None:
+        """Deliver a JSON array of another content type the manifest lists (a transformer's output).
+
+        ``setpoint``: ``[{"reference", "value"}]``; ``mqtt``: ``[{"topic", "payload"}]`` (payload a string);
+        ``modbus``: ``[{"address", "value", "modbusType"}]``; ``opcua``: ``[{"nodeId", "value", "dataType"?}]``;
+        ``oianalytics``: ``[{"pointId", "timestamp", "data": {"value"}}]``.
+        """
+        raise NotImplementedError
+
     async def handle_files(self, files: list[tuple[Path, str]]) -> None:
         """Deliver several files, in order; on failure some may already be delivered (they will be again)."""
         for path, filename in files:

@@ -9,7 +9,7 @@ from typing import Any
 from connectors.base import NorthConnector
 from connectors.errors import SendError
 from engine.cache.north import CacheEntry, Folder, NewEntry, NorthCache
-from engine.cache.north_types import FOLDERS
+from engine.cache.north_types import FOLDERS, JSON_ARRAY_TYPES
 from engine.cache.settings import CachingSettings
 from engine.ipc import Content, Message, Refused, Start, Stored
 from engine.worker.channel import Channel
@@ -129,6 +129,8 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             await connector.handle_file(entry.content_path, entry.content_file)
         elif entry.content_type == "time-values":
             await connector.handle_values_json(await entry.read_content())
+        elif entry.content_type in JSON_ARRAY_TYPES and entry.content_type in connector.manifest.types:
+            await connector.handle_content(entry.content_type, await entry.read_content())
         else:
             raise SendError(f"content type {entry.content_type!r} cannot be sent by this connector")
 
