@@ -8,6 +8,7 @@ decides policy (backoff, retries, logging context). Connectors import nothing of
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -93,9 +94,19 @@ class Item(Generic[I]):
     group_id: str | None = None
 
 
+def _ignore_lost(reason: str) -> None:
+    """Default ``connection_lost`` of a context built outside a runner (tests, instances built for a test)."""
+
+
 @dataclass(slots=True)
 class ConnectorContext:
-    """What the runner gives a connector besides its settings."""
+    """What the runner gives a connector besides its settings.
+
+    ``connection_lost(reason)`` is how a connector whose session dies in the background (a subscription, a
+    broker connection) reports it: the runner logs the gap once, stops the connector and starts it again
+    with backoff (STYLE R11: one owner of reconnection). A mode method may instead raise
+    ``ConnectorConnectionError``/``ConnectorNotReady``, which the runner treats the same way.
+    """
 
     id: str
     name: str
@@ -103,6 +114,7 @@ class ConnectorContext:
     base_folder: Path
     engine_name: str = "OIBus"
     extra: dict[str, Any] = field(default_factory=dict)
+    connection_lost: Callable[[str], None] = _ignore_lost
 
 
 class SouthConnector(ABC, Generic[S, I]):

@@ -60,6 +60,7 @@ class Runner(ABC, Generic[C]):
         self.tasks: asyncio.TaskGroup | None = None
         self._stopping = False
         self._requests: set[asyncio.Task[None]] = set()
+        self._reconnect: asyncio.Task[None] | None = None
 
     def context(self, base_folder: Path) -> ConnectorContext:
         """The context handed to the connector."""
@@ -69,12 +70,37 @@ class Runner(ABC, Generic[C]):
             logger=self.logger,
             base_folder=base_folder,
             engine_name=self.engine_name,
+            connection_lost=self.connection_lost,
         )
 
-    async def start_with_backoff(self) -> None:
-        """Start the connector; retry ``ConnectorNotReady`` with backoff, give up on ``ConnectorFatal``."""
+    def connection_lost(self, reason: str) -> None:
+        """The connector lost its peer: log the gap once, then stop and start it again with backoff.
+
+        Reports arriving while a reconnection is under way (every item of a failing run, say) add nothing.
+        """
+        if self._stopping or self.connector is None or not self.started.is_set():
+            return
+        if self._reconnect is not None and not self._reconnect.done():
+            return
+        self.logger.warning("connection lost, reconnecting", reason=reason)
+        self._reconnect = asyncio.create_task(self._restart(), name=f"{self.connector_id}:reconnect")
+
+    async def _cancel_reconnect(self) -> None:
+        if self._reconnect is not None and not self._reconnect.done():
+            self._reconnect.cancel()
+            await asyncio.gather(self._reconnect, return_exceptions=True)
+
+    async def _restart(self) -> None:
+        self.started.clear()
+        await self.stop_connector()
+        await self.start_with_backoff(warned=True)
+
+    async def start_with_backoff(self, *, warned: bool = False) -> None:
+        """Start the connector; retry ``ConnectorNotReady`` with backoff, give up on ``ConnectorFatal``.
+
+        ``warned``: the unavailability was already logged (a lost connection), so only the recovery is.
+        """
         delay = START_BACKOFF_INITIAL_S
-        warned = False
         while not self._stopping:
             try:
                 await self.start_connector()
@@ -191,6 +217,7 @@ class Runner(ABC, Generic[C]):
 
     async def reconfigure(self) -> None:
         """Apply ``self.dto``: restart the connector with the new settings and items."""
+        await self._cancel_reconnect()
         await self.stop_connector()
         self.started.clear()
         await self.start_with_backoff()
@@ -207,6 +234,7 @@ class Runner(ABC, Generic[C]):
     async def stop(self) -> None:
         """Stop answering requests (those in progress are cancelled), then the subclass stops and flushes."""
         self._stopping = True
+        await self._cancel_reconnect()
         for task in list(self._requests):
             task.cancel()
         if self._requests:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from connectors.base import Item, SouthCache, SouthConnector, TimeValue
-from connectors.errors import ContentRefused
+from connectors.errors import ConnectorConnectionError, ConnectorNotReady, ContentRefused
 from engine.cache.history import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.cache.south import SouthCacheDB
 from engine.ipc import Ack, Content, Message, Nack, Start
@@ -356,6 +356,8 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
                 self._metrics["lastRunDuration"] = round((time.monotonic() - started) * 1000)
         except ContentRefused as err:
             self.logger.warning("content refused by the engine; will retry at the next run", reason=str(err))
+        except (ConnectorConnectionError, ConnectorNotReady) as err:
+            self.connection_lost(str(err) or type(err).__name__)
         except Exception as err:
             self.logger.error("run failed", error=str(err), errorType=type(err).__name__)
         finally:
