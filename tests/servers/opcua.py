@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import logging
 import socket
@@ -83,6 +84,11 @@ class KeptHistory(HistoryDict):  # type: ignore[misc]
     async def new_historized_node(self, node_id: ua.NodeId, period: timedelta | None, count: int = 0) -> None:
         if node_id not in self._datachanges:
             await super().new_historized_node(node_id, period, count)
+
+    async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
+        # Kept in time order, as a historian answers (a test may log past values after live ones).
+        values = self._datachanges[node_id]
+        bisect.insort(values, datavalue, key=lambda value: value.SourceTimestamp)
 
     async def stop(self) -> None:
         """Keep the values for the next start."""
