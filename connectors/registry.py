@@ -15,6 +15,7 @@ SOUTH: dict[str, str] = {
 NORTH: dict[str, str] = {
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
+    "opcua": "connectors.north.opcua",
 }
 
 
