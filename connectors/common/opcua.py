@@ -114,7 +114,7 @@ KeepSessionAlive = Annotated[
     bool,
     msgspec.Meta(
         title="Keep session alive",
-        description="Accepted for compatibility; the session is always probed every second (a lost one is reported).",
+        description="Accepted for compatibility; the session is always probed (a lost one is reported).",
     ),
 ]
 RetryInterval = Annotated[
@@ -334,10 +334,12 @@ async def open_session(
 ) -> Client:
     """Connect to the server and activate a session; raise ``ConnectorNotReady``/``ConnectorFatal`` with a reason.
 
-    ``on_lost(reason)`` is called once if the session later dies (asyncua's supervisor probes it every second
-    and, with ``auto_reconnect=False``, only reports).
+    ``on_lost(reason)`` is called once if the session later dies (asyncua's supervisor probes it and, with
+    ``auto_reconnect=False``, only reports).
     """
-    client = Client(settings.url, timeout=timeout_s, watchdog_intervall=1.0, auto_reconnect=False)
+    # The probe reads the server state every ``timeout_s`` and gives it as long to answer: a busy server (one
+    # creating thousands of monitored items) is not a dead one. A closed connection is noticed at once.
+    client = Client(settings.url, timeout=timeout_s, watchdog_intervall=timeout_s, auto_reconnect=False)
     client.name = client.description = f"OIBus {name}"
     client.product_uri = "urn:oibus"
     # A dead session must be noticed by the probe, not kept on the server for asyncua's default hour.
