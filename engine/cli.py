@@ -91,8 +91,10 @@ async def _serve(
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
+    from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.info import EngineInfo
     from engine.api.keys import LOG_PIPELINE, LOGS, STOP_ENGINE
+    from engine.api.log_relay import routes as log_relay_routes
     from engine.api.metrics import routes as metrics_routes
     from engine.api.routes_logs import routes as logs_routes
     from engine.api.routes_metrics import routes as metrics_reset_routes
@@ -124,7 +126,16 @@ async def _serve(
         store,
         engine,
         info,
-        extra_routes=[content_routes, metrics_routes, logs_routes, metrics_reset_routes, sse_routes, restart_routes],
+        extra_routes=[
+            content_routes,
+            metrics_routes,
+            logs_routes,
+            metrics_reset_routes,
+            sse_routes,
+            restart_routes,
+            legacy_content_routes,
+            log_relay_routes,
+        ],
     )
     app[LOGS] = LogStore(data_dir)
     app[LOG_PIPELINE] = logs
