@@ -105,13 +105,18 @@ async def _serve(
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
     from engine.logs import LogStore
+    from engine.proxy import ProxyService
 
     settings = store.engine_settings()
     engine = Engine(data_dir, StoreConfigSource(store), safe_mode=args.safe_mode)
 
+    proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
+    proxy.apply(settings.proxy_server)
+
     def apply_settings() -> None:
-        current = store.engine_settings()  # decrypted: the Loki password is needed
+        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
         logs.apply(current.logger, engine_name=current.general.name)
+        proxy.apply(current.proxy_server)
 
     engine.settings_listeners.append(apply_settings)
     engine.metrics_listeners.append(metrics.record)
@@ -163,6 +168,7 @@ async def _serve(
     try:
         async with asyncio.TaskGroup() as group:
             metrics.start(group)
+            group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             delete_init_file(data_dir)
             log.info(
@@ -176,6 +182,7 @@ async def _serve(
             await stop.wait()
             log.info("stopping")
             await site.stop()
+            proxy.stop()
             await engine.stop()
             metrics.stop()
     finally:
