@@ -57,6 +57,22 @@ def numbers(folder: Path) -> list[int]:
     return [int(value["data"]["value"]) for value in written(folder)[0]]
 
 
+def archive(engine: EngineProcess, out: Path, *senders: str) -> None:
+    """A running file-writer North on ``engine`` taking what ``senders`` send, files under their own names."""
+    writer = engine.ok(
+        "POST",
+        "/api/north",
+        north_body(
+            "archive",
+            "file-writer",
+            {"outputFolder": str(out), "prefix": "", "suffix": ""},
+            scan_mode_id(engine, "Every second"),
+            transformers=[api_rule(sender) for sender in senders],
+        ),
+    )
+    engine.wait_state("north", writer["id"], "RUNNING")
+
+
 def cache_entries(engine: EngineProcess, north_id: str) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = engine.ok("GET", f"/api/north/{north_id}/cache/search")
     return found
@@ -84,18 +100,7 @@ def test_ot_relays_data_and_logs_through_it(tmp_path: Path) -> None:
             ot = EngineProcess(tmp_path / "ot").start()
             it.ok("PUT", "/api/engine/name", {"name": "IT-OIBus"})
             ot.ok("PUT", "/api/engine/name", {"name": "OT-OIBus"})
-            writer = it.ok(
-                "POST",
-                "/api/north",
-                north_body(
-                    "archive",
-                    "file-writer",
-                    {"outputFolder": str(out), "prefix": "", "suffix": ""},
-                    scan_mode_id(it, "Every second"),
-                    transformers=[api_rule("ToIT")],
-                ),
-            )
-            it.wait_state("north", writer["id"], "RUNNING")
+            archive(it, out, "ToIT")
             relay = f"http://127.0.0.1:{nat.port}"
             to_it = ot.ok(
                 "POST",
@@ -184,18 +189,7 @@ async def test_upstream_v2_and_v34_senders_are_accepted(tmp_path: Path) -> None:
     out.mkdir()
     it = EngineProcess(tmp_path / "it").start()
     try:
-        writer = it.ok(
-            "POST",
-            "/api/north",
-            north_body(
-                "archive",
-                "file-writer",
-                {"outputFolder": str(out), "prefix": "", "suffix": ""},
-                scan_mode_id(it, "Every second"),
-                transformers=[api_rule("OT-3.4"), api_rule("OIBus-v2:OIConnect")],
-            ),
-        )
-        it.wait_state("north", writer["id"], "RUNNING")
+        archive(it, out, "OT-3.4", "OIBus-v2:OIConnect")
         it.ok("POST", "/api/external-sources", {"reference": "OT-3.4", "description": "a 3.4 oibus North"})
         it.ok("POST", "/api/external-sources", {"reference": "OIBus-v2:OIConnect"})
         async with aiohttp.ClientSession(base_url=it.url, headers={"Authorization": AUTH}) as session:
