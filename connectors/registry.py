@@ -9,11 +9,13 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "modbus": "connectors.south.modbus",
 }
 
 NORTH: dict[str, str] = {
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
+    "modbus": "connectors.north.modbus",
 }
 
 
