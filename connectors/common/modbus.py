@@ -18,7 +18,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -35,6 +35,7 @@ __all__ = [
     "Endianness",
     "EndiannessField",
     "Host",
+    "ModbusConnectionSettings",
     "NetworkTimeout",
     "Port",
     "RetryInterval",
@@ -148,6 +149,25 @@ _INTEGER_TYPES = frozenset({"uint16", "int16", "uint32", "int32", "big-uint64", 
 _ADDRESS = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|[0-9]+)\s*$")
 
 
+class ModbusConnectionSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The settings both Modbus connectors start with: where the server is and how values are laid out.
+
+    The North's settings are exactly these; the South's add how reads are grouped.
+    """
+
+    host: Host
+    port: Port = 502
+    connect_timeout: ConnectTimeout = 10_000
+    network_timeout: NetworkTimeout = 15_000
+    retry_interval: RetryInterval = 10_000
+    slave_id: SlaveId = 1
+    address_offset: AddressOffsetField = "modbus"
+    endianness: EndiannessField = "big-endian"
+    swap_bytes_in_words: SwapBytesInWords = False
+    # Upstream's name capitalises the D of DWords, which camel-casing the Python name would not.
+    swap_words_in_dwords: SwapWordsInDWords = msgspec.field(default=False, name="swapWordsInDWords")
+
+
 @dataclass(frozen=True, slots=True)
 class ByteOrder:
     """The byte-order settings of a connector (see the module docstring)."""
@@ -157,8 +177,8 @@ class ByteOrder:
     swap_words_in_dwords: bool = False
 
     @classmethod
-    def of(cls, settings: Any) -> ByteOrder:
-        """The byte order of settings with ``endianness``, ``swap_bytes_in_words`` and ``swap_words_in_dwords``."""
+    def of(cls, settings: ModbusConnectionSettings) -> ByteOrder:
+        """The byte order of a connector's settings."""
         return cls(
             big_endian=settings.endianness == "big-endian",
             swap_bytes_in_words=settings.swap_bytes_in_words,

@@ -18,6 +18,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
+from connectors.common.modbus import ModbusConnectionSettings
 from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorNotReady
 
 __all__ = ["ModbusClient", "ModbusRefused", "probe"]
@@ -115,6 +116,20 @@ class ModbusClient:
             retries=0,
             trace_connect=self._connection_changed,
         )
+
+    @classmethod
+    async def open(cls, settings: ModbusConnectionSettings, on_lost: Callable[[str], None]) -> ModbusClient:
+        """A connected session to the server of a connector's settings (``ConnectorNotReady`` with the reason)."""
+        client = cls(
+            settings.host,
+            settings.port,
+            settings.slave_id,
+            connect_timeout_ms=settings.connect_timeout,
+            network_timeout_ms=settings.network_timeout,
+            on_lost=on_lost,
+        )
+        await client.connect()
+        return client
 
     @property
     def where(self) -> str:

@@ -17,13 +17,16 @@ import contextlib
 import signal
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
+from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
-__all__ = ["TABLE_CODES", "ModbusTestServer", "modbus_server"]
+__all__ = ["TABLE_CODES", "ModbusTestServer", "Received", "modbus_server"]
 
 TABLE_CODES = {"coil": 1, "discrete-input": 2, "holding-register": 3, "input-register": 4}
 """The read function code of each table, which is how pymodbus's datastore names a table."""
@@ -36,11 +39,31 @@ def _free_port() -> int:
         return port
 
 
-class ModbusTestServer:
-    """A pymodbus ``ModbusTcpServer`` answering every unit id, on ``127.0.0.1:port``."""
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A request the server received: function code, unit id, address and count (registers or bits)."""
 
-    def __init__(self, port: int | None = None, *, size: int = 1000, pattern: bool = False) -> None:
+    function_code: int
+    unit: int
+    address: int
+    count: int
+
+
+class ModbusTestServer:
+    """A pymodbus ``ModbusTcpServer`` answering every unit id, on ``127.0.0.1:port``.
+
+    ``requests`` lists what it received (when ``record``), so that a test can count requests and check the
+    addresses and unit id on the wire.
+    """
+
+    def __init__(
+        self, port: int | None = None, *, size: int = 1000, pattern: bool = False, record: bool = True
+    ) -> None:
         self.port = port or _free_port()
+        self.requests: list[Received] = []
+        self.busy: set[int] = set()
+        """Holding-register addresses whose reads are answered "device busy" (Modbus exception 6)."""
+        self._record = record
         self.size = size
         self.host = "127.0.0.1"
         registers: int | list[int] = [i & 0xFFFF for i in range(size)] if pattern else 0
@@ -54,13 +77,16 @@ class ModbusTestServer:
                 [SimData(0, count=1 if pattern else size, values=registers, datatype=DataType.REGISTERS)],
                 [SimData(0, count=1 if pattern else size, values=registers, datatype=DataType.REGISTERS)],
             ),
+            action=self._action,
         )
         self._server: ModbusTcpServer | None = None
         self._core: ModbusServerContext | SimCore | None = None
 
     async def start(self) -> None:
         """Listen (again) on the same port; the tables keep what they held."""
-        server = ModbusTcpServer(self._device, address=(self.host, self.port))
+        server = ModbusTcpServer(
+            self._device, address=(self.host, self.port), trace_pdu=self._trace if self._record else None
+        )
         if self._core is not None:
             # A new listener over the same datastore: what the tests wrote survives the restart.
             server.context = self._core
@@ -73,6 +99,26 @@ class ModbusTestServer:
         server, self._server = self._server, None
         if server is not None:
             await server.shutdown()  # type: ignore[no-untyped-call]
+
+    async def _action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        del start_address, registers
+        if function_code == 3 and values is None and self.busy.intersection(range(address, address + count)):
+            return ExcCodes.DEVICE_BUSY
+        return None
+
+    def _trace(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        if not sending:
+            count = pdu.count or len(pdu.registers) or len(pdu.bits)
+            self.requests.append(Received(pdu.function_code, pdu.dev_id, pdu.address, count))
+        return pdu
 
     @property
     def running(self) -> bool:
@@ -109,7 +155,7 @@ async def modbus_server(port: int | None = None, *, size: int = 1000) -> AsyncIt
 
 
 async def _serve(port: int, size: int) -> None:
-    server = ModbusTestServer(port, size=size, pattern=True)
+    server = ModbusTestServer(port, size=size, pattern=True, record=False)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -64,17 +64,7 @@ class ModbusNorth(NorthConnector[ModbusNorthSettings]):
 
     async def start(self) -> None:
         """Open the Modbus session; ``ConnectorNotReady`` says why the server cannot be reached."""
-        settings = self.settings
-        client = ModbusClient(
-            settings.host,
-            settings.port,
-            settings.slave_id,
-            connect_timeout_ms=settings.connect_timeout,
-            network_timeout_ms=settings.network_timeout,
-            on_lost=self.context.connection_lost,
-        )
-        await client.connect()
-        self._client = client
+        self._client = await ModbusClient.open(self.settings, self.context.connection_lost)
 
     async def stop(self) -> None:
         """Close the session."""

@@ -39,22 +39,9 @@ class ModbusSouth(SouthConnector[ModbusSettings, ModbusItemSettings]):
         # Items the server refused inside a batch: read alone from then on, so they cannot blind their neighbours.
         self._isolated: set[str] = set()
 
-    def _new_client(self) -> ModbusClient:
-        settings = self.settings
-        return ModbusClient(
-            settings.host,
-            settings.port,
-            settings.slave_id,
-            connect_timeout_ms=settings.connect_timeout,
-            network_timeout_ms=settings.network_timeout,
-            on_lost=self.context.connection_lost,
-        )
-
     async def start(self) -> None:
         """Open the Modbus session; ``ConnectorNotReady`` says why the server cannot be reached."""
-        client = self._new_client()
-        await client.connect()
-        self._client = client
+        self._client = await ModbusClient.open(self.settings, self.context.connection_lost)
 
     async def stop(self) -> None:
         """Close the session."""

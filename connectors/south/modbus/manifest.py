@@ -6,20 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from connectors.common.modbus import (
-    AddressOffsetField,
-    ConnectTimeout,
-    DataType,
-    EndiannessField,
-    Host,
-    NetworkTimeout,
-    Port,
-    RetryInterval,
-    SlaveId,
-    SwapBytesInWords,
-    SwapWordsInDWords,
-    parse_address,
-)
+from connectors.common.modbus import DataType, ModbusConnectionSettings, parse_address
 from connectors.manifest import ConnectorManifest, Modes
 
 __all__ = ["MANIFEST", "ModbusItemData", "ModbusItemSettings", "ModbusSettings", "ModbusType"]
@@ -27,19 +14,9 @@ __all__ = ["MANIFEST", "ModbusItemData", "ModbusItemSettings", "ModbusSettings",
 ModbusType = Literal["coil", "discrete-input", "input-register", "holding-register"]
 
 
-class ModbusSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class ModbusSettings(ModbusConnectionSettings, frozen=True, kw_only=True):
     """Where the Modbus server is, how its values are laid out, and how reads are grouped."""
 
-    host: Host
-    port: Port = 502
-    connect_timeout: ConnectTimeout = 10_000
-    network_timeout: NetworkTimeout = 15_000
-    retry_interval: RetryInterval = 10_000
-    slave_id: SlaveId = 1
-    address_offset: AddressOffsetField = "modbus"
-    endianness: EndiannessField = "big-endian"
-    swap_bytes_in_words: SwapBytesInWords = False
-    swap_words_in_dwords: SwapWordsInDWords = msgspec.field(default=False, name="swapWordsInDWords")
     batch_query: Annotated[
         bool,
         msgspec.Meta(
