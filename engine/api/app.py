@@ -25,10 +25,11 @@ from engine.api.errors import error_middleware
 from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.ip_filter import ip_filter_middleware
-from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, RUNTIME, STORE, THROTTLE, TOKENS
+from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, METRICS_TEXT, RUNTIME, STORE, THROTTLE, TOKENS
 from engine.api.openapi import routes as openapi_routes
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
+from engine.api.ttl_cache import TtlCache
 from engine.api.util import offload
 from engine.config.store import ConfigStore
 from engine.config.users import DEFAULT_LOGIN
@@ -82,6 +83,7 @@ def create_app(
     app[TOKENS] = TokenSigner(store.token_key)
     app[THROTTLE] = throttle if throttle is not None else LoginThrottle()
     app[IP_FILTER] = IpFilter()
+    app[METRICS_TEXT] = TtlCache()
     app.cleanup_ctx.append(_default_password_check)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)
