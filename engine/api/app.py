@@ -18,7 +18,15 @@ from collections.abc import AsyncIterator, Iterable
 import structlog
 from aiohttp import web
 
-from engine.api import routes_engine, routes_ip_filters, routes_north, routes_scan_modes, routes_south, routes_users
+from engine.api import (
+    routes_engine,
+    routes_ip_filters,
+    routes_north,
+    routes_scan_modes,
+    routes_south,
+    routes_south_csv,
+    routes_users,
+)
 from engine.api.auth import auth_middleware
 from engine.api.credentials import CredentialCache
 from engine.api.errors import error_middleware
@@ -43,6 +51,8 @@ MAX_BODY_SIZE = 20 * 1024 * 1024
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_engine.routes,
     routes_scan_modes.routes,
+    # Before the South routes: ``GET .../items/export`` must not be read as ``GET .../items/{itemId}``.
+    routes_south_csv.routes,
     routes_south.routes,
     routes_north.routes,
     routes_users.routes,

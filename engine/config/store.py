@@ -36,7 +36,7 @@ from engine.config.models import (
 from engine.config.north import NorthMixin
 from engine.config.provisioning import InitSettings
 from engine.config.scan_modes import ScanModesMixin, seed_scan_modes
-from engine.config.south import SouthMixin
+from engine.config.south_import import SouthImportMixin
 from engine.config.users import UsersMixin
 from engine.config.validation import convert
 from engine.version import engine_version
@@ -75,7 +75,7 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersMixin):
+class ConfigStore(ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFiltersMixin):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 
     def __init__(
