@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 
 from engine.api import (
+    routes_certificates,
     routes_engine,
     routes_ip_filters,
     routes_north,
@@ -57,6 +58,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_north.routes,
     routes_users.routes,
     routes_ip_filters.routes,
+    routes_certificates.routes,
     openapi_routes,
 )
 

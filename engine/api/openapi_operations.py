@@ -20,6 +20,8 @@ from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand
 from engine.config.manifests import Kind
 from engine.config.models import (
+    CertificateCommand,
+    CertificateDTO,
     ChangePasswordCommand,
     CurrentUserDTO,
     EngineSettings,
@@ -429,6 +431,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/ip-filters/{id}"): Operation(status=200, answer=IpFilterDTO),
     ("PUT", "/api/ip-filters/{id}"): Operation(body=IpFilterCommand),
     ("DELETE", "/api/ip-filters/{id}"): Operation(),
+    # Certificates.
+    ("GET", "/api/certificates"): Operation(status=200, answer=list[CertificateDTO]),
+    ("POST", "/api/certificates"): Operation(
+        body=CertificateCommand,
+        status=201,
+        answer=CertificateDTO,
+        note="`options` generates a self-signed certificate; `certificate` and `privateKey` (PEM) import one.",
+    ),
+    ("GET", "/api/certificates/{id}"): Operation(status=200, answer=CertificateDTO),
+    ("PUT", "/api/certificates/{id}"): Operation(
+        body=CertificateCommand,
+        note="`regenerateCertificate` with `options` makes a new one; `certificate` replaces it (an empty "
+        "`privateKey` keeps the stored key when it matches).",
+    ),
+    ("DELETE", "/api/certificates/{id}"): Operation(),
     # Ingestion.
     ("POST", "/api/content/content"): Operation(
         body={"anyOf": [_TIME_VALUES, {"description": "Any other JSON: any-content, forwarded as is."}]},

@@ -137,7 +137,22 @@ def _v2_ip_filters(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters)
+def _v3_certificates(db: sqlite3.Connection) -> None:
+    """Certificates of ``/api/certificates``: PEM certificate and public key, the private key encrypted."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS certificates (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            public_key TEXT NOT NULL,
+            certificate TEXT NOT NULL,
+            private_key TEXT NOT NULL,
+            expiry TEXT NOT NULL,
+            {_AUDIT})"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters, _v3_certificates)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

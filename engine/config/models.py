@@ -504,3 +504,47 @@ class IpFilterDTO(Audited, frozen=True, kw_only=True):
     id: str
     address: str
     description: str
+
+
+# --- Certificates -------------------------------------------------------------------------------------
+
+KeySize = Literal[2048, 3072, 4096]
+
+
+class CertificateOptions(Model, frozen=True, kw_only=True):
+    """What to put in a generated self-signed certificate (``countryName``: two letters, ISO 3166)."""
+
+    common_name: NonEmpty
+    country_name: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2})?$(?!\n)")] = ""
+    state_or_province_name: str = ""
+    locality_name: str = ""
+    organization_name: str = ""
+    key_size: KeySize = 2048
+    days_before_expiry: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
+
+
+class CertificateCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/certificates`` (``CertificateCommandDTO``), and our PEM import.
+
+    Creation generates a self-signed certificate from ``options``, or imports ``certificate`` with its
+    ``privateKey`` (PEM). On update, ``regenerateCertificate`` with ``options`` makes a new one, and
+    ``certificate`` replaces it (an empty ``privateKey`` keeps the stored key if it matches).
+    """
+
+    name: NonEmpty
+    description: str | None = ""
+    regenerate_certificate: bool = False
+    options: CertificateOptions | None = None
+    certificate: str | None = None
+    private_key: OptionalSecret = None
+
+
+class CertificateDTO(Audited, frozen=True, kw_only=True):
+    """A stored certificate (its private key never leaves the store)."""
+
+    id: str
+    name: str
+    description: str
+    public_key: str
+    certificate: str
+    expiry: str

@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 
 from connectors.errors import SettingsError
 from engine.config.base import from_json, now, random_id, require_object, to_json
+from engine.config.certificates import CertificatesMixin
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.errors import NotFoundError
 from engine.config.ip_filters import IpFiltersMixin
@@ -75,7 +76,7 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class ConfigStore(ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFiltersMixin):
+class ConfigStore(ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFiltersMixin, CertificatesMixin):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 
     def __init__(
