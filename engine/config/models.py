@@ -73,11 +73,25 @@ class GeneralSettings(Model, frozen=True, kw_only=True):
     name: NonEmpty = "OIBus"
 
 
+class HttpsSettings(Model, frozen=True, kw_only=True):
+    """``webServer.https`` (ours: upstream serves plain HTTP only): an HTTPS listener for the API and UI.
+
+    It serves ``certs/cert.pem`` with ``certs/private.pem`` of the data folder, generated self-signed on the
+    first start that needs them (replace both with a certificate of your own CA if you have one).
+    ``keepHttp: false`` closes the plain HTTP listener of ``webServer.port``. Applied at the next start.
+    """
+
+    enabled: bool = False
+    port: Port = 2443
+    keep_http: bool = True
+
+
 class WebServerSettings(Model, frozen=True, kw_only=True):
-    """``webServer``: HTTP port of the API and UI, and the lifetime of login tokens."""
+    """``webServer``: HTTP port of the API and UI, the lifetime of login tokens, and HTTPS (ours)."""
 
     port: Port = 2223
     auth_token_duration: TokenDuration = "7d"
+    https: HttpsSettings = HttpsSettings()
 
 
 class ForwardProxySettings(Model, frozen=True, kw_only=True):

@@ -215,6 +215,11 @@ class ConfigStore(ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFi
             settings = convert(_deep_merge(blank(stored, shape), patch), EngineSettings)
             if settings.proxy_server.enabled and settings.proxy_server.port == settings.web_server.port:
                 raise SettingsError({"proxyServer.port": "must differ from webServer.port"})
+            https = settings.web_server.https
+            if https.enabled and https.keep_http and https.port == settings.web_server.port:
+                raise SettingsError({"webServer.https.port": "must differ from webServer.port while HTTP is kept"})
+            if https.enabled and settings.proxy_server.enabled and https.port == settings.proxy_server.port:
+                raise SettingsError({"webServer.https.port": "must differ from proxyServer.port"})
             db.execute(
                 "UPDATE engines SET settings = ?, updated_by = ?, updated_at = ? WHERE id = ?",
                 (
