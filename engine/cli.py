@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from engine.paths import default_data_dir
 from engine.version import engine_version
 
 if TYPE_CHECKING:
+    from engine.config.models import WebServerSettings
     from engine.config.store import ConfigStore
     from engine.logs import LogPipeline
     from engine.metrics import MetricsStore
@@ -151,11 +153,8 @@ async def _serve(
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = settings.web_server.port
-    site = web.TCPSite(runner, host=None, port=port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as err:
-        log.error("cannot listen", port=port, error=str(err))
+    sites = await _listen(runner, settings.web_server, data_dir)
+    if not sites:
         await runner.cleanup()
         return 1
     loop = asyncio.get_running_loop()
@@ -178,10 +177,12 @@ async def _serve(
                 dataFolder=str(data_dir),
                 safeMode=args.safe_mode,
             )
-            print(f"OIBus {engine_version()} listening on http://localhost:{port} (data folder {data_dir})", flush=True)
+            urls = " and ".join(f"{scheme}://localhost:{site_port}" for scheme, site_port, _ in sites)
+            print(f"OIBus {engine_version()} listening on {urls} (data folder {data_dir})", flush=True)
             await stop.wait()
             log.info("stopping")
-            await site.stop()
+            for _, _, site in sites:
+                await site.stop()
             proxy.stop()
             await engine.stop()
             metrics.stop()
@@ -189,6 +190,37 @@ async def _serve(
         with contextlib.suppress(Exception):
             await runner.cleanup()
     return 0
+
+
+async def _listen(
+    runner: web.AppRunner, web_server: WebServerSettings, data_dir: Path
+) -> list[tuple[str, int, web.TCPSite]]:
+    """Open the HTTP listener and, when enabled, the HTTPS one (``webServer.https``); none if one fails."""
+    from engine.certificates import server_ssl_context
+
+    https = web_server.https
+    wanted: list[tuple[str, int, ssl.SSLContext | None]] = []
+    if not (https.enabled and not https.keep_http):
+        wanted.append(("http", web_server.port, None))
+    if https.enabled:
+        try:
+            tls = await asyncio.to_thread(server_ssl_context, data_dir)
+        except (OSError, ValueError, ssl.SSLError) as err:
+            log.error("cannot load the HTTPS certificate", folder=str(data_dir / "certs"), error=str(err))
+            return []
+        wanted.append(("https", https.port, tls))
+    sites: list[tuple[str, int, web.TCPSite]] = []
+    for scheme, port, context in wanted:
+        site = web.TCPSite(runner, host=None, port=port, reuse_address=True, ssl_context=context)
+        try:
+            await site.start()
+        except OSError as err:
+            log.error("cannot listen", scheme=scheme, port=port, error=str(err))
+            for _, _, started in sites:
+                await started.stop()
+            return []
+        sites.append((scheme, port, site))
+    return sites
 
 
 def main(argv: list[str] | None = None) -> None:

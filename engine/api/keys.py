@@ -13,6 +13,7 @@ from engine.api.refusals import RefusedNames
 from engine.api.sse import LiveStreams
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
+from engine.api.ttl_cache import TtlCache
 from engine.config.store import ConfigStore
 from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
@@ -52,6 +53,9 @@ LOG_PIPELINE = web.AppKey("log_pipeline", LogPipeline)
 
 METRICS = web.AppKey("metrics", MetricsStore)
 """The persisted connector and engine metrics (``logs/metrics.db``): resets, live streams, ``/metrics``."""
+
+METRICS_TEXT: web.AppKey[TtlCache[str]] = web.AppKey("metrics_text")
+"""The Prometheus text of ``/metrics`` rendered less than a second ago (scrapers ask more often than it changes)."""
 
 LIVE_STREAMS = web.AppKey("live_streams", LiveStreams)
 """The open ``/sse`` streams (ended when the application shuts down)."""

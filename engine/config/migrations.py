@@ -137,7 +137,7 @@ def _v2_ip_filters(db: sqlite3.Connection) -> None:
     )
 
 
-def _external_sources(db: sqlite3.Connection) -> None:
+def _v3_external_sources(db: sqlite3.Connection) -> None:
     """External sources: the names remote OIBus engines send data under on the 3.0-3.4 and v2 paths."""
     db.execute(
         f"""CREATE TABLE IF NOT EXISTS external_sources (
@@ -148,7 +148,22 @@ def _external_sources(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters, _external_sources)
+def _v4_certificates(db: sqlite3.Connection) -> None:
+    """Certificates of ``/api/certificates``: PEM certificate and public key, the private key encrypted."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS certificates (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            public_key TEXT NOT NULL,
+            certificate TEXT NOT NULL,
+            private_key TEXT NOT NULL,
+            expiry TEXT NOT NULL,
+            {_AUDIT})"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters, _v3_external_sources, _v4_certificates)
 
 
 def schema_version(db: sqlite3.Connection) -> int:
