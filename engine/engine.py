@@ -428,13 +428,17 @@ class Engine:
         return targets, any(decision is Decision.DROP for _, decision in decisions)
 
     async def _ingest(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
+        targets, ignored = self._api_targets(data_source_id, content.content_type, north_ids)
+        return await self._deliver(content, targets, ignored=ignored)
+
+    async def _deliver(self, content: Content, targets: list[NorthSlot], *, ignored: bool) -> IngestResult:
+        """Dispatch ``content`` and wait until every target stored or refused it."""
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
         def done(result: IngestResult) -> None:
             if not future.done():
                 future.set_result(result)
 
-        targets, ignored = self._api_targets(data_source_id, content.content_type, north_ids)
         self._dispatch(content, targets, done, ignored=ignored)
         return await future
 
@@ -478,6 +482,21 @@ class Engine:
             source_type="oibus-api",
         )
         return await self._ingest(message, data_source_id, north_ids)
+
+    async def ingest_setpoints(self, north_id: str, setpoints_json: bytes, count: int) -> IngestResult:
+        """Route setpoints from OIAnalytics (``[{reference, value}]``, content type ``setpoint``) to one North."""
+        slot = self.norths.get(north_id)
+        decision = slot.route.decide_setpoint() if slot is not None else Decision.SKIP
+        content = Content(
+            seq=0,
+            source_id="oianalytics-setpoints",
+            content_type="setpoint",
+            payload=setpoints_json,
+            count=count,
+            source_type="oianalytics-setpoint",
+        )
+        targets = [slot] if slot is not None and decision is Decision.SEND else []
+        return await self._deliver(content, targets, ignored=decision is Decision.DROP)
 
     def _refuse_outbox(self, slot: NorthSlot, reason: str) -> None:
         entries = list(slot.outbox.values())

@@ -94,6 +94,13 @@ class NorthRoute:
                 return self._apply(entry)
         return self._default(content_type)
 
+    def decide_setpoint(self) -> Decision:
+        """Decision for setpoints from OIAnalytics: its ``oianalytics-setpoint`` rule, else its content types."""
+        for entry in self.transformers:
+            if (entry.get("source") or {}).get("type") == "oianalytics-setpoint":
+                return self._apply(entry)
+        return self._default("setpoint")
+
     def names_api(self, data_source_id: str) -> bool:
         """Whether an ``oibus-api`` rule names ``data_source_id`` (to send or to ignore it)."""
         return any(

@@ -32,13 +32,22 @@ from engine.api.openapi import _encoded, build_document, route_infos
 from engine.api.openapi_operations import OPENAPI_PATH, OPERATIONS
 from engine.api.routes_logs import routes as logs_routes
 from engine.api.routes_metrics import routes as metrics_reset_routes
+from engine.api.routes_oianalytics import routes as oianalytics_routes
 from engine.api.routes_restart import routes as restart_routes
 from engine.api.routes_sse import routes as sse_routes
 from engine.config import ConfigStore
 from engine.config.manifests import Kind
 
 # What the engine serves: the API tables and the routes ``engine.cli`` adds (keep the two lists alike).
-EXTRA_ROUTES = (content_routes, metrics_routes, logs_routes, metrics_reset_routes, sse_routes, restart_routes)
+EXTRA_ROUTES = (
+    content_routes,
+    metrics_routes,
+    logs_routes,
+    metrics_reset_routes,
+    sse_routes,
+    restart_routes,
+    oianalytics_routes,
+)
 
 
 def full_app(store: ConfigStore) -> web.Application:
