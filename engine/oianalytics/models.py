@@ -186,7 +186,7 @@ class RegistrationSettings(msgspec.Struct, frozen=True, kw_only=True, rename="ca
     out keeps the stored ones (all granted on a new registration). ``PUT`` never changes ``host``.
     """
 
-    host: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^https?://")]
+    host: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^https?://[^\s/]+\S*$(?!\n)")]
     accept_unauthorized: bool
     use_proxy: bool
     proxy_url: str | None = None
