@@ -1,0 +1,1 @@
+"""Real or fake peers the tests talk to (protocol servers, fakes of remote services)."""
