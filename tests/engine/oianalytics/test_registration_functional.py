@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine_process import EngineProcess
 from oia_support import FAST_CHECK, registration_body, wait_until
 from servers.connect_proxy import ConnectProxy
 from servers.oianalytics import FakeOIAnalytics
-
-from engine_process import EngineProcess
 
 GATEWAY = ("X-Gateway-Key", "gw-secret-5c1d")
 PROXY_CREDENTIALS = ("proxy-user", "proxy-pw-8e2a")
