@@ -14,6 +14,7 @@ SOUTH: dict[str, str] = {
 NORTH: dict[str, str] = {
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
+    "oianalytics": "connectors.north.oianalytics",
 }
 
 

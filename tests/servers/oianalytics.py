@@ -138,6 +138,8 @@ class FakeOIAnalytics:
     """What ``GET /api/oianalytics/data/values`` answers (South queries)."""
     queries: list[dict[str, list[str]]] = field(default_factory=list)
     configuration_status: int = 204
+    status_delay_s: float = 0.0
+    """How long ``GET /status`` takes (a slow connection test keeps the command executor busy)."""
     """Status of ``PUT /configuration`` answers (e.g. 500 to make OIBus retry)."""
 
     _loop: asyncio.AbstractEventLoop | None = None
@@ -303,9 +305,10 @@ class FakeOIAnalytics:
         if not USER_AGENT.match(user_agent):
             return self._problem(f"{request.method} {path}: bad User-Agent {user_agent!r}")
         authorization = request.headers.get("Authorization")
-        data_path = path.startswith(("/api/oianalytics/oibus/time-values", "/api/oianalytics/file-uploads")) or (
-            path.startswith("/api/oianalytics/data/")
-        )
+        # Connector endpoints take the North/South Basic credentials as well as the registration's token.
+        data_path = path.startswith(
+            ("/api/oianalytics/oibus/time-values", "/api/oianalytics/file-uploads", "/api/oianalytics/data/")
+        ) or (path == "/api/oianalytics/oibus/status" and not (authorization or "").startswith("Bearer"))
         bearer = authorization == f"Bearer {self.token}"
         if self.gateway_header is not None and (not data_path or bearer):
             key, value = self.gateway_header
@@ -382,6 +385,7 @@ class FakeOIAnalytics:
         return web.json_response({"status": "PENDING", "expired": False, "accessToken": None})
 
     async def _status(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.status_delay_s)
         return web.Response(status=200)
 
     # --- Commands -----------------------------------------------------------------------------------------
