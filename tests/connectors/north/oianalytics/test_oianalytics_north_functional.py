@@ -14,7 +14,8 @@ from servers.oianalytics import FakeOIAnalytics
 from connectors.base import ConnectorContext, TimeValue
 from connectors.common.oianalytics import EXTRA_KEY, OIAConnection
 from connectors.errors import ConnectorError, ConnectorFatal, ConnectorNotReady, SendError
-from connectors.north.oianalytics import MANIFEST, OIAnalyticsNorth
+from connectors.north.oianalytics import OIAnalyticsNorth
+from connectors.north.oianalytics.manifest import OIAnalyticsNorthSettings
 
 VALUES: list[TimeValue] = [
     {"pointId": "DCS_PH_MCT", "timestamp": "2026-01-01T00:00:00.000Z", "data": {"value": 7.51, "quality": "192"}},
@@ -36,7 +37,7 @@ def north(tmp_path: Path, settings: dict[str, Any], extra: dict[str, Any] | None
         base_folder=tmp_path,
         extra=extra or {EXTRA_KEY: {"userAgent": UA, "gatewayPrefix": "", "registration": None}},
     )
-    return OIAnalyticsNorth(msgspec.convert(settings, MANIFEST.settings), context)
+    return OIAnalyticsNorth(msgspec.convert(settings, OIAnalyticsNorthSettings), context)
 
 
 def basic(fake: FakeOIAnalytics, secret: str | None = None, **extra: Any) -> dict[str, Any]:
