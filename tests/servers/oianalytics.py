@@ -17,8 +17,7 @@ import ipaddress
 import re
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,16 +264,6 @@ class FakeOIAnalytics:
         """The last COMPLETED/ERRORED/CANCELLED status received for ``command_id``."""
         finals = [e for e in self.reported(command_id) if e["status"] in ("COMPLETED", "ERRORED", "CANCELLED")]
         return finals[-1] if finals else None
-
-    def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
-        """Poll ``predicate`` until it returns something truthy."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            found = predicate()
-            if found:
-                return found
-            time.sleep(0.05)
-        raise TimeoutError(f"fake OIAnalytics: no {what} within {timeout_s} s; problems: {self.problems}")
 
     def everything_received(self) -> Iterator[str]:
         """Every JSON text and body this fake received (to look for leaked secrets)."""

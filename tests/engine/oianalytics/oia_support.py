@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,3 +70,32 @@ def registered_engine(tmp_path: Path, fake: FakeOIAnalytics, **overrides: Any) -
         yield engine
     finally:
         engine.stop()
+
+
+def api_answers(engine: EngineProcess) -> str:
+    """The text of every API answer that could show a secret: connectors, engine, registration, commands, logs."""
+    answers: list[Any] = [
+        engine.ok("GET", "/api/engine"),
+        engine.ok("GET", "/api/oianalytics/registration"),
+        engine.ok("GET", "/api/oianalytics/commands/search"),
+        engine.ok("GET", "/api/logs"),
+    ]
+    for kind in ("south", "north"):
+        for connector in engine.ok("GET", f"/api/{kind}"):
+            answers.append(engine.ok("GET", f"/api/{kind}/{connector['id']}"))
+    return json.dumps(answers)
+
+
+def assert_secret_nowhere(secret: str, engine: EngineProcess, fake: FakeOIAnalytics) -> None:
+    """``secret`` is in no message or log sent to OIAnalytics, no API answer and no log file of the engine.
+
+    Generic on purpose: rerun it with any connector's secret once that connector has a real peer here.
+    """
+    for text in fake.everything_received():
+        assert secret not in text, "a message or log sent to OIAnalytics holds the secret"
+    assert secret not in api_answers(engine), "an API answer holds the secret"
+    assert secret not in engine.log(), "the engine's output holds the secret"
+    logs = engine.data_dir / "logs"
+    for path in logs.glob("*") if logs.is_dir() else ():
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"{path.name} holds the secret"

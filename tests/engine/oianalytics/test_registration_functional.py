@@ -43,11 +43,11 @@ def test_registration_over_https_through_proxy_and_gateway(tmp_path: Path) -> No
             assert registered["activationCode"] is None
             assert registered["activationDate"]
             # Once registered, the full configuration arrives with the public key OIAnalytics encrypts with.
-            config = fake.wait_for(lambda: fake.configurations, what="full-config")[-1]
+            config = wait_until(lambda: fake.configurations, what="full-config")[-1]
             assert config["registration"]["publicKey"] == fake.registrations[-1]["publicKey"]
             assert config["registration"]["settings"]["commandRefreshInterval"] == 1
-            fake.wait_for(lambda: fake.history_messages, what="history-queries message")
-            fake.wait_for(lambda: ("GET", "/oianalytics/api/oianalytics/oibus/commands/pending") in fake.requests)
+            wait_until(lambda: fake.history_messages, what="history-queries message")
+            wait_until(lambda: ("GET", "/oianalytics/api/oianalytics/oibus/commands/pending") in fake.requests)
             assert fake.problems == []
             # Secrets stay home: no token, key, proxy password or gateway value in the API or the messages.
             shown_text = str(engine.ok("GET", "/api/oianalytics/registration"))
