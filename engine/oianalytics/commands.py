@@ -73,6 +73,8 @@ class CommandLoop:
         self._execute = asyncio.Event()
         self._reach = Reachability("commands")
         self._ack_reach = Reachability("command status")
+        self.halted = False
+        """Set once a command left OIBus about to exit (an upgrade): nothing else is executed."""
 
     def wake(self) -> None:
         """Run a refresh cycle now (registration changed)."""
@@ -145,13 +147,14 @@ class CommandLoop:
         return True
 
     async def _executor(self) -> None:
-        while True:
+        while not self.halted:
             self._execute.clear()
             queued = self.repo.commands_with_status("RETRIEVED", "RUNNING")
             if not queued:
                 await self._execute.wait()
                 continue
             await self.execute(queued[0])
+        await asyncio.Event().wait()  # halted: OIBus is exiting
 
     async def execute(self, command: StoredCommand) -> None:
         """Run one command to COMPLETED or ERRORED and report it."""
@@ -179,6 +182,8 @@ class CommandLoop:
             else:
                 result = await handler(self.context, command)
         except LeaveRunning:
+            # The command ends in the next process: run nothing more here (it would run this one again).
+            self.halted = True
             await self.send_statuses([self.repo.command(command.id)])
             await self._after()
             return

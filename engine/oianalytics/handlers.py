@@ -190,7 +190,10 @@ async def update_version(ctx: CommandContext, command: StoredCommand) -> str:
     try:
         size = await target.download(ASSET_ENDPOINT, bundle, params={"assetId": asset_id}, timeout_s=ASSET_TIMEOUT_S)
         log.info("oianalytics_upgrade_downloaded", asset_id=asset_id, size=size)
-        staged = await asyncio.to_thread(stage, ctx.data_dir, bundle, command_id=command.id)
+        try:
+            staged = await asyncio.to_thread(stage, ctx.data_dir, bundle, command_id=command.id)
+        except Exception as err:  # engine.upgrade.UpgradeRefused, or the bundle could not be read
+            raise RefusedError(f"Upgrade refused: {err}") from err
     finally:
         with contextlib.suppress(OSError):
             await asyncio.to_thread(bundle.unlink)
