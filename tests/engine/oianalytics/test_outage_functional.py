@@ -16,10 +16,8 @@ def test_outage_blocks_nothing_and_everything_is_delivered_after(tmp_path: Path)
     with fake, peer, registered_engine(tmp_path, fake) as engine:
         version = engine.ok("GET", "/api/engine/info")["version"]
         engine.ok("PUT", "/api/engine", {"logger": {"oia": {"level": "info", "interval": 1}}})
-        settings = {
-            "useOiaModule": False,
-            "specificSettings": {"host": peer.url, "accessKey": peer.basic[0], "secretKey": peer.basic[1]},
-        }
+        specific = {"host": peer.url, "accessKey": peer.basic[0], "secretKey": peer.basic[1]}
+        settings = {"useOiaModule": False, "specificSettings": specific}
         north = engine.ok(
             "POST", "/api/north", north_body("Peer", "oianalytics", settings, scan_mode_id(engine, "Every second"))
         )
@@ -35,7 +33,7 @@ def test_outage_blocks_nothing_and_everything_is_delivered_after(tmp_path: Path)
             commandContent={
                 "name": "Peer",
                 "type": "oianalytics",
-                "settings": {**settings, "specificSettings": {**settings["specificSettings"], "secretKey": ""}},
+                "settings": {**settings, "specificSettings": {**specific, "secretKey": ""}},
             },
         )
         wait_until(lambda: fake.reported(command), what="command retrieved")
