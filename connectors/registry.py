@@ -9,6 +9,7 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "oianalytics": "connectors.south.oianalytics",
 }
 
 NORTH: dict[str, str] = {
