@@ -22,7 +22,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorTimeout, SettingsError
+from connectors.errors import (
+    ConnectorConnectionError,
+    ConnectorError,
+    ConnectorFatal,
+    ConnectorNotReady,
+    ConnectorTimeout,
+    SettingsError,
+)
 from connectors.manifest import SECRET
 
 __all__ = [
@@ -30,7 +37,12 @@ __all__ = [
     "OIAConnection",
     "OIAHttpError",
     "OIASpecificSettings",
+    "SpecificSettings",
+    "TimeoutSeconds",
+    "UseOiaModule",
     "connection_for",
+    "start_connection",
+    "test_status",
 ]
 
 RETRYABLE_STATUSES = frozenset({401, 403, 404, 407, 408, 429, 500, 502, 503, 504, 511})
@@ -225,6 +237,22 @@ class OIASpecificSettings(msgspec.Struct, frozen=True, kw_only=True, rename="cam
     proxy_password: Annotated[str | None, msgspec.Meta(title="Proxy password"), SECRET] = None
 
 
+UseOiaModule = Annotated[
+    bool,
+    msgspec.Meta(
+        title="Use OIAnalytics module",
+        description="Use the registration (host, token, proxy, gateway) instead of specific settings.",
+    ),
+]
+TimeoutSeconds = Annotated[
+    int, msgspec.Meta(ge=1, le=3600, title="Timeout", description="Request timeout.", extra={"unit": "s"})
+]
+SpecificSettings = Annotated[
+    OIASpecificSettings | None,
+    msgspec.Meta(title="Specific settings", description="Used when useOiaModule is false."),
+]
+
+
 def connection_for(
     use_oia_module: bool,
     specific: OIASpecificSettings | None,
@@ -267,3 +295,28 @@ def connection_for(
         authorization=authorization,
         timeout_s=timeout_s,
     )
+
+
+def start_connection(
+    use_oia_module: bool, specific: OIASpecificSettings | None, extra: Mapping[str, Any], timeout_s: float
+) -> OIAConnection:
+    """``connection_for`` for a connector's ``start``: bad settings are fatal, not registered yet is retried."""
+    try:
+        return connection_for(use_oia_module, specific, extra, timeout_s)
+    except SettingsError as err:
+        raise ConnectorFatal(str(err)) from err
+    except ConnectorError as err:
+        if str(err) == NOT_REGISTERED:
+            raise ConnectorNotReady(str(err)) from err
+        raise
+
+
+STATUS_ENDPOINT = "/api/oianalytics/oibus/status"
+
+
+async def test_status(target: OIAConnection) -> None:
+    """A connector's connection test: ``GET /api/oianalytics/oibus/status`` answers 2xx."""
+    try:
+        await target.request("GET", STATUS_ENDPOINT)
+    except OIAHttpError as err:
+        raise ConnectorError(f"OIAnalytics answered {err}") from err

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import msgspec
 
 from connectors.errors import SettingsError
-from engine.config.base import PAGE_SIZE, from_json, now, random_id, to_json
+from engine.config.base import PAGE_SIZE, StoreBase, from_json, now, random_id, to_json
 from engine.config.crypto import SecretBox
 from engine.config.errors import NotFoundError
 from engine.config.models import Page
@@ -202,7 +201,7 @@ def local_command(wire: Any) -> tuple[str, str, str, dict[str, str | None], Any]
     return command_id, command_type, str(target or ""), ids, content
 
 
-class OIAnalyticsRepository:
+class OIAnalyticsRepository(StoreBase):
     """The agent's tables. Thread-safe; every method is short and synchronous."""
 
     def __init__(self, data_dir: Path, engine_id: str) -> None:
@@ -212,7 +211,7 @@ class OIAnalyticsRepository:
         self._db.execute("PRAGMA synchronous = FULL")
         self._box = SecretBox.open(data_dir / CRYPTO_FILE, engine_id)
         self._lock = threading.RLock()
-        with self._write() as db:
+        with self._transaction() as db:
             if db.execute("SELECT 1 FROM registrations LIMIT 1").fetchone() is None:
                 stamp = now()
                 db.execute(
@@ -224,17 +223,6 @@ class OIAnalyticsRepository:
         """Close the connection."""
         with self._lock:
             self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     # --- Registration -------------------------------------------------------------------------------------
 
@@ -327,7 +315,7 @@ class OIAnalyticsRepository:
         private_key: str,
     ) -> None:
         """Record a registration OIAnalytics accepted: PENDING with its code, check URL and new keys."""
-        with self._write() as db:
+        with self._transaction() as db:
             row = db.execute("SELECT * FROM registrations LIMIT 1").fetchone()
             columns = self._settings_columns(settings, row, keep_permissions=False)
             columns.update(
@@ -351,7 +339,7 @@ class OIAnalyticsRepository:
 
     def activate(self, token: str) -> None:
         """OIAnalytics completed the registration: REGISTERED with the token (encrypted)."""
-        with self._write() as db:
+        with self._transaction() as db:
             self._update(
                 db,
                 {
@@ -366,7 +354,7 @@ class OIAnalyticsRepository:
 
     def unregister(self) -> None:
         """Back to NOT_REGISTERED (keys, settings, commands and messages stay)."""
-        with self._write() as db:
+        with self._transaction() as db:
             self._update(
                 db,
                 {
@@ -381,13 +369,13 @@ class OIAnalyticsRepository:
 
     def update_settings(self, settings: RegistrationSettings, *, from_oianalytics: bool = False) -> None:
         """Change everything but ``host``, the status, the token and the keys."""
-        with self._write() as db:
+        with self._transaction() as db:
             row = db.execute("SELECT * FROM registrations LIMIT 1").fetchone()
             self._update(db, self._settings_columns(settings, row, keep_permissions=from_oianalytics))
 
     def replace_keys(self, public_key: str, private_key: str) -> None:
         """Store a new key pair (``regenerate-cipher-keys``)."""
-        with self._write() as db:
+        with self._transaction() as db:
             self._update(db, {"public_key": public_key, "private_key": self._box.encrypt(private_key)})
 
     # --- Commands -----------------------------------------------------------------------------------------
@@ -427,7 +415,7 @@ class OIAnalyticsRepository:
         names += [*columns, "created_at", "updated_at"]
         values += [*columns.values(), stamp, stamp]
         try:
-            with self._write() as db:
+            with self._transaction() as db:
                 db.execute(
                     f"INSERT INTO commands ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                     values,
@@ -463,7 +451,7 @@ class OIAnalyticsRepository:
     def set_status(self, command_id: str, status: str, result: str | None = None, *, completed: bool = False) -> None:
         """Change a command's status (its acknowledgement is due again)."""
         stamp = now()
-        with self._write() as db:
+        with self._transaction() as db:
             db.execute(
                 "UPDATE commands SET status = ?, result = COALESCE(?, result), ack = 0, updated_at = ?, "
                 "completed_date = CASE WHEN ? THEN ? ELSE completed_date END WHERE id = ?",
@@ -472,7 +460,7 @@ class OIAnalyticsRepository:
 
     def acknowledged(self, command_id: str, updated_at: str) -> None:
         """OIAnalytics confirmed the status sent at ``updated_at`` (a later change stays unacknowledged)."""
-        with self._write() as db:
+        with self._transaction() as db:
             db.execute("UPDATE commands SET ack = 1 WHERE id = ? AND updated_at = ?", (command_id, updated_at))
 
     def search_commands(
@@ -523,7 +511,7 @@ class OIAnalyticsRepository:
 
     def delete_command(self, command_id: str) -> None:
         """Delete a stored command (``DELETE /api/oianalytics/commands/{id}``)."""
-        with self._write() as db:
+        with self._transaction() as db:
             if db.execute("DELETE FROM commands WHERE id = ?", (command_id,)).rowcount == 0:
                 raise NotFoundError(f"Command {command_id} not found")
 
@@ -532,7 +520,7 @@ class OIAnalyticsRepository:
     def queue_message(self, message_type: str) -> bool:
         """Queue a message of ``message_type`` unless one is already PENDING; True when one was created."""
         stamp = now()
-        with self._write() as db:
+        with self._transaction() as db:
             if db.execute(
                 "SELECT 1 FROM oianalytics_messages WHERE type = ? AND status = 'PENDING'", (message_type,)
             ).fetchone():
@@ -555,7 +543,7 @@ class OIAnalyticsRepository:
     def finish_message(self, message_id: str, error: str | None = None) -> None:
         """COMPLETED, or ERRORED with ``error`` (dropped for good)."""
         stamp = now()
-        with self._write() as db:
+        with self._transaction() as db:
             db.execute(
                 "UPDATE oianalytics_messages SET status = ?, error = ?, completed_date = ?, updated_at = ? "
                 "WHERE id = ?",
@@ -571,7 +559,7 @@ class OIAnalyticsRepository:
     def prune(self, older_than: timedelta = RETENTION) -> int:
         """Delete finished commands and messages older than ``older_than``; returns how many."""
         limit = (datetime.now(UTC) - older_than).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        with self._write() as db:
+        with self._transaction() as db:
             removed = db.execute(
                 "DELETE FROM commands WHERE status IN ('COMPLETED', 'ERRORED', 'CANCELLED') AND ack = 1 "
                 "AND updated_at < ?",

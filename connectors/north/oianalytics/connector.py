@@ -19,20 +19,20 @@ import msgspec
 
 from connectors.base import NorthConnector, TimeValue
 from connectors.common.oianalytics import (
-    NOT_REGISTERED,
     RETRYABLE_STATUSES,
     OIAConnection,
     OIAHttpError,
     connection_for,
+    start_connection,
+    test_status,
 )
-from connectors.errors import ConnectorError, ConnectorFatal, ConnectorNotReady, SendError, SettingsError
+from connectors.errors import SendError
 from connectors.north.oianalytics.manifest import MANIFEST, OIAnalyticsNorthSettings
 
 __all__ = ["OIAnalyticsNorth"]
 
 VALUES_ENDPOINT = "/api/oianalytics/oibus/time-values"
 FILES_ENDPOINT = "/api/oianalytics/file-uploads"
-STATUS_ENDPOINT = "/api/oianalytics/oibus/status"
 
 
 class OIAnalyticsNorth(NorthConnector[OIAnalyticsNorthSettings]):
@@ -48,15 +48,11 @@ class OIAnalyticsNorth(NorthConnector[OIAnalyticsNorthSettings]):
         )
 
     async def start(self) -> None:
-        """Resolve the connection; not registered yet is retried (the registration restarts this North)."""
-        try:
-            self._target = self._connection()
-        except SettingsError as err:
-            raise ConnectorFatal(str(err)) from err
-        except ConnectorError as err:
-            if str(err) == NOT_REGISTERED:
-                raise ConnectorNotReady(str(err)) from err
-            raise
+        """Resolve the connection; not registered yet is retried (the registration restarts this connector)."""
+        settings = self.settings
+        self._target = start_connection(
+            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
+        )
 
     async def stop(self) -> None:
         """Nothing held between sends."""
@@ -64,10 +60,7 @@ class OIAnalyticsNorth(NorthConnector[OIAnalyticsNorthSettings]):
 
     async def test_connection(self) -> None:
         """``GET /api/oianalytics/oibus/status`` with these settings."""
-        try:
-            await self._connection().request("GET", STATUS_ENDPOINT)
-        except OIAHttpError as err:
-            raise ConnectorError(f"OIAnalytics answered {err}") from err
+        await test_status(self._connection())
 
     async def _send(self, call: Callable[[OIAConnection], Awaitable[bytes]]) -> None:
         target = self._target or self._connection()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from connectors.common.oianalytics import OIASpecificSettings
+from connectors.common.oianalytics import SpecificSettings, TimeoutSeconds, UseOiaModule
 from connectors.manifest import ConnectorManifest
 
 __all__ = ["MANIFEST", "OIAnalyticsNorthSettings"]
@@ -15,23 +15,12 @@ __all__ = ["MANIFEST", "OIAnalyticsNorthSettings"]
 class OIAnalyticsNorthSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Where to send: the registered OIAnalytics (``useOiaModule``) or the one ``specificSettings`` describe."""
 
-    use_oia_module: Annotated[
-        bool,
-        msgspec.Meta(
-            title="Use OIAnalytics module",
-            description="Send with the registration (host, token, proxy, gateway) instead of specific settings.",
-        ),
-    ] = True
-    timeout: Annotated[
-        int, msgspec.Meta(ge=1, le=3600, title="Timeout", description="Request timeout.", extra={"unit": "s"})
-    ] = 30
+    use_oia_module: UseOiaModule = True
+    timeout: TimeoutSeconds = 30
     compress: Annotated[bool, msgspec.Meta(title="Compress", description="gzip values and files before sending.")] = (
         False
     )
-    specific_settings: Annotated[
-        OIASpecificSettings | None,
-        msgspec.Meta(title="Specific settings", description="Used when useOiaModule is false."),
-    ] = None
+    specific_settings: SpecificSettings = None
 
 
 MANIFEST = ConnectorManifest(

@@ -13,13 +13,11 @@ from typing import Any
 import msgspec
 
 from connectors.base import Item, SouthConnector, TimeValue
-from connectors.common.oianalytics import NOT_REGISTERED, OIAConnection, OIAHttpError, connection_for
-from connectors.errors import ConnectorError, ConnectorFatal, ConnectorNotReady, SettingsError
+from connectors.common.oianalytics import OIAConnection, OIAHttpError, connection_for, start_connection, test_status
+from connectors.errors import ConnectorError
 from connectors.south.oianalytics.manifest import MANIFEST, OIAnalyticsItemSettings, OIAnalyticsSouthSettings
 
 __all__ = ["OIAnalyticsSouth"]
-
-STATUS_ENDPOINT = "/api/oianalytics/oibus/status"
 
 
 class Unit(msgspec.Struct, frozen=True):
@@ -94,15 +92,11 @@ class OIAnalyticsSouth(SouthConnector[OIAnalyticsSouthSettings, OIAnalyticsItemS
         )
 
     async def start(self) -> None:
-        """Resolve the connection; not registered yet is retried (the registration restarts this South)."""
-        try:
-            self._target = self._connection()
-        except SettingsError as err:
-            raise ConnectorFatal(str(err)) from err
-        except ConnectorError as err:
-            if str(err) == NOT_REGISTERED:
-                raise ConnectorNotReady(str(err)) from err
-            raise
+        """Resolve the connection; not registered yet is retried (the registration restarts this connector)."""
+        settings = self.settings
+        self._target = start_connection(
+            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
+        )
 
     async def stop(self) -> None:
         """Nothing held between queries."""
@@ -110,10 +104,7 @@ class OIAnalyticsSouth(SouthConnector[OIAnalyticsSouthSettings, OIAnalyticsItemS
 
     async def test_connection(self) -> None:
         """``GET /api/oianalytics/oibus/status`` with these settings."""
-        try:
-            await self._connection().request("GET", STATUS_ENDPOINT)
-        except OIAHttpError as err:
-            raise ConnectorError(f"OIAnalytics answered {err}") from err
+        await test_status(self._connection())
 
     async def history_query(
         self, items: list[Item[OIAnalyticsItemSettings]], start: datetime, end: datetime

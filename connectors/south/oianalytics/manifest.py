@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from connectors.common.oianalytics import OIASpecificSettings
+from connectors.common.oianalytics import SpecificSettings, TimeoutSeconds, UseOiaModule
 from connectors.manifest import ConnectorManifest, Modes
 
 __all__ = ["MANIFEST", "OIAnalyticsItemSettings", "OIAnalyticsSouthSettings"]
@@ -15,20 +15,9 @@ __all__ = ["MANIFEST", "OIAnalyticsItemSettings", "OIAnalyticsSouthSettings"]
 class OIAnalyticsSouthSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Where to query: the registered OIAnalytics (``useOiaModule``) or the one ``specificSettings`` describe."""
 
-    use_oia_module: Annotated[
-        bool,
-        msgspec.Meta(
-            title="Use OIAnalytics module",
-            description="Query with the registration (host, token, proxy, gateway) instead of specific settings.",
-        ),
-    ] = True
-    timeout: Annotated[
-        int, msgspec.Meta(ge=1, le=3600, title="Timeout", description="Request timeout.", extra={"unit": "s"})
-    ] = 30
-    specific_settings: Annotated[
-        OIASpecificSettings | None,
-        msgspec.Meta(title="Specific settings", description="Used when useOiaModule is false."),
-    ] = None
+    use_oia_module: UseOiaModule = True
+    timeout: TimeoutSeconds = 30
+    specific_settings: SpecificSettings = None
 
 
 class QueryParam(msgspec.Struct, frozen=True, kw_only=True):
