@@ -34,6 +34,7 @@ from connectors.manifest import SECRET
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "OIAClient",
     "OIAConnection",
     "OIAHttpError",
     "OIASpecificSettings",
@@ -320,3 +321,36 @@ async def test_status(target: OIAConnection) -> None:
         await target.request("GET", STATUS_ENDPOINT)
     except OIAHttpError as err:
         raise ConnectorError(f"OIAnalytics answered {err}") from err
+
+
+class OIAClient:
+    """What the North and the South ``oianalytics`` share: resolve the connection at start, test it.
+
+    Mixed in before the connector base class; the connector's settings carry ``useOiaModule``, ``timeout``
+    and ``specificSettings``, and its context carries the registration in ``extra``.
+    """
+
+    settings: Any
+    context: Any
+    _target: OIAConnection | None = None
+
+    def _connection(self) -> OIAConnection:
+        settings = self.settings
+        return connection_for(
+            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
+        )
+
+    async def start(self) -> None:
+        """Resolve the connection; not registered yet is retried (the registration restarts the connector)."""
+        settings = self.settings
+        self._target = start_connection(
+            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
+        )
+
+    async def stop(self) -> None:
+        """Nothing is held between requests."""
+        self._target = None
+
+    async def test_connection(self) -> None:
+        """``GET /api/oianalytics/oibus/status`` with these settings."""
+        await test_status(self._connection())

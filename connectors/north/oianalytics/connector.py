@@ -20,11 +20,9 @@ import msgspec
 from connectors.base import NorthConnector, TimeValue
 from connectors.common.oianalytics import (
     RETRYABLE_STATUSES,
+    OIAClient,
     OIAConnection,
     OIAHttpError,
-    connection_for,
-    start_connection,
-    test_status,
 )
 from connectors.errors import SendError
 from connectors.north.oianalytics.manifest import MANIFEST, OIAnalyticsNorthSettings
@@ -35,32 +33,10 @@ VALUES_ENDPOINT = "/api/oianalytics/oibus/time-values"
 FILES_ENDPOINT = "/api/oianalytics/file-uploads"
 
 
-class OIAnalyticsNorth(NorthConnector[OIAnalyticsNorthSettings]):
+class OIAnalyticsNorth(OIAClient, NorthConnector[OIAnalyticsNorthSettings]):
     """Sends to OIAnalytics (see the module docstring)."""
 
     manifest = MANIFEST
-    _target: OIAConnection | None = None
-
-    def _connection(self) -> OIAConnection:
-        settings = self.settings
-        return connection_for(
-            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
-        )
-
-    async def start(self) -> None:
-        """Resolve the connection; not registered yet is retried (the registration restarts this connector)."""
-        settings = self.settings
-        self._target = start_connection(
-            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
-        )
-
-    async def stop(self) -> None:
-        """Nothing held between sends."""
-        self._target = None
-
-    async def test_connection(self) -> None:
-        """``GET /api/oianalytics/oibus/status`` with these settings."""
-        await test_status(self._connection())
 
     async def _send(self, call: Callable[[OIAConnection], Awaitable[bytes]]) -> None:
         target = self._target or self._connection()

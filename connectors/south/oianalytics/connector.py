@@ -13,7 +13,10 @@ from typing import Any
 import msgspec
 
 from connectors.base import Item, SouthConnector, TimeValue
-from connectors.common.oianalytics import OIAConnection, OIAHttpError, connection_for, start_connection, test_status
+from connectors.common.oianalytics import (
+    OIAClient,
+    OIAHttpError,
+)
 from connectors.errors import ConnectorError
 from connectors.south.oianalytics.manifest import MANIFEST, OIAnalyticsItemSettings, OIAnalyticsSouthSettings
 
@@ -79,32 +82,10 @@ def parse_series(raw: bytes) -> tuple[list[TimeValue], datetime | None]:
     return values, newest
 
 
-class OIAnalyticsSouth(SouthConnector[OIAnalyticsSouthSettings, OIAnalyticsItemSettings]):
+class OIAnalyticsSouth(OIAClient, SouthConnector[OIAnalyticsSouthSettings, OIAnalyticsItemSettings]):
     """Queries OIAnalytics interval by interval (see the module docstring)."""
 
     manifest = MANIFEST
-    _target: OIAConnection | None = None
-
-    def _connection(self) -> OIAConnection:
-        settings = self.settings
-        return connection_for(
-            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
-        )
-
-    async def start(self) -> None:
-        """Resolve the connection; not registered yet is retried (the registration restarts this connector)."""
-        settings = self.settings
-        self._target = start_connection(
-            settings.use_oia_module, settings.specific_settings, self.context.extra, float(settings.timeout)
-        )
-
-    async def stop(self) -> None:
-        """Nothing held between queries."""
-        self._target = None
-
-    async def test_connection(self) -> None:
-        """``GET /api/oianalytics/oibus/status`` with these settings."""
-        await test_status(self._connection())
 
     async def history_query(
         self, items: list[Item[OIAnalyticsItemSettings]], start: datetime, end: datetime
