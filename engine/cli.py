@@ -91,8 +91,10 @@ async def _serve(
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
+    from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.info import EngineInfo
     from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
+    from engine.api.log_relay import routes as log_relay_routes
     from engine.api.metrics import routes as metrics_routes
     from engine.api.routes_logs import routes as logs_routes
     from engine.api.routes_metrics import routes as metrics_reset_routes
@@ -106,6 +108,7 @@ async def _serve(
     from engine.engine import Engine
     from engine.logs import LogStore
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
+    from engine.proxy import ProxyService
 
     settings = store.engine_settings()
     config_source = StoreConfigSource(store)
@@ -116,9 +119,13 @@ async def _serve(
     async def request_exit() -> None:
         stop.set()
 
+    proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
+    proxy.apply(settings.proxy_server)
+
     def apply_settings() -> None:
-        current = store.engine_settings()  # decrypted: the Loki password is needed
+        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
         logs.apply(current.logger, engine_name=current.general.name)
+        proxy.apply(current.proxy_server)
 
     engine.settings_listeners.append(apply_settings)
     engine.metrics_listeners.append(metrics.record)
@@ -142,6 +149,8 @@ async def _serve(
             metrics_reset_routes,
             sse_routes,
             restart_routes,
+            legacy_content_routes,
+            log_relay_routes,
             oianalytics_routes,
         ],
     )
@@ -172,6 +181,7 @@ async def _serve(
     try:
         async with asyncio.TaskGroup() as group:
             metrics.start(group)
+            group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             agent_task = group.create_task(agent.run(), name="oianalytics:agent")
             delete_init_file(data_dir)
@@ -187,6 +197,7 @@ async def _serve(
             log.info("stopping")
             await site.stop()
             await stop_agent(agent_task)
+            proxy.stop()
             await engine.stop()
             metrics.stop()
     finally:

@@ -137,6 +137,17 @@ def _v2_ip_filters(db: sqlite3.Connection) -> None:
     )
 
 
+def _external_sources(db: sqlite3.Connection) -> None:
+    """External sources: the names remote OIBus engines send data under on the 3.0-3.4 and v2 paths."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS external_sources (
+            id TEXT PRIMARY KEY,
+            reference TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            {_AUDIT})"""
+    )
+
+
 def _oianalytics(db: sqlite3.Connection) -> None:
     """OIAnalytics: the registration (one row), the commands received and the messages queued for it."""
     db.execute(
@@ -200,7 +211,7 @@ def _oianalytics(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS oianalytics_messages_status ON oianalytics_messages (status, created_at)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters, _oianalytics)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters, _external_sources, _oianalytics)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

@@ -50,8 +50,8 @@ NOT_SUPPORTED = "is not supported by this version of OIBus"
 class AgentRuntime(Runtime, Protocol):
     """The engine as the agent sees it: the API's runtime plus setpoint delivery."""
 
-    async def ingest_setpoints(self, north_id: str, setpoints_json: bytes, count: int) -> IngestResult:
-        """Route setpoints (``[{reference, value}]``) to one North; returns once it stored or refused them."""
+    async def ingest_setpoints(self, setpoints_json: bytes, count: int, *, north_ids: list[str]) -> IngestResult:
+        """Route setpoints (``[{reference, value}]``) to these Norths; returns once they stored or refused them."""
         ...
 
 
@@ -496,7 +496,7 @@ async def setpoint(ctx: CommandContext, command: StoredCommand) -> str:
     if not north.enabled:
         raise RefusedError(f'North connector "{north_id}" disabled')
     payload = msgspec.json.encode(setpoints)
-    outcome = await ctx.runtime.ingest_setpoints(north_id, payload, len(setpoints))
+    outcome = await ctx.runtime.ingest_setpoints(payload, len(setpoints), north_ids=[north_id])
     if outcome.refused:
         raise RefusedError(f"North connector {north_id} did not store the setpoints: {outcome.refused[north_id]}")
     if north_id not in outcome.stored:

@@ -1,1 +1,1 @@
-"""Real or fake peers the tests talk to (protocol servers, fakes of remote services)."""
+"""Reusable in-process servers for tests, and what they need (certificates)."""

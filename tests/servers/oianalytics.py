@@ -13,7 +13,6 @@ import asyncio
 import base64
 import datetime as dt
 import gzip
-import ipaddress
 import re
 import ssl
 import threading
@@ -24,12 +23,11 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from engine.oianalytics.cipher import encrypt_for
+from servers.tls import self_signed
 
 REGISTRATION_KEYS = ["activationCode", "oibusId", "oibusName", "oibusVersion", "oibusOs", "oibusArch", "publicKey"]
 ACK_KEYS = [
@@ -85,30 +83,6 @@ PATH = web.RequestKey("path", str)
 """The request path without the gateway prefix."""
 
 
-def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """Write a self-signed certificate and its key for ``host``; returns ``(cert, key)`` paths."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-oianalytics")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "fake-oia.crt", folder / "fake-oia.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 @dataclass
 class FakeOIAnalytics:
     """See the module docstring. ``token`` is handed out on activation; ``basic`` are North/South credentials."""
@@ -160,10 +134,7 @@ class FakeOIAnalytics:
     def _ssl(self) -> ssl.SSLContext | None:
         if self.tls_folder is None:
             return None
-        cert, key = self_signed_certificate(self.tls_folder)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        return context
+        return self_signed(self.tls_folder).server_context()
 
     def start(self) -> FakeOIAnalytics:
         """Serve in a background thread; returns once listening."""

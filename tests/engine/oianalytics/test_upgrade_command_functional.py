@@ -30,7 +30,7 @@ BUNDLE = b"PK\x03\x04 a signed bundle"
 
 
 class AgentRuntime(RecordingRuntime):
-    async def ingest_setpoints(self, north_id: str, setpoints_json: bytes, count: int) -> IngestResult:
+    async def ingest_setpoints(self, setpoints_json: bytes, count: int, *, north_ids: list[str]) -> IngestResult:
         return IngestResult(stored=(), refused={})
 
 
