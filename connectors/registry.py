@@ -10,6 +10,7 @@ from connectors.manifest import ConnectorManifest
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
     "modbus": "connectors.south.modbus",
+    "oianalytics": "connectors.south.oianalytics",
 }
 
 NORTH: dict[str, str] = {
@@ -17,6 +18,7 @@ NORTH: dict[str, str] = {
     "file-writer": "connectors.north.file_writer",
     "oibus": "connectors.north.oibus",
     "modbus": "connectors.north.modbus",
+    "oianalytics": "connectors.north.oianalytics",
 }
 
 

@@ -95,11 +95,13 @@ async def _serve(
     from engine.api.content import routes as content_routes
     from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.info import EngineInfo
-    from engine.api.keys import LOG_PIPELINE, LOGS, STOP_ENGINE
+    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
     from engine.api.log_relay import routes as log_relay_routes
     from engine.api.metrics import routes as metrics_routes
     from engine.api.routes_logs import routes as logs_routes
     from engine.api.routes_metrics import routes as metrics_reset_routes
+    from engine.api.routes_oianalytics import config_change_middleware
+    from engine.api.routes_oianalytics import routes as oianalytics_routes
     from engine.api.routes_restart import routes as restart_routes
     from engine.api.routes_sse import install as install_live_streams
     from engine.api.routes_sse import routes as sse_routes
@@ -107,10 +109,17 @@ async def _serve(
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
     from engine.logs import LogStore
+    from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService
 
     settings = store.engine_settings()
-    engine = Engine(data_dir, StoreConfigSource(store), safe_mode=args.safe_mode)
+    config_source = StoreConfigSource(store)
+    engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
+    # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
+    stop = asyncio.Event()
+
+    async def request_exit() -> None:
+        stop.set()
 
     proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
@@ -129,6 +138,8 @@ async def _serve(
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
     )
+    agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
+    config_source.extra.append(agent.connector_extra)
     app = create_app(
         store,
         engine,
@@ -142,13 +153,14 @@ async def _serve(
             restart_routes,
             legacy_content_routes,
             log_relay_routes,
+            oianalytics_routes,
         ],
     )
+    app[OIANALYTICS] = agent
+    app.middlewares.append(config_change_middleware)
     app[LOGS] = LogStore(data_dir)
     app[LOG_PIPELINE] = logs
     install_live_streams(app, metrics)
-    # Set by a signal or by POST /api/engine/restart: both stop gracefully and exit 0.
-    stop = asyncio.Event()
     app[STOP_ENGINE] = stop
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
@@ -156,6 +168,7 @@ async def _serve(
     sites = await _listen(runner, settings.web_server, data_dir)
     if not sites:
         await runner.cleanup()
+        agent.close()
         return 1
     loop = asyncio.get_running_loop()
     if sys.platform != "win32":
@@ -169,6 +182,7 @@ async def _serve(
             metrics.start(group)
             group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
+            agent_task = group.create_task(agent.run(), name="oianalytics:agent")
             delete_init_file(data_dir)
             log.info(
                 "oibus fully started",
@@ -183,12 +197,14 @@ async def _serve(
             log.info("stopping")
             for _, _, site in sites:
                 await site.stop()
+            await stop_agent(agent_task)
             proxy.stop()
             await engine.stop()
             metrics.stop()
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
+        agent.close()
     return 0
 
 

@@ -35,13 +35,20 @@ class EngineProcess:
     """``python -m engine --config <data_dir>`` with a first-start port from ``oibus.init.json``."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, log_level: str = "info", tls: ssl.SSLContext | None = None
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        log_level: str = "info",
+        tls: ssl.SSLContext | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_level = log_level
         self.tls = tls
         """With a client TLS context, talk HTTPS to ``port`` (the engine's ``webServer.https.port``)."""
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-engine.log"
 
@@ -55,7 +62,7 @@ class EngineProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "oibus.db").exists():
             (self.data_dir / "oibus.init.json").write_text(json.dumps({"port": self.port}))
-        env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level}
+        env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level, **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--config", str(self.data_dir)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -19,6 +20,9 @@ from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
 from engine.metrics.store import MetricsStore
 from engine.runtime import Runtime
+
+if TYPE_CHECKING:
+    from engine.oianalytics.agent import OIAnalyticsAgent
 
 STORE = web.AppKey("store", ConfigStore)
 """The configuration store."""
@@ -62,6 +66,9 @@ LIVE_STREAMS = web.AppKey("live_streams", LiveStreams)
 
 STOP_ENGINE = web.AppKey("stop_engine", asyncio.Event)
 """Set to stop the engine gracefully; it then exits 0, which the launcher takes as a restart request."""
+
+OIANALYTICS: web.AppKey[OIAnalyticsAgent] = web.AppKey("oianalytics")
+"""The OIAnalytics agent (registration, commands, messages, log forwarding)."""
 
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""

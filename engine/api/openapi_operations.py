@@ -54,6 +54,7 @@ from engine.config.models import (
     WebServerSettings,
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
+from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
 
 OPENAPI_PATH = "/api/openapi.json"
 _JSON = "application/json"
@@ -588,4 +589,30 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/engine/restart"): Operation(
         note="The engine stops once the answer is sent; the launcher starts it again."
     ),
+    # OIAnalytics.
+    ("GET", "/api/oianalytics/registration"): Operation(status=200, answer=RegistrationDTO),
+    ("POST", "/api/oianalytics/register"): Operation(
+        body=RegistrationSettings,
+        errors=(503,),
+        note="Posts a new activation code and public key to OIAnalytics; the registration is then PENDING and "
+        "`GET /api/oianalytics/registration` shows the code. 400 when OIAnalytics refuses, 503 when unreachable.",
+    ),
+    ("PUT", "/api/oianalytics/registration"): Operation(
+        body=RegistrationSettings, note="`host` is kept. An empty secret keeps the stored one."
+    ),
+    ("POST", "/api/oianalytics/registration/test-connection"): Operation(body=RegistrationSettings),
+    ("POST", "/api/oianalytics/unregister"): Operation(note="Local only: OIAnalytics is not told."),
+    ("GET", "/api/oianalytics/commands/search"): Operation(
+        status=200,
+        answer=Page[CommandDTO],
+        query=(
+            _list_param("types", "Command types."),
+            _list_param("status", "Statuses.", COMMAND_STATUSES),
+            Param("start", {"type": "string", "format": "date-time"}, "Retrieved at or after (no zone: UTC)."),
+            Param("end", {"type": "string", "format": "date-time"}, "Retrieved before."),
+            Param("ack", {"type": "boolean"}, "Whether OIAnalytics confirmed the current status."),
+            _PAGE_NUMBER,
+        ),
+    ),
+    ("DELETE", "/api/oianalytics/commands/{id}"): Operation(),
 }
