@@ -229,6 +229,27 @@ async def delete_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
     return "Scan mode deleted successfully"
 
 
+async def create_certificate(ctx: CommandContext, command: StoredCommand) -> str:
+    """``create-certificate``: generate one from ``options`` (upstream's content)."""
+    await asyncio.to_thread(ctx.store.create_certificate, _content(command))
+    ctx.config_changed()
+    return "Certificate created successfully"
+
+
+async def update_certificate(ctx: CommandContext, command: StoredCommand) -> str:
+    """``update-certificate``: rename, describe, or regenerate (``regenerateCertificate`` + ``options``)."""
+    await asyncio.to_thread(ctx.store.update_certificate, _id(command, "certificateId"), _content(command))
+    ctx.config_changed()
+    return "Certificate updated successfully"
+
+
+async def delete_certificate(ctx: CommandContext, command: StoredCommand) -> str:
+    """``delete-certificate``."""
+    await asyncio.to_thread(ctx.store.delete_certificate, _id(command, "certificateId"))
+    ctx.config_changed()
+    return "Certificate deleted successfully"
+
+
 async def create_ip_filter(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-ip-filter``."""
     await asyncio.to_thread(ctx.store.create_ip_filter, _content(command))
@@ -608,9 +629,9 @@ HANDLERS: dict[str, Handler] = {
     "create-ip-filter": create_ip_filter,
     "update-ip-filter": update_ip_filter,
     "delete-ip-filter": delete_ip_filter,
-    "create-certificate": not_supported("Certificates"),
-    "update-certificate": not_supported("Certificates"),
-    "delete-certificate": not_supported("Certificates"),
+    "create-certificate": create_certificate,
+    "update-certificate": update_certificate,
+    "delete-certificate": delete_certificate,
     "create-south": create_south,
     "update-south": update_south,
     "delete-south": delete_south,

@@ -158,7 +158,15 @@ def full_config(store: ConfigStore, repo: OIAnalyticsRepository, info: EngineInf
             {**_audited(entry), "settings": {key: entry[key] for key in ("description", "address")}}
             for entry in msgspec.to_builtins(store.list_ip_filters())
         ],
-        "certificates": [],
+        "certificates": [
+            {
+                **_audited(certificate),
+                "settings": {
+                    key: certificate[key] for key in ("name", "description", "publicKey", "certificate", "expiry")
+                },
+            }
+            for certificate in msgspec.to_builtins(store.list_certificates())
+        ],
         "southConnectors": [_south(msgspec.to_builtins(store.south_dto(light.id))) for light in store.list_souths()],
         "northConnectors": [_north(msgspec.to_builtins(store.north_dto(light.id))) for light in store.list_norths()],
         "users": [

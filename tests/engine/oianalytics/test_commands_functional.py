@@ -133,7 +133,18 @@ def test_every_command_type(tmp_path: Path) -> None:
             "update-ip-filter", ipFilterId=ip_filter, commandContent={"address": "10.0.1.*", "description": ""}
         )
         commands.completed("delete-ip-filter", "IP Filter deleted successfully", ipFilterId=ip_filter)
-        commands.errored("create-certificate", "not supported", commandContent={"name": "c"})
+        options = {"commonName": "oibus", "countryName": "FR", "keySize": 2048, "daysBeforeExpiry": 30}
+        commands.completed(
+            "create-certificate", "Certificate created successfully", commandContent={"name": "c", "options": options}
+        )
+        certificate = next(c for c in engine.ok("GET", "/api/certificates") if c["name"] == "c")
+        regenerate = {"name": "c2", "description": "renewed", "regenerateCertificate": True, "options": options}
+        commands.completed("update-certificate", certificateId=certificate["id"], commandContent=regenerate)
+        renewed = engine.ok("GET", f"/api/certificates/{certificate['id']}")
+        assert renewed["name"] == "c2" and renewed["certificate"] != certificate["certificate"]
+        commands.errored("create-certificate", "options", commandContent={"name": "c3"})
+        commands.completed("delete-certificate", "Certificate deleted successfully", certificateId=certificate["id"])
+        assert engine.ok("GET", "/api/certificates") == []
 
         # Norths: an oianalytics North whose Basic password arrives RSA-encrypted, and a console for setpoints.
         commands.completed(
