@@ -9,11 +9,13 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "mqtt": "connectors.south.mqtt",
 }
 
 NORTH: dict[str, str] = {
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
+    "mqtt": "connectors.north.mqtt",
 }
 
 

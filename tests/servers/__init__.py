@@ -1,0 +1,1 @@
+"""Real protocol servers (in-process or child processes) that tests talk to."""
