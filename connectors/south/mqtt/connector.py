@@ -21,7 +21,7 @@ from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, 
 from connectors.common.mqtt import MqttSession, probe_connection, test_client_id
 from connectors.errors import ConnectorNotReady, ConnectorTimeout, ContentRefused
 from connectors.south.mqtt.manifest import MANIFEST, MqttItemSettings, MqttSettings
-from connectors.south.mqtt.payload import PayloadError, TopicRouter, to_values
+from connectors.south.mqtt.payload import PayloadError, TopicRouter, number, text, to_values
 from connectors.south.mqtt.timestamps import iso_utc
 
 __all__ = ["MAX_BATCHES_IN_FLIGHT", "MqttSouth"]
@@ -71,9 +71,8 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
         self._due = False
         self._stopping = False
         self._held = 0
-        self._max_held = max(100 * settings.max_number_of_messages, 100_000)
-        self._dropping = False
-        self._dropped = 0
+        self._max_held = max(20 * settings.max_number_of_messages, 20_000)
+        self._paused = False
         self._stamp = ""
         self._stamp_at = 0.0
         self._bad_items: set[str] = set()
@@ -103,6 +102,8 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
             manual_ack=manual,
             # The broker keeps at most this many unacknowledged messages in flight to us (MQTT 5).
             receive_maximum=min(65535, max(10 * self.settings.max_number_of_messages, 1000)),
+            # QoS 0 needs neither a session nor acknowledgements: MQTT 3.1.1 is cheaper per message.
+            mqtt5=manual,
         )
         self._session = session
         await session.connect()
@@ -213,48 +214,42 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
     def _flush_delay_s(self) -> float:
         return self.settings.flush_message_timeout / 1000
 
-    def _received_at(self) -> str:
-        # One ISO string per millisecond, not per message.
-        now = time.time()
-        if now - self._stamp_at >= 0.001:
-            self._stamp_at = now
-            self._stamp = iso_utc(datetime.fromtimestamp(now, UTC))
-        return self._stamp
-
-    def _buffer(self, topic: str, payload: bytes, qos: int) -> _Batch | None:
-        """Add a message to the current batch; ``None`` when it was dropped (QoS 0 only) or we are stopping."""
+    def _buffer(self, topic: str, payload: bytes) -> _Batch | None:
+        """Add a message to the current batch; ``None`` when we are stopping (the message is not taken)."""
         if self._stopping:
-            return None
-        if qos == 0 and self._held >= self._max_held:
-            self._dropped += 1
-            if not self._dropping:
-                self._dropping = True
-                self.context.logger.warning(
-                    "qos 0 messages dropped: the Norths do not keep up", held=self._held, limit=self._max_held
-                )
             return None
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch()
-        if not batch.messages:
+        messages = batch.messages
+        if not messages:
             self._timer = asyncio.get_running_loop().call_later(self._flush_delay_s, self._flush_due)
-        batch.messages.append((topic, payload, self._received_at()))
+        now = time.time()
+        if now - self._stamp_at >= 0.001:  # One ISO string per millisecond, not per message.
+            self._stamp_at = now
+            self._stamp = iso_utc(datetime.fromtimestamp(now, UTC))
+        messages.append((topic, payload, self._stamp))
         self._held += 1
-        if len(batch.messages) >= self.settings.max_number_of_messages:
+        if self._held >= self._max_held and not self._paused and self._session is not None:
+            # The Norths do not keep up: stop reading, and the broker holds the rest (TCP back-pressure).
+            self._paused = True
+            self._session.pause_reading()
+            self.context.logger.warning("reading paused: the Norths do not keep up", held=self._held)
+        if len(messages) >= self.settings.max_number_of_messages:
             self._maybe_flush()
         return batch
 
     def _receive(self, client: Any, topic: str, payload: bytes, qos: int, properties: dict[str, Any]) -> None:
         """The gmqtt callback of QoS 0 subscriptions (nothing to acknowledge)."""
         del client, properties
-        self._buffer(topic, payload, qos)
+        self._buffer(topic, payload)
 
     async def _receive_acked(
         self, client: Any, topic: str, payload: bytes, qos: int, properties: dict[str, Any]
     ) -> int:
         """The gmqtt callback of QoS 1/2 subscriptions: its return sends the PUBACK/PUBREC (reason 0)."""
         del client, properties
-        batch = self._buffer(topic, payload, qos)
+        batch = self._buffer(topic, payload)
         if qos == 0:
             return 0
         if batch is None:
@@ -350,9 +345,10 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
             self._refused = False
             self.context.logger.info("messages accepted again")
         self._held -= len(batch.messages)
-        if self._dropping and self._held < self._max_held // 2:
-            self._dropping = False
-            self.context.logger.info("qos 0 messages kept again", dropped=self._dropped)
+        if self._paused and self._held < self._max_held // 2 and self._session is not None:
+            self._paused = False
+            self._session.resume_reading()
+            self.context.logger.info("reading resumed")
 
     def _convert(self, messages: list[Received]) -> tuple[list[TimeValue], list[str], str]:
         """Time-values (with their item ids) and the any-content payload of a batch."""
@@ -360,16 +356,24 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
         item_ids: dict[str, None] = {}
         raw: list[tuple[Item[MqttItemSettings], str, bytes, str]] = []
         router = self._router
+        append = values.append
         for topic, payload, received in messages:
             item = router.item_for(topic)
             if item is None:
                 self._log_unrouted(topic)
                 continue
-            if item.settings.value_type == "any-content":
-                raw.append((item, topic, payload, received))
-                continue
+            kind = item.settings.value_type
             try:
-                values.extend(to_values(item, payload, received))
+                # number and string inline: one dict per message is all the hot path may afford.
+                if kind == "number":
+                    append({"pointId": item.name, "timestamp": received, "data": {"value": number(payload)}})
+                elif kind == "string":
+                    append({"pointId": item.name, "timestamp": received, "data": {"value": text(payload)}})
+                elif kind == "json":
+                    values.extend(to_values(item, payload, received))
+                else:
+                    raw.append((item, topic, payload, received))
+                    continue
             except PayloadError as err:
                 if item.id not in self._bad_items:
                     self._bad_items.add(item.id)

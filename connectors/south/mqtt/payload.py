@@ -12,7 +12,7 @@ from connectors.common.mqtt import topic_matches
 from connectors.south.mqtt.manifest import MqttItemSettings, MqttJsonPayload
 from connectors.south.mqtt.timestamps import parse_timestamp
 
-__all__ = ["PayloadError", "TopicRouter", "to_values"]
+__all__ = ["PayloadError", "TopicRouter", "number", "text", "to_values"]
 
 _ROUTE_CACHE_MAX = 100_000
 _MISSING = object()
@@ -62,9 +62,9 @@ def to_values(item: Item[MqttItemSettings], payload: bytes, received: str) -> li
     """The time-values of one message (``received``: its reception instant); ``PayloadError`` says why not."""
     kind = item.settings.value_type
     if kind == "number":
-        return [{"pointId": item.name, "timestamp": received, "data": {"value": _number(payload)}}]
+        return [{"pointId": item.name, "timestamp": received, "data": {"value": number(payload)}}]
     if kind == "string":
-        return [{"pointId": item.name, "timestamp": received, "data": {"value": _text(payload)}}]
+        return [{"pointId": item.name, "timestamp": received, "data": {"value": text(payload)}}]
     mapping = item.settings.json_payload
     assert mapping is not None  # Checked by the item settings validation.
     try:
@@ -126,23 +126,25 @@ def _get(document: Any, path: str) -> Any:
     return current
 
 
-def _text(payload: bytes) -> str:
+def text(payload: bytes) -> str:
+    """The payload as UTF-8 text (``PayloadError`` otherwise)."""
     try:
         return payload.decode()
     except UnicodeDecodeError:
         raise PayloadError("payload is not UTF-8 text") from None
 
 
-def _number(payload: bytes) -> int | float:
-    text = _text(payload).strip()
+def number(payload: bytes) -> int | float:
+    """The payload as a finite number (``PayloadError`` otherwise)."""
+    # int() and float() read ASCII bytes (surrounding whitespace allowed): no decode on the hot path.
     try:
-        return int(text)
+        return int(payload)
     except ValueError:
         pass
     try:
-        number = float(text)
+        number = float(payload)
     except ValueError:
-        raise PayloadError(f"payload {text[:40]!r} is not a number") from None
+        raise PayloadError(f"payload {payload[:40].decode(errors='replace')!r} is not a number") from None
     if not math.isfinite(number):
-        raise PayloadError(f"payload {text[:40]!r} is not a finite number")
+        raise PayloadError(f"payload {payload[:40].decode(errors='replace')!r} is not a finite number")
     return number
