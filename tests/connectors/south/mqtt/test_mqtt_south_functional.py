@@ -236,6 +236,25 @@ async def test_a_refused_batch_is_kept_unacknowledged_and_retried(
     await _until(lambda: "messages accepted again" in logged(south).events("info"))
 
 
+async def test_qos0_reading_pauses_when_the_norths_fall_behind_and_nothing_is_dropped(
+    harness: Harness, machine_broker: str, prefix: str
+) -> None:
+    gate = asyncio.Event()
+    sink = RecordingSink(gate=gate)
+    south = harness.south(machine_broker, sink, qos="0", maxNumberOfMessages=100, flushMessageTimeout=20)
+    south._max_held = 200  # what max(20 x maxNumberOfMessages, 20000) is for a real flow
+    await harness.running(south, [item(f"{prefix}/fast", valueType="number")])
+    # 3000 messages of ~1 KB (a number padded with spaces): more than the socket reads ahead (64 KiB chunks).
+    lines = [f"{n}{' ' * 1000}" for n in range(3000)]
+    await publish_async(MACHINE_PORT, f"{prefix}/fast", lines, qos=0)
+    await _until(lambda: "reading paused: the Norths do not keep up" in logged(south).events("warning"))
+    assert south._held < 1000, "the rest waits at the broker, not in memory"
+    gate.set()
+    await sink.wait_for(3000, within_s=30)
+    assert sorted(v["data"]["value"] for v in sink.values) == list(range(3000))
+    assert "reading resumed" in logged(south).events("info")
+
+
 async def test_item_test_reads_one_message(
     harness: Harness, machine_broker: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
