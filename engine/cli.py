@@ -91,8 +91,10 @@ async def _serve(
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
+    from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.info import EngineInfo
     from engine.api.keys import LOG_PIPELINE, LOGS, STOP_ENGINE
+    from engine.api.log_relay import routes as log_relay_routes
     from engine.api.metrics import routes as metrics_routes
     from engine.api.routes_logs import routes as logs_routes
     from engine.api.routes_metrics import routes as metrics_reset_routes
@@ -103,13 +105,18 @@ async def _serve(
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
     from engine.logs import LogStore
+    from engine.proxy import ProxyService
 
     settings = store.engine_settings()
     engine = Engine(data_dir, StoreConfigSource(store), safe_mode=args.safe_mode)
 
+    proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
+    proxy.apply(settings.proxy_server)
+
     def apply_settings() -> None:
-        current = store.engine_settings()  # decrypted: the Loki password is needed
+        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
         logs.apply(current.logger, engine_name=current.general.name)
+        proxy.apply(current.proxy_server)
 
     engine.settings_listeners.append(apply_settings)
     engine.metrics_listeners.append(metrics.record)
@@ -124,7 +131,16 @@ async def _serve(
         store,
         engine,
         info,
-        extra_routes=[content_routes, metrics_routes, logs_routes, metrics_reset_routes, sse_routes, restart_routes],
+        extra_routes=[
+            content_routes,
+            metrics_routes,
+            logs_routes,
+            metrics_reset_routes,
+            sse_routes,
+            restart_routes,
+            legacy_content_routes,
+            log_relay_routes,
+        ],
     )
     app[LOGS] = LogStore(data_dir)
     app[LOG_PIPELINE] = logs
@@ -152,6 +168,7 @@ async def _serve(
     try:
         async with asyncio.TaskGroup() as group:
             metrics.start(group)
+            group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             delete_init_file(data_dir)
             log.info(
@@ -165,6 +182,7 @@ async def _serve(
             await stop.wait()
             log.info("stopping")
             await site.stop()
+            proxy.stop()
             await engine.stop()
             metrics.stop()
     finally:

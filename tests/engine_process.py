@@ -181,6 +181,39 @@ def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, 
     }
 
 
+def api_rule(data_source: str) -> dict[str, Any]:
+    """A North routing rule taking API content posted under ``data_source`` as it is."""
+    return {"source": {"type": "oibus-api", "dataSourceId": data_source}, "transformerId": "iso", "options": {}}
+
+
+def batch(start: int, size: int) -> dict[str, Any]:
+    """A ``/api/content/content`` body of ``size`` time-values of point ``p`` valued ``start``...``start+size-1``."""
+    return {
+        "type": "time-values",
+        "content": [
+            {"pointId": "p", "timestamp": "2026-01-01T00:00:00.000Z", "data": {"value": n}}
+            for n in range(start, start + size)
+        ],
+    }
+
+
+def post_values(engine: EngineProcess, body: dict[str, Any], data_source: str = "src") -> int:
+    """POST ``body`` to the engine's ``/api/content/content``; the status (0 when unreachable)."""
+    req = urllib.request.Request(
+        f"{engine.url}/api/content/content?dataSourceId={data_source}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
+
+
 def scan_mode_id(engine: EngineProcess, name: str) -> str:
     """Id of the scan mode called ``name`` (seeded ones have random ids)."""
     modes = engine.ok("GET", "/api/scan-modes")

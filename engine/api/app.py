@@ -18,15 +18,24 @@ from collections.abc import AsyncIterator, Iterable
 import structlog
 from aiohttp import web
 
-from engine.api import routes_engine, routes_ip_filters, routes_north, routes_scan_modes, routes_south, routes_users
+from engine.api import (
+    routes_engine,
+    routes_external_sources,
+    routes_ip_filters,
+    routes_north,
+    routes_scan_modes,
+    routes_south,
+    routes_users,
+)
 from engine.api.auth import auth_middleware
 from engine.api.credentials import CredentialCache
 from engine.api.errors import error_middleware
 from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.ip_filter import ip_filter_middleware
-from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, RUNTIME, STORE, THROTTLE, TOKENS
+from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, REFUSED_NAMES, RUNTIME, STORE, THROTTLE, TOKENS
 from engine.api.openapi import routes as openapi_routes
+from engine.api.refusals import RefusedNames
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
 from engine.api.util import offload
@@ -46,6 +55,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_north.routes,
     routes_users.routes,
     routes_ip_filters.routes,
+    routes_external_sources.routes,
     openapi_routes,
 )
 
@@ -82,6 +92,7 @@ def create_app(
     app[TOKENS] = TokenSigner(store.token_key)
     app[THROTTLE] = throttle if throttle is not None else LoginThrottle()
     app[IP_FILTER] = IpFilter()
+    app[REFUSED_NAMES] = RefusedNames()
     app.cleanup_ctx.append(_default_password_check)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)

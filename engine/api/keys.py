@@ -9,6 +9,7 @@ from aiohttp import web
 from engine.api.credentials import CredentialCache
 from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
+from engine.api.refusals import RefusedNames
 from engine.api.sse import LiveStreams
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
@@ -33,6 +34,9 @@ CREDENTIALS = web.AppKey("credentials", CredentialCache)
 
 IP_FILTER = web.AppKey("ip_filter", IpFilter)
 """The compiled IP filters (follows the store's addresses)."""
+
+REFUSED_NAMES = web.AppKey("refused_names", RefusedNames)
+"""Names of unknown external sources already logged (one warning per name until the sources change)."""
 
 TOKENS = web.AppKey("tokens", TokenSigner)
 """Issues and checks the Bearer tokens of ``POST /api/users/authentication``."""

@@ -15,9 +15,11 @@ import msgspec
 
 from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
+from engine.api.log_relay import LokiPush
 from engine.api.routes_north import CacheContentUpdateCommand
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemTestCommand
+from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
 from engine.config.models import (
     ChangePasswordCommand,
@@ -236,6 +238,11 @@ _DATA_SOURCE = (
     _list_param("northId", "Send to these Norths only."),
 )
 
+_LEGACY_NAME = (
+    Param("name", _STRING, "Reference of the external source the data comes from. Required."),
+    Param("dataSourceId", _STRING, "Read when `name` is missing."),
+)
+_FILE = object_schema({"file": {"type": "string", "contentMediaType": "application/octet-stream"}})
 
 _FOLDERS = ("cache", "error", "archive")
 _OPTIONAL_STRING = {"type": ["string", "null"]}
@@ -384,6 +391,33 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=_DATA_SOURCE,
         errors=(404, 503),
     ),
+    # External sources (3.0-3.4) and the ingestion paths of older senders.
+    ("GET", "/api/external-sources"): Operation(status=200, answer=list[ExternalSourceDTO]),
+    ("POST", "/api/external-sources"): Operation(body=ExternalSourceCommand, status=201, answer=ExternalSourceDTO),
+    ("GET", "/api/external-sources/{id}"): Operation(status=200, answer=ExternalSourceDTO),
+    ("PUT", "/api/external-sources/{id}"): Operation(body=ExternalSourceCommand),
+    ("DELETE", "/api/external-sources/{id}"): Operation(),
+    ("POST", "/api/add-values"): Operation(
+        body={"type": "array", "items": TimeValue},
+        query=_LEGACY_NAME,
+        errors=(404, 503),
+        note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no running North receives it.",
+    ),
+    ("POST", "/api/add-file"): Operation(
+        body=_FILE, media="multipart/form-data", query=_LEGACY_NAME, errors=(404, 503)
+    ),
+    ("POST", "/engine/addValues"): Operation(
+        body={"type": "array", "items": TimeValue},
+        status=200,
+        query=_LEGACY_NAME,
+        errors=(500,),
+        note="v2 senders (`name` = `<OIBus>:<North>`). 400 for an unknown external source; 500 to send again.",
+    ),
+    ("POST", "/engine/addFile"): Operation(
+        body=_FILE, media="multipart/form-data", status=200, query=_LEGACY_NAME, errors=(500,)
+    ),
+    ("POST", "/logs"): Operation(body=LokiPush, note="Loki push from another OIBus (v2 path)."),
+    ("POST", "/api/logs"): Operation(body=LokiPush, note="Loki push from another OIBus: each line is logged here."),
     # Metrics and logs.
     ("GET", "/metrics"): Operation(status=200, answer=_STRING, answer_media="text/plain"),
     ("GET", "/api/logs"): Operation(

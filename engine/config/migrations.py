@@ -137,7 +137,18 @@ def _v2_ip_filters(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters)
+def _external_sources(db: sqlite3.Connection) -> None:
+    """External sources: the names remote OIBus engines send data under on the 3.0-3.4 and v2 paths."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS external_sources (
+            id TEXT PRIMARY KEY,
+            reference TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            {_AUDIT})"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters, _external_sources)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

@@ -15,6 +15,7 @@ import msgspec
 # Engine settings mark their secrets as connector settings do: one marker, one secret walk.
 from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
+from engine.routing.transformers import STANDARD
 
 T = TypeVar("T")
 
@@ -425,8 +426,10 @@ class NorthConnectorDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
 
 
 STANDARD_TRANSFORMERS: dict[str, StandardTransformerDTO] = {
-    name: StandardTransformerDTO(id=name, function_name=name, input_type="any", output_type="any")
-    for name in ("iso", "ignore")
+    name: StandardTransformerDTO(
+        id=name, function_name=name, input_type=transformer.input_type, output_type=transformer.output_type
+    )
+    for name, transformer in STANDARD.items()
 }
 
 

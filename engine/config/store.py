@@ -23,6 +23,7 @@ from connectors.errors import SettingsError
 from engine.config.base import from_json, now, random_id, require_object, to_json
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.errors import NotFoundError
+from engine.config.external_sources import ExternalSourcesMixin
 from engine.config.ip_filters import IpFiltersMixin
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
@@ -75,7 +76,7 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersMixin):
+class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersMixin, ExternalSourcesMixin):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 
     def __init__(
@@ -99,6 +100,7 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersM
         """HMAC-SHA256 key of API login tokens (kept in ``crypto.db``)."""
         self._load_credentials()
         self._load_ip_filters()
+        self._load_external_sources()
 
     @classmethod
     def open(

@@ -1,1 +1,1 @@
-"""Real protocol servers (in-process or child processes) that tests talk to."""
+"""Reusable in-process servers for tests, and what they need (certificates)."""
