@@ -17,10 +17,12 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from conftest import require_service
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +31,19 @@ from engine_process import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
+MACHINE_PORT = 1883
+"""The machine's Mosquitto (anonymous, loopback)."""
+
+
+def machine_broker_url() -> str:
+    """URL of the machine's Mosquitto (the test is skipped, or fails in CI, when it does not answer)."""
+    require_service("mosquitto", "127.0.0.1", MACHINE_PORT)
+    return f"mqtt://127.0.0.1:{MACHINE_PORT}"
+
+
+def topic_prefix() -> str:
+    """A topic prefix of one test alone (the machine broker is shared by parallel tests)."""
+    return f"oibus-test/{uuid.uuid4().hex[:12]}"
 
 
 @dataclass(frozen=True, slots=True)

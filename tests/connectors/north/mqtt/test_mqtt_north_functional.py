@@ -12,9 +12,8 @@ from typing import Any
 import gmqtt
 import msgspec
 import pytest
-from conftest import require_service
 from fakes import RecordingLogger
-from servers.mosquitto import clear_retained, private_mosquitto
+from servers.mosquitto import MACHINE_PORT, clear_retained, machine_broker_url, private_mosquitto, topic_prefix
 
 from connectors.base import ConnectorContext
 from connectors.errors import ConnectorNotReady, SendError
@@ -22,18 +21,15 @@ from connectors.north.mqtt import MqttNorth
 from connectors.north.mqtt.connector import PUBLISH_WINDOW
 from connectors.north.mqtt.manifest import MqttNorthSettings
 
-MACHINE_PORT = 1883
-
 
 @pytest.fixture
 def machine_broker() -> str:
-    require_service("mosquitto", "127.0.0.1", MACHINE_PORT)
-    return f"mqtt://127.0.0.1:{MACHINE_PORT}"
+    return machine_broker_url()
 
 
 @pytest.fixture
 def prefix() -> str:
-    return f"oibus-test/{uuid.uuid4().hex[:12]}"
+    return topic_prefix()
 
 
 class Subscriber:

@@ -11,9 +11,17 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import require_service
 from fakes import RecordingLogger, RecordingSink
-from servers.mosquitto import Mosquitto, clear_retained, make_pki, private_mosquitto, publish
+from servers.mosquitto import (
+    MACHINE_PORT,
+    Mosquitto,
+    clear_retained,
+    machine_broker_url,
+    make_pki,
+    private_mosquitto,
+    publish,
+    topic_prefix,
+)
 
 from connectors.base import ConnectorContext, Item
 from connectors.errors import ConnectorNotReady, ConnectorTimeout
@@ -22,19 +30,15 @@ from connectors.south.mqtt import connector as south_module
 from connectors.south.mqtt.manifest import MqttItemSettings, MqttSettings
 from engine.cache.south import SouthCacheDB
 
-MACHINE_PORT = 1883
-
 
 @pytest.fixture
 def machine_broker() -> str:
-    require_service("mosquitto", "127.0.0.1", MACHINE_PORT)
-    return f"mqtt://127.0.0.1:{MACHINE_PORT}"
+    return machine_broker_url()
 
 
 @pytest.fixture
 def prefix() -> str:
-    """A topic prefix of this test alone (the machine broker is shared)."""
-    return f"oibus-test/{uuid.uuid4().hex[:12]}"
+    return topic_prefix()
 
 
 class Harness:
