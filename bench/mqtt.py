@@ -5,7 +5,9 @@
 
 For each QoS: a private Mosquitto (no queue limits), a real engine with a file-writer North and an MQTT South
 (one item ``bench/+``, valueType number), a probe message through the whole chain, then ``--publishers``
-``mosquitto_pub -l`` processes publish their share of the messages at once (payloads 0..N-1). The figure is
+processes publish their share of the messages at once (payloads 0..N-1): ``mosquitto_pub -l`` at QoS 0 (C,
+cheap), and at QoS 1/2 a gmqtt publisher that waits for every acknowledgement (``mosquitto_pub -l`` gives up
+silently on a fast QoS 1 input: it exits 0 after publishing a part of it). The figure is
 messages/s from the start of the publishers until the N-th value is in the file-writer's output files; every
 value is then checked (duplicates allowed, loss reported). Memory (USS/PSS) and the CPU split of each
 process are printed. Not a test: it asserts nothing about timings.
@@ -14,6 +16,7 @@ process are printed. Not a test: it asserts nothing about timings.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +39,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from engine_process import scan_mode_id  # noqa: E402
 from pipeline import MIB, CpuWatch, Fleet, file_writer_body, label, visible_files  # noqa: E402
 from servers.mosquitto import Mosquitto, publish, publish_command  # noqa: E402
+
+from connectors.common.mqtt import MqttConnectionSettings, MqttSession  # noqa: E402
 
 SUMMARY: list[tuple[str, str, str]] = []
 
@@ -100,7 +106,8 @@ def memory_rows(engine_tree: list[psutil.Process], engine_pid: int) -> list[tupl
 
 def bench_qos(fleet: Fleet, tmp: Path, qos: str, total: int, args: argparse.Namespace) -> None:
     print(
-        f"\n[QoS {qos}] {total:,} messages, {args.publishers} mosquitto_pub -l publishers, South batches of "
+        f"\n[QoS {qos}] {total:,} messages, {args.publishers} {'mosquitto_pub -l' if qos == '0' else 'gmqtt'} "
+        f"publishers, South batches of "
         f"{args.batch} / {args.flush_ms} ms, persistent session: {qos != '0'}"
     )
     base = tmp / f"qos{qos}"
@@ -134,14 +141,13 @@ def bench_qos(fleet: Fleet, tmp: Path, qos: str, total: int, args: argparse.Name
         cpu = CpuWatch(engine).start()
         started = time.monotonic()
         for index, path in enumerate(inputs):
-            with path.open("rb") as stdin:
-                publishers.append(
-                    subprocess.Popen(
-                        publish_command(broker.port, f"bench/{index}", qos=int(qos)),
-                        stdin=stdin,
-                        stderr=subprocess.PIPE,
-                    )
-                )
+            if qos == "0":
+                with path.open("rb") as stdin:
+                    command = publish_command(broker.port, f"bench/{index}", qos=0)
+                    publishers.append(subprocess.Popen(command, stdin=stdin, stderr=subprocess.PIPE))
+            else:
+                command = [sys.executable, __file__, "--publish", f"{broker.port},bench/{index},{path},{qos}"]
+                publishers.append(subprocess.Popen(command, stderr=subprocess.PIPE))
         published_at = 0.0
         while True:
             if not published_at and all(p.poll() is not None for p in publishers):
@@ -195,6 +201,23 @@ def bench_qos(fleet: Fleet, tmp: Path, qos: str, total: int, args: argparse.Name
         shutil.rmtree(base, ignore_errors=True)
 
 
+async def _publish(port: int, topic: str, path: Path, qos: int) -> None:
+    """Publish one message per line of ``path``; return once the broker acknowledged every one."""
+    settings = msgspec.convert({"url": f"mqtt://127.0.0.1:{port}", "qos": str(qos)}, MqttConnectionSettings)
+    session = MqttSession(settings, f"bench-publisher-{os.getpid()}")
+    await session.connect()
+    window = max(1, min(1000, session.send_quota))
+    try:
+        lines = (await asyncio.to_thread(path.read_bytes)).splitlines()
+        for line in lines:
+            if session.unconfirmed >= window:
+                await session.wait_confirmed(window - 1)
+            session.publish(topic, line, qos, False)
+        await session.wait_confirmed(0)
+    finally:
+        await session.close()
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     del signum, frame
     raise KeyboardInterrupt
@@ -211,7 +234,12 @@ def main() -> int:
     parser.add_argument("--flush-ms", type=int, default=200, help="South flushMessageTimeout (default 200 ms)")
     parser.add_argument("--timeout", type=float, default=300, help="give up a run after this many seconds")
     parser.add_argument("--log-level", default="info", help="OIBUS_LOG_LEVEL of the engine (default info)")
+    parser.add_argument("--publish", help=argparse.SUPPRESS)  # port,topic,file,qos: a QoS 1/2 publisher process
     args = parser.parse_args()
+    if args.publish:
+        port, topic, path, qos = args.publish.split(",")
+        asyncio.run(_publish(int(port), topic, Path(path), int(qos)))
+        return 0
     signal.signal(signal.SIGTERM, _on_sigterm)
     fleet = Fleet()
     tmp = Path(tempfile.mkdtemp(prefix="oibus-bench-mqtt-"))

@@ -1,7 +1,9 @@
 """MQTT South in a real engine, to a file-writer North: broker restart mid-flow, and kill -9 of the engine tree.
 
 The publisher is the real ``mosquitto_pub`` client against a private Mosquitto that keeps every message of
-an offline persistent session: its exit status 0 means the broker acknowledged every message it was given.
+an offline persistent session. Every value published (0..N-1) must reach the file-writer, which is stronger
+than "every value the broker acknowledged" (``mosquitto_pub -l`` exits 0 even when it could not publish all
+of a fast input: the pace of the flow is kept well below that).
 """
 
 from __future__ import annotations
