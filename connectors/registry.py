@@ -11,6 +11,7 @@ SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
+    "oianalytics": "connectors.south.oianalytics",
 }
 
 NORTH: dict[str, str] = {
@@ -19,6 +20,7 @@ NORTH: dict[str, str] = {
     "oibus": "connectors.north.oibus",
     "modbus": "connectors.north.modbus",
     "mqtt": "connectors.north.mqtt",
+    "oianalytics": "connectors.north.oianalytics",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import structlog
 
 from connectors import registry
+from engine.cache.north_operations import offline as offline_cache_operation
 from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
@@ -147,6 +148,8 @@ class Engine:
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
+        self._offline_caches: dict[str, asyncio.Lock] = {}
+        """Held while the engine itself works on the cache folder of a North without a worker."""
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -242,13 +245,17 @@ class Engine:
             if not wanted:
                 if slot is not None:
                     del self.norths[north_id]
-                    await slot.worker.stop()
+                    # Until its worker has closed the cache, the engine must not open the folder itself.
+                    async with self._offline_cache_lock(north_id):
+                        await slot.worker.stop()
                     self._refuse_outbox(slot, "North connector stopped")
                 return
             assert dto is not None
             route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
             if slot is None:
-                self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
+                # Its cache folder must not be open twice: wait for an operation the engine runs on it.
+                async with self._offline_cache_lock(north_id):
+                    self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
             else:
                 slot.route = route
                 self._reconfigure(slot.worker, dto)
@@ -308,6 +315,31 @@ class Engine:
         if worker is None or not worker.connected:
             raise WorkerGone(f"{kind} {connector_id} is not running")
         return await worker.request(method, params or {}, timeout_s=timeout_s)
+
+    def _offline_cache_lock(self, north_id: str) -> asyncio.Lock:
+        return self._offline_caches.setdefault(north_id, asyncio.Lock())
+
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        """Run a cache operation (``engine.cache.north_operations``) for the North ``north_id``.
+
+        A North with a worker has it done there (``worker_request``: ``WorkerGone`` while the worker is not
+        connected). A North without one (disabled, or safe mode) has its cache folder opened here: no worker
+        can start meanwhile, since ``reconcile_north`` waits for the same lock before spawning one.
+        """
+        if north_id in self.norths:
+            return await self.worker_request("north", north_id, method, params, timeout_s)
+        async with self._offline_cache_lock(north_id):
+            if north_id in self.norths:  # Started while this request waited for the lock.
+                return await self.worker_request("north", north_id, method, params, timeout_s)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await offline_cache_operation(
+                        self.data_dir, north_id, method, params, logger=log.bind(north_id=north_id)
+                    )
+            except OSError as err:
+                raise RuntimeError(f"cannot work on the cache folder of North {north_id}: {err}") from err
 
     def broadcast_trigger(self, scan_mode_id: str) -> None:
         """Fan a cron tick out to every connected worker (each knows which of its items use it)."""

@@ -160,6 +160,12 @@ class RecordingRuntime:
         self.calls.append(("worker_request", f"{kind}:{connector_id}:{method}"))
         return None
 
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        self.calls.append(("north_cache_request", f"{north_id}:{method}"))
+        return None
+
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:

@@ -34,6 +34,7 @@ from engine.api.openapi import _encoded, build_document, route_infos
 from engine.api.openapi_operations import OPENAPI_PATH, OPERATIONS
 from engine.api.routes_logs import routes as logs_routes
 from engine.api.routes_metrics import routes as metrics_reset_routes
+from engine.api.routes_oianalytics import routes as oianalytics_routes
 from engine.api.routes_restart import routes as restart_routes
 from engine.api.routes_sse import routes as sse_routes
 from engine.config import ConfigStore
@@ -49,6 +50,7 @@ EXTRA_ROUTES = (
     restart_routes,
     legacy_content_routes,
     log_relay_routes,
+    oianalytics_routes,
 )
 
 
