@@ -165,6 +165,16 @@ class SouthConnector(ABC, Generic[S, I]):
         finally:
             await self.stop()
 
+    def history_items(self, items: list[Item[I]]) -> list[Item[I]]:
+        """Which of ``items`` the runner reads with ``history_query`` on a tick of their scan mode.
+
+        Default: all of them for a type whose only polled mode is ``history``, none otherwise. A type with both
+        ``last_point`` and ``history`` (OPC UA: DA and HA items) says which items are history items; its
+        ``last_point`` receives every item of the tick and skips those.
+        """
+        modes = self.manifest.modes
+        return items if modes.history and not modes.last_point else []
+
     async def last_file(self, items: list[Item[I]]) -> None:
         """Read the new files of ``items`` (``lastFile`` mode)."""
         raise NotImplementedError

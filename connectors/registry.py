@@ -12,6 +12,7 @@ SOUTH: dict[str, str] = {
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
     "oianalytics": "connectors.south.oianalytics",
+    "opcua": "connectors.south.opcua",
 }
 
 NORTH: dict[str, str] = {
@@ -21,6 +22,7 @@ NORTH: dict[str, str] = {
     "modbus": "connectors.north.modbus",
     "mqtt": "connectors.north.mqtt",
     "oianalytics": "connectors.north.oianalytics",
+    "opcua": "connectors.north.opcua",
 }
 
 

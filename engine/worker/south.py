@@ -348,10 +348,11 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
                 self._metrics["lastRunStart"] = now_iso()
                 if self.manifest.modes.last_file:
                     await connector.last_file(items)
-                elif self.manifest.modes.last_point:
-                    await connector.last_point(items)
-                elif self.manifest.modes.history:
-                    for item in items:
+                else:
+                    if self.manifest.modes.last_point:
+                        await connector.last_point(items)
+                    # History items after the current values (upstream's order), each with its own window.
+                    for item in connector.history_items(items):
                         await self._history(connector, item)
                 self._metrics["lastRunDuration"] = round((time.monotonic() - started) * 1000)
         except ContentRefused as err:
