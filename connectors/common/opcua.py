@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -25,10 +23,16 @@ import msgspec
 from asyncua import Client, ua
 from asyncua.crypto import security_policies
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from connectors.common.x509 import (
+    CERT_FILE,
+    OIBUS_DAYS,
+    PRIVATE_KEY_FILE,
+    Subject,
+    application_uri,
+    generate,
+    oibus_certificate,
+)
 from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorFatal, ConnectorNotReady
 from connectors.manifest import SECRET
 
@@ -46,10 +50,6 @@ __all__ = [
     "variant_type",
 ]
 
-CERTS_FOLDER = "certs"
-CERT_FILE = "cert.pem"
-PRIVATE_KEY_FILE = "private.pem"
-PUBLIC_KEY_FILE = "public.pem"
 """File names in ``<data folder>/certs/``, as upstream OIBus names them (its folder can be copied over)."""
 
 SecurityMode = Literal["none", "sign", "sign-and-encrypt"]
@@ -178,110 +178,29 @@ class ClientCertificate:
 
 
 def self_signed_certificate(
-    common_name: str, application_uri: str, hostname: str, *, key_size: int = 2048, days: int = 36500
+    common_name: str, application_uri: str, hostname: str, *, key_size: int = 2048, days: int = OIBUS_DAYS
 ) -> tuple[bytes, bytes]:
     """A self-signed OPC UA application certificate and its key, both PEM.
 
     The subject alternative name carries ``application_uri`` and ``hostname``, which OPC UA peers check. 2048
     bits is the size every policy accepts (Basic128Rsa15 and Basic256 stop at 2048).
     """
-    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(application_uri), x509.DNSName(hostname)]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=True,
-                data_encipherment=True,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-
-
-def _application_uri(certificate: x509.Certificate) -> str | None:
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    uris = names.get_values_for_type(x509.UniformResourceIdentifier)
-    return uris[0] if uris else None
-
-
-def _load_pair(cert_path: Path, key_path: Path) -> str | None:
-    """The application URI of a matching certificate and key on disk, or ``None`` if they do not match."""
-    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
-        return None
-    return _application_uri(certificate) or f"urn:{socket.gethostname()}:OIBus"
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(application_uri), x509.DNSName(hostname)]
+    pair = generate(Subject(common_name=common_name), key_size=key_size, days=days, alternative_names=names)
+    return pair.certificate.encode(), pair.private_key.encode()
 
 
 def client_certificate(data_folder: Path) -> ClientCertificate:
-    """The OIBus certificate of ``<data folder>/certs/``, generated on first use (blocking: run it in a thread).
+    """OIBus's certificate of ``<data folder>/certs/`` (shared with the HTTPS listener), generated on first use.
 
-    Two workers may generate at once: each file is replaced atomically, and a reader that finds a key and a
-    certificate of different writers (a key check says so) reads again once the other writer is done.
+    Blocking: run it in a thread.
     """
-    folder = data_folder / CERTS_FOLDER
-    cert_path, key_path = folder / CERT_FILE, folder / PRIVATE_KEY_FILE
-    for _ in range(50):
-        if cert_path.is_file() and key_path.is_file():
-            uri = _load_pair(cert_path, key_path)
-            if uri is not None:
-                return ClientCertificate(cert_path, key_path, uri)
-            # Another worker is between its two writes.
-            time.sleep(0.1)
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        hostname = socket.gethostname()
-        cert_pem, key_pem = self_signed_certificate("OIBus", f"urn:{hostname}:OIBus", hostname)
-        key = serialization.load_pem_private_key(key_pem, password=None)
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        _write_atomic(key_path, key_pem, 0o600)
-        _write_atomic(folder / PUBLIC_KEY_FILE, public_pem, 0o644)
-        _write_atomic(cert_path, cert_pem, 0o644)
-    raise ConnectorFatal(f"the certificate and private key in {folder} do not match; remove both to regenerate them")
+    try:
+        cert_path, key_path = oibus_certificate(data_folder)
+    except ValueError as err:
+        raise ConnectorFatal(str(err)) from err
+    uri = application_uri(cert_path.read_text()) or f"urn:{socket.gethostname()}:OIBus"
+    return ClientCertificate(cert_path, key_path, uri)
 
 
 def _describe(err: BaseException) -> str:
