@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.launcherVersion:
             print(f"Launcher version: {args.launcherVersion}")
         return
+    if args.ignoreRemoteUpdate:
+        from engine.upgrade import ignore_remote_updates
+
+        ignore_remote_updates()
     data_dir = (Path(args.config).expanduser() if args.config else default_data_dir()).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # Upstream works inside its data folder: relative paths in connector settings resolve there.
