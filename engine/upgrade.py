@@ -172,11 +172,12 @@ def _unpack(bundle: Path, target: Path, data_dir: Path) -> Manifest:
         raise UpgradeRefused(f"bundle: not a readable zip archive ({err})") from err
     with archive:
         members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+        for name in (MANIFEST, SIGNATURE):
+            if name not in members:
+                raise UpgradeRefused(f"bundle: {name} is missing (not a signed OIBus release)")
         try:
             raw = archive.read(MANIFEST)
-            signature = base64.b64decode(archive.read(SIGNATURE), validate=True)
-        except KeyError as err:
-            raise UpgradeRefused(f"bundle: {err.args[0]} is missing") from err
+            signature = base64.b64decode(archive.read(SIGNATURE).strip(), validate=True)
         except (binascii.Error, ValueError) as err:
             raise UpgradeRefused(f"bundle: {SIGNATURE} is not base64 ({err})") from err
         try:

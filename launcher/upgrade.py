@@ -19,6 +19,7 @@ touches neither binaries nor data. Stdlib only (the launcher must survive a brok
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -184,7 +185,8 @@ class Upgrader:
             trial = Trial(**progress)
             if phase == "trial":
                 log.warning("upgrade_trial_resumed to=%s (the launcher stopped during the trial)", trial.to_version)
-                return trial
+                # The launcher running now is the one in place: no need to execute it again.
+                return dataclasses.replace(trial, launcher_replaced=False)
             if phase in ("swap", "rollback"):
                 self.roll_back(trial, "the launcher stopped while swapping versions")
                 return None

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from launcher_process import LauncherRun
 
 
 def _children() -> set[int]:
@@ -51,3 +52,12 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("OIBUS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason}; OIBUS_REQUIRE_SERVICES=1 forbids skipping")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def launchers() -> Iterator[list[LauncherRun]]:
+    """Launcher processes a test starts; whatever is left of them is killed at the end."""
+    runs: list[LauncherRun] = []
+    yield runs
+    for run in runs:
+        run.cleanup()
