@@ -148,7 +148,7 @@ Wants=network-online.target
 Type=simple
 WorkingDirectory=$install_dir
 EnvironmentFile=$install_dir/oibus-env
-ExecStart=$install_dir/oibus-launcher \${ARG1} \${ARG2}
+ExecStart="$install_dir/oibus-launcher" \${ARG1} \${ARG2}
 # The launcher gets SIGTERM and stops the engine gracefully (the engine lets its Norths flush);
 # whatever is left when it exits, or after TimeoutStopSec, is killed.
 KillMode=mixed
