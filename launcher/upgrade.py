@@ -187,6 +187,9 @@ class Upgrader:
                 log.warning("upgrade_trial_resumed to=%s (the launcher stopped during the trial)", trial.to_version)
                 # The launcher running now is the one in place: no need to execute it again.
                 return dataclasses.replace(trial, launcher_replaced=False)
+            if phase == "confirm":
+                self.confirm(trial)
+                return None
             if phase in ("swap", "rollback"):
                 self.roll_back(trial, "the launcher stopped while swapping versions")
                 return None
@@ -199,9 +202,11 @@ class Upgrader:
 
     def confirm(self, trial: Trial) -> None:
         """The new version stayed up for the window: keep it, drop the backup, tell the engine."""
+        # From here on the upgrade is kept, whatever happens: a launcher that dies now finishes this on restart.
+        self._write_progress("confirm", trial)
+        remove(self.backup_dir)
         self._write_outcome(trial, "completed", f"version {trial.to_version} stayed up for {self.window_s:g} s")
         self.progress_file.unlink(missing_ok=True)
-        remove(self.backup_dir)
         log.info("upgrade_completed from=%s to=%s", trial.from_version, trial.to_version)
 
     def roll_back(self, trial: Trial, reason: str) -> None:
@@ -334,7 +339,7 @@ class Upgrader:
             return None
         try:
             body = json.loads(self.progress_file.read_bytes())
-            if not isinstance(body, dict) or body.get("phase") not in ("backup", "swap", "trial", "rollback"):
+            if not isinstance(body, dict) or body.get("phase") not in ("backup", "swap", "trial", "confirm", "rollback"):
                 raise ValueError(f"phase: unknown {body.get('phase') if isinstance(body, dict) else body!r}")
             return {
                 "phase": body["phase"],

@@ -11,18 +11,17 @@ scripts, then every file's SHA-256 goes into ``manifest.json``, signed with the 
     python packaging/build.py sign FOLDER --key release.key           # (re)write manifest.json + manifest.sig
     python packaging/build.py keygen release.key                      # a new key pair; prints the public key
 
-The version is ``pyproject.toml``'s, carried by the package metadata the build copies into
-``binaries/_internal``. ``restamp`` copies a built folder under another version (metadata rewritten, manifest
-re-signed) in about a second: tests make their "version Y" with it instead of a second build. The launcher is
-one file whose own metadata is not rewritten: a restamped bundle keeps the launcher (and launcher version) of
-the build it comes from.
+The version is ``pyproject.toml``'s, carried by the package metadata the build writes into
+``binaries/_internal`` (and into the launcher). ``restamp`` copies a built folder under another version
+(metadata rewritten, manifest re-signed) in about a second: tests make their "version Y" with it instead of a
+second build. The launcher is one file whose own metadata is not rewritten: a restamped bundle keeps the
+launcher (and launcher version) of the build it comes from.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import importlib.metadata
 import os
 import re
 import shutil
@@ -60,15 +59,16 @@ def scripts_folder() -> Path:
 def freeze(work: Path) -> Path:
     """Run PyInstaller on ``oibus.spec`` into ``work``; return the folder holding ``binaries/`` and the launcher."""
     version = project_version()
-    installed = importlib.metadata.version("oibus")
-    if installed != version:
-        raise SystemExit(
-            f"the installed oibus metadata says {installed}, pyproject.toml says {version}: "
-            "reinstall (pip install -e .) so that the build carries the right version"
-        )
+    # The programs read their version from package metadata: give them pyproject.toml's, and nothing a stale
+    # egg-info or an old editable install might say.
+    metadata = work / "metadata" / f"oibus-{version}.dist-info"
+    if metadata.parent.exists():
+        shutil.rmtree(metadata.parent)
+    metadata.mkdir(parents=True)
+    (metadata / "METADATA").write_text(f"Metadata-Version: 2.1\nName: oibus\nVersion: {version}\n", encoding="utf-8")
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN"]
     command += ["--distpath", str(work / "dist"), "--workpath", str(work / "build"), str(HERE / "oibus.spec")]
-    subprocess.run(command, check=True, cwd=ROOT)
+    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "OIBUS_BUILD_METADATA": str(metadata)})
     return work / "dist"
 
 
