@@ -52,6 +52,8 @@ BACKUP_COMPLETE = ".complete"
 INSTALL_DIR_ENV = "OIBUS_INSTALL_DIR"
 """Set by the launcher for the engine: where to stage an upgrade (unset: no launcher applies upgrades)."""
 
+_PHASES = ("backup", "swap", "trial", "confirm", "rollback")
+
 DEFAULT_WINDOW_S = 30.0
 """How long a new version must stay up to be kept."""
 SPACE_FACTOR = 2
@@ -339,7 +341,7 @@ class Upgrader:
             return None
         try:
             body = json.loads(self.progress_file.read_bytes())
-            if not isinstance(body, dict) or body.get("phase") not in ("backup", "swap", "trial", "confirm", "rollback"):
+            if not isinstance(body, dict) or body.get("phase") not in _PHASES:
                 raise ValueError(f"phase: unknown {body.get('phase') if isinstance(body, dict) else body!r}")
             return {
                 "phase": body["phase"],

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 from launcher_process import LauncherRun
+from release_build import Release, shared_release
 
 
 def _children() -> set[int]:
@@ -61,3 +62,9 @@ def launchers() -> Iterator[list[LauncherRun]]:
     yield runs
     for run in runs:
         run.cleanup()
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
+    """The release bundles built from this checkout (one PyInstaller build per run, see ``release_build``)."""
+    return shared_release(tmp_path_factory)

@@ -96,6 +96,10 @@ def other_platform(zipped: Path) -> None:
     replace_member(zipped, MANIFEST, raw, {SIGNATURE: base64.b64encode(KEY.sign(raw))})
 
 
+def not_a_zip(zipped: Path) -> None:
+    zipped.write_bytes(b"not a zip")
+
+
 REFUSALS: dict[str, tuple[Callable[[Path], None], str]] = {
     "signature by another key": (other_key, "does not verify manifest.json with the release key"),
     "tampered file": (lambda z: replace_member(z, "binaries/oibus", b"evil"), "binaries/oibus: SHA-256 is"),
@@ -106,7 +110,7 @@ REFUSALS: dict[str, tuple[Callable[[Path], None], str]] = {
         "'../evil' is not a relative path inside the bundle",
     ),
     "no signature": (lambda z: replace_member(z, SIGNATURE, None), "manifest.sig is missing"),
-    "not a zip": (lambda z: z.write_bytes(b"not a zip"), "not a readable zip archive"),
+    "not a zip": (lambda z: not_a_zip(z), "not a readable zip archive"),
     "another platform": (other_platform, "it is for win-x64"),
 }
 

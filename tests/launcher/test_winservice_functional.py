@@ -39,7 +39,11 @@ def test_the_service_runs_the_launcher_and_a_stop_control_stops_it_gracefully(tm
     api = create_autospec(WindowsApi, instance=True)
     handlers: list[Callable[[int], None]] = []
     api.start_dispatcher.side_effect = lambda _name, service_main: service_main()
-    api.register_handler.side_effect = lambda _name, handler: handlers.append(handler) or 7
+    def register(_name: str, handler: Callable[[int], None]) -> int:
+        handlers.append(handler)
+        return 7
+
+    api.register_handler.side_effect = register
     args, _ = parse(["--backoff-initial", "0.05"])
     ready = tmp_path / "ready"
     launcher = Launcher([sys.executable, "-c", ENGINE, str(ready)], [], args)

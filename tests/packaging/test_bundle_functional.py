@@ -13,9 +13,9 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import Release, Y, Z
 from engine_process import EngineProcess, free_port, north_body
 from launcher_process import LauncherRun, api_up, wait_until
+from release_build import Release, Y, Z
 from upgrade_bundles import snapshot, unzip
 
 from engine.upgrade import UpgradeOutcome, stage_upgrade, upgrade_outcome
@@ -95,7 +95,8 @@ class Installed:
         north_id = str(self.api.ok("POST", "/api/north", body)["id"])
         self.api.wait_state("north", north_id, "RUNNING", timeout_s=60)
         values = [{"pointId": "p1", "timestamp": "2025-01-01T00:00:00.000Z", "data": {"value": "1"}}]
-        self.api.ok("POST", f"/api/content/content?northId={north_id}&dataSourceId=test", {"type": "time-values", "content": values})
+        path = f"/api/content/content?northId={north_id}&dataSourceId=test"
+        self.api.ok("POST", path, {"type": "time-values", "content": values})
         cache = self.data / "cache" / f"north-{north_id}"
         wait_until(lambda: any(path.is_file() for path in cache.rglob("*")), "the batch in the North cache")
         return north_id, cache

@@ -1,8 +1,9 @@
 """One real release build per test run, shared by the xdist workers, and the bundles made from it.
 
-``release`` builds this checkout once with ``packaging/build.py`` (PyInstaller), signed with a throwaway key,
-then derives the other versions cheaply with ``restamp``: version Y, and a version Z that crashes at start
-(a compiled module removed from its binaries, then signed: a broken release, not a tampered one).
+The ``release`` fixture (``tests/conftest.py``) builds this checkout once with ``packaging/build.py``
+(PyInstaller), signed with a throwaway key, then derives the other versions cheaply with ``restamp``: version
+Y, and a version Z that crashes at start (a compiled module removed from its binaries, then signed: a broken
+release, not a tampered one).
 
 ``OIBUS_TEST_RELEASE_DIR=DIR`` keeps the build in DIR and reuses it in later runs (to iterate on these tests
 without a build each time; delete DIR after changing the code under test).
@@ -16,7 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,6 @@ class Release:
 
 
 def _build(out: Path) -> None:
-    import time
-
     build = packaging_build()
     key = Ed25519PrivateKey.generate()
     key_file = write_key(key, out / "test-release.key")
@@ -68,8 +67,7 @@ def _build(out: Path) -> None:
     (out / "release.json").write_text(json.dumps(summary))
 
 
-@pytest.fixture(scope="session")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+def shared_release(tmp_path_factory: pytest.TempPathFactory) -> Release:
     """Build once per run; the xdist workers of a run share the build folder (under a file lock)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
@@ -84,7 +82,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
             _build(out)
     summary = json.loads((out / "release.json").read_text())
     build = packaging_build()
-    yield Release(
+    return Release(
         public_key=summary["publicKey"],
         x=out / f"{build.bundle_name(engine_version())}.zip",
         y=out / f"{build.bundle_name(Y)}.zip",
