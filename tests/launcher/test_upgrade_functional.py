@@ -73,6 +73,10 @@ class Site:
         launchers.append(self.run)
         self.wait_runs([X])
 
+    def files(self) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """The bytes of every file of the binaries and of the data folder."""
+        return snapshot(self.install / "binaries"), snapshot(self.data)
+
     def runs(self) -> list[str]:
         return [entry["version"] for entry in records(self.tmp / "runs.jsonl")]
 
@@ -127,8 +131,7 @@ def test_a_new_version_that_crashes_is_rolled_back_with_the_data_as_before(
     tmp_path: Path, launchers: list[LauncherRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = Site(tmp_path, launchers, window_s=60)
-    binaries_before = snapshot(site.install / "binaries")
-    data_before = snapshot(site.data)
+    before = site.files()
     site.stage(monkeypatch, crash=True)
     site.restart()
 
@@ -138,8 +141,7 @@ def test_a_new_version_that_crashes_is_rolled_back_with_the_data_as_before(
     assert outcome.command_id == "cmd-42"
     assert f"version {Y} exited with code 3" in outcome.reason
     # Version Y damaged oibus.db and wrote into cache/ after the backup: all of it is undone.
-    assert snapshot(site.data) == data_before
-    assert snapshot(site.install / "binaries") == binaries_before
+    assert site.files() == before
     assert sorted(path.name for path in site.install.iterdir()) == ["binaries", "oibus-launcher"]
     assert "upgrade_rolled_back" in site.run.log()
     assert site.run.terminate() == 0
@@ -149,8 +151,7 @@ def test_a_package_altered_after_staging_is_refused_without_touching_anything(
     tmp_path: Path, launchers: list[LauncherRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = Site(tmp_path, launchers, window_s=1)
-    binaries_before = snapshot(site.install / "binaries")
-    data_before = snapshot(site.data)
+    before = site.files()
     site.stage(monkeypatch)
     (site.install / "update" / "binaries" / "VERSION").write_text("tampered")
     site.restart()
@@ -159,8 +160,7 @@ def test_a_package_altered_after_staging_is_refused_without_touching_anything(
     assert outcome.status == "refused"
     assert "binaries/VERSION: SHA-256 is" in outcome.reason
     site.wait_runs([X, X])
-    assert snapshot(site.install / "binaries") == binaries_before
-    assert snapshot(site.data) == data_before
+    assert site.files() == before
     assert not (site.install / "update").exists()
     assert not (site.install / "update.json").exists()
     assert "upgrade_refused" in site.run.log()

@@ -39,6 +39,7 @@ def test_the_service_runs_the_launcher_and_a_stop_control_stops_it_gracefully(tm
     api = create_autospec(WindowsApi, instance=True)
     handlers: list[Callable[[int], None]] = []
     api.start_dispatcher.side_effect = lambda _name, service_main: service_main()
+
     def register(_name: str, handler: Callable[[int], None]) -> int:
         handlers.append(handler)
         return 7

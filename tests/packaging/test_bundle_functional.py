@@ -87,6 +87,10 @@ class Installed:
         norths = [{k: v for k, v in north.items() if k != "state"} for north in self.api.ok("GET", "/api/north")]
         return {"engine": engine, "scanModes": self.api.ok("GET", "/api/scan-modes"), "norths": norths}
 
+    def state(self, cache: Path) -> dict[str, Any]:
+        """The configuration and the bytes of a North's cache: what an upgrade must keep."""
+        return {"configuration": self.configuration(), "cache": snapshot(cache)}
+
     def cached_north(self) -> tuple[str, Path]:
         """A file-writer North whose cache holds a batch it will not send during the test."""
         mode = self.api.ok("POST", "/api/scan-modes", {"name": "never", "description": "", "cron": NEVER})
@@ -123,8 +127,7 @@ def test_upgrade_from_x_to_y_keeps_configuration_and_cache(
 ) -> None:
     site = Installed(tmp_path, release, launchers, window_s=3)
     north_id, cache = site.cached_north()
-    configuration = site.configuration()
-    cached = snapshot(cache)
+    before = site.state(cache)
 
     site.upgrade(release.y, monkeypatch)
 
@@ -138,8 +141,7 @@ def test_upgrade_from_x_to_y_keeps_configuration_and_cache(
         "cmd-1",
     )
     site.api.wait_state("north", north_id, "RUNNING", timeout_s=60)
-    assert site.configuration() == configuration
-    assert snapshot(cache) == cached
+    assert site.state(cache) == before
     assert not (site.install / "backup").exists()
     assert site.run.terminate() == 0
 
@@ -149,8 +151,7 @@ def test_y_dying_within_the_window_brings_back_x_and_its_data(
 ) -> None:
     site = Installed(tmp_path, release, launchers, window_s=120)
     _north_id, cache = site.cached_north()
-    configuration = site.configuration()
-    cached = snapshot(cache)
+    before = site.state(cache)
     binaries = snapshot(site.install / "binaries")
 
     site.upgrade(release.y, monkeypatch)
@@ -166,8 +167,7 @@ def test_y_dying_within_the_window_brings_back_x_and_its_data(
     outcome = site.outcome()
     assert outcome.status == "rolled-back"
     assert "exited with code -9" in outcome.reason
-    assert site.configuration() == configuration
-    assert snapshot(cache) == cached
+    assert site.state(cache) == before
     assert not (site.data / "cache" / "left-by-y").exists()
     assert snapshot(site.install / "binaries") == binaries
     assert site.run.terminate() == 0
