@@ -52,6 +52,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ignoreRemoteConfig", nargs="?", const=None, default=False, type=_flag, metavar="BOOL")
     parser.add_argument("--launcherVersion", default="", help="set by the launcher")
     parser.add_argument("--safe-mode", action="store_true", help="start without connectors (set by the launcher)")
+    parser.add_argument(
+        "--reset-admin-password", action="store_true", help="make user admin log in with 'pass', then exit"
+    )
     args = parser.parse_args(argv)
     # nargs="?" with const=None gives None for a bare flag: that means true.
     for name in ("ignoreIpFilters", "ignoreRemoteUpdate", "ignoreRemoteConfig"):
@@ -173,6 +176,23 @@ async def _serve(
     return 0
 
 
+def reset_admin_password(data_dir: Path) -> int:
+    """``--reset-admin-password`` (the launcher's ``--reset-password``): user ``admin`` gets ``pass`` again."""
+    from engine.config.errors import NotFoundError
+    from engine.config.store import ConfigStore
+
+    store = ConfigStore.open(data_dir, init=None)
+    try:
+        try:
+            store.set_user_password("admin", "pass")
+        except NotFoundError:
+            store.create_user({"login": "admin", "password": "pass"})
+    finally:
+        store.close()
+    print("User admin can log in with the password 'pass': change it at once.", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = parse(sys.argv[1:] if argv is None else argv)
@@ -189,4 +209,6 @@ def main(argv: list[str] | None = None) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     # Upstream works inside its data folder: relative paths in connector settings resolve there.
     os.chdir(data_dir)
+    if args.reset_admin_password:
+        sys.exit(reset_admin_password(data_dir))
     sys.exit(asyncio.run(serve(args, data_dir)))

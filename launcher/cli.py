@@ -244,6 +244,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--config", help="data folder (default: the engine's default data folder)")
     parser.add_argument("--engine", help="engine executable (default: binaries/oibus, else this Python)")
     parser.add_argument("--version", action="store_true", help="print the launcher version and exit")
+    parser.add_argument(
+        "--reset-password", action="store_true", help="reset user admin's password to 'pass' (or create it), then exit"
+    )
     parser.add_argument("--stable-after", type=float, default=30.0, help="seconds up before a start counts as good")
     parser.add_argument("--backoff-initial", type=float, default=1.0)
     parser.add_argument("--backoff-max", type=float, default=60.0)
@@ -282,6 +285,11 @@ def main(argv: list[str] | None = None) -> None:
         config.mkdir(parents=True, exist_ok=True)
         engine_args = ["--config", str(config), *engine_args]
     install_dir = install_folder(args.install_dir)
+    if args.reset_password:
+        # The engine owns oibus.db (and its password hashing): it does the reset and exits.
+        where = ["--config", str(config)] if config else []
+        reset = [*engine_command(args.engine, install_dir), *where, "--reset-admin-password"]
+        sys.exit(subprocess.run(reset, check=False).returncode)
     upgrader: Upgrader | None = None
     if install_dir is not None and config is not None:
         upgrader = Upgrader(install_dir, config, window_s=args.upgrade_window)

@@ -13,6 +13,9 @@ import psutil
 from engine_process import EngineProcess, free_port, north_body
 from launcher_process import LauncherRun, api_up, children, records, wait_until
 
+from engine.config.provisioning import InitSettings
+from engine.config.store import ConfigStore
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Every engine start is recorded (pid, argv), and so is every exit the script sees (pid, code).
@@ -228,3 +231,31 @@ def test_version_prints_and_exits(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stdout.decode().startswith("OIBus launcher version: ")
     assert not (tmp_path / "data").exists()
+
+
+def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = ConfigStore.open(data, init=InitSettings(admin_password="forgotten"))
+    try:
+        assert store.password_hash("admin") is not None
+    finally:
+        store.close()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher", "--config", str(data), "--reset-password"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "password 'pass'" in done.stdout.decode()
+    store = ConfigStore.open(data, init=None)
+    try:
+        found = store.password_hash("admin")
+        assert found is not None
+        assert store.verify_password(found[1], "pass")
+        assert not store.verify_password(found[1], "forgotten")
+    finally:
+        store.close()
