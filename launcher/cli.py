@@ -102,6 +102,8 @@ class Launcher:
             if self.upgrader is not None and self.upgrader.pending():
                 self._reap_engine_children()
                 self.trial = self.upgrader.prepare()
+                if self.stop_requested.is_set():
+                    break  # a trial not started yet is resumed by the next launcher
                 if self.trial is not None and self.trial.launcher_replaced:
                     self._reexec()
             argv = [*self.command, *self.engine_args]
