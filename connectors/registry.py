@@ -9,11 +9,18 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "modbus": "connectors.south.modbus",
+    "mqtt": "connectors.south.mqtt",
+    "oianalytics": "connectors.south.oianalytics",
 }
 
 NORTH: dict[str, str] = {
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
+    "oibus": "connectors.north.oibus",
+    "modbus": "connectors.north.modbus",
+    "mqtt": "connectors.north.mqtt",
+    "oianalytics": "connectors.north.oianalytics",
 }
 
 

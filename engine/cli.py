@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from engine.paths import default_data_dir
 from engine.version import engine_version
 
 if TYPE_CHECKING:
+    from engine.config.models import WebServerSettings
     from engine.config.store import ConfigStore
     from engine.logs import LogPipeline
     from engine.metrics import MetricsStore
@@ -94,11 +96,15 @@ async def _serve(
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
     from engine.api.content import routes as content_routes
+    from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.info import EngineInfo
-    from engine.api.keys import LOG_PIPELINE, LOGS, STOP_ENGINE
+    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
+    from engine.api.log_relay import routes as log_relay_routes
     from engine.api.metrics import routes as metrics_routes
     from engine.api.routes_logs import routes as logs_routes
     from engine.api.routes_metrics import routes as metrics_reset_routes
+    from engine.api.routes_oianalytics import config_change_middleware
+    from engine.api.routes_oianalytics import routes as oianalytics_routes
     from engine.api.routes_restart import routes as restart_routes
     from engine.api.routes_sse import install as install_live_streams
     from engine.api.routes_sse import routes as sse_routes
@@ -106,13 +112,25 @@ async def _serve(
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
     from engine.logs import LogStore
+    from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
+    from engine.proxy import ProxyService
 
     settings = store.engine_settings()
-    engine = Engine(data_dir, StoreConfigSource(store), safe_mode=args.safe_mode)
+    config_source = StoreConfigSource(store)
+    engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
+    # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
+    stop = asyncio.Event()
+
+    async def request_exit() -> None:
+        stop.set()
+
+    proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
+    proxy.apply(settings.proxy_server)
 
     def apply_settings() -> None:
-        current = store.engine_settings()  # decrypted: the Loki password is needed
+        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
         logs.apply(current.logger, engine_name=current.general.name)
+        proxy.apply(current.proxy_server)
 
     engine.settings_listeners.append(apply_settings)
     engine.metrics_listeners.append(metrics.record)
@@ -123,27 +141,37 @@ async def _serve(
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
     )
+    agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
+    config_source.extra.append(agent.connector_extra)
     app = create_app(
         store,
         engine,
         info,
-        extra_routes=[content_routes, metrics_routes, logs_routes, metrics_reset_routes, sse_routes, restart_routes],
+        extra_routes=[
+            content_routes,
+            metrics_routes,
+            logs_routes,
+            metrics_reset_routes,
+            sse_routes,
+            restart_routes,
+            legacy_content_routes,
+            log_relay_routes,
+            oianalytics_routes,
+        ],
     )
+    app[OIANALYTICS] = agent
+    app.middlewares.append(config_change_middleware)
     app[LOGS] = LogStore(data_dir)
     app[LOG_PIPELINE] = logs
     install_live_streams(app, metrics)
-    # Set by a signal or by POST /api/engine/restart: both stop gracefully and exit 0.
-    stop = asyncio.Event()
     app[STOP_ENGINE] = stop
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = settings.web_server.port
-    site = web.TCPSite(runner, host=None, port=port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as err:
-        log.error("cannot listen", port=port, error=str(err))
+    sites = await _listen(runner, settings.web_server, data_dir)
+    if not sites:
         await runner.cleanup()
+        agent.close()
         return 1
     loop = asyncio.get_running_loop()
     if sys.platform != "win32":
@@ -155,7 +183,9 @@ async def _serve(
     try:
         async with asyncio.TaskGroup() as group:
             metrics.start(group)
+            group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
+            agent_task = group.create_task(agent.run(), name="oianalytics:agent")
             delete_init_file(data_dir)
             log.info(
                 "oibus fully started",
@@ -164,16 +194,52 @@ async def _serve(
                 dataFolder=str(data_dir),
                 safeMode=args.safe_mode,
             )
-            print(f"OIBus {engine_version()} listening on http://localhost:{port} (data folder {data_dir})", flush=True)
+            urls = " and ".join(f"{scheme}://localhost:{site_port}" for scheme, site_port, _ in sites)
+            print(f"OIBus {engine_version()} listening on {urls} (data folder {data_dir})", flush=True)
             await stop.wait()
             log.info("stopping")
-            await site.stop()
+            for _, _, site in sites:
+                await site.stop()
+            await stop_agent(agent_task)
+            proxy.stop()
             await engine.stop()
             metrics.stop()
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
+        agent.close()
     return 0
+
+
+async def _listen(
+    runner: web.AppRunner, web_server: WebServerSettings, data_dir: Path
+) -> list[tuple[str, int, web.TCPSite]]:
+    """Open the HTTP listener and, when enabled, the HTTPS one (``webServer.https``); none if one fails."""
+    from engine.certificates import server_ssl_context
+
+    https = web_server.https
+    wanted: list[tuple[str, int, ssl.SSLContext | None]] = []
+    if not (https.enabled and not https.keep_http):
+        wanted.append(("http", web_server.port, None))
+    if https.enabled:
+        try:
+            tls = await asyncio.to_thread(server_ssl_context, data_dir)
+        except (OSError, ValueError, ssl.SSLError) as err:
+            log.error("cannot load the HTTPS certificate", folder=str(data_dir / "certs"), error=str(err))
+            return []
+        wanted.append(("https", https.port, tls))
+    sites: list[tuple[str, int, web.TCPSite]] = []
+    for scheme, port, context in wanted:
+        site = web.TCPSite(runner, host=None, port=port, reuse_address=True, ssl_context=context)
+        try:
+            await site.start()
+        except OSError as err:
+            log.error("cannot listen", scheme=scheme, port=port, error=str(err))
+            for _, _, started in sites:
+                await started.stop()
+            return []
+        sites.append((scheme, port, site))
+    return sites
 
 
 def reset_admin_password(data_dir: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -12,11 +13,26 @@ from engine.config.store import ConfigStore
 _LEVEL_ORDER = ["trace", "debug", "info", "warn", "error", "silent"]
 
 
+ExtraSource = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+"""``(kind, dto) -> extra``: what a connector's worker gets in ``ConnectorContext.extra`` (None: nothing)."""
+
+
 class StoreConfigSource:
-    """Implements ``engine.engine.ConfigSource`` on top of ``ConfigStore``."""
+    """Implements ``engine.engine.ConfigSource`` on top of ``ConfigStore``.
+
+    ``extra`` sources fill a DTO's ``extra`` key (the OIAnalytics agent gives its connectors the registration).
+    """
 
     def __init__(self, store: ConfigStore) -> None:
         self.store = store
+        self.extra: list[ExtraSource] = []
+
+    def _with_extra(self, kind: str, dto: dict[str, Any]) -> dict[str, Any]:
+        for source in self.extra:
+            found = source(kind, dto)
+            if found:
+                dto["extra"] = {**dto.get("extra", {}), **found}
+        return dto
 
     def engine_name(self) -> str:
         """The engine name."""
@@ -56,7 +72,7 @@ class StoreConfigSource:
         for item in dto.get("items") or []:
             item["scanModeId"] = (item.get("scanMode") or {}).get("id")
             item["groupId"] = (item.get("group") or {}).get("id")
-        return dto
+        return self._with_extra("south", dto)
 
     def north(self, north_id: str) -> dict[str, Any] | None:
         """One North for its worker."""
@@ -64,4 +80,4 @@ class StoreConfigSource:
             dto: dict[str, Any] = msgspec.to_builtins(self.store.get_north(north_id))
         except NotFoundError:
             return None
-        return dto
+        return self._with_extra("north", dto)

@@ -12,17 +12,19 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
 from connectors import registry
+from engine.cache.north_operations import offline as offline_cache_operation
 from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
-from engine.routing.router import Decision, NorthRoute
+from engine.routing.router import Decision, NorthRoute, Verdict, split
+from engine.routing.transformers import TransformError, transform
 from engine.runtime import IngestResult
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
@@ -74,22 +76,30 @@ class ConfigSource(Protocol):
 
 @dataclass(slots=True)
 class Delivery:
-    """One content on its way to several Norths; ``on_done`` runs once all of them answered."""
+    """One content on its way to several Norths; ``on_done`` runs once all of them answered.
 
-    pending: set[str]
+    ``pending`` counts the parts each North still has to answer for (a content split across transformer
+    rules is several parts); a North that refuses any part refuses the content.
+    """
+
+    pending: dict[str, int]
     on_done: Callable[[IngestResult], None]
     stored: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
 
     def answer(self, north_id: str, reason: str | None) -> None:
-        """Record the answer of one North."""
-        if north_id not in self.pending:
+        """Record the answer of one North for one part."""
+        left = self.pending.get(north_id)
+        if left is None:
             return
-        self.pending.discard(north_id)
-        if reason is None:
+        if reason is not None:
+            self.refused.setdefault(north_id, reason)
+        if left > 1:
+            self.pending[north_id] = left - 1
+            return
+        del self.pending[north_id]
+        if north_id not in self.refused:
             self.stored.append(north_id)
-        else:
-            self.refused[north_id] = reason
         if not self.pending:
             self.on_done(IngestResult(stored=tuple(self.stored), refused=dict(self.refused)))
 
@@ -125,6 +135,9 @@ class Engine:
         self.norths: dict[str, NorthSlot] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
         self._south_groups: dict[str, dict[str, str | None]] = {}
+        self._south_item_ids: dict[str, dict[str, str]] = {}
+        """Per South, item name → item id (a time-value's ``pointId`` is its item's name)."""
+        self._transform_warnings: set[tuple[str, str]] = set()
         self._seq = itertools.count(1)
         self._group: asyncio.TaskGroup | None = None
         self._scheduler = Scheduler(self.broadcast_trigger)
@@ -135,6 +148,8 @@ class Engine:
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
+        self._offline_caches: dict[str, asyncio.Lock] = {}
+        """Held while the engine itself works on the cache folder of a North without a worker."""
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -206,12 +221,14 @@ class Engine:
             wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
             if dto is not None:
                 self._south_groups[south_id] = {item["id"]: item.get("groupId") for item in dto.get("items") or []}
+                self._south_item_ids[south_id] = {item["name"]: item["id"] for item in dto.get("items") or []}
             if not wanted:
                 if worker is not None:
                     del self.souths[south_id]
                     await worker.stop()
                 if dto is None:
                     self._south_groups.pop(south_id, None)
+                    self._south_item_ids.pop(south_id, None)
                 return
             assert dto is not None
             if worker is None:
@@ -228,13 +245,17 @@ class Engine:
             if not wanted:
                 if slot is not None:
                     del self.norths[north_id]
-                    await slot.worker.stop()
+                    # Until its worker has closed the cache, the engine must not open the folder itself.
+                    async with self._offline_cache_lock(north_id):
+                        await slot.worker.stop()
                     self._refuse_outbox(slot, "North connector stopped")
                 return
             assert dto is not None
             route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
             if slot is None:
-                self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
+                # Its cache folder must not be open twice: wait for an operation the engine runs on it.
+                async with self._offline_cache_lock(north_id):
+                    self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
             else:
                 slot.route = route
                 self._reconfigure(slot.worker, dto)
@@ -295,6 +316,31 @@ class Engine:
             raise WorkerGone(f"{kind} {connector_id} is not running")
         return await worker.request(method, params or {}, timeout_s=timeout_s)
 
+    def _offline_cache_lock(self, north_id: str) -> asyncio.Lock:
+        return self._offline_caches.setdefault(north_id, asyncio.Lock())
+
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        """Run a cache operation (``engine.cache.north_operations``) for the North ``north_id``.
+
+        A North with a worker has it done there (``worker_request``: ``WorkerGone`` while the worker is not
+        connected). A North without one (disabled, or safe mode) has its cache folder opened here: no worker
+        can start meanwhile, since ``reconcile_north`` waits for the same lock before spawning one.
+        """
+        if north_id in self.norths:
+            return await self.worker_request("north", north_id, method, params, timeout_s)
+        async with self._offline_cache_lock(north_id):
+            if north_id in self.norths:  # Started while this request waited for the lock.
+                return await self.worker_request("north", north_id, method, params, timeout_s)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await offline_cache_operation(
+                        self.data_dir, north_id, method, params, logger=log.bind(north_id=north_id)
+                    )
+            except OSError as err:
+                raise RuntimeError(f"cannot work on the cache folder of North {north_id}: {err}") from err
+
     def broadcast_trigger(self, scan_mode_id: str) -> None:
         """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
         trigger = Trigger(scan_mode_id=scan_mode_id)
@@ -348,54 +394,87 @@ class Engine:
 
     def _dispatch(
         self,
-        content: Content,
-        targets: list[NorthSlot],
+        parts: list[tuple[NorthSlot, list[Content]]],
         on_done: Callable[[IngestResult], None],
         *,
         ignored: bool = True,
     ) -> None:
-        """Send ``content`` to every target (or park it in the outbox of a restarting one).
+        """Send each North its parts (or park them in the outbox of a restarting one).
 
         With no target, ``ignored`` tells whether that was deliberate (an ``ignore`` rule, or a South
         nobody subscribes to) rather than a client naming no North that exists.
         """
-        delivery = Delivery(pending={slot.route.id for slot in targets}, on_done=on_done)
-        if not targets:
+        delivery = Delivery(pending={slot.route.id: len(contents) for slot, contents in parts}, on_done=on_done)
+        if not parts:
             on_done(IngestResult(stored=(), refused={}, ignored=ignored))
             return
-        for slot in targets:
-            if len(slot.outbox) >= MAX_OUTBOX:
-                delivery.answer(slot.route.id, "North connector is not keeping up; try again later")
+        for slot, contents in parts:
+            for content in contents:
+                self._send_part(slot, content, delivery)
+
+    def _send_part(self, slot: NorthSlot, content: Content, delivery: Delivery) -> None:
+        if len(slot.outbox) >= MAX_OUTBOX:
+            delivery.answer(slot.route.id, "North connector is not keeping up; try again later")
+            return
+        seq = next(self._seq)
+        outgoing = replace(content, seq=seq)
+        slot.outbox[seq] = (outgoing, delivery, time.monotonic() + self.store_timeout_s)
+        if slot.worker.connected:
+            with contextlib.suppress(WorkerGone):
+                slot.worker.send(outgoing)
+        elif slot.worker.state is WorkerState.FATAL:
+            slot.outbox.pop(seq, None)
+            delivery.answer(slot.route.id, "North connector cannot run with its settings")
+
+    def _parts(
+        self,
+        slot: NorthSlot,
+        content: Content,
+        verdicts: dict[str | None, Verdict],
+        item_ids_by_name: dict[str, str],
+        fallback: Verdict,
+    ) -> list[Content]:
+        """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target)."""
+        contents: list[Content] = []
+        for verdict, payload, count in split(
+            verdicts, content.content_type, content.payload, item_ids_by_name, fallback
+        ):
+            part = content if payload is None else replace(content, payload=payload, count=count or 0)
+            transformer = verdict.transformer
+            if transformer is None:
+                contents.append(part)
                 continue
-            seq = next(self._seq)
-            outgoing = Content(
-                seq=seq,
-                source_id=content.source_id,
-                content_type=content.content_type,
-                payload=content.payload,
-                file_path=content.file_path,
-                filename=content.filename,
-                owned=content.owned,
-                count=content.count,
-                items=content.items,
-                source_type=content.source_type,
-            )
-            slot.outbox[seq] = (outgoing, delivery, time.monotonic() + self.store_timeout_s)
-            if slot.worker.connected:
-                with contextlib.suppress(WorkerGone):
-                    slot.worker.send(outgoing)
-            elif slot.worker.state is WorkerState.FATAL:
-                slot.outbox.pop(seq, None)
-                delivery.answer(slot.route.id, "North connector cannot run with its settings")
+            try:
+                result = transform(
+                    transformer, (verdict.rule or {}).get("options"), part.content_type, part.payload or b""
+                )
+            except TransformError as err:
+                self._warn_transform(slot, verdict, str(err))
+                continue
+            if result is not None:
+                output_type, output, output_count = result
+                contents.append(
+                    replace(part, content_type=output_type, payload=output, count=output_count, file_path=None)
+                )
+        return contents
+
+    def _warn_transform(self, slot: NorthSlot, verdict: Verdict, error: str) -> None:
+        # Once per North and rule: the same misrouted source would otherwise log on every batch.
+        key = (slot.route.id, str((verdict.rule or {}).get("id")))
+        if key not in self._transform_warnings:
+            self._transform_warnings.add(key)
+            log.warning("transformer cannot handle content; dropped for this north", north=slot.route.id, error=error)
 
     def _route_south(self, worker: Worker, south_id: str, content: Content) -> None:
         groups = self._south_groups.get(south_id, {})
-        targets: list[NorthSlot] = []
+        names = self._south_item_ids.get(south_id, {})
+        parts: list[tuple[NorthSlot, list[Content]]] = []
         for slot in self.norths.values():
-            decisions = slot.route.decide_south(south_id, content.items, groups, content.content_type)
-            if any(decision is Decision.SEND for decision in decisions.values()):
-                # Mixed item decisions keep the whole batch: duplicates are allowed, loss is not.
-                targets.append(slot)
+            verdicts = slot.route.decide_south(south_id, content.items, groups, content.content_type)
+            fallback = verdicts.get(None) or slot.route.decide_item(south_id, None, None, content.content_type)
+            contents = self._parts(slot, content, verdicts, names, fallback)
+            if contents:
+                parts.append((slot, contents))
         generation = worker.generation
 
         def done(result: IngestResult) -> None:
@@ -409,34 +488,60 @@ class Engine:
             with contextlib.suppress(WorkerGone):
                 worker.send(reply)
 
-        self._dispatch(content, targets, done)
+        self._dispatch(parts, done)
 
-    def _api_targets(
-        self, data_source_id: str, content_type: str, north_ids: list[str] | None
-    ) -> tuple[list[NorthSlot], bool]:
-        """Target Norths of API content, and whether some candidate ignores it on purpose."""
+    def _api_parts(
+        self, content: Content, data_source_id: str, north_ids: list[str] | None
+    ) -> tuple[list[tuple[NorthSlot, list[Content]]], bool]:
+        """What each target North caches of API content, and whether some candidate ignores it on purpose."""
         if north_ids:
             slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
-            decisions = [(slot, slot.route.decide_api(data_source_id, content_type)) for slot in slots]
         else:
-            decisions = [
-                (slot, slot.route.decide_api(data_source_id, content_type))
-                for slot in self.norths.values()
-                if slot.route.names_api(data_source_id)
-            ]
-        targets = [slot for slot, decision in decisions if decision is Decision.SEND]
-        return targets, any(decision is Decision.DROP for _, decision in decisions)
+            slots = [slot for slot in self.norths.values() if slot.route.names_api(data_source_id)]
+        return self._parts_by_verdict(
+            content, [(slot, slot.route.decide_api(data_source_id, content.content_type)) for slot in slots]
+        )
+
+    def _parts_by_verdict(
+        self, content: Content, verdicts: list[tuple[NorthSlot, Verdict]]
+    ) -> tuple[list[tuple[NorthSlot, list[Content]]], bool]:
+        parts: list[tuple[NorthSlot, list[Content]]] = []
+        ignored = False
+        for slot, verdict in verdicts:
+            contents = self._parts(slot, content, {None: verdict}, {}, verdict)
+            if contents:
+                parts.append((slot, contents))
+            # An ``ignore`` rule, or a rule whose transformer left nothing to send: dropped on purpose.
+            ignored = ignored or verdict.decision is Decision.DROP or verdict.decision is Decision.SEND
+        return parts, ignored
 
     async def _ingest(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
+        parts, ignored = self._api_parts(content, data_source_id, north_ids)
+        return await self._deliver(parts, ignored)
+
+    async def _deliver(self, parts: list[tuple[NorthSlot, list[Content]]], ignored: bool) -> IngestResult:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
         def done(result: IngestResult) -> None:
             if not future.done():
                 future.set_result(result)
 
-        targets, ignored = self._api_targets(data_source_id, content.content_type, north_ids)
-        self._dispatch(content, targets, done, ignored=ignored)
+        self._dispatch(parts, done, ignored=ignored)
         return await future
+
+    async def ingest_setpoints(self, setpoints_json: bytes, count: int, *, north_ids: list[str]) -> IngestResult:
+        """Route setpoints (``[{reference, value}]``) from OIAnalytics to the Norths named, through their rules."""
+        content = Content(
+            seq=0,
+            source_id="oianalytics",
+            content_type="setpoint",
+            payload=setpoints_json,
+            count=count,
+            source_type="oianalytics-setpoints",
+        )
+        slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
+        parts, ignored = self._parts_by_verdict(content, [(slot, slot.route.decide_setpoints()) for slot in slots])
+        return await self._deliver(parts, ignored)
 
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None

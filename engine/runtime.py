@@ -49,6 +49,12 @@ class Runtime(Protocol):
         """Call ``method`` in the worker of a running connector; see ``Engine.worker_request``."""
         ...
 
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        """Run a cache operation for a North: in its worker, or here when it has none (disabled)."""
+        ...
+
     def connector_metrics(self) -> dict[str, dict[str, Any]]:
         """Latest metrics reported by each worker, keyed ``south:<id>`` / ``north:<id>``."""
         ...

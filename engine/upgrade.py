@@ -228,8 +228,8 @@ def upgrade_outcome(data_dir: Path) -> UpgradeOutcome | None:
 
     The launcher writes it when the outcome is final: a refusal or a rollback before it starts the previous
     version again, a completion once the new version has stayed up for the stability window (30 s by
-    default), that is after the new engine started. So call it at start and again later (each command poll:
-    it costs one ``stat``). A record that cannot be read is logged and dropped.
+    default), that is after the new engine started: while :func:`upgrade_on_trial` is true, the verdict is
+    still to come. A record that cannot be read is logged and dropped.
     """
     path = data_dir / OUTCOME_FILE
     if not path.exists():
@@ -254,6 +254,14 @@ def upgrade_outcome(data_dir: Path) -> UpgradeOutcome | None:
         commandId=outcome.command_id,
     )
     return outcome
+
+
+def upgrade_on_trial() -> bool:
+    """Whether the launcher is still watching a new version (its outcome comes when the window has passed)."""
+    folder = os.environ.get(INSTALL_DIR_ENV)
+    if not folder:
+        return False
+    return (Path(folder) / PROGRESS_FILE).exists()
 
 
 def request_restart(stop: asyncio.Event, *, reason: str, **fields: object) -> None:

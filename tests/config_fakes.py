@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -159,6 +160,12 @@ class RecordingRuntime:
         self.calls.append(("worker_request", f"{kind}:{connector_id}:{method}"))
         return None
 
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        self.calls.append(("north_cache_request", f"{north_id}:{method}"))
+        return None
+
     async def ingest_values(
         self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
     ) -> IngestResult:
@@ -171,6 +178,31 @@ class RecordingRuntime:
 
     async def ingest_content(self, content: bytes, *, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
         return IngestResult(stored=(), refused={})
+
+
+@dataclass
+class IngestingRuntime(RecordingRuntime):
+    """Records what reaches the runtime; answers as told."""
+
+    answer: IngestResult = field(default_factory=lambda: IngestResult(stored=("n1",), refused={}))
+    received: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list)
+
+    async def ingest_values(
+        self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
+    ) -> IngestResult:
+        self.received.append(("values", (values_json, count), {"source": data_source_id, "norths": north_ids}))
+        return self.answer
+
+    async def ingest_file(
+        self, path: Path, filename: str, *, data_source_id: str, north_ids: list[str] | None
+    ) -> IngestResult:
+        data = await asyncio.to_thread(path.read_bytes)
+        self.received.append(("file", (data, filename), {"source": data_source_id, "norths": north_ids}))
+        return self.answer
+
+    async def ingest_content(self, content: bytes, *, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
+        self.received.append(("content", content, {"source": data_source_id, "norths": north_ids}))
+        return self.answer
 
 
 @asynccontextmanager

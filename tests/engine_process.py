@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -33,24 +34,35 @@ def free_port() -> int:
 class EngineProcess:
     """``python -m engine --config <data_dir>`` with a first-start port from ``oibus.init.json``."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, log_level: str = "info") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        log_level: str = "info",
+        tls: ssl.SSLContext | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_level = log_level
+        self.tls = tls
+        """With a client TLS context, talk HTTPS to ``port`` (the engine's ``webServer.https.port``)."""
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-engine.log"
 
     @property
     def url(self) -> str:
         """Base URL of the API."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, *, timeout_s: float = 20.0) -> EngineProcess:
         """Spawn the engine and wait until its API answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "oibus.db").exists():
             (self.data_dir / "oibus.init.json").write_text(json.dumps({"port": self.port}))
-        env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level}
+        env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level, **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--config", str(self.data_dir)],
@@ -64,7 +76,7 @@ class EngineProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"engine exited with {self.proc.returncode}: {self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/engine/status", timeout=1):
+                with urllib.request.urlopen(f"{self.url}/api/engine/status", timeout=1, context=self.tls):
                     return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)
@@ -123,7 +135,7 @@ class EngineProcess:
         if auth:
             req.add_header("Authorization", AUTH)
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=60, context=self.tls) as resp:
                 raw = resp.read()
                 return resp.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as err:
@@ -179,6 +191,39 @@ def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, 
         },
         "transformers": caching.pop("transformers", []),
     }
+
+
+def api_rule(data_source: str) -> dict[str, Any]:
+    """A North routing rule taking API content posted under ``data_source`` as it is."""
+    return {"source": {"type": "oibus-api", "dataSourceId": data_source}, "transformerId": "iso", "options": {}}
+
+
+def batch(start: int, size: int) -> dict[str, Any]:
+    """A ``/api/content/content`` body of ``size`` time-values of point ``p`` valued ``start``...``start+size-1``."""
+    return {
+        "type": "time-values",
+        "content": [
+            {"pointId": "p", "timestamp": "2026-01-01T00:00:00.000Z", "data": {"value": n}}
+            for n in range(start, start + size)
+        ],
+    }
+
+
+def post_values(engine: EngineProcess, body: dict[str, Any], data_source: str = "src") -> int:
+    """POST ``body`` to the engine's ``/api/content/content``; the status (0 when unreachable)."""
+    req = urllib.request.Request(
+        f"{engine.url}/api/content/content?dataSourceId={data_source}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
 
 
 def scan_mode_id(engine: EngineProcess, name: str) -> str:

@@ -18,17 +18,39 @@ from collections.abc import AsyncIterator, Iterable
 import structlog
 from aiohttp import web
 
-from engine.api import routes_engine, routes_ip_filters, routes_north, routes_scan_modes, routes_south, routes_users
+from engine.api import (
+    routes_certificates,
+    routes_engine,
+    routes_external_sources,
+    routes_ip_filters,
+    routes_north,
+    routes_scan_modes,
+    routes_south,
+    routes_south_csv,
+    routes_users,
+)
 from engine.api.auth import auth_middleware
 from engine.api.credentials import CredentialCache
 from engine.api.errors import error_middleware
 from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.ip_filter import ip_filter_middleware
-from engine.api.keys import CREDENTIALS, INFO, IP_FILTER, RUNTIME, STORE, THROTTLE, TOKENS
+from engine.api.keys import (
+    CREDENTIALS,
+    INFO,
+    IP_FILTER,
+    METRICS_TEXT,
+    REFUSED_NAMES,
+    RUNTIME,
+    STORE,
+    THROTTLE,
+    TOKENS,
+)
 from engine.api.openapi import routes as openapi_routes
+from engine.api.refusals import RefusedNames
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
+from engine.api.ttl_cache import TtlCache
 from engine.api.util import offload
 from engine.config.store import ConfigStore
 from engine.config.users import DEFAULT_LOGIN
@@ -42,10 +64,14 @@ MAX_BODY_SIZE = 20 * 1024 * 1024
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_engine.routes,
     routes_scan_modes.routes,
+    # Before the South routes: ``GET .../items/export`` must not be read as ``GET .../items/{itemId}``.
+    routes_south_csv.routes,
     routes_south.routes,
     routes_north.routes,
     routes_users.routes,
     routes_ip_filters.routes,
+    routes_external_sources.routes,
+    routes_certificates.routes,
     openapi_routes,
 )
 
@@ -82,6 +108,8 @@ def create_app(
     app[TOKENS] = TokenSigner(store.token_key)
     app[THROTTLE] = throttle if throttle is not None else LoginThrottle()
     app[IP_FILTER] = IpFilter()
+    app[REFUSED_NAMES] = RefusedNames()
+    app[METRICS_TEXT] = TtlCache()
     app.cleanup_ctx.append(_default_password_check)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)

@@ -38,13 +38,23 @@ LOGIN_ROUTE = "/api/users/authentication"
 PUBLIC_ROUTES = frozenset({"/api/engine/status", "/api/status"})
 # Upstream left its live streams open to anyone who passes the IP filter; we authenticate them too.
 PROTECTED_PREFIXES = ("/api", "/metrics", "/sse")
+# Older OIBus senders post data to /engine/addValues|addFile (v2) and logs to /logs: writes there need
+# credentials too, while reads stay free for the web UI's own pages of the same names.
+PROTECTED_WRITE_PREFIXES = ("/engine", "/logs")
 _READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or below one of them."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def is_public(request: web.Request) -> bool:
     """Tell whether ``request`` needs no credentials (outside the protected paths, or a public status route)."""
     path = request.path
-    if not any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES):
+    if request.method not in _READ_METHODS and under(path, PROTECTED_WRITE_PREFIXES):
+        return False
+    if not under(path, PROTECTED_PREFIXES):
         return True
     return request.method in _READ_METHODS and path.rstrip("/") in PUBLIC_ROUTES
 

@@ -68,17 +68,28 @@ def _data_source(request: web.Request) -> str:
     return value
 
 
-def _answer(result: IngestResult, data_source_id: str) -> web.Response:
+def answer(
+    result: IngestResult, data_source_id: str, *, ok_status: int = 204, failure_status: int | None = None
+) -> web.Response:
+    """The answer to an ingestion: ``ok_status`` once stored everywhere; otherwise raise.
+
+    A North that could not store the content gives 503 (``Retry-After``), no North receiving it 404;
+    ``failure_status`` replaces both for clients that retry only on some statuses (v2 senders: 400 and 500).
+    """
     if result.refused:
         reasons = "; ".join(f"{north}: {reason}" for north, reason in result.refused.items())
-        raise TryAgainLater(f"content not stored everywhere, send it again ({reasons})")
+        message = f"content not stored everywhere, send it again ({reasons})"
+        raise TryAgainLater(message, status=failure_status or 503)
     if not result.stored and not result.ignored:
-        raise NotFoundError(f"no running North connector receives content from data source {data_source_id!r}")
-    return web.Response(status=204)
+        message = f"no running North connector receives content from data source {data_source_id!r}"
+        if failure_status is not None:
+            raise TryAgainLater(message, status=failure_status)
+        raise NotFoundError(message)
+    return web.Response(status=ok_status)
 
 
-def validate_values(content: bytes) -> int:
-    """Check a posted ``content`` array of time-values; return its length.
+def validate_values(content: bytes, where: str = "content") -> int:
+    """Check a posted array of time-values (the body's ``where`` field); return its length.
 
     Raises ``SettingsError`` naming the bad field (``content[3].timestamp``). Decoding into typed structs
     validates in C (timestamps parsed as time-zone aware instants) without building what we would throw away.
@@ -86,10 +97,17 @@ def validate_values(content: bytes) -> int:
     try:
         return len(_VALUES.decode(content))
     except msgspec.ValidationError as err:
-        message = str(err)
-        found = _AT.search(message)
-        where = f"content{found.group(1)}" if found else "content"
-        raise SettingsError({where: _AT.sub("", message)}) from err
+        raise validation_error(err, where) from err
+    except (msgspec.DecodeError, RecursionError) as err:
+        raise InvalidRequest(f"Invalid JSON payload: {err}") from err
+
+
+def validation_error(err: msgspec.ValidationError, where: str) -> SettingsError:
+    """The ``SettingsError`` naming the bad field of a body whose part ``where`` failed to decode."""
+    message = str(err)
+    found = _AT.search(message)
+    path = (f"{where}{found.group(1)}" if found else where).lstrip(".") or "body"
+    return SettingsError({path: _AT.sub("", message)})
 
 
 @routes.post("/api/content/content")
@@ -115,13 +133,18 @@ async def post_content(request: web.Request) -> web.Response:
         )
     else:
         result = await runtime.ingest_content(body, data_source_id=data_source_id, north_ids=_north_ids(request))
-    return _answer(result, data_source_id)
+    return answer(result, data_source_id)
 
 
 @routes.post("/api/content/file")
 async def post_file(request: web.Request) -> web.Response:
     """Multipart field ``file``: saved to a private scratch file, routed, then removed."""
     data_source_id = _data_source(request)
+    return answer(await receive_file(request, data_source_id, _north_ids(request)), data_source_id)
+
+
+async def receive_file(request: web.Request, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
+    """Route the multipart field ``file`` of ``request``, saved to a private scratch file removed afterwards."""
     runtime = request.app[RUNTIME]
     tmp_dir = api_tmp_dir(request.app[INFO].data_directory)
     if not request.content_type.startswith("multipart/"):
@@ -141,10 +164,7 @@ async def post_file(request: web.Request) -> web.Response:
         with scratch.open("wb") as out:
             while chunk := await part.read_chunk(CHUNK):
                 out.write(chunk)
-        result = await runtime.ingest_file(
-            scratch, filename, data_source_id=data_source_id, north_ids=_north_ids(request)
-        )
+        return await runtime.ingest_file(scratch, filename, data_source_id=data_source_id, north_ids=north_ids)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(scratch)
-    return _answer(result, data_source_id)

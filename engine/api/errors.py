@@ -41,7 +41,14 @@ class ConnectorNotRunning(OIBusError, ConnectionError):
 
 
 class TryAgainLater(OIBusError):
-    """Valid, but not done now (a North could not store the content): 503 with ``Retry-After``."""
+    """Valid, but not done now (a North could not store the content): 503 with ``Retry-After``.
+
+    ``status`` replaces 503 for clients that retry only on other statuses (v2 OIBus senders: 500).
+    """
+
+    def __init__(self, message: str, *, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuthenticationError(OIBusError, PermissionError):
@@ -95,7 +102,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ConnectorNotRunning as err:
         return json_response({"message": str(err)}, status=409)
     except TryAgainLater as err:
-        return json_response({"message": str(err)}, status=503, headers={"Retry-After": "5"})
+        return json_response({"message": str(err)}, status=err.status, headers={"Retry-After": "5"})
     except AuthenticationError as err:
         headers = {"WWW-Authenticate": _CHALLENGE} if err.challenge else {}
         if err.retry_after is not None:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from engine.api.credentials import CredentialCache
 from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
+from engine.api.refusals import RefusedNames
 from engine.api.sse import LiveStreams
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
+from engine.api.ttl_cache import TtlCache
 from engine.config.store import ConfigStore
 from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
 from engine.metrics.store import MetricsStore
 from engine.runtime import Runtime
+
+if TYPE_CHECKING:
+    from engine.oianalytics.agent import OIAnalyticsAgent
 
 STORE = web.AppKey("store", ConfigStore)
 """The configuration store."""
@@ -34,6 +40,9 @@ CREDENTIALS = web.AppKey("credentials", CredentialCache)
 IP_FILTER = web.AppKey("ip_filter", IpFilter)
 """The compiled IP filters (follows the store's addresses)."""
 
+REFUSED_NAMES = web.AppKey("refused_names", RefusedNames)
+"""Names of unknown external sources already logged (one warning per name until the sources change)."""
+
 TOKENS = web.AppKey("tokens", TokenSigner)
 """Issues and checks the Bearer tokens of ``POST /api/users/authentication``."""
 
@@ -49,11 +58,17 @@ LOG_PIPELINE = web.AppKey("log_pipeline", LogPipeline)
 METRICS = web.AppKey("metrics", MetricsStore)
 """The persisted connector and engine metrics (``logs/metrics.db``): resets, live streams, ``/metrics``."""
 
+METRICS_TEXT: web.AppKey[TtlCache[str]] = web.AppKey("metrics_text")
+"""The Prometheus text of ``/metrics`` rendered less than a second ago (scrapers ask more often than it changes)."""
+
 LIVE_STREAMS = web.AppKey("live_streams", LiveStreams)
 """The open ``/sse`` streams (ended when the application shuts down)."""
 
 STOP_ENGINE = web.AppKey("stop_engine", asyncio.Event)
 """Set to stop the engine gracefully; it then exits 0, which the launcher takes as a restart request."""
+
+OIANALYTICS: web.AppKey[OIAnalyticsAgent] = web.AppKey("oianalytics")
+"""The OIAnalytics agent (registration, commands, messages, log forwarding)."""
 
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""

@@ -6,6 +6,10 @@ With a metrics store (``METRICS``), counters are the persisted cumulative ones (
 engine restarts, and go back to zero on a reset), every configured connector is listed, running or not, and
 the engine's own metrics come as ``oibus_engine_<metric>`` without labels. Without one, each running
 worker's latest report is served as it is.
+
+The text is rendered at most once a second (``METRICS_TEXT``): metrics are flushed about that often, and a
+scraper or a busy dashboard must not make every request read the store. Each request is still
+authenticated, so a changed password is refused at once.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 
 from aiohttp import web
 
-from engine.api.keys import METRICS, RUNTIME, STORE
+from engine.api.keys import METRICS, METRICS_TEXT, RUNTIME, STORE
 from engine.api.util import offload
 from engine.metrics.model import Kind
 
@@ -76,8 +80,10 @@ async def _persisted(request: web.Request) -> dict[str, dict[str, object]]:
 @routes.get("/metrics")
 async def get_metrics(request: web.Request) -> web.Response:
     """Serve the metrics of every connector and of the engine."""
-    if METRICS in request.app:
-        rows = await _persisted(request)
-    else:
-        rows = request.app[RUNTIME].connector_metrics()
-    return web.Response(text=render(rows), content_type="text/plain")
+
+    async def rendered() -> str:
+        if METRICS in request.app:
+            return render(await _persisted(request))
+        return render(request.app[RUNTIME].connector_metrics())
+
+    return web.Response(text=await request.app[METRICS_TEXT].get(rendered), content_type="text/plain")

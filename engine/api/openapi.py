@@ -29,7 +29,7 @@ import msgspec
 from aiohttp import web
 
 from connectors.manifest import ConnectorManifest
-from engine.api.auth import LOGIN_ROUTE, PROTECTED_PREFIXES, PUBLIC_ROUTES
+from engine.api.auth import LOGIN_ROUTE, PROTECTED_PREFIXES, PROTECTED_WRITE_PREFIXES, PUBLIC_ROUTES, under
 from engine.api.keys import STORE
 from engine.api.openapi_operations import (
     OPENAPI_PATH,
@@ -183,7 +183,9 @@ class _Schemas:
 
 def _served(method: str, path: str) -> bool:
     """Whether the document lists a route: the API's paths, without the ``HEAD`` twin of each ``GET``."""
-    return method != "HEAD" and any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES)
+    if method in ("GET", "HEAD") and not under(path, PROTECTED_PREFIXES):
+        return False
+    return method != "HEAD" and under(path, (*PROTECTED_PREFIXES, *PROTECTED_WRITE_PREFIXES))
 
 
 def _tag(path: str) -> str:

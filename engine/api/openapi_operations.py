@@ -15,11 +15,15 @@ import msgspec
 
 from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
+from engine.api.log_relay import LokiPush
 from engine.api.routes_north import CacheContentUpdateCommand
 from engine.api.routes_scan_modes import CronBody
-from engine.api.routes_south import ItemTestCommand
+from engine.api.routes_south import ItemIds, ItemTestCommand
+from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
 from engine.config.models import (
+    CertificateCommand,
+    CertificateDTO,
     ChangePasswordCommand,
     CurrentUserDTO,
     EngineSettings,
@@ -50,6 +54,7 @@ from engine.config.models import (
     WebServerSettings,
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
+from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
 
 OPENAPI_PATH = "/api/openapi.json"
 _JSON = "application/json"
@@ -236,6 +241,11 @@ _DATA_SOURCE = (
     _list_param("northId", "Send to these Norths only."),
 )
 
+_LEGACY_NAME = (
+    Param("name", _STRING, "Reference of the external source the data comes from. Required."),
+    Param("dataSourceId", _STRING, "Read when `name` is missing."),
+)
+_FILE = object_schema({"file": {"type": "string", "contentMediaType": "application/octet-stream"}})
 
 _FOLDERS = ("cache", "error", "archive")
 _OPTIONAL_STRING = {"type": ["string", "null"]}
@@ -287,6 +297,22 @@ def _connector_operations(kind: Kind, body: PerType, answer: PerType, listed: An
 
 
 _ITEM_COMMAND, _ITEM_DTO = ItemSettings(SouthItemCommand), ItemSettings(SouthItemDTO)
+_ITEM_IDS = {"anyOf": [ItemIds, _STRINGS], "description": "`{itemIds}` (upstream 3.9), or the bare array of ids."}
+_DELIMITER = {"type": "string", "minLength": 1, "maxLength": 1, "default": ","}
+_JSON_FILE = {"type": "string", "contentMediaType": "application/json", "description": "A JSON array of items."}
+_CSV_FILE = {
+    "type": "string",
+    "contentMediaType": "text/csv",
+    "description": "Items as CSV (`settings_<key>` columns).",
+}
+_IMPORT_ERROR = object_schema(
+    {
+        "item": {"type": "object", "description": "The row as read (secret columns empty)."},
+        "error": _STRING,
+        "line": {"type": "integer", "description": "Line of the row in the file (the header is line 1)."},
+        "field": {"type": "string", "description": "The column at fault."},
+    }
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     # Engine.
@@ -333,9 +359,52 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             _PAGE_NUMBER,
         ),
     ),
-    ("POST", "/api/south/{id}/items/enable"): Operation(body=list[str]),
-    ("POST", "/api/south/{id}/items/disable"): Operation(body=list[str]),
-    ("POST", "/api/south/{id}/items/delete"): Operation(body=list[str]),
+    ("POST", "/api/south/{id}/items/enable"): Operation(body=_ITEM_IDS),
+    ("POST", "/api/south/{id}/items/disable"): Operation(body=_ITEM_IDS),
+    ("POST", "/api/south/{id}/items/delete"): Operation(body=_ITEM_IDS),
+    # South items as CSV.
+    ("POST", "/api/south/{id}/items/to-csv"): Operation(
+        body=object_schema({"items": _JSON_FILE, "delimiter": _DELIMITER}, required=("items",)),
+        media="multipart/form-data",
+        status=200,
+        answer=_STRING,
+        answer_media="text/csv",
+        errors=(404,),
+        note="`{id}` is a South type (or a South id). Secret settings are written empty.",
+    ),
+    ("GET", "/api/south/{id}/items/export"): Operation(
+        status=200, answer=_STRING, answer_media="text/csv", query=(Param("delimiter", _DELIMITER),), errors=(404,)
+    ),
+    ("POST", "/api/south/{id}/items/export"): Operation(
+        body=object_schema({"delimiter": _DELIMITER}, required=()),
+        body_required=False,
+        status=200,
+        answer=_STRING,
+        answer_media="text/csv",
+        errors=(404,),
+    ),
+    ("POST", "/api/south/{id}/items/import/check"): Operation(
+        body=object_schema(
+            {"itemsToImport": _CSV_FILE, "currentItems": _JSON_FILE, "delimiter": _DELIMITER},
+            required=("itemsToImport",),
+        ),
+        media="multipart/form-data",
+        status=200,
+        answer=object_schema(
+            {
+                "items": {"type": "array", "items": {"type": "object", "description": "A checked item (no id)."}},
+                "errors": {"type": "array", "items": _IMPORT_ERROR},
+            }
+        ),
+        errors=(404,),
+        note="`{id}` is a South type, or a South id (its stored items are then the current ones). Stores nothing.",
+    ),
+    ("POST", "/api/south/{id}/items/import"): Operation(
+        body=object_schema({"items": _JSON_FILE, "itemsToImport": _CSV_FILE, "delimiter": _DELIMITER}, required=()),
+        media="multipart/form-data",
+        errors=(404,),
+        note="`items` (a JSON array of items) or `itemsToImport` (a CSV): every item is added, or none.",
+    ),
     ("POST", "/api/south/{id}/items"): Operation(body=_ITEM_COMMAND, status=201, answer=_ITEM_DTO),
     ("DELETE", "/api/south/{id}/items"): Operation(),
     ("GET", "/api/south/{id}/items/{itemId}"): Operation(status=200, answer=_ITEM_DTO),
@@ -370,6 +439,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/ip-filters/{id}"): Operation(status=200, answer=IpFilterDTO),
     ("PUT", "/api/ip-filters/{id}"): Operation(body=IpFilterCommand),
     ("DELETE", "/api/ip-filters/{id}"): Operation(),
+    # Certificates.
+    ("GET", "/api/certificates"): Operation(status=200, answer=list[CertificateDTO]),
+    ("POST", "/api/certificates"): Operation(
+        body=CertificateCommand,
+        status=201,
+        answer=CertificateDTO,
+        note="`options` generates a self-signed certificate; `certificate` and `privateKey` (PEM) import one.",
+    ),
+    ("GET", "/api/certificates/{id}"): Operation(status=200, answer=CertificateDTO),
+    ("PUT", "/api/certificates/{id}"): Operation(
+        body=CertificateCommand,
+        note="`regenerateCertificate` with `options` makes a new one; `certificate` replaces it (an empty "
+        "`privateKey` keeps the stored key when it matches).",
+    ),
+    ("DELETE", "/api/certificates/{id}"): Operation(),
     # Ingestion.
     ("POST", "/api/content/content"): Operation(
         body={"anyOf": [_TIME_VALUES, {"description": "Any other JSON: any-content, forwarded as is."}]},
@@ -384,6 +468,33 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=_DATA_SOURCE,
         errors=(404, 503),
     ),
+    # External sources (3.0-3.4) and the ingestion paths of older senders.
+    ("GET", "/api/external-sources"): Operation(status=200, answer=list[ExternalSourceDTO]),
+    ("POST", "/api/external-sources"): Operation(body=ExternalSourceCommand, status=201, answer=ExternalSourceDTO),
+    ("GET", "/api/external-sources/{id}"): Operation(status=200, answer=ExternalSourceDTO),
+    ("PUT", "/api/external-sources/{id}"): Operation(body=ExternalSourceCommand),
+    ("DELETE", "/api/external-sources/{id}"): Operation(),
+    ("POST", "/api/add-values"): Operation(
+        body={"type": "array", "items": TimeValue},
+        query=_LEGACY_NAME,
+        errors=(404, 503),
+        note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no running North receives it.",
+    ),
+    ("POST", "/api/add-file"): Operation(
+        body=_FILE, media="multipart/form-data", query=_LEGACY_NAME, errors=(404, 503)
+    ),
+    ("POST", "/engine/addValues"): Operation(
+        body={"type": "array", "items": TimeValue},
+        status=200,
+        query=_LEGACY_NAME,
+        errors=(500,),
+        note="v2 senders (`name` = `<OIBus>:<North>`). 400 for an unknown external source; 500 to send again.",
+    ),
+    ("POST", "/engine/addFile"): Operation(
+        body=_FILE, media="multipart/form-data", status=200, query=_LEGACY_NAME, errors=(500,)
+    ),
+    ("POST", "/logs"): Operation(body=LokiPush, note="Loki push from another OIBus (v2 path)."),
+    ("POST", "/api/logs"): Operation(body=LokiPush, note="Loki push from another OIBus: each line is logged here."),
     # Metrics and logs.
     ("GET", "/metrics"): Operation(status=200, answer=_STRING, answer_media="text/plain"),
     ("GET", "/api/logs"): Operation(
@@ -478,4 +589,30 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/engine/restart"): Operation(
         note="The engine stops once the answer is sent; the launcher starts it again."
     ),
+    # OIAnalytics.
+    ("GET", "/api/oianalytics/registration"): Operation(status=200, answer=RegistrationDTO),
+    ("POST", "/api/oianalytics/register"): Operation(
+        body=RegistrationSettings,
+        errors=(503,),
+        note="Posts a new activation code and public key to OIAnalytics; the registration is then PENDING and "
+        "`GET /api/oianalytics/registration` shows the code. 400 when OIAnalytics refuses, 503 when unreachable.",
+    ),
+    ("PUT", "/api/oianalytics/registration"): Operation(
+        body=RegistrationSettings, note="`host` is kept. An empty secret keeps the stored one."
+    ),
+    ("POST", "/api/oianalytics/registration/test-connection"): Operation(body=RegistrationSettings),
+    ("POST", "/api/oianalytics/unregister"): Operation(note="Local only: OIAnalytics is not told."),
+    ("GET", "/api/oianalytics/commands/search"): Operation(
+        status=200,
+        answer=Page[CommandDTO],
+        query=(
+            _list_param("types", "Command types."),
+            _list_param("status", "Statuses.", COMMAND_STATUSES),
+            Param("start", {"type": "string", "format": "date-time"}, "Retrieved at or after (no zone: UTC)."),
+            Param("end", {"type": "string", "format": "date-time"}, "Retrieved before."),
+            Param("ack", {"type": "boolean"}, "Whether OIAnalytics confirmed the current status."),
+            _PAGE_NUMBER,
+        ),
+    ),
+    ("DELETE", "/api/oianalytics/commands/{id}"): Operation(),
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.api.keys import METRICS, STORE
+from engine.api.keys import METRICS, METRICS_TEXT, STORE
 from engine.api.util import no_content, offload
 
 routes = web.RouteTableDef()
@@ -18,6 +18,7 @@ routes = web.RouteTableDef()
 async def reset_engine_metrics(request: web.Request) -> web.Response:
     """Restart the engine's minima and maxima from now."""
     request.app[METRICS].reset_engine()
+    request.app[METRICS_TEXT].clear()  # /metrics shows the reset at once
     return no_content()
 
 
@@ -27,6 +28,7 @@ async def reset_south_metrics(request: web.Request) -> web.Response:
     south_id = request.match_info["id"]
     await offload(request.app[STORE].south_dto, south_id)  # NotFoundError: 404
     request.app[METRICS].reset("south", south_id)
+    request.app[METRICS_TEXT].clear()
     return no_content()
 
 
@@ -36,4 +38,5 @@ async def reset_north_metrics(request: web.Request) -> web.Response:
     north_id = request.match_info["id"]
     await offload(request.app[STORE].north_dto, north_id)  # NotFoundError: 404
     request.app[METRICS].reset("north", north_id)
+    request.app[METRICS_TEXT].clear()
     return no_content()

@@ -1,7 +1,9 @@
 """North routes: types and manifests, connectors, their routing rules (``transformers``), tests and cache.
 
 The cache routes (upstream's ``/cache/search``, ``/cache/content/{filename}``, ``/cache/update``) act on the
-North's disk cache through its worker, which owns it; they answer 409 while the North is not running.
+North's disk cache through its worker, which owns it; for a North without a worker (disabled) the engine
+opens the cache folder itself, and no worker starts until it is done. They answer 409 only while an enabled
+North's worker is not connected (starting, or backing off after a crash).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ PREVIEW_BYTES = 2 * 1024 * 1024
 DEFAULT_MAX_FILES = 1000
 """Entries per folder a search answers when ``maxNumberOfFilesReturned`` is not given (0 = no limit)."""
 
-_CACHE_WHY = "its cache is managed by its worker"
+_CACHE_WHY = "its cache is managed by its worker, which is not connected"
 
 CacheFolder = Literal["cache", "error", "archive"]
 
@@ -147,6 +149,7 @@ async def search_cache(request: web.Request) -> web.Response:
         why=_CACHE_WHY,
         timeout_s=CACHE_TIMEOUT_S,
         failure=TryAgainLater,
+        cache=True,
     )
     return json_response(found)
 
@@ -174,6 +177,7 @@ async def get_cache_content(request: web.Request) -> web.StreamResponse:
         why=_CACHE_WHY,
         timeout_s=CACHE_TIMEOUT_S,
         failure=TryAgainLater,
+        cache=True,
     )
     if found is None:
         raise NotFoundError(f"No entry {filename} in the {folder} folder of North {north_id}")
@@ -208,5 +212,6 @@ async def update_cache(request: web.Request) -> web.Response:
         why=_CACHE_WHY,
         timeout_s=CACHE_TIMEOUT_S,
         failure=TryAgainLater,
+        cache=True,
     )
     return no_content()

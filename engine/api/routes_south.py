@@ -6,7 +6,8 @@ name that South when items or groups they may refer to changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec, Protocol
@@ -67,8 +68,29 @@ def _south_id(request: web.Request) -> str:
     return request.match_info["id"]
 
 
-async def _item_ids(request: web.Request) -> list[str]:
-    return convert(await read_json(request), list[str])
+async def _item_ids(request: web.Request) -> tuple[list[str], str]:
+    """The item ids of a bulk body, ``{"itemIds": [...]}`` (upstream 3.9) or the bare array, and their path."""
+    body = await read_json(request)
+    if isinstance(body, dict):
+        return convert(body, ItemIds).item_ids, "itemIds"
+    return convert(body, list[str]), ""
+
+
+@contextmanager
+def _under(prefix: str) -> Iterator[None]:
+    """Name the store's errors about ids (``[2]``) as the body does (``itemIds[2]``)."""
+    try:
+        yield
+    except SettingsError as err:
+        if not prefix:
+            raise
+        raise SettingsError({f"{prefix}{path}": problem for path, problem in err.errors.items()}) from err
+
+
+class ItemIds(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Body of the bulk item routes (``enable``, ``disable``, ``delete``)."""
+
+    item_ids: list[str]
 
 
 class _CreateIn(Protocol):
@@ -183,23 +205,26 @@ async def search_items(request: web.Request) -> web.Response:
 
 @routes.post("/api/south/{id}/items/enable")
 async def enable_items(request: web.Request) -> web.Response:
-    """Enable the items whose ids the body lists."""
-    ids = await _item_ids(request)
-    return await changed(request, "south", request.app[STORE].set_items_enabled, ids, True, actor=actor(request))
+    """Enable the items whose ids the body lists (``{itemIds}`` or a bare array)."""
+    ids, prefix = await _item_ids(request)
+    with _under(prefix):
+        return await changed(request, "south", request.app[STORE].set_items_enabled, ids, True, actor=actor(request))
 
 
 @routes.post("/api/south/{id}/items/disable")
 async def disable_items(request: web.Request) -> web.Response:
     """Disable the items whose ids the body lists."""
-    ids = await _item_ids(request)
-    return await changed(request, "south", request.app[STORE].set_items_enabled, ids, False, actor=actor(request))
+    ids, prefix = await _item_ids(request)
+    with _under(prefix):
+        return await changed(request, "south", request.app[STORE].set_items_enabled, ids, False, actor=actor(request))
 
 
 @routes.post("/api/south/{id}/items/delete")
 async def delete_some_items(request: web.Request) -> web.Response:
     """Delete the items whose ids the body lists."""
-    ids = await _item_ids(request)
-    return await _routing_changed(request, request.app[STORE].delete_items, ids)
+    ids, prefix = await _item_ids(request)
+    with _under(prefix):
+        return await _routing_changed(request, request.app[STORE].delete_items, ids)
 
 
 @routes.post("/api/south/{id}/items")

@@ -32,11 +32,17 @@ async def call_worker(
     why: str,
     timeout_s: float = TEST_TIMEOUT_S,
     failure: type[OIBusError] = ConnectorTestFailed,
+    cache: bool = False,
 ) -> Any:
-    """Call ``method`` in the connector's worker; ``why`` completes the 409 message (what needs the worker)."""
+    """Call ``method`` in the connector's worker; ``why`` completes the 409 message (what needs the worker).
+
+    ``cache``: a North cache operation, which the engine runs itself when the North has no worker.
+    """
     runtime = request.app[RUNTIME]
     label = f"{kind.capitalize()} {connector_id}"
     try:
+        if cache:
+            return await runtime.north_cache_request(connector_id, method, params or {}, timeout_s)
         return await runtime.worker_request(kind, connector_id, method, params or {}, timeout_s)
     except ConnectionError as err:
         # The engine's WorkerGone: disabled, still starting, backing off after a crash, or gone during the call.

@@ -137,7 +137,102 @@ def _v2_ip_filters(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_schema, _v2_ip_filters)
+def _v3_external_sources(db: sqlite3.Connection) -> None:
+    """External sources: the names remote OIBus engines send data under on the 3.0-3.4 and v2 paths."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS external_sources (
+            id TEXT PRIMARY KEY,
+            reference TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            {_AUDIT})"""
+    )
+
+
+def _v4_certificates(db: sqlite3.Connection) -> None:
+    """Certificates of ``/api/certificates``: PEM certificate and public key, the private key encrypted."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS certificates (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            public_key TEXT NOT NULL,
+            certificate TEXT NOT NULL,
+            private_key TEXT NOT NULL,
+            expiry TEXT NOT NULL,
+            {_AUDIT})"""
+    )
+
+
+def _v5_oianalytics(db: sqlite3.Connection) -> None:
+    """OIAnalytics: the registration (one row), the commands received and the messages queued for it."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS registrations (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'NOT_REGISTERED',
+            activation_code TEXT NOT NULL DEFAULT '',
+            check_url TEXT NOT NULL DEFAULT '',
+            activation_expiration_date TEXT NOT NULL DEFAULT '',
+            activation_date TEXT NOT NULL DEFAULT '',
+            token TEXT NOT NULL DEFAULT '',
+            public_key TEXT NOT NULL DEFAULT '',
+            private_key TEXT NOT NULL DEFAULT '',
+            use_proxy INTEGER NOT NULL DEFAULT 0,
+            proxy_url TEXT,
+            proxy_username TEXT,
+            proxy_password TEXT,
+            accept_unauthorized INTEGER NOT NULL DEFAULT 0,
+            use_api_gateway INTEGER NOT NULL DEFAULT 0,
+            api_gateway_header_key TEXT,
+            api_gateway_header_value TEXT,
+            api_gateway_base_endpoint TEXT,
+            command_refresh_interval INTEGER NOT NULL DEFAULT 60,
+            command_retry_interval INTEGER NOT NULL DEFAULT 5,
+            message_retry_interval INTEGER NOT NULL DEFAULT 5,
+            command_permissions TEXT NOT NULL DEFAULT '{{}}',
+            {_AUDIT})"""
+    )
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS commands (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            ack INTEGER NOT NULL DEFAULT 0,
+            target_version TEXT NOT NULL DEFAULT '',
+            retrieved_date TEXT NOT NULL,
+            completed_date TEXT,
+            result TEXT,
+            scan_mode_id TEXT,
+            ip_filter_id TEXT,
+            certificate_id TEXT,
+            south_connector_id TEXT,
+            north_connector_id TEXT,
+            history_query_id TEXT,
+            item_id TEXT,
+            transformer_id TEXT,
+            command_content TEXT,
+            {_AUDIT})"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS commands_status ON commands (status, retrieved_date)")
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS oianalytics_messages (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            completed_date TEXT,
+            {_AUDIT})"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS oianalytics_messages_status ON oianalytics_messages (status, created_at)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_initial_schema,
+    _v2_ip_filters,
+    _v3_external_sources,
+    _v4_certificates,
+    _v5_oianalytics,
+)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

@@ -15,6 +15,7 @@ import msgspec
 # Engine settings mark their secrets as connector settings do: one marker, one secret walk.
 from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
+from engine.routing.transformers import STANDARD
 
 T = TypeVar("T")
 
@@ -73,11 +74,25 @@ class GeneralSettings(Model, frozen=True, kw_only=True):
     name: NonEmpty = "OIBus"
 
 
+class HttpsSettings(Model, frozen=True, kw_only=True):
+    """``webServer.https`` (ours: upstream serves plain HTTP only): an HTTPS listener for the API and UI.
+
+    It serves ``certs/cert.pem`` with ``certs/private.pem`` of the data folder, generated self-signed on the
+    first start that needs them (replace both with a certificate of your own CA if you have one).
+    ``keepHttp: false`` closes the plain HTTP listener of ``webServer.port``. Applied at the next start.
+    """
+
+    enabled: bool = False
+    port: Port = 2443
+    keep_http: bool = True
+
+
 class WebServerSettings(Model, frozen=True, kw_only=True):
-    """``webServer``: HTTP port of the API and UI, and the lifetime of login tokens."""
+    """``webServer``: HTTP port of the API and UI, the lifetime of login tokens, and HTTPS (ours)."""
 
     port: Port = 2223
     auth_token_duration: TokenDuration = "7d"
+    https: HttpsSettings = HttpsSettings()
 
 
 class ForwardProxySettings(Model, frozen=True, kw_only=True):
@@ -425,8 +440,10 @@ class NorthConnectorDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
 
 
 STANDARD_TRANSFORMERS: dict[str, StandardTransformerDTO] = {
-    name: StandardTransformerDTO(id=name, function_name=name, input_type="any", output_type="any")
-    for name in ("iso", "ignore")
+    name: StandardTransformerDTO(
+        id=name, function_name=name, input_type=transformer.input_type, output_type=transformer.output_type
+    )
+    for name, transformer in STANDARD.items()
 }
 
 
@@ -504,3 +521,47 @@ class IpFilterDTO(Audited, frozen=True, kw_only=True):
     id: str
     address: str
     description: str
+
+
+# --- Certificates -------------------------------------------------------------------------------------
+
+KeySize = Literal[2048, 3072, 4096]
+
+
+class CertificateOptions(Model, frozen=True, kw_only=True):
+    """What to put in a generated self-signed certificate (``countryName``: two letters, ISO 3166)."""
+
+    common_name: NonEmpty
+    country_name: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2})?$(?!\n)")] = ""
+    state_or_province_name: str = ""
+    locality_name: str = ""
+    organization_name: str = ""
+    key_size: KeySize = 2048
+    days_before_expiry: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
+
+
+class CertificateCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/certificates`` (``CertificateCommandDTO``), and our PEM import.
+
+    Creation generates a self-signed certificate from ``options``, or imports ``certificate`` with its
+    ``privateKey`` (PEM). On update, ``regenerateCertificate`` with ``options`` makes a new one, and
+    ``certificate`` replaces it (an empty ``privateKey`` keeps the stored key if it matches).
+    """
+
+    name: NonEmpty
+    description: str | None = ""
+    regenerate_certificate: bool = False
+    options: CertificateOptions | None = None
+    certificate: str | None = None
+    private_key: OptionalSecret = None
+
+
+class CertificateDTO(Audited, frozen=True, kw_only=True):
+    """A stored certificate (its private key never leaves the store)."""
+
+    id: str
+    name: str
+    description: str
+    public_key: str
+    certificate: str
+    expiry: str

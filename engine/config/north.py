@@ -31,6 +31,7 @@ from engine.config.models import (
     TransformerSource,
 )
 from engine.config.validation import try_convert
+from engine.routing.transformers import STANDARD
 
 log = structlog.get_logger(__name__)
 
@@ -237,6 +238,12 @@ class NorthMixin(ConnectorStoreBase):
             bad = True
         if command is None:
             return None
+        transformer = STANDARD.get(command.transformer_id)
+        if (
+            transformer is not None
+            and try_convert(command.options, transformer.options, f"{prefix}options", errors) is None
+        ):
+            bad = True
         source = command.source
         items: list[str] = []
         south_id = group_id = data_source_id = None

@@ -21,8 +21,10 @@ from argon2 import PasswordHasher
 
 from connectors.errors import SettingsError
 from engine.config.base import from_json, now, random_id, require_object, to_json
+from engine.config.certificates import CertificatesMixin
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.errors import NotFoundError
+from engine.config.external_sources import ExternalSourcesMixin
 from engine.config.ip_filters import IpFiltersMixin
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
@@ -36,7 +38,7 @@ from engine.config.models import (
 from engine.config.north import NorthMixin
 from engine.config.provisioning import InitSettings
 from engine.config.scan_modes import ScanModesMixin, seed_scan_modes
-from engine.config.south import SouthMixin
+from engine.config.south_import import SouthImportMixin
 from engine.config.users import UsersMixin
 from engine.config.validation import convert
 from engine.version import engine_version
@@ -75,7 +77,9 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersMixin):
+class ConfigStore(
+    ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFiltersMixin, ExternalSourcesMixin, CertificatesMixin
+):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 
     def __init__(
@@ -99,6 +103,7 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersM
         """HMAC-SHA256 key of API login tokens (kept in ``crypto.db``)."""
         self._load_credentials()
         self._load_ip_filters()
+        self._load_external_sources()
 
     @classmethod
     def open(
@@ -214,6 +219,11 @@ class ConfigStore(ScanModesMixin, SouthMixin, NorthMixin, UsersMixin, IpFiltersM
             settings = convert(_deep_merge(blank(stored, shape), patch), EngineSettings)
             if settings.proxy_server.enabled and settings.proxy_server.port == settings.web_server.port:
                 raise SettingsError({"proxyServer.port": "must differ from webServer.port"})
+            https = settings.web_server.https
+            if https.enabled and https.keep_http and https.port == settings.web_server.port:
+                raise SettingsError({"webServer.https.port": "must differ from webServer.port while HTTP is kept"})
+            if https.enabled and settings.proxy_server.enabled and https.port == settings.proxy_server.port:
+                raise SettingsError({"webServer.https.port": "must differ from proxyServer.port"})
             db.execute(
                 "UPDATE engines SET settings = ?, updated_by = ?, updated_at = ? WHERE id = ?",
                 (

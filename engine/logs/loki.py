@@ -1,7 +1,8 @@
 """Loki sink: batched pushes of ``{"streams": [{"stream": labels, "values": [["<ns>", "<line>"]]}]}``.
 
 As upstream 3.9 (pino-loki): ``address`` is Loki's base URL and the push goes to ``loki/api/v1/push``
-resolved against it (a full ``.../loki/api/v1/push`` address is used as it is); Basic auth when a
+resolved against it (a full ``.../loki/api/v1/push`` address is used as it is, and so is another OIBus's
+log relay, ``http://<oibus>:2223/logs`` or ``.../api/logs``: ``engine.api.log_relay``); Basic auth when a
 username is set; a buffer of 50,000 records at most, the oldest dropped (and counted) while Loki is down.
 Labels: ``name`` (the engine name, as upstream) and ``level`` with pino-loki's values (``debug`` for
 trace and debug, ``info``, ``warning``, ``error``, ``critical``), plus ``scopeType``, ``scopeId`` and
@@ -23,6 +24,8 @@ from engine.logs.records import DEBUG, ERROR, FATAL, INFO, TRACE, WARN, LogRecor
 from engine.logs.sinks import RejectedBatch, Report, ThreadedSink
 
 PUSH_PATH = "loki/api/v1/push"
+FULL_PATHS = ("/" + PUSH_PATH, "/logs", "/api/logs")
+"""Addresses ending so are pushed to as they are: Loki's push URL, or another OIBus's log relay."""
 MAX_BUFFER = 50_000
 BATCH_SIZE = 2_000
 
@@ -34,7 +37,7 @@ _RETRYABLE = {401, 403, 404, 407, 408, 425, 429}
 
 def push_url(address: str) -> str:
     """The URL pushes go to (see the module docstring)."""
-    if address.rstrip("/").endswith("/" + PUSH_PATH):
+    if address.rstrip("/").endswith(FULL_PATHS):
         return address
     return urljoin(address, PUSH_PATH)
 

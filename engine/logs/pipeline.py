@@ -101,8 +101,11 @@ class LogPipeline:
 
     # ------------------------------------------------------------------------------ caller side
 
-    def emit(self, level: int, name: str, event: str, fields: dict[str, Any]) -> None:
-        """Queue one record (any thread; never blocks). ``fields`` is handed over."""
+    def emit(self, level: int, name: str, event: str, fields: dict[str, Any], time_ns: int | None = None) -> None:
+        """Queue one record (any thread; never blocks). ``fields`` is handed over.
+
+        ``time_ns`` (epoch nanoseconds) dates a record logged elsewhere first (relayed from another OIBus).
+        """
         inbox = self._inbox
         if len(inbox) >= self._max_pending:
             self._dropped += 1
@@ -110,7 +113,7 @@ class LogPipeline:
         for key, value in fields.items():
             if type(value) not in PLAIN_TYPES:
                 fields[key] = snapshot(value)
-        inbox.append((time.time_ns(), level, event, fields))
+        inbox.append((time_ns or time.time_ns(), level, event, fields))
         if level >= ERROR:
             self._wake.set()
 

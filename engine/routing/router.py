@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-IGNORE = "ignore"
-ISO = "iso"
+import msgspec
+
+from engine.routing.transformers import IGNORE, ISO
 
 
 class Decision(Enum):
@@ -26,6 +27,27 @@ class Decision(Enum):
     """An explicit ``ignore`` rule: the operator does not want it here."""
     SKIP = "skip"
     """No rule and a content type this North cannot send: not a target."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A decision and the rule that made it (``None``: no rule matched, the content type decided)."""
+
+    decision: Decision
+    rule: Mapping[str, Any] | None = None
+
+    @property
+    def transformer(self) -> str | None:
+        """The transformer to apply before caching, or ``None`` to cache the content as it is."""
+        if self.rule is None or self.decision is not Decision.SEND:
+            return None
+        found = transformer_id(self.rule)
+        return None if found in (ISO, IGNORE) else found
+
+    @property
+    def key(self) -> int | None:
+        """Contents with the same key are cached the same way (as is, or through the same rule)."""
+        return None if self.transformer is None else id(self.rule)
 
 
 def transformer_id(entry: Mapping[str, Any]) -> str:
@@ -50,14 +72,14 @@ class NorthRoute:
         """Build from a North DTO and its manifest's content types."""
         return cls(id=dto["id"], types=frozenset(types), transformers=tuple(dto.get("transformers") or ()))
 
-    def _default(self, content_type: str) -> Decision:
-        return Decision.SEND if content_type in self.types else Decision.SKIP
+    def _default(self, content_type: str) -> Verdict:
+        return Verdict(Decision.SEND if content_type in self.types else Decision.SKIP)
 
     @staticmethod
-    def _apply(entry: Mapping[str, Any]) -> Decision:
-        return Decision.DROP if transformer_id(entry) == IGNORE else Decision.SEND
+    def _apply(entry: Mapping[str, Any]) -> Verdict:
+        return Verdict(Decision.DROP if transformer_id(entry) == IGNORE else Decision.SEND, entry)
 
-    def decide_item(self, south_id: str, item_id: str | None, group_id: str | None, content_type: str) -> Decision:
+    def decide_item(self, south_id: str, item_id: str | None, group_id: str | None, content_type: str) -> Verdict:
         """Decision for content of one item (``item_id`` None: content not tied to an item)."""
         group_match: Mapping[str, Any] | None = None
         south_match: Mapping[str, Any] | None = None
@@ -79,20 +101,27 @@ class NorthRoute:
 
     def decide_south(
         self, south_id: str, item_ids: Iterable[str], groups: Mapping[str, str | None], content_type: str
-    ) -> dict[str | None, Decision]:
+    ) -> dict[str | None, Verdict]:
         """Decision per item of a South content (key ``None`` when the content names no item)."""
         ids = list(item_ids)
         if not ids:
             return {None: self.decide_item(south_id, None, None, content_type)}
         return {item: self.decide_item(south_id, item, groups.get(item), content_type) for item in ids}
 
-    def decide_api(self, data_source_id: str, content_type: str) -> Decision:
+    def decide_api(self, data_source_id: str, content_type: str) -> Verdict:
         """Decision for content posted to the ingestion API under ``data_source_id``."""
         for entry in self.transformers:
             source = entry.get("source") or {}
             if source.get("type") == "oibus-api" and source.get("dataSourceId") == data_source_id:
                 return self._apply(entry)
         return self._default(content_type)
+
+    def decide_setpoints(self) -> Verdict:
+        """Decision for setpoints from OIAnalytics: the ``oianalytics-setpoint`` rule, else the content type."""
+        for entry in self.transformers:
+            if (entry.get("source") or {}).get("type") == "oianalytics-setpoint":
+                return self._apply(entry)
+        return self._default("setpoint")
 
     def names_api(self, data_source_id: str) -> bool:
         """Whether an ``oibus-api`` rule names ``data_source_id`` (to send or to ignore it)."""
@@ -101,6 +130,37 @@ class NorthRoute:
             and (entry.get("source") or {}).get("dataSourceId") == data_source_id
             for entry in self.transformers
         )
+
+
+_VALUES = msgspec.json.Decoder(list[dict[str, Any]])
+_encode = msgspec.json.Encoder().encode
+
+
+def split(
+    verdicts: Mapping[str | None, Verdict],
+    content_type: str,
+    payload: bytes | None,
+    item_ids_by_name: Mapping[str, str],
+    fallback: Verdict,
+) -> list[tuple[Verdict, bytes | None, int | None]]:
+    """The parts one North caches from one content: ``(verdict, payload, count)``, payload ``None`` = unchanged.
+
+    When every item sent is cached the same way, the whole content is one part (items decided otherwise ride
+    along: duplicates are allowed, loss is not). When items go through different rules, time-values are
+    split by point (``pointId`` is the item name, as upstream); a value naming no known item follows
+    ``fallback`` (the South-level decision).
+    """
+    sending = [verdict for verdict in verdicts.values() if verdict.decision is Decision.SEND]
+    if not sending:
+        return []
+    if len({verdict.key for verdict in sending}) == 1 or content_type != "time-values" or payload is None:
+        return [(sending[0], None, None)]
+    groups: dict[int | None, tuple[Verdict, list[dict[str, Any]]]] = {}
+    for value in _VALUES.decode(payload):
+        verdict = verdicts.get(item_ids_by_name.get(str(value.get("pointId"))), fallback)
+        if verdict.decision is Decision.SEND:
+            groups.setdefault(verdict.key, (verdict, []))[1].append(value)
+    return [(verdict, _encode(values), len(values)) for verdict, values in groups.values()]
 
 
 def _item_id(item: Any) -> str | None:

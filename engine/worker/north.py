@@ -8,8 +8,9 @@ from typing import Any
 
 from connectors.base import NorthConnector
 from connectors.errors import SendError
-from engine.cache.north import CacheEntry, Folder, NewEntry, NorthCache
-from engine.cache.north_types import FOLDERS, JSON_ARRAY_TYPES
+from engine.cache.north import CacheEntry, NewEntry, NorthCache
+from engine.cache.north_operations import CACHE_METHODS, run_operation
+from engine.cache.north_types import JSON_ARRAY_TYPES
 from engine.cache.settings import CachingSettings
 from engine.ipc import Content, Message, Refused, Start, Stored
 from engine.worker.channel import Channel
@@ -60,65 +61,13 @@ class NorthRunner(Runner[NorthConnector[Any]]):
 
     async def on_request(self, method: str, params: dict[str, Any]) -> Any:
         """Operator actions on the cache (the worker owns it), then the common requests."""
-        if method == "cache_search":
-            return await self._cache_search(params)
-        if method == "cache_content":
-            return await self._cache_content(params)
-        if method == "cache_update":
-            return await self._cache_update(params)
+        if method in CACHE_METHODS:
+            await self._cache_ready.wait()
+            result = await run_operation(self.cache, method, params)
+            if method == "cache_update":
+                self.send_metrics()
+            return result
         return await super().on_request(method, params)
-
-    async def _cache_search(self, params: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """Entries of each folder whose name or logical file name contains ``nameContains`` (any case).
-
-        ``start <= createdAt < end`` when given; at most ``maxNumberOfFilesReturned`` per folder (0 = all).
-        """
-        await self._cache_ready.wait()
-        fragment = str(params.get("nameContains") or "").casefold()
-        limit = int(params.get("maxNumberOfFilesReturned") or 0)
-        found: dict[str, list[dict[str, Any]]] = {}
-        for folder in FOLDERS:
-            entries = await self.cache.search(folder, start=params.get("start"), end=params.get("end"), max_results=0)
-            if fragment:
-                entries = [e for e in entries if fragment in e.name.casefold() or fragment in e.content_file.casefold()]
-            found[folder] = [_described(entry) for entry in (entries[:limit] if limit else entries)]
-        return found
-
-    async def _cache_content(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The first ``maxBytes`` of one entry's content with its metadata; ``None`` when there is no such entry."""
-        await self._cache_ready.wait()
-        folder: Folder = params["folder"]
-        name = str(params["filename"])
-        matches = await self.cache.search(folder, name_contains=name, max_results=0)
-        entry = next((candidate for candidate in matches if candidate.name == name), None)
-        if entry is None:
-            return None
-        limit = int(params.get("maxBytes") or 0)
-        try:
-            data = await asyncio.to_thread(_read_head, entry.content_path, limit)
-        except FileNotFoundError:
-            return None  # Sent, moved or removed since the search: the same as never there.
-        return {**_described(entry), "content": data, "truncated": bool(limit) and entry.content_size > limit}
-
-    async def _cache_update(self, params: dict[str, Any]) -> dict[str, int]:
-        """Remove, then move entries: ``{folder: {"remove": [name], "move": [{"filename", "to"}]}}`` (upstream order).
-
-        Unknown names are skipped; returns how many entries were removed and moved.
-        """
-        await self._cache_ready.wait()
-        removed = moved = 0
-        for folder in FOLDERS:
-            names = (params.get(folder) or {}).get("remove") or []
-            if names:
-                removed += await self.cache.remove(folder, names)
-        for folder in FOLDERS:
-            targets: dict[Folder, list[str]] = {}
-            for operation in (params.get(folder) or {}).get("move") or []:
-                targets.setdefault(operation["to"], []).append(operation["filename"])
-            for target, names in targets.items():
-                moved += await self.cache.move(folder, names, target)
-        self.send_metrics()
-        return {"removed": removed, "moved": moved}
 
     async def _send(self, entry: CacheEntry) -> None:
         """Hand one cache entry to the connector (the cache owns retries and ordering)."""
@@ -201,21 +150,3 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             await asyncio.gather(*self._stores, return_exceptions=True)
         await self.stop_connector()
         self._stop_event.set()
-
-
-def _described(entry: CacheEntry) -> dict[str, Any]:
-    """An entry as the cache API lists it: its name (``filename``, upstream's word) and its metadata."""
-    return {
-        "filename": entry.name,
-        "contentFile": entry.content_file,
-        "contentSize": entry.content_size,
-        "numberOfElement": entry.number_of_element,
-        "createdAt": entry.created_at,
-        "contentType": entry.content_type,
-    }
-
-
-def _read_head(path: Path, limit: int) -> bytes:
-    """The first ``limit`` bytes of a file (all of it when ``limit`` is 0)."""
-    with path.open("rb") as file:
-        return file.read(limit) if limit else file.read()

@@ -70,6 +70,7 @@ class Runner(ABC, Generic[C]):
             logger=self.logger,
             base_folder=base_folder,
             engine_name=self.engine_name,
+            extra=dict(self.dto.get("extra") or {}),
             connection_lost=self.connection_lost,
         )
 
@@ -185,6 +186,7 @@ class Runner(ABC, Generic[C]):
             logger=WorkerLogger(self.channel, "silent"),
             base_folder=base_folder,
             engine_name=self.engine_name,
+            extra=dict(self.dto.get("extra") or {}),
         )
 
     @abstractmethod

@@ -9,41 +9,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
-from engine_process import AUTH, EngineProcess, north_body, running_engine, scan_mode_id, wait_for
-
-
-def api_rule(data_source: str) -> dict[str, Any]:
-    return {"source": {"type": "oibus-api", "dataSourceId": data_source}, "transformerId": "iso", "options": {}}
-
-
-def batch(start: int, size: int) -> dict[str, Any]:
-    return {
-        "type": "time-values",
-        "content": [
-            {"pointId": "p", "timestamp": "2026-01-01T00:00:00.000Z", "data": {"value": n}}
-            for n in range(start, start + size)
-        ],
-    }
-
-
-def post_values(engine: EngineProcess, body: dict[str, Any], data_source: str = "src") -> int:
-    req = urllib.request.Request(
-        f"{engine.url}/api/content/content?dataSourceId={data_source}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": AUTH, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0
+from engine_process import (
+    AUTH,
+    EngineProcess,
+    api_rule,
+    batch,
+    north_body,
+    post_values,
+    running_engine,
+    scan_mode_id,
+    wait_for,
+)
 
 
 def written_values(folder: Path) -> list[int]:

@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from config_fakes import AUTH, Client, RecordingRuntime, store_fixture  # noqa: F401
+from config_fakes import AUTH, Client, IngestingRuntime, store_fixture  # noqa: F401
 
 from engine.api.app import create_app
 from engine.api.content import routes as content_routes
 from engine.api.info import EngineInfo
 from engine.config import ConfigStore
 from engine.runtime import IngestResult
-
-
-@dataclass
-class IngestingRuntime(RecordingRuntime):
-    """Records what reaches the runtime; answers as told."""
-
-    answer: IngestResult = field(default_factory=lambda: IngestResult(stored=("n1",), refused={}))
-    received: list[tuple[str, Any, dict[str, Any]]] = field(default_factory=list)
-
-    async def ingest_values(
-        self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
-    ) -> IngestResult:
-        self.received.append(("values", (values_json, count), {"source": data_source_id, "norths": north_ids}))
-        return self.answer
-
-    async def ingest_file(
-        self, path: Path, filename: str, *, data_source_id: str, north_ids: list[str] | None
-    ) -> IngestResult:
-        data = await asyncio.to_thread(path.read_bytes)
-        self.received.append(("file", (data, filename), {"source": data_source_id, "norths": north_ids}))
-        return self.answer
-
-    async def ingest_content(self, content: bytes, *, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
-        self.received.append(("content", content, {"source": data_source_id, "norths": north_ids}))
-        return self.answer
 
 
 @pytest.fixture(name="ingesting")

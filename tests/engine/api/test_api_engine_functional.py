@@ -14,7 +14,11 @@ async def test_get_engine(client: Client, store: ConfigStore) -> None:
     body = await response.json()
     assert body["id"] == store.engine_id
     assert body["general"] == {"name": "OIBus"}
-    assert body["webServer"] == {"port": 2223, "authTokenDuration": "7d"}
+    assert body["webServer"] == {
+        "port": 2223,
+        "authTokenDuration": "7d",
+        "https": {"enabled": False, "port": 2443, "keepHttp": True},
+    }
     assert body["proxyServer"]["port"] == 9000 and body["proxyServer"]["forward"]["enabled"] is False
     assert body["logger"]["file"] == {"level": "info", "maxFileSize": 50, "numberOfFiles": 5}
     assert body["logger"]["syslog"]["protocol"] == "udp4"
@@ -82,7 +86,11 @@ async def test_partial_routes(client: Client, store: ConfigStore, runtime: Recor
     assert (await client.put("/api/engine/logger", json=logger, headers=AUTH)).status == 204
     body = await (await client.get("/api/engine", headers=AUTH)).json()
     assert body["general"]["name"] == "N2"
-    assert body["webServer"] == {"port": 2224, "authTokenDuration": "1d"}
+    assert body["webServer"] == {
+        "port": 2224,
+        "authTokenDuration": "1d",
+        "https": {"enabled": False, "port": 2443, "keepHttp": True},
+    }
     assert body["proxyServer"]["password"] == "" and body["logger"]["loki"]["password"] == ""
     settings = store.engine_settings()
     assert settings.proxy_server.password == "proxy-pw" and settings.logger.loki.password == "loki-pw"

@@ -39,6 +39,11 @@ class ScriptedRuntime(RecordingRuntime):
             raise self.error
         return self.answer
 
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        return await self.worker_request("north", north_id, method, params, timeout_s)
+
 
 @pytest.fixture(name="runtime")
 def scripted_runtime() -> ScriptedRuntime:
@@ -239,7 +244,7 @@ async def test_north_cache_routes_translate_queries_and_answers(
     answer = await client.get(f"{base}/search", headers=AUTH)
     assert answer.status == 409
     assert (await answer.json())["message"] == (
-        f"North {north_id} is not running (state RUNNING): its cache is managed by its worker"
+        f"North {north_id} is not running (state RUNNING): its cache is managed by its worker, which is not connected"
     )
     runtime.error = TimeoutError()
     assert (await client.post(f"{base}/update", json={}, headers=AUTH)).status == 503

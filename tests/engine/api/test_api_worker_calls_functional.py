@@ -133,13 +133,26 @@ def test_cache_of_a_north_that_cannot_send_can_be_searched_read_moved_and_remove
     assert search(engine, north_id) == {"cache": [], "error": [], "archive": []}
     assert not on_disk(engine.data_dir, "error", north_id, a_entry["filename"])
 
-    # A stopped North has no worker to ask.
+    # A stopped North has no worker: the engine works on its cache folder itself; tests still need the worker.
+    (input_dir / "c.json").write_text("[1]")
+    wait_for(lambda: len(search(engine, north_id)["cache"]) == 1, 30, "c.json cached")
     engine.ok("POST", f"/api/north/{north_id}/stop")
     engine.wait_state("north", north_id, "STOPPED")
-    status, answer = engine.request("GET", f"/api/north/{north_id}/cache/search")
-    assert status == 409 and "not running" in answer["message"]
+    (c_entry,) = search(engine, north_id)["cache"]
+    assert c_entry["contentFile"] == "c.json"
+    status, body, _ = raw_get(engine, f"/api/north/{north_id}/cache/content/{c_entry['filename']}")
+    assert (status, body) == (200, b"[1]")
+    command = {"cache": {"move": [{"filename": c_entry["filename"], "to": "archive"}]}}
+    assert engine.request("POST", f"/api/north/{north_id}/cache/update", command) == (204, None)
+    assert on_disk(engine.data_dir, "archive", north_id, c_entry["filename"])
+    assert not on_disk(engine.data_dir, "cache", north_id, c_entry["filename"])
     assert engine.request("POST", f"/api/north/{north_id}/test/connection")[0] == 409
     assert engine.request("GET", "/api/north/ghost/cache/search")[0] == 404
+    # Started again, its worker finds the folder as the engine left it.
+    engine.ok("POST", f"/api/north/{north_id}/start")
+    engine.wait_state("north", north_id, "RUNNING")
+    found = search(engine, north_id)
+    assert found["cache"] == [] and [e["filename"] for e in found["archive"]] == [c_entry["filename"]]
 
 
 def test_south_connection_and_item_tests_run_in_the_worker_and_touch_nothing(

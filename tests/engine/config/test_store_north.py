@@ -12,6 +12,7 @@ from config_fakes import (
 
 from connectors.errors import SettingsError
 from engine.config import ConfigStore, NotFoundError
+from engine.config.models import STANDARD_TRANSFORMERS
 
 
 def test_create_with_rules(store: ConfigStore) -> None:
@@ -48,19 +49,27 @@ def test_every_error_at_once(store: ConfigStore) -> None:
         {"transformerId": "time-values-to-csv", "source": {"type": "south", "southId": "ghost"}},
         {"transformerId": "iso", "source": {"type": "elsewhere"}},
         {"transformerId": "iso"},
+        {
+            "transformerId": "time-values-to-mqtt",
+            "source": {"type": "oibus-api", "dataSourceId": "plant"},
+            "options": {"mapping": [{"pointId": "p1", "topic": "plant/#"}, {"topic": "t"}]},
+        },
     ]
     with pytest.raises(SettingsError) as caught:
         store.create_north(body)
+    available = ", ".join(STANDARD_TRANSFORMERS)
     assert caught.value.errors == {
         "name": "already used by another North connector",
         "settings.outputFolder": "Object missing required field `outputFolder`",
         "settings.token": "Expected `str`, got `int`",
         "caching.trigger.scanModeId": "unknown scan mode 'nope'",
         "caching.throttling.maxSize": "Expected `int` >= 0",
-        "transformers[0].transformerId": "unknown transformer 'time-values-to-csv' (available: iso, ignore)",
+        "transformers[0].transformerId": f"unknown transformer 'time-values-to-csv' (available: {available})",
         "transformers[0].source.southId": "unknown South connector 'ghost'",
         "transformers[1].source.type": "Invalid value 'elsewhere'",
         "transformers[2].source": "Object missing required field `source`",
+        "transformers[3].options.mapping[0].topic": "Expected `str` matching regex '^[^#+]+$'",
+        "transformers[3].options.mapping[1].pointId": "Object missing required field `pointId`",
     }
 
 

@@ -28,7 +28,7 @@ from config_fakes import (  # noqa: F401
 )
 
 from engine.api import EngineInfo, create_app
-from engine.api.keys import STOP_ENGINE
+from engine.api.keys import METRICS_TEXT, STOP_ENGINE
 from engine.api.metrics import routes as prometheus_routes
 from engine.api.routes_metrics import routes as reset_routes
 from engine.api.routes_restart import routes as restart_routes
@@ -239,6 +239,30 @@ async def test_prometheus_serves_the_persisted_counters(
     assert f'oibus_south_state{{id="{south_id}",state="RUNNING"}} 1' in lines  # the fake runtime's state
     assert "oibus_engine_current_rss 7" in lines
     assert "oibus_engine_process_uptime 1234" in lines
+
+
+async def test_prometheus_text_is_cached_but_a_reset_shows_at_once(served: Served, store: ConfigStore) -> None:
+    south_id = await create(served, "south", south_body(store))
+    served.metrics.record(f"south:{south_id}", {"numberOfValuesRetrieved": 5})
+    await served.metrics.tick()
+    line = f'oibus_south_number_of_values_retrieved{{id="{south_id}"}}'
+    served.runner.app[METRICS_TEXT].ttl_s = 3600  # no expiry during the test: it never depends on timing
+
+    async def scrape() -> set[str]:
+        async with served.session.get(f"{served.url}/metrics", headers=AUTH) as response:
+            assert response.status == 200
+            return set((await response.text()).splitlines())
+
+    assert f"{line} 5" in await scrape()
+    # Within the cache interval a new count is not read again (the text is rendered once for every scraper)...
+    served.metrics.record(f"south:{south_id}", {"numberOfValuesRetrieved": 9})
+    await served.metrics.tick()
+    assert served.metrics.get("south", south_id)["numberOfValuesRetrieved"] == 9
+    assert f"{line} 5" in await scrape()
+    # ...but a reset is shown by the very next scrape.
+    async with served.session.post(f"{served.url}/api/south/{south_id}/metrics/reset", headers=AUTH) as response:
+        assert response.status == 204
+    assert f"{line} 0" in await scrape()
 
 
 async def test_restart_answers_then_sets_the_stop_event(served: Served) -> None:

@@ -1,0 +1,1 @@
+"""Reusable in-process servers for tests, and what they need (certificates)."""
