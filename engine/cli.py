@@ -54,6 +54,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ignoreRemoteConfig", nargs="?", const=None, default=False, type=_flag, metavar="BOOL")
     parser.add_argument("--launcherVersion", default="", help="set by the launcher")
     parser.add_argument("--safe-mode", action="store_true", help="start without connectors (set by the launcher)")
+    parser.add_argument(
+        "--reset-admin-password", action="store_true", help="make user admin log in with 'pass', then exit"
+    )
     args = parser.parse_args(argv)
     # nargs="?" with const=None gives None for a bare flag: that means true.
     for name in ("ignoreIpFilters", "ignoreRemoteUpdate", "ignoreRemoteConfig"):
@@ -239,6 +242,23 @@ async def _listen(
     return sites
 
 
+def reset_admin_password(data_dir: Path) -> int:
+    """``--reset-admin-password`` (the launcher's ``--reset-password``): user ``admin`` gets ``pass`` again."""
+    from engine.config.errors import NotFoundError
+    from engine.config.store import ConfigStore
+
+    store = ConfigStore.open(data_dir, init=None)
+    try:
+        try:
+            store.set_user_password("admin", "pass")
+        except NotFoundError:
+            store.create_user({"login": "admin", "password": "pass"})
+    finally:
+        store.close()
+    print("User admin can log in with the password 'pass': change it at once.", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = parse(sys.argv[1:] if argv is None else argv)
@@ -247,8 +267,14 @@ def main(argv: list[str] | None = None) -> None:
         if args.launcherVersion:
             print(f"Launcher version: {args.launcherVersion}")
         return
+    if args.ignoreRemoteUpdate:
+        from engine.upgrade import ignore_remote_updates
+
+        ignore_remote_updates()
     data_dir = (Path(args.config).expanduser() if args.config else default_data_dir()).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # Upstream works inside its data folder: relative paths in connector settings resolve there.
     os.chdir(data_dir)
+    if args.reset_admin_password:
+        sys.exit(reset_admin_password(data_dir))
     sys.exit(asyncio.run(serve(args, data_dir)))

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from launcher_process import LauncherRun
+from release_build import Release, shared_release
 
 
 def _children() -> set[int]:
@@ -51,3 +53,18 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("OIBUS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason}; OIBUS_REQUIRE_SERVICES=1 forbids skipping")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def launchers() -> Iterator[list[LauncherRun]]:
+    """Launcher processes a test starts; whatever is left of them is killed at the end."""
+    runs: list[LauncherRun] = []
+    yield runs
+    for run in runs:
+        run.cleanup()
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
+    """The release bundles built from this checkout (one PyInstaller build per run, see ``release_build``)."""
+    return shared_release(tmp_path_factory)

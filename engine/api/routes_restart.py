@@ -1,18 +1,17 @@
 """``POST /api/engine/restart`` (reference §6.4): answer 204, then stop gracefully and exit 0.
 
-The launcher starts the engine again at once after a clean exit (``launcher.cli``). The route only sets the
-stop event the command line owns (``STOP_ENGINE``); the usual graceful stop follows, as for SIGTERM.
+The launcher starts the engine again at once after a clean exit (``launcher.cli``). The route asks for the
+restart as the OIAnalytics commands do (``engine.upgrade.request_restart``): the usual graceful stop follows,
+as for SIGTERM.
 """
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 
 from engine.api.keys import STOP_ENGINE
 from engine.api.util import actor
-
-log = structlog.get_logger(__name__)
+from engine.upgrade import request_restart
 
 routes = web.RouteTableDef()
 
@@ -24,6 +23,5 @@ async def restart_engine(request: web.Request) -> web.StreamResponse:
     # Written before stopping: the client gets its answer even though the server goes away right after.
     await response.prepare(request)
     await response.write_eof()
-    log.info("engine_restart_requested", user=actor(request))
-    request.app[STOP_ENGINE].set()
+    request_restart(request.app[STOP_ENGINE], reason="api", user=actor(request))
     return response

@@ -34,18 +34,33 @@ log = structlog.get_logger(__name__)
 
 LOGS_ENDPOINT = "/api/oianalytics/oibus/logs"
 PRUNE_INTERVAL_S = 3600.0
+UPGRADE_VERDICT_POLL_S = 1.0
 _LEVELS = {TRACE: "TRACE", DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERROR: "ERROR"}
 _SCOPES = {"south": "SOUTH", "north": "NORTH", "history-query": "HISTORY_QUERY", "internal": "INTERNAL"}
 
 
 class UpgradeOutcome(Protocol):
-    """``engine.upgrade.UpgradeOutcome``: what the launcher did with a staged upgrade."""
+    """``engine.upgrade.UpgradeOutcome``: what the launcher did with a staged upgrade (read-only)."""
 
-    from_version: str
-    to_version: str
-    status: str
-    reason: str | None
-    command_id: str | None
+    @property
+    def from_version(self) -> str:
+        """The version that staged the upgrade."""
+
+    @property
+    def to_version(self) -> str:
+        """The version of the package."""
+
+    @property
+    def status(self) -> str:
+        """``completed``, ``rolled-back`` or ``refused``."""
+
+    @property
+    def reason(self) -> str | None:
+        """Why, in words."""
+
+    @property
+    def command_id(self) -> str | None:
+        """The command that staged it."""
 
 
 ReadOutcome = Callable[[Path], UpgradeOutcome | None]
@@ -86,6 +101,7 @@ class OIAnalyticsAgent:
         check_interval_s: float = CHECK_INTERVAL_S,
         stage_upgrade: StageUpgrade | None = None,
         upgrade_outcome: ReadOutcome | None = None,
+        upgrade_on_trial: Callable[[], bool] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = store
@@ -118,6 +134,8 @@ class OIAnalyticsAgent:
         self.commands = CommandLoop(self.repo, HANDLERS, self.context, self.connection)
         self.messages = MessageQueue(self.repo, self._build_message, self.connection)
         self._upgrade_outcome = upgrade_outcome
+        self._upgrade_on_trial = upgrade_on_trial
+        self._verdict: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reconcile: asyncio.Task[None] | None = None
         self._logs_reach = Reachability("logs")
@@ -173,6 +191,8 @@ class OIAnalyticsAgent:
                 ):
                     group.create_task(_supervised(name, loop), name=f"oianalytics:{name}")
         finally:
+            if self._verdict is not None:
+                self._verdict.cancel()
             if self.logs is not None:
                 self.logs.set_oianalytics(None)
 
@@ -221,9 +241,30 @@ class OIAnalyticsAgent:
         found: UpgradeOutcome | None = read(self.data_dir)
         return found
 
+    def _on_trial(self) -> bool:
+        if self._upgrade_on_trial is not None:
+            return self._upgrade_on_trial()
+        from engine.upgrade import upgrade_on_trial
+
+        return upgrade_on_trial()
+
+    async def _report_after_trial(self) -> None:
+        # The verdict is a file another process writes: poll it (an event cannot be shared with the launcher).
+        on_trial = True
+        while on_trial:
+            await asyncio.sleep(UPGRADE_VERDICT_POLL_S)
+            on_trial = await asyncio.to_thread(self._on_trial)
+        await self.report_upgrade_outcome()
+
     async def report_upgrade_outcome(self) -> None:
         """Finish a RUNNING ``update-version`` by what actually runs now (reported at the next cycle)."""
         outcome = await asyncio.to_thread(self._read_outcome)
+        if outcome is None and await asyncio.to_thread(self._on_trial):
+            # The launcher keeps a new version only once it stayed up for its stability window, and says so
+            # then: report the command after that verdict, not before.
+            if self._loop is not None and (self._verdict is None or self._verdict.done()):
+                self._verdict = self._loop.create_task(self._report_after_trial(), name="oianalytics:upgrade")
+            return
         running = [c for c in self.repo.commands_with_status("RUNNING") if c.type == "update-version"]
         for command in running:
             wanted = str((command.content or {}).get("version") or "").removeprefix("v")

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import signal
 import stat
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 from engine_process import EngineProcess, free_port, north_body
+from launcher_process import LauncherRun, api_up, children, records, wait_until
+
+from engine.config.provisioning import InitSettings
+from engine.config.store import ConfigStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,84 +59,6 @@ def script(tmp_path: Path, name: str, body: str, **constants: Any) -> Path:
     path.write_text(f"#!{sys.executable}\n{header}{body}")
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
-
-
-def records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def api_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/engine/status", timeout=1) as answer:
-            return bool(200 <= answer.status < 300)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def children(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    try:
-        return [child for child in psutil.Process(proc.pid).children() if child.status() != psutil.STATUS_ZOMBIE]
-    except psutil.NoSuchProcess:
-        return []
-
-
-class LauncherRun:
-    """``python -m launcher`` with its output in a file; stopped (and checked for leftovers) at the end."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.log_path = tmp_path / "launcher.log"
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "launcher", *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def tree(self) -> list[psutil.Process]:
-        try:
-            root = psutil.Process(self.proc.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def terminate(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM the launcher; return its exit code once every process it started is gone."""
-        tree = self.tree()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout_s)
-        _, alive = psutil.wait_procs(tree, timeout=10)
-        assert not alive, f"left behind: {alive}\n{self.log()}"
-        return code
-
-    def cleanup(self) -> None:
-        """After a failed test: kill whatever is left."""
-        for proc in self.tree():
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                continue
-        if self.proc.poll() is None:
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def launchers() -> Iterator[list[LauncherRun]]:
-    runs: list[LauncherRun] = []
-    yield runs
-    for run in runs:
-        run.cleanup()
 
 
 def engine_launcher(tmp_path: Path, launchers: list[LauncherRun]) -> tuple[LauncherRun, EngineProcess, Path]:
@@ -311,3 +231,31 @@ def test_version_prints_and_exits(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stdout.decode().startswith("OIBus launcher version: ")
     assert not (tmp_path / "data").exists()
+
+
+def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = ConfigStore.open(data, init=InitSettings(admin_password="forgotten"))
+    try:
+        assert store.password_hash("admin") is not None
+    finally:
+        store.close()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher", "--config", str(data), "--reset-password"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "password 'pass'" in done.stdout.decode()
+    store = ConfigStore.open(data, init=None)
+    try:
+        found = store.password_hash("admin")
+        assert found is not None
+        assert store.verify_password(found[1], "pass")
+        assert not store.verify_password(found[1], "forgotten")
+    finally:
+        store.close()

@@ -54,6 +54,10 @@ class UpgradeDouble:
     refuse: str | None = None
     staged: list[tuple[bytes, str | None]] = field(default_factory=list)
     outcome: UpgradeOutcome | None = None
+    on_trial: bool = False
+
+    def upgrade_on_trial(self) -> bool:
+        return self.on_trial
 
     def stage_upgrade(self, data_dir: Path, bundle: Path, *, command_id: str | None = None) -> str:
         if self.refuse:
@@ -96,6 +100,7 @@ async def running_agent(
         check_interval_s=0.1,
         stage_upgrade=upgrade.stage_upgrade,
         upgrade_outcome=upgrade.upgrade_outcome,
+        upgrade_on_trial=upgrade.upgrade_on_trial,
     )
     task = asyncio.create_task(agent.run(), name="test:agent")
     try:
@@ -182,3 +187,23 @@ async def test_refused_upgrades(tmp_path: Path) -> None:
         async with running_agent(tmp_path / "a", upgrade) as (agent, exits):
             await until(lambda: agent.repo.command(refused).status == "ERRORED", "no outcome")
             assert "without applying the upgrade" in (agent.repo.command(refused).result or "")
+
+
+async def test_a_new_version_on_trial_is_reported_once_the_launcher_keeps_it(tmp_path: Path) -> None:
+    upgrade = UpgradeDouble()
+    with FakeOIAnalytics() as fake:
+        async with running_agent(tmp_path, upgrade) as (agent, exits):
+            await registered(agent, fake)
+            command_id = upgrade_command(fake)
+            await until(lambda: exits, "exit requested")
+        # The new version starts while the launcher still watches it: no verdict yet, so no report.
+        upgrade.on_trial = True
+        async with running_agent(tmp_path, upgrade) as (agent, exits):
+            await until(lambda: agent._verdict is not None, "the report deferred to the launcher's verdict")
+            assert agent.repo.command(command_id).status == "RUNNING"
+            assert fake.final_status(command_id) is None
+            upgrade.outcome = Outcome("0.0.9", engine_version(), "completed", None, command_id)
+            upgrade.on_trial = False
+            final = await until(lambda: fake.final_status(command_id), "final status after the trial")
+            assert final["status"] == "COMPLETED"
+        assert fake.problems == []
