@@ -149,7 +149,13 @@ class CommandLoop:
     async def _executor(self) -> None:
         while not self.halted:
             self._execute.clear()
-            queued = self.repo.commands_with_status("RETRIEVED", "RUNNING")
+            # A RUNNING update-version is the upgrade this process came from (or is staging): the upgrade report
+            # finishes it by what actually runs once the launcher decided, never a second execution here.
+            queued = [
+                command
+                for command in self.repo.commands_with_status("RETRIEVED", "RUNNING")
+                if not (command.status == "RUNNING" and command.type == "update-version")
+            ]
             if not queued:
                 await self._execute.wait()
                 continue

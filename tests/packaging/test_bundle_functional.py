@@ -28,7 +28,14 @@ NEVER = "0 0 0 1 1 *"  # a scan mode that does not fire during a test: Norths ke
 class Installed:
     """An unpacked bundle run by its own frozen launcher, with no Python on PATH."""
 
-    def __init__(self, tmp_path: Path, release: Release, launchers: list[LauncherRun], window_s: float) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        release: Release,
+        launchers: list[LauncherRun],
+        window_s: float,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tmp_path
         self.release = release
         self.install = unzip(release.x, tmp_path / "OIBus")
@@ -40,6 +47,7 @@ class Installed:
         no_python.mkdir()
         env = {"PATH": str(no_python), "HOME": str(tmp_path), "LANG": "C.UTF-8", "OIBUS_LOG_LEVEL": "info"}
         env["OIBUS_RELEASE_PUBLIC_KEY"] = release.public_key
+        env.update(extra_env or {})
         args = ["--config", str(self.data), "--upgrade-window", str(window_s), "--backoff-initial", "0.1"]
         self.run = LauncherRun(tmp_path, *args, command=[str(self.install / "oibus-launcher")], env=env)
         launchers.append(self.run)
