@@ -110,6 +110,22 @@ class IpcSink:
         self._metrics["numberOfFilesRetrieved"] += 1
         self._metrics["lastFileRetrieved"] = filename or Path(path).name
 
+    async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
+        """Hand over several files in one frame; returns once every target North stored them all."""
+        if not files:
+            return
+        await self._send(
+            Content(
+                seq=next(self._seq),
+                source_id=self._source_id,
+                content_type="any",
+                files=[[os.path.join(self._cwd, path), filename] for path, filename in files],
+                owned=owned,
+            )
+        )
+        self._metrics["numberOfFilesRetrieved"] += len(files)
+        self._metrics["lastFileRetrieved"] = files[-1][1]
+
     async def add_content(self, content: str) -> None:
         """Hand over an opaque ``any-content`` payload."""
         await self._send(
@@ -146,6 +162,10 @@ class CapturingSink:
     async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
         """Note the file (the connector may delete a scratch file once this returns)."""
         self.files.append((str(path), filename or Path(path).name))
+
+    async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
+        """Note the files."""
+        self.files.extend((str(path), filename) for path, filename in files)
 
     async def add_content(self, content: str) -> None:
         """Keep an ``any-content`` payload."""
@@ -251,9 +271,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
         base = self.data_dir / "cache" / f"south-{self.connector_id}"
         (base / "tmp").mkdir(parents=True, exist_ok=True)
-        connector: SouthConnector[Any, Any] = self.connector_cls(
-            settings, self.context(base), self.sink, self._cache
-        )
+        connector: SouthConnector[Any, Any] = self.connector_cls(settings, self.context(base), self.sink, self._cache)
         self.connector = connector
         self._load_items()
         await connector.start()
