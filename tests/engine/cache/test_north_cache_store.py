@@ -126,9 +126,9 @@ class _Recorder:
         self._lock = threading.Lock()
         real_write, real_fsync_dir = north_files.write_durable, north_files.fsync_dir
 
-        def write_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
+        def write_durable(path: str | Path, data: bytes, *, sync: bool = True) -> None:
             real_write(path, data, sync=sync)
-            self._add("fsynced" if sync else "written", path.name)
+            self._add("fsynced" if sync else "written", Path(path).name)
 
         def fsync_dir(path: Path) -> None:
             real_fsync_dir(path)
