@@ -344,7 +344,7 @@ class NorthDisk:
         self.spares.added(spare)
         return True
 
-    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], None]], Callable[[], None]]) -> None:
+    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], object]], Callable[[], object]]) -> None:
         """Fsync ``cache/content`` and ``cache/metadata``: once per group, both at the same time."""
         wait_other = run_parallel(lambda: fsync_dir(self.content_dir("cache")))
         try:

@@ -119,6 +119,8 @@ class CacheEntry:
     """The folder of the North's entries in ``folder`` (``<data>/cache/north-<id>``)."""
     disk_size: int
     """Bytes of the content file plus the metadata file (what ``maxSize`` counts)."""
+    data: bytes | None = None
+    """The content, when it is held in memory (entries merged for a send): then it has no file."""
 
     @property
     def content_path(self) -> Path:
@@ -157,6 +159,8 @@ class CacheEntry:
 
     async def read_content(self) -> bytes:
         """Read the content bytes (in a thread: files can be large)."""
+        if self.data is not None:
+            return self.data
         return await asyncio.to_thread(self.content_path.read_bytes)
 
     async def load_values(self) -> list[dict[str, Any]]:
