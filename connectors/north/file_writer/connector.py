@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
@@ -129,8 +129,8 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
     def _output_name(self, filename: str) -> str:
         # Only the base name is kept: a logical name from a recursive scan ("2024/03/a.csv") or a hostile
         # one ("../../etc/x") can never leave the output folder.
-        logical = PurePosixPath(filename.replace("\\", "/")).name or "file"
-        stem, extension = _split(logical)
+        parts = [part for part in filename.replace("\\", "/").split("/") if part not in ("", ".")]
+        stem, extension = _split(parts[-1] if parts else "file")
         return self._decorate(stem, extension)
 
     async def handle_values_json(self, data: bytes) -> None:
@@ -146,9 +146,10 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         self.context.logger.debug("values written", count=len(values), name=name)
 
     def _decorate(self, stem: str, extension: str) -> str:
-        date = current_date()
         prefix, suffix = (
-            part.replace("@ConnectorName", self.context.name).replace("@CurrentDate", date)
+            part.replace("@ConnectorName", self.context.name).replace("@CurrentDate", current_date())
+            if "@" in part
+            else part
             for part in (self.settings.prefix, self.settings.suffix)
         )
         name = f"{prefix}{stem}{suffix}{extension}"
@@ -215,8 +216,10 @@ def _send_error(name: str, folder: Path, err: OSError) -> SendError:
 
 def _split(filename: str) -> tuple[str, str]:
     """Split like Node's ``path.parse``: ``a.tar.gz`` is ``("a.tar", ".gz")``; ``.env`` has no extension."""
-    path = PurePosixPath(filename)
-    return path.stem, path.suffix
+    dot = filename.rfind(".")
+    if 0 < dot < len(filename) - 1:
+        return filename[:dot], filename[dot:]
+    return filename, ""
 
 
 def _sync_folder(folder: Path) -> None:
