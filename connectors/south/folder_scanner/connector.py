@@ -23,11 +23,15 @@ from connectors.south.folder_scanner.manifest import (
     FolderScannerSettings,
 )
 
-__all__ = ["FILES_PER_BATCH", "MAX_IN_FLIGHT", "FolderScannerSouth"]
+__all__ = ["BATCH_BYTES", "FILES_PER_BATCH", "MAX_IN_FLIGHT", "FolderScannerSouth"]
 
 FILES_PER_BATCH = 256
 """Files handed over in one ``add_files`` call: one frame, one group commit and one answer for them all,
 instead of a round trip through the engine and the Norths per file."""
+
+BATCH_BYTES = 64 * 1024 * 1024
+"""Bytes per batch at most (a larger file goes alone): a North must store a whole batch before the engine's
+store timeout, copying the files when it cannot link them."""
 
 MAX_IN_FLIGHT = 4
 """Batches handed over concurrently. Each call returns only after every target North stored its files, so
@@ -217,13 +221,12 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
     async def _hand_over_all(self, files: list[_Candidate], state: _ItemState, run: _RunState) -> None:
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         async with asyncio.TaskGroup() as group:
-            for first in range(0, len(files), FILES_PER_BATCH):
+            for batch in _batches(files):
                 await slots.acquire()
                 if state.refused:
                     # The Norths are full: the rest would be refused too. They stay for the next scan.
                     slots.release()
                     break
-                batch = files[first : first + FILES_PER_BATCH]
                 group.create_task(self._hand_over(batch, state, run, slots), name=f"{self.context.id}:send-files")
 
     async def _hand_over(
@@ -460,6 +463,22 @@ def _compress(source: Path, target: Path) -> None:
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def _batches(files: list[_Candidate]) -> list[list[_Candidate]]:
+    """Split ``files`` in order into batches of at most ``FILES_PER_BATCH`` files and ``BATCH_BYTES`` bytes."""
+    batches: list[list[_Candidate]] = []
+    batch: list[_Candidate] = []
+    size = 0
+    for candidate in files:
+        if batch and (len(batch) >= FILES_PER_BATCH or size + candidate.size > BATCH_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(candidate)
+        size += candidate.size
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _delete_all(paths: list[Path]) -> list[tuple[Path, OSError]]:

@@ -379,6 +379,19 @@ async def test_vanished_files_are_skipped_not_fatal(harness: Harness, input_fold
     assert names(harness.base_folder / "tmp") == []
 
 
+async def test_batches_are_bounded_in_bytes_and_a_larger_file_goes_alone(
+    harness: Harness, input_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scanner_module, "BATCH_BYTES", 10)
+    for index, size in enumerate([4, 4, 4, 25, 1, 9]):
+        write(input_folder / f"f{index}.csv", b"x" * size, age_order=index)
+    await harness.south().last_file([harness.item(preserveFiles=False)])
+    # 4 + 4, then 4 (a 25-byte file would pass the limit), 25 alone, 1 + 9. Batches of one use add_file.
+    assert sorted(harness.sink.batches) == [2, 2]
+    assert sorted(harness.sink.filenames) == [f"f{index}.csv" for index in range(6)]
+    assert names(input_folder) == []
+
+
 @pytest.mark.usefixtures("small_batches")
 async def test_a_refused_batch_keeps_every_file_of_it(harness: Harness, input_folder: Path) -> None:
     for index in range(2 * BATCH):
