@@ -58,6 +58,14 @@ class ValueSink(Protocol):
     async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
         """Hand over a file; ``owned`` means a private scratch file nobody will modify."""
 
+    async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
+        """Hand over several files (``(path, filename)`` pairs) at once, for far less overhead per file.
+
+        Returns once every target stored all of them; when it raises (``ContentRefused``, or ``OSError``
+        for a file that cannot be read), some may have been stored and the others not: keep them all
+        (sending one again later is a duplicate, which is allowed) or hand them over one by one.
+        """
+
     async def add_content(self, content: str) -> None:
         """Hand over an opaque ``any-content`` payload."""
 

@@ -454,7 +454,9 @@ class Engine:
             if result is not None:
                 output_type, output, output_count = result
                 contents.append(
-                    replace(part, content_type=output_type, payload=output, count=output_count, file_path=None)
+                    replace(
+                        part, content_type=output_type, payload=output, count=output_count, file_path=None, files=[]
+                    )
                 )
         return contents
 

@@ -45,6 +45,8 @@ class RecordingSink:
     in_flight: int = 0
     max_in_flight: int = 0
     refused: int = 0
+    batches: list[int] = field(default_factory=list)
+    """Sizes of the ``add_files`` calls recorded."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -80,6 +82,18 @@ class RecordingSink:
             # Read after the gate: a connector that deleted its source before this returned would fail here.
             data = await asyncio.to_thread(path.read_bytes)
             self.files.append(RecordedFile(path, filename or path.name, owned, data))
+        finally:
+            self._leave()
+
+    async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
+        """Record several files as one call (one ``in_flight`` unit), copying their bytes now."""
+        await self._enter()
+        try:
+            # Like a North, fail the whole call when one file cannot be read; record only complete calls.
+            data = await asyncio.to_thread(lambda: [path.read_bytes() for path, _ in files])
+            for (path, filename), content in zip(files, data, strict=True):
+                self.files.append(RecordedFile(path, filename, owned, content))
+            self.batches.append(len(files))
         finally:
             self._leave()
 

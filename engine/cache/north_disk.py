@@ -4,8 +4,9 @@ Everything here runs in worker threads. Each operation orders its steps so that 
 thanks to fsync) at any instant leaves, after the recovery of :meth:`NorthDisk.recover`, either the old
 state or the new one, or at worst an extra copy of some entry, never a lost one:
 
-- a new entry: content and metadata are written and fsynced under ``tmp/``, then content is renamed into
-  ``content/``, then metadata into ``metadata/`` (the entry exists from that rename on);
+- a new entry: content and metadata are written and fsynced under ``tmp/`` (a file's content straight
+  into ``content/``), then content is renamed into ``content/``, then metadata into ``metadata/`` (the
+  entry exists from that rename on);
 - a move to another folder: the content is hard-linked (or copied) into the target and made durable,
   then the metadata is renamed, then the old content is unlinked;
 - a deletion: metadata first (the entry is gone), then content;
@@ -70,7 +71,7 @@ class WriteJob:
     reserved: int = 0
     stored_in: WriteJob | None = None
     """The job whose entry carries this one's elements, when the group commit coalesced them."""
-    staged: tuple[Path, Path, CacheMetadata] | None = None
+    staged: tuple[str, str, CacheMetadata] | None = None
     """Temporary content and metadata files written by :meth:`NorthDisk.stage`, and the metadata."""
 
     def refuse(self, kind: str, reason: str, size: int) -> None:
@@ -115,10 +116,10 @@ class SparePool:
     """
 
     def __init__(self, folder: Path, limit: int | None = None) -> None:
-        self._folder = folder
+        self._folder = str(folder)
         self.limit = MAX_SPARES if limit is None else limit
         self._lock = threading.Lock()
-        self._free: list[Path] = []
+        self._free: list[str] = []
         self._count = 0
         """Free spares plus those being renamed in."""
         self._prefix = secrets.token_hex(4)
@@ -128,7 +129,7 @@ class SparePool:
         with self._lock:
             return len(self._free)
 
-    def take(self) -> Path | None:
+    def take(self) -> str | None:
         """A spare file to overwrite (it is no longer in the pool), or None."""
         with self._lock:
             if not self._free:
@@ -136,15 +137,15 @@ class SparePool:
             self._count -= 1
             return self._free.pop()
 
-    def reserve(self) -> Path | None:
+    def reserve(self) -> str | None:
         """A new spare name to rename a file to, if the pool has room; :meth:`added` or :meth:`cancel` it."""
         with self._lock:
             if self._count >= self.limit:
                 return None
             self._count += 1
-        return self._folder / f"{self._prefix}-{next(self._serial)}{SPARE_SUFFIX}"
+        return f"{self._folder}/{self._prefix}-{next(self._serial)}{SPARE_SUFFIX}"
 
-    def added(self, path: Path) -> None:
+    def added(self, path: str) -> None:
         """The file renamed to a reserved name is ready for use."""
         with self._lock:
             self._free.append(path)
@@ -154,7 +155,7 @@ class SparePool:
         with self._lock:
             self._count -= 1
 
-    def load(self, paths: list[Path]) -> list[Path]:
+    def load(self, paths: list[str]) -> list[str]:
         """Adopt spares found at open; return those beyond the limit (to delete)."""
         with self._lock:
             room = max(0, self.limit - self._count)
@@ -168,7 +169,12 @@ class NorthDisk:
 
     def __init__(self, data_folder: Path, folder_name: str) -> None:
         self.roots: dict[Folder, Path] = {f: data_folder / f / folder_name for f in FOLDERS}
+        # The same as strings, for the per-entry work: joining strings costs far less than joining Paths.
+        self._root_strs: dict[Folder, str] = {f: str(path) for f, path in self.roots.items()}
+        self._content = {f: os.path.join(root, "content") for f, root in self._root_strs.items()}
+        self._metadata = {f: os.path.join(root, "metadata") for f, root in self._root_strs.items()}
         self.tmp = self.roots["cache"] / "tmp"
+        self._tmp = str(self.tmp)
         self.spares = SparePool(self.tmp)
 
     def content_dir(self, folder: Folder) -> Path:
@@ -182,12 +188,7 @@ class NorthDisk:
     def entry(self, folder: Folder, name: str, metadata: CacheMetadata, disk_size: int) -> CacheEntry:
         """Build the in-memory view of an entry."""
         return CacheEntry(
-            name=name,
-            folder=folder,
-            metadata=metadata,
-            content_path=self.content_dir(folder) / name,
-            metadata_path=self.metadata_dir(folder) / name,
-            disk_size=disk_size,
+            name=name, folder=folder, metadata=metadata, root=self._root_strs[folder], disk_size=disk_size
         )
 
     # -- writing new entries ------------------------------------------------------------------------
@@ -207,7 +208,7 @@ class NorthDisk:
         Without ``sync`` the caller makes them durable (``syncfs``) before :meth:`publish`.
         """
         new, name = job.entry, job.name
-        tmp_content, tmp_metadata = self.tmp / f"{name}.content", self.tmp / f"{name}.metadata"
+        tmp_content, tmp_metadata = f"{self._tmp}/{name}.content", f"{self._tmp}/{name}.metadata"
         source_stage = True
         try:
             if new.payload is not None:
@@ -234,6 +235,9 @@ class NorthDisk:
                 tmp_content = self._write_new(tmp_content, new.payload, sync=sync)
             else:
                 assert new.file_path is not None
+                # Straight under its final name: until its metadata exists, a content file is an orphan
+                # that recovery deletes, so a rename from tmp/ would add nothing but a directory operation.
+                tmp_content = f"{self._content['cache']}/{name}"
                 actual = place_file(new.file_path, tmp_content, link=new.owned, sync=sync)
                 source_stage = False
                 if actual != size:
@@ -265,10 +269,11 @@ class NorthDisk:
         assert job.staged is not None
         tmp_content, tmp_metadata, metadata = job.staged
         job.staged = None
-        final_content = self.content_dir("cache") / job.name
+        final_content = f"{self._content['cache']}/{job.name}"
         try:
-            os.replace(tmp_content, final_content)
-            os.replace(tmp_metadata, self.metadata_dir("cache") / job.name)
+            if tmp_content != final_content:
+                os.replace(tmp_content, final_content)
+            os.replace(tmp_metadata, f"{self._metadata['cache']}/{job.name}")
         except OSError as err:
             self.unstage(tmp_content, tmp_metadata)
             unlink_quietly(final_content)
@@ -285,7 +290,7 @@ class NorthDisk:
         self._undo(job, release, err)
 
     @staticmethod
-    def unstage(*paths: Path) -> None:
+    def unstage(*paths: str | Path) -> None:
         """Remove staged files, quietly."""
         for path in paths:
             with contextlib.suppress(OSError):
@@ -298,7 +303,7 @@ class NorthDisk:
             job.reserved = 0
         job.refuse("write_failed", f"cache write failed: {err}", 0)
 
-    def _write_new(self, path: Path, data: bytes, *, sync: bool) -> Path:
+    def _write_new(self, path: str, data: bytes, *, sync: bool) -> str:
         """Write ``data`` into a spare file if there is one, else into a new file at ``path``; return which."""
         spare = self.spares.take()
         if spare is not None:
@@ -311,7 +316,7 @@ class NorthDisk:
         write_durable(path, data, sync=sync)
         return path
 
-    def _recycle(self, path: Path, *, check_links: bool = False) -> bool:
+    def _recycle(self, path: str, *, check_links: bool = False) -> bool:
         """Move ``path`` into the spare pool if it has room; False when the file does not exist.
 
         Raises ``OSError`` when neither that nor deleting it worked.
@@ -339,7 +344,7 @@ class NorthDisk:
         self.spares.added(spare)
         return True
 
-    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], None]], Callable[[], None]]) -> None:
+    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], object]], Callable[[], object]]) -> None:
         """Fsync ``cache/content`` and ``cache/metadata``: once per group, both at the same time."""
         wait_other = run_parallel(lambda: fsync_dir(self.content_dir("cache")))
         try:
@@ -445,7 +450,7 @@ class NorthDisk:
         deleted: list[str] = []
         recycle = folder == "cache"
         for name in names:
-            metadata, content = self.metadata_dir(folder) / name, self.content_dir(folder) / name
+            metadata, content = f"{self._metadata[folder]}/{name}", f"{self._content[folder]}/{name}"
             try:
                 if recycle:
                     existed = self._recycle(metadata)

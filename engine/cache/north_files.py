@@ -72,7 +72,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> int:
+def fsync_file(path: str | Path) -> int:
     """Flush ``path``'s bytes to disk and return its size."""
     fd = os.open(path, _O_SYNC_HANDLE)
     try:
@@ -82,7 +82,7 @@ def fsync_file(path: Path) -> int:
         os.close(fd)
 
 
-def write_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
+def write_durable(path: str | Path, data: bytes, *, sync: bool = True) -> None:
     """Write ``data`` to a new file at ``path`` and fsync it (unless the caller syncs later)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o644)
     try:
@@ -95,7 +95,7 @@ def write_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
         os.close(fd)
 
 
-def overwrite_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
+def overwrite_durable(path: str | Path, data: bytes, *, sync: bool = True) -> None:
     """Replace the bytes of the existing file ``path`` with ``data`` in place, and fsync it (unless told not to).
 
     Reusing a file costs far less than creating one and deleting another: no inode to allocate or free,
@@ -113,7 +113,7 @@ def overwrite_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
         os.close(fd)
 
 
-def place_file(source: Path, target: Path, *, link: bool, sync: bool = True) -> int:
+def place_file(source: str | Path, target: str | Path, *, link: bool, sync: bool = True) -> int:
     """Put a durable copy of ``source`` at ``target`` (hard link when allowed) and return its size.
 
     A hard link shares the bytes, so it is only used for files nobody will modify afterwards; when the
@@ -133,7 +133,7 @@ def place_file(source: Path, target: Path, *, link: bool, sync: bool = True) -> 
     return fsync_file(target) if sync else os.stat(target).st_size
 
 
-def unlink_quietly(path: Path) -> bool:
+def unlink_quietly(path: str | Path) -> bool:
     """Remove ``path`` if it exists; return whether it did."""
     try:
         os.unlink(path)
@@ -142,17 +142,17 @@ def unlink_quietly(path: Path) -> bool:
     return True
 
 
-def clear_folder(path: Path, *, keep_suffix: str | None = None) -> tuple[int, list[Path]]:
+def clear_folder(path: Path, *, keep_suffix: str | None = None) -> tuple[int, list[str]]:
     """Remove everything inside ``path`` (not ``path`` itself) but regular files named ``*<keep_suffix>``.
 
     Return how many entries went, and the files kept.
     """
     removed = 0
-    kept: list[Path] = []
+    kept: list[str] = []
     with os.scandir(path) as it:
         for item in it:
             if keep_suffix and item.name.endswith(keep_suffix) and item.is_file(follow_symlinks=False):
-                kept.append(Path(item.path))
+                kept.append(item.path)
                 continue
             if item.is_dir(follow_symlinks=False):
                 shutil.rmtree(item.path, ignore_errors=True)

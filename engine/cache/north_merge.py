@@ -70,6 +70,45 @@ def _fold(chunk: list[tuple[WriteJob, list[msgspec.Raw]]]) -> None:
         job.stored_in = head
 
 
+@dataclass(slots=True)
+class _Collected:
+    """Elements of several entries, up to a limit: what both compaction and gathering start from."""
+
+    elements: list[msgspec.Raw]
+    consumed: list[CacheEntry]
+    skipped: list[str]
+    rest: list[msgspec.Raw]
+    rest_of: CacheEntry | None
+
+
+def _collect(head: CacheEntry, candidates: list[CacheEntry], max_elements: int) -> _Collected | None:
+    """Read the JSON arrays of ``head`` and ``candidates`` in order, up to ``max_elements`` (0 = all).
+
+    None when fewer than two entries would be merged (or ``head`` cannot be read).
+    """
+    collected = _Collected(elements=[], consumed=[], skipped=[], rest=[], rest_of=None)
+    elements = collected.elements
+    for entry in [head, *candidates]:
+        try:
+            items = _RAW_ARRAY.decode(entry.content_path.read_bytes())
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            if entry is head:
+                return None
+            # A broken entry is left in the queue: it will fail on its own and go to error/.
+            collected.skipped.append(entry.name)
+            continue
+        room = max_elements - len(elements) if max_elements else len(items)
+        collected.consumed.append(entry)
+        if len(items) > room:
+            elements.extend(items[:room])
+            collected.rest, collected.rest_of = items[room:], entry
+            break
+        elements.extend(items)
+        if max_elements and len(elements) >= max_elements:
+            break
+    return collected if len(collected.consumed) >= 2 else None
+
+
 def merge(
     disk: NorthDisk,
     head: CacheEntry,
@@ -84,34 +123,31 @@ def merge(
     originals are deleted: a crash in between leaves duplicates, never a loss. Elements are copied as
     raw JSON, never re-encoded. Returns None when there is nothing to merge.
     """
-    elements: list[msgspec.Raw] = []
-    consumed: list[CacheEntry] = []
-    skipped: list[str] = []
-    rest: list[msgspec.Raw] = []
-    rest_of: CacheEntry | None = None
-    for entry in [head, *candidates]:
-        try:
-            items = _RAW_ARRAY.decode(entry.content_path.read_bytes())
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-            if entry is head:
-                return None
-            # A broken entry is left in the queue: it will fail on its own and go to error/.
-            skipped.append(entry.name)
-            continue
-        room = max_elements - len(elements) if max_elements else len(items)
-        consumed.append(entry)
-        if len(items) > room:
-            elements.extend(items[:room])
-            rest, rest_of = items[room:], entry
-            break
-        elements.extend(items)
-        if max_elements and len(elements) >= max_elements:
-            break
-    if len(consumed) < 2:
+    collected = _collect(head, candidates, max_elements)
+    if collected is None:
         return None
-    merged_job = _merge_job(names[0], head, elements)
-    rest_job = _merge_job(names[1], rest_of, rest) if rest_of is not None else None
+    merged_job = merge_job(names[0], head, msgspec.json.encode(collected.elements), len(collected.elements))
+    rest_of = collected.rest_of
+    rest_job = (
+        merge_job(names[1], rest_of, msgspec.json.encode(collected.rest), len(collected.rest))
+        if rest_of is not None
+        else None
+    )
     jobs = [merged_job] if rest_job is None else [merged_job, rest_job]
+    write_durably(disk, jobs, write)
+    originals = [entry.name for entry in collected.consumed]
+    disk.delete("cache", originals, own_contents=frozenset(originals))
+    assert merged_job.result is not None
+    return Merge(
+        merged=merged_job.result,
+        remainder=rest_job.result if rest_job is not None else None,
+        consumed=collected.consumed,
+        skipped=collected.skipped,
+    )
+
+
+def write_durably(disk: NorthDisk, jobs: list[WriteJob], write: Callable[[WriteJob], None]) -> None:
+    """Write entries into ``cache/`` and fsync its directories; raise ``OSError`` (leaving none) on failure."""
     for job in jobs:
         write(job)
     try:
@@ -123,24 +159,55 @@ def merge(
     except OSError:
         disk.drop_written(job.name for job in jobs if job.result is not None)
         raise
-    originals = [entry.name for entry in consumed]
-    disk.delete("cache", originals, own_contents=frozenset(originals))
-    assert merged_job.result is not None
-    return Merge(
-        merged=merged_job.result,
-        remainder=rest_job.result if rest_job is not None else None,
-        consumed=consumed,
-        skipped=skipped,
+
+
+@dataclass(slots=True)
+class Gathered:
+    """Queued entries merged in memory only, to be sent as one: what compaction would write, unwritten.
+
+    ``entry`` carries the merged bytes (``CacheEntry.data``). After a successful send, the ``consumed``
+    entries are deleted, but ``rest_of``, whose last elements did not fit: ``rest`` (JSON array bytes,
+    ``rest_count`` elements) is written as a new entry in its place first.
+    """
+
+    entry: CacheEntry
+    consumed: list[CacheEntry]
+    skipped: list[str]
+    rest: bytes
+    rest_count: int
+    rest_of: CacheEntry | None
+
+
+def gather(head: CacheEntry, candidates: list[CacheEntry], max_elements: int) -> Gathered | None:
+    """Merge ``head`` and ``candidates`` in memory as :func:`merge` would on disk (runs in a thread)."""
+    collected = _collect(head, candidates, max_elements)
+    if collected is None:
+        return None
+    payload = msgspec.json.encode(collected.elements)
+    metadata = msgspec.structs.replace(
+        head.metadata, content_size=len(payload), number_of_element=len(collected.elements)
+    )
+    # The head's name and folder: the merged content is sent on its behalf and is never a file of its own.
+    entry = CacheEntry(name=head.name, folder=head.folder, metadata=metadata, root=head.root, disk_size=0, data=payload)
+    rest_of = collected.rest_of
+    return Gathered(
+        entry=entry,
+        consumed=collected.consumed,
+        skipped=collected.skipped,
+        rest=msgspec.json.encode(collected.rest) if rest_of is not None else b"",
+        rest_count=len(collected.rest),
+        rest_of=rest_of,
     )
 
 
-def _merge_job(name: str, origin: CacheEntry, elements: list[msgspec.Raw]) -> WriteJob:
+def merge_job(name: str, origin: CacheEntry, payload: bytes, count: int) -> WriteJob:
+    """The job writing merged elements (a JSON array of ``count``) as a new entry in ``origin``'s place."""
     # A custom logical name survives the merge; the default one follows the new entry name.
     custom = origin.content_file != default_content_file(origin.name, origin.content_type)
     new = NewEntry(
         content_type=origin.content_type,
-        payload=msgspec.json.encode(elements),
+        payload=payload,
         filename=origin.content_file if custom else None,
-        count=len(elements),
+        count=count,
     )
     return WriteJob(name=name, entry=new, created_at=origin.created_at, admit=False)

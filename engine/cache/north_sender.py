@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from connectors.errors import SendError
+from engine.cache.north_merge import Gathered
 from engine.cache.north_store import NorthStore
 from engine.cache.north_types import JSON_ARRAY_TYPES, CacheEntry, CacheLogger, iso_now
 from engine.cache.settings import CachingSettings
@@ -170,8 +171,37 @@ class NorthSender:
             batch = self._store.run_of(head, BATCH_TYPE, self._max_batch)
             if len(batch) > 1:
                 return await self._send_many(batch)
+        if self._gatherable(head):
+            gathered = await self._store.gather(head, self._settings.throttling.max_number_of_elements)
+            if gathered is not None:
+                return await self._send_gathered(gathered)
         head = await self._compact(head)
         return await self._send_one(head)
+
+    def _gatherable(self, head: CacheEntry) -> bool:
+        """Whether entries merged with ``head`` can be sent from memory, with no compaction written first.
+
+        Not while the head is being retried (its failures belong to a written entry), nor when sent
+        entries are archived (the archive keeps what was sent: the merged entry must exist).
+        """
+        limit = self._settings.throttling.max_number_of_elements
+        return (
+            head.content_type in JSON_ARRAY_TYPES
+            and not (limit and head.number_of_element >= limit)
+            and self._failing is None
+            and not self._settings.archive.enabled
+        )
+
+    async def _send_gathered(self, gathered: Gathered) -> bool:
+        entry = gathered.entry
+        failure, forever = await self._timed(self._send, entry)
+        if failure is None:
+            self._record_success([entry])
+            await self._store.finish_gathered(gathered)
+            return True
+        # Compact for real (it may now merge more), so that retries and error/ work on a written entry.
+        head = await self._compact(gathered.consumed[0])
+        return await self._failed(head, failure, forever=forever)
 
     async def _send_one(self, entry: CacheEntry) -> bool:
         failure, forever = await self._timed(self._send, entry)
@@ -232,14 +262,17 @@ class NorthSender:
                 self._failing = merged.name
         return merged
 
-    async def _succeeded(self, entries: list[CacheEntry]) -> None:
+    def _record_success(self, entries: list[CacheEntry]) -> None:
         if self._streak:
             self._logger.info("cache entry sent, target recovered", entry=entries[0].name, failures=self._streak)
         self._streak = 0
         self._failing, self._failures = None, 0
-        archive = self._settings.archive.enabled
         self.content_sent_size += sum(entry.content_size for entry in entries)
         self.last_content_sent = entries[-1].content_file
+
+    async def _succeeded(self, entries: list[CacheEntry]) -> None:
+        self._record_success(entries)
+        archive = self._settings.archive.enabled
         archived = await self._store.finish(entries, archive=archive)
         self.content_archived_size += sum(entry.content_size for entry in archived)
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from engine.cache.north_commit import GroupCommitter, RefusalHook, RefusalLog, SizeBook
 from engine.cache.north_disk import NorthDisk, WriteJob
-from engine.cache.north_merge import Merge, merge
+from engine.cache.north_merge import Gathered, Merge, gather, merge, merge_job, write_durably
 from engine.cache.north_reaper import Reaper
 from engine.cache.north_types import (
     FOLDERS,
@@ -30,7 +30,10 @@ from engine.cache.north_types import (
 
 T = TypeVar("T")
 
-_NAME_ALPHABET = string.ascii_letters + string.digits
+_NAME_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+"""In ASCII order, so that names built from increasing numbers sort in that order."""
+_STAMP_CHARS = 9
+"""Name characters that encode the creation stamp (microseconds: 62**9 of them last four centuries)."""
 _MB = 1024 * 1024
 
 
@@ -76,6 +79,7 @@ class NorthStore:
         self.reaper = Reaper(self.disk, self._sizes, self._names, logger)
         self._lock = asyncio.Lock()
         self._random = random.Random()
+        self._last_stamp = 0
         self._io_futures: set[asyncio.Future[Any]] = set()
         self._io_pool: ThreadPoolExecutor | None = None
         self._commit_pool: ThreadPoolExecutor | None = None
@@ -178,8 +182,18 @@ class NorthStore:
                 self._logger.error("cache store hook failed", error=repr(err))
 
     def _new_name(self) -> str:
+        """A new 12-character entry name; names made later sort after those made earlier.
+
+        The queue is ordered by ``createdAt`` then name, in memory and when rebuilt at start. Stores a
+        millisecond apart share a ``createdAt``, so the names keep them in the order they were made.
+        """
         while True:
-            name = "".join(self._random.choices(_NAME_ALPHABET, k=12))
+            self._last_stamp = max(time.time_ns() // 1000, self._last_stamp + 1)
+            stamp, digits = self._last_stamp, []
+            for _ in range(_STAMP_CHARS):
+                stamp, digit = divmod(stamp, 62)
+                digits.append(_NAME_ALPHABET[digit])
+            name = "".join([*reversed(digits), *self._random.choices(_NAME_ALPHABET, k=12 - _STAMP_CHARS)])
             if name not in self._names:
                 self._names.add(name)
                 return name
@@ -238,18 +252,7 @@ class NorthStore:
         Returns the new head (the merged entry, or ``head`` when nothing was merged).
         """
         async with self._lock:
-            same_type = self._by_type.get(head.content_type)
-            if self._queue.get(head.name) is not head or same_type is None:
-                return head, None
-            candidates: list[CacheEntry] = []
-            total = head.number_of_element
-            for entry in same_type.values():
-                if entry is head:
-                    continue
-                candidates.append(entry)
-                total += entry.number_of_element
-                if max_elements and total >= max_elements:
-                    break
+            candidates = self._merge_candidates(head, max_elements)
             if not candidates:
                 return head, None
             names = (self._new_name(), self._new_name())
@@ -275,9 +278,73 @@ class NorthStore:
                 self._sizes.add("cache", result.remainder.disk_size)
                 self._enqueue(result.remainder, front=True)
             self._enqueue(result.merged, front=True)
-            for name in result.skipped:
-                self._logger.warning("unreadable cache entry left out of compaction", entry=name)
+            self._log_skipped(result.skipped)
             return result.merged, result
+
+    def _merge_candidates(self, head: CacheEntry, max_elements: int) -> list[CacheEntry]:
+        """Queued entries of ``head``'s type to merge into it (up to ``max_elements``); empty if none."""
+        same_type = self._by_type.get(head.content_type)
+        if self._queue.get(head.name) is not head or same_type is None:
+            return []
+        candidates: list[CacheEntry] = []
+        total = head.number_of_element
+        for entry in same_type.values():
+            if entry is head:
+                continue
+            candidates.append(entry)
+            total += entry.number_of_element
+            if max_elements and total >= max_elements:
+                break
+        return candidates
+
+    def _log_skipped(self, skipped: list[str]) -> None:
+        for name in skipped:
+            self._logger.warning("unreadable cache entry left out of compaction", entry=name)
+
+    async def gather(self, head: CacheEntry, max_elements: int) -> Gathered | None:
+        """What :meth:`compact` would merge into ``head``, merged in memory only (None: nothing to merge).
+
+        Nothing changes on disk or in the queue: send ``gathered.entry``, then :meth:`finish_gathered`.
+        Compared with compaction, this saves writing, flushing, renaming and later deleting the merged
+        entry; a failed send compacts for real, so that retries and ``error/`` work on a real entry.
+        """
+        candidates = self._merge_candidates(head, max_elements)
+        if not candidates:
+            return None
+        gathered = await self._run_io(partial(gather, head, candidates, max_elements))
+        if gathered is not None:
+            self._log_skipped(gathered.skipped)
+        return gathered
+
+    async def finish_gathered(self, gathered: Gathered) -> None:
+        """After a successful send of gathered entries: delete them (the part of one that was not sent stays).
+
+        The unsent elements of a partly sent entry are written as a new entry in its place before it is
+        deleted; if that fails, the whole entry stays (its sent part goes again: a duplicate, not a loss).
+        """
+        async with self._lock:
+            done = [entry for entry in gathered.consumed if self.is_queued(entry)]
+            rest_of = gathered.rest_of
+            if rest_of is not None and rest_of in done:
+                done.remove(rest_of)
+                name = self._new_name()
+                job = merge_job(name, rest_of, gathered.rest, gathered.rest_count)
+                write: Callable[[WriteJob], None] = self.committer.write
+                try:
+                    await self._run_io(partial(write_durably, self.disk, [job], write))
+                except OSError as err:
+                    self._names.discard(name)
+                    self._logger.error("cache compaction failed", entry=rest_of.name, error=str(err))
+                else:
+                    assert job.result is not None
+                    self._sizes.add("cache", job.result.disk_size)
+                    # At the front, where compaction puts what is left of a partly merged entry.
+                    self._enqueue(job.result, front=True)
+                    done.append(rest_of)
+            for entry in done:
+                self._dequeue(entry.name)
+            if done:
+                self.reaper.add(done)
 
     def run_of(self, head: CacheEntry, content_type: str, limit: int) -> list[CacheEntry]:
         """``head`` and the queued entries right after it, while they are of ``content_type`` (``limit`` at most).

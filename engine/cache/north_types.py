@@ -104,17 +104,33 @@ class NewEntry:
         return cls(content_type="any", file_path=path, filename=filename, owned=owned)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CacheEntry:
-    """One entry on disk: its name, where it lives and its metadata."""
+    """One entry on disk: its name, where it lives and its metadata.
+
+    Entries compare (and hash) by identity: the queue holds one object per entry, and a moved, merged or
+    re-read entry is a new object.
+    """
 
     name: str
     folder: Folder
     metadata: CacheMetadata
-    content_path: Path
-    metadata_path: Path
+    root: str
+    """The folder of the North's entries in ``folder`` (``<data>/cache/north-<id>``)."""
     disk_size: int
     """Bytes of the content file plus the metadata file (what ``maxSize`` counts)."""
+    data: bytes | None = None
+    """The content, when it is held in memory (entries merged for a send): then it has no file."""
+
+    @property
+    def content_path(self) -> Path:
+        """The content file."""
+        return Path(self.root, "content", self.name)
+
+    @property
+    def metadata_path(self) -> Path:
+        """The metadata file."""
+        return Path(self.root, "metadata", self.name)
 
     @property
     def content_file(self) -> str:
@@ -143,6 +159,8 @@ class CacheEntry:
 
     async def read_content(self) -> bytes:
         """Read the content bytes (in a thread: files can be large)."""
+        if self.data is not None:
+            return self.data
         return await asyncio.to_thread(self.content_path.read_bytes)
 
     async def load_values(self) -> list[dict[str, Any]]:

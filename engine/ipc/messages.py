@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +66,11 @@ class Content:
     """A batch of data travelling South → engine → North.
 
     ``content_type`` is ``time-values`` (``payload`` = JSON array of time-values, ``count`` elements),
-    ``any`` (a file at ``file_path``, logical name ``filename``) or ``any-content`` (``payload`` = text).
-    ``owned`` tells the North that the file is a scratch copy nobody will modify, so it may be hard-linked
-    instead of copied. ``seq`` is unique per sender and is echoed by ``Stored``/``Ack``.
+    ``any`` (a file at ``file_path``, logical name ``filename``; or several files, ``files`` holding
+    ``[path, filename]`` pairs, which the North stores as one cache entry each and answers for at once)
+    or ``any-content`` (``payload`` = text). ``owned`` tells the North that the files are scratch copies
+    nobody will modify, so they may be hard-linked instead of copied. ``seq`` is unique per sender and is
+    echoed by ``Stored``/``Ack``.
     """
 
     kind: ClassVar[str] = "content"
@@ -82,6 +84,7 @@ class Content:
     count: int = 0
     items: list[str] = field(default_factory=list)
     source_type: str = "south"
+    files: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

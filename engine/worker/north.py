@@ -129,11 +129,17 @@ class NorthRunner(Runner[NorthConnector[Any]]):
     async def _store(self, content: Content) -> None:
         await self._cache_ready.wait()
         try:
-            if content.content_type == "any" and content.file_path:
-                entry = NewEntry.file(Path(content.file_path), filename=content.filename, owned=content.owned)
+            if content.content_type == "any" and content.files:
+                owned = content.owned
+                entries = [NewEntry.file(Path(path), filename=name, owned=owned) for path, name in content.files]
+            elif content.content_type == "any" and content.file_path:
+                entries = [NewEntry.file(Path(content.file_path), filename=content.filename, owned=content.owned)]
             else:
-                entry = NewEntry(content_type=content.content_type, payload=content.payload or b"", count=content.count)
-            (reason,) = await self.cache.store([entry])
+                entries = [
+                    NewEntry(content_type=content.content_type, payload=content.payload or b"", count=content.count)
+                ]
+            # Several files of one frame are answered for together: refused if any of them was.
+            reason = next((why for why in await self.cache.store(entries) if why is not None), None)
         except Exception as err:
             reason = f"cache store failed: {err}"
         self.channel.send(Stored(seq=content.seq) if reason is None else Refused(seq=content.seq, reason=reason))

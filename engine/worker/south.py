@@ -71,7 +71,9 @@ class IpcSink:
                 future.set_exception(ContentRefused(reason))
         self._pending.clear()
 
-    async def _send(self, content: Content) -> None:
+    async def _send(self, content_type: str, **fields: Any) -> None:
+        """Send one content frame and wait for its ack (``fields``: the other ``Content`` fields)."""
+        content = Content(seq=next(self._seq), source_id=self._source_id, content_type=content_type, **fields)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[content.seq] = future
         self._channel.send(content)
@@ -82,45 +84,30 @@ class IpcSink:
         """Hand over time-values; returns once stored by every target North."""
         if not values:
             return
-        await self._send(
-            Content(
-                seq=next(self._seq),
-                source_id=self._source_id,
-                content_type="time-values",
-                payload=self._encoder.encode(values),
-                count=len(values),
-                items=items or [],
-            )
-        )
+        payload = self._encoder.encode(values)
+        await self._send("time-values", payload=payload, count=len(values), items=items or [])
         self._metrics["numberOfValuesRetrieved"] += len(values)
         self._metrics["lastValueRetrieved"] = values[-1]
 
     async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
         """Hand over a file; returns once every target North copied it into its cache."""
-        await self._send(
-            Content(
-                seq=next(self._seq),
-                source_id=self._source_id,
-                content_type="any",
-                file_path=os.path.join(self._cwd, path),
-                filename=filename or Path(path).name,
-                owned=owned,
-            )
-        )
+        name = filename or Path(path).name
+        await self._send("any", file_path=os.path.join(self._cwd, path), filename=name, owned=owned)
         self._metrics["numberOfFilesRetrieved"] += 1
-        self._metrics["lastFileRetrieved"] = filename or Path(path).name
+        self._metrics["lastFileRetrieved"] = name
+
+    async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
+        """Hand over several files in one frame; returns once every target North stored them all."""
+        if not files:
+            return
+        pairs = [[os.path.join(self._cwd, path), filename] for path, filename in files]
+        await self._send("any", files=pairs, owned=owned)
+        self._metrics["numberOfFilesRetrieved"] += len(files)
+        self._metrics["lastFileRetrieved"] = files[-1][1]
 
     async def add_content(self, content: str) -> None:
         """Hand over an opaque ``any-content`` payload."""
-        await self._send(
-            Content(
-                seq=next(self._seq),
-                source_id=self._source_id,
-                content_type="any-content",
-                payload=content.encode(),
-                count=1,
-            )
-        )
+        await self._send("any-content", payload=content.encode(), count=1)
         self._metrics["numberOfValuesRetrieved"] += 1
 
 
@@ -146,6 +133,10 @@ class CapturingSink:
     async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
         """Note the file (the connector may delete a scratch file once this returns)."""
         self.files.append((str(path), filename or Path(path).name))
+
+    async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
+        """Note the files."""
+        self.files.extend((str(path), filename) for path, filename in files)
 
     async def add_content(self, content: str) -> None:
         """Keep an ``any-content`` payload."""
@@ -251,9 +242,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
         base = self.data_dir / "cache" / f"south-{self.connector_id}"
         (base / "tmp").mkdir(parents=True, exist_ok=True)
-        connector: SouthConnector[Any, Any] = self.connector_cls(
-            settings, self.context(base), self.sink, self._cache
-        )
+        connector: SouthConnector[Any, Any] = self.connector_cls(settings, self.context(base), self.sink, self._cache)
         self.connector = connector
         self._load_items()
         await connector.start()

@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
@@ -75,34 +75,62 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
     async def handle_file(self, path: Path, filename: str) -> None:
         """Copy the file at ``path`` into the output folder under its decorated name."""
         name = self._output_name(filename)
-        await asyncio.to_thread(self._copy, path, name)
+        await asyncio.to_thread(self._write_batch, [path], [name])
         self.context.logger.debug("file written", filename=filename, name=name)
 
     async def handle_files(self, files: list[tuple[Path, str]]) -> None:
         """Write several files, with far fewer disk round trips than one at a time.
 
-        Each is hard-linked from the cache (or copied and flushed when the output is on another file
-        system), then all are renamed in order and the folder is flushed once, in one worker thread.
+        Each is hard-linked from the cache under its final name (or copied, flushed and renamed when that
+        is impossible), in order, then the folder is flushed once, all in one worker thread. When one fails,
+        those before it are already written (they are written again at the retry, replacing themselves).
         """
         names = [self._output_name(filename) for _, filename in files]
         await asyncio.to_thread(self._write_batch, [path for path, _ in files], names)
 
     def _write_batch(self, paths: list[Path], names: list[str]) -> None:
-        staged: list[Path] = []
         try:
             for path, name in zip(paths, names, strict=True):
-                staged.append(self._stage_copy(path, name))
-        except BaseException:
-            for temporary in staged:
-                temporary.unlink(missing_ok=True)
-            raise
-        self._publish(list(zip(staged, names, strict=True)))
+                self._place(path, name)
+        finally:
+            # Also after a failure: the files placed before it are delivered, so make them durable.
+            _sync_folder(self.output_folder)
+
+    def _place(self, path: Path, name: str) -> None:
+        """Put the cached file at ``path`` into the output folder as ``name`` (runs in a thread).
+
+        A hard link under the final name shows the whole file at once, writes no data and renames
+        nothing: the cache already made the content durable, so only the folder needs flushing. When a
+        file of that name exists (it is replaced, atomically) or links are impossible (a mounted share),
+        the file goes through a temporary name instead.
+        """
+        target = self.output_folder / name
+        try:
+            os.link(path, target)
+        except FileNotFoundError as err:
+            raise self._unreadable(path, err) from err
+        except FileExistsError:
+            # Already this very file (a batch sent again after a failure): a rename onto another link of
+            # the same inode would do nothing and leave the temporary name behind.
+            if not _same_file(path, target):
+                self._rename(self._stage_copy(path, name), name)
+        except OSError:
+            self._rename(self._stage_copy(path, name), name)
+
+    def _unreadable(self, path: Path, err: OSError) -> SendError:
+        """The error for a failed link from the cache: the output folder is gone, or the cache file."""
+        if not self.output_folder.is_dir():
+            return SendError(
+                f"output folder {self.output_folder} does not exist or is not a folder", retry_forever=True
+            )
+        # The cache entry itself is unreadable: retrying cannot help, let it reach error/.
+        return SendError(f"cache file {path} cannot be read: {_reason(err)}")
 
     def _output_name(self, filename: str) -> str:
         # Only the base name is kept: a logical name from a recursive scan ("2024/03/a.csv") or a hostile
         # one ("../../etc/x") can never leave the output folder.
-        logical = PurePosixPath(filename.replace("\\", "/")).name or "file"
-        stem, extension = _split(logical)
+        parts = [part for part in filename.replace("\\", "/").split("/") if part not in ("", ".")]
+        stem, extension = _split(parts[-1] if parts else "file")
         return self._decorate(stem, extension)
 
     async def handle_values_json(self, data: bytes) -> None:
@@ -118,9 +146,10 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         self.context.logger.debug("values written", count=len(values), name=name)
 
     def _decorate(self, stem: str, extension: str) -> str:
-        date = current_date()
         prefix, suffix = (
-            part.replace("@ConnectorName", self.context.name).replace("@CurrentDate", date)
+            part.replace("@ConnectorName", self.context.name).replace("@CurrentDate", current_date())
+            if "@" in part
+            else part
             for part in (self.settings.prefix, self.settings.suffix)
         )
         name = f"{prefix}{stem}{suffix}{extension}"
@@ -129,27 +158,18 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
             name = name.replace(character, "_")
         return "file" if name in ("", ".", "..") else name
 
-    def _copy(self, path: Path, name: str) -> None:
-        self._publish([(self._stage_copy(path, name), name)])
-
     def _write(self, name: str, fill: Callable[[BinaryIO], object]) -> None:
         """Write ``name`` atomically into the output folder (runs in a thread)."""
-        temporary = self._stage(name, fill)
-        self._publish([(temporary, name)])
+        self._rename(self._stage(name, fill), name)
+        _sync_folder(self.output_folder)
 
     def _stage_copy(self, path: Path, name: str) -> Path:
-        # A hard link writes no data and allocates no inode: the cache already made the content durable,
-        # so only the folder needs flushing after the rename. Another file system (a mounted share)
-        # refuses links: copy then.
+        """Put the cached file under a temporary name: a hard link if possible, else a flushed copy."""
         temporary = self.output_folder / f".oibus-{uuid.uuid4().hex}.tmp"
         try:
             os.link(path, temporary)
         except FileNotFoundError as err:
-            if not self.output_folder.is_dir():
-                raise SendError(
-                    f"output folder {self.output_folder} does not exist or is not a folder", retry_forever=True
-                ) from err
-            raise SendError(f"cache file {path} cannot be read: {_reason(err)}") from err
+            raise self._unreadable(path, err) from err
         except OSError:
             pass
         else:
@@ -157,8 +177,7 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         try:
             source = path.open("rb")
         except OSError as err:
-            # The cache entry itself is unreadable: retrying cannot help, let it reach error/.
-            raise SendError(f"cache file {path} cannot be read: {_reason(err)}") from err
+            raise self._unreadable(path, err) from err
         with source:
             return self._stage(name, lambda target: shutil.copyfileobj(source, target, 1 << 20))
 
@@ -179,17 +198,13 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
             raise _send_error(name, folder, err) from err
         return temporary
 
-    def _publish(self, staged: list[tuple[Path, str]]) -> None:
-        """Rename staged files to their names, in order, then make the renames durable at once."""
-        folder = self.output_folder
-        for index, (temporary, name) in enumerate(staged):
-            try:
-                os.replace(temporary, folder / name)
-            except OSError as err:
-                for leftover, _ in staged[index:]:
-                    leftover.unlink(missing_ok=True)
-                raise _send_error(name, folder, err) from err
-        _sync_folder(folder)
+    def _rename(self, temporary: Path, name: str) -> None:
+        """Give a staged file its name (the caller flushes the folder)."""
+        try:
+            os.replace(temporary, self.output_folder / name)
+        except OSError as err:
+            temporary.unlink(missing_ok=True)
+            raise _send_error(name, self.output_folder, err) from err
 
 
 def _send_error(name: str, folder: Path, err: OSError) -> SendError:
@@ -201,8 +216,10 @@ def _send_error(name: str, folder: Path, err: OSError) -> SendError:
 
 def _split(filename: str) -> tuple[str, str]:
     """Split like Node's ``path.parse``: ``a.tar.gz`` is ``("a.tar", ".gz")``; ``.env`` has no extension."""
-    path = PurePosixPath(filename)
-    return path.stem, path.suffix
+    dot = filename.rfind(".")
+    if 0 < dot < len(filename) - 1:
+        return filename[:dot], filename[dot:]
+    return filename, ""
 
 
 def _sync_folder(folder: Path) -> None:
@@ -219,6 +236,13 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def _reason(err: OSError) -> str:

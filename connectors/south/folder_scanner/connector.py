@@ -23,12 +23,19 @@ from connectors.south.folder_scanner.manifest import (
     FolderScannerSettings,
 )
 
-__all__ = ["MAX_IN_FLIGHT", "FolderScannerSouth"]
+__all__ = ["BATCH_BYTES", "FILES_PER_BATCH", "MAX_IN_FLIGHT", "FolderScannerSouth"]
 
-MAX_IN_FLIGHT = 64
-"""Files handed over concurrently. Each ``add_file`` returns only after every target North stored the file
-(a round trip through the engine and other processes), so one at a time would cap a scan at a few hundred
-files per second."""
+FILES_PER_BATCH = 256
+"""Files handed over in one ``add_files`` call: one frame, one group commit and one answer for them all,
+instead of a round trip through the engine and the Norths per file."""
+
+BATCH_BYTES = 64 * 1024 * 1024
+"""Bytes per batch at most (a larger file goes alone): a North must store a whole batch before the engine's
+store timeout, copying the files when it cannot link them."""
+
+MAX_IN_FLIGHT = 4
+"""Batches handed over concurrently. Each call returns only after every target North stored its files, so
+while one batch waits for that, the next ones are already on their way."""
 
 _MB = 1024 * 1024
 _SCRATCH_SUFFIX = ".scan.gz"
@@ -214,21 +221,62 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
     async def _hand_over_all(self, files: list[_Candidate], state: _ItemState, run: _RunState) -> None:
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         async with asyncio.TaskGroup() as group:
-            for candidate in files:
+            for batch in _batches(files):
                 await slots.acquire()
                 if state.refused:
                     # The Norths are full: the rest would be refused too. They stay for the next scan.
                     slots.release()
                     break
-                group.create_task(self._hand_over(candidate, state, run, slots), name=f"{self.context.id}:send-file")
+                group.create_task(self._hand_over(batch, state, run, slots), name=f"{self.context.id}:send-files")
 
     async def _hand_over(
-        self, candidate: _Candidate, state: _ItemState, run: _RunState, slots: asyncio.Semaphore
+        self, batch: list[_Candidate], state: _ItemState, run: _RunState, slots: asyncio.Semaphore
     ) -> None:
         try:
-            await self._send(candidate, state, run)
+            if len(batch) > 1 and await self._send_batch(batch, state):
+                return
+            # One by one: each file gets its own outcome (sent, skipped because it vanished, or kept).
+            for candidate in batch:
+                if state.refused:
+                    break
+                await self._send(candidate, state, run)
         finally:
             slots.release()
+
+    async def _send_batch(self, batch: list[_Candidate], state: _ItemState) -> bool:
+        """Hand ``batch`` over in one call; False when it must be handed over file by file instead."""
+        scratches: list[Path] = []
+        try:
+            if self.settings.compression:
+                scratches = await asyncio.to_thread(self._compress_all, batch)
+                files = [(scratch, f"{c.filename}.gz") for c, scratch in zip(batch, scratches, strict=True)]
+            else:
+                files = [(candidate.path, candidate.filename) for candidate in batch]
+            # Without preserveFiles the sources are deleted once handed over, so the Norths may hard-link them
+            # instead of copying them (a file still being written is left out by minAge).
+            owned = self.settings.compression or not state.item.settings.preserve_files
+            await self.sink.add_files(files, owned=owned)
+        except (ContentRefused, OSError):
+            # A file vanished, or a target is full: file by file tells which, and keeps the rest in order.
+            return False
+        finally:
+            await self._discard(*scratches)
+        await self._forget(batch, state)
+        return True
+
+    def _compress_all(self, batch: list[_Candidate]) -> list[Path]:
+        """Gzip every file of ``batch`` into scratch files (runs in a thread); none are left on failure."""
+        scratches: list[Path] = []
+        try:
+            for candidate in batch:
+                scratch = self._tmp_folder / f"{uuid.uuid4().hex}{_SCRATCH_SUFFIX}"
+                _compress(candidate.path, scratch)
+                scratches.append(scratch)
+        except BaseException:
+            for scratch in scratches:
+                scratch.unlink(missing_ok=True)
+            raise
+        return scratches
 
     async def _send(self, candidate: _Candidate, state: _ItemState, run: _RunState) -> None:
         scratch: Path | None = None
@@ -238,8 +286,6 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                 await asyncio.to_thread(_compress, candidate.path, scratch)
                 await self.sink.add_file(scratch, filename=f"{candidate.filename}.gz", owned=True)
             else:
-                # Without preserveFiles the source is deleted once handed over, so the Norths may hard-link it
-                # instead of copying it (a file still being written is left out by minAge).
                 owned = not state.item.settings.preserve_files
                 await self.sink.add_file(candidate.path, filename=candidate.filename, owned=owned)
         except ContentRefused as err:
@@ -259,32 +305,31 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
             )
             await self._discard(scratch)
             return
-
-        # Handed over: every target North has it, so the source can be forgotten.
         await self._discard(scratch)
-        state.sent += 1
+        await self._forget([candidate], state)
+
+    async def _forget(self, handed_over: list[_Candidate], state: _ItemState) -> None:
+        """Every target North has these files: delete them, or remember them when preserveFiles is set."""
+        state.sent += len(handed_over)
         if state.item.settings.preserve_files:
-            state.preserved[candidate.filename] = candidate.modified_ms
+            for candidate in handed_over:
+                state.preserved[candidate.filename] = candidate.modified_ms
             state.dirty = True
-            state.unsaved += 1
+            state.unsaved += len(handed_over)
             if state.unsaved >= max(_CHECKPOINT_MIN_FILES, len(state.preserved) // _CHECKPOINT_FRACTION):
                 self._save_preserved(state)
             return
-        try:
-            await asyncio.to_thread(candidate.path.unlink, missing_ok=True)
-        except OSError as err:
+        failures = await asyncio.to_thread(_delete_all, [candidate.path for candidate in handed_over])
+        for path, err in failures:
             # It will be sent again at the next scan: a duplicate, never a loss.
-            self.context.logger.error(
-                "file not deleted", item=state.item.name, path=str(candidate.path), error=_reason(err)
-            )
+            self.context.logger.error("file not deleted", item=state.item.name, path=str(path), error=_reason(err))
 
-    async def _discard(self, scratch: Path | None) -> None:
-        if scratch is None:
+    async def _discard(self, *scratches: Path | None) -> None:
+        paths = [scratch for scratch in scratches if scratch is not None]
+        if not paths:
             return
-        try:
-            await asyncio.to_thread(scratch.unlink, missing_ok=True)
-        except OSError as err:
-            self.context.logger.warning("scratch file not deleted", path=str(scratch), error=_reason(err))
+        for path, err in await asyncio.to_thread(_delete_all, paths):
+            self.context.logger.warning("scratch file not deleted", path=str(path), error=_reason(err))
 
     def _list(self, settings: FolderScannerItemSettings) -> _Listing:
         """List the files matching ``settings.regex`` (runs in a thread)."""
@@ -418,6 +463,35 @@ def _compress(source: Path, target: Path) -> None:
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def _batches(files: list[_Candidate]) -> list[list[_Candidate]]:
+    """Split ``files`` in order into batches of at most ``FILES_PER_BATCH`` files and ``BATCH_BYTES`` bytes."""
+    batches: list[list[_Candidate]] = []
+    batch: list[_Candidate] = []
+    size = 0
+    for candidate in files:
+        if batch and (len(batch) >= FILES_PER_BATCH or size + candidate.size > BATCH_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(candidate)
+        size += candidate.size
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def _delete_all(paths: list[Path]) -> list[tuple[Path, OSError]]:
+    """Delete files (runs in a thread); return those that could not be deleted, with why."""
+    failures: list[tuple[Path, OSError]] = []
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            failures.append((path, err))
+    return failures
 
 
 def _reason(err: OSError) -> str:

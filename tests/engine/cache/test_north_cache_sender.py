@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 from north_cache_support import (
     SCAN_MODE,
     RecordingLogger,
@@ -21,6 +23,7 @@ from north_cache_support import (
 )
 
 from connectors.errors import SendError
+from engine.cache import north_store
 from engine.cache.north import CacheEntry, NewEntry, NorthCache
 
 
@@ -138,6 +141,45 @@ async def test_compaction_merges_same_type_in_order_up_to_the_limit(tmp_path: Pa
     assert [s.number_of_element for s in send.sent if s.content_type == "time-values"] == [4, 3]
     # Raw files are never merged.
     assert [s.content_file for s in send.sent if s.content_type == "any"] == ["a.csv", "b.csv"]
+    assert names_in(tmp_path / "d", "cache", "content") == set()
+
+
+async def test_merged_entries_are_sent_from_memory_without_writing_a_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send = SendRecorder()
+    compactions: list[str] = []
+    real_merge = vars(north_store)["merge"]
+
+    def merge(*args: Any) -> Any:
+        compactions.append("merge")
+        return real_merge(*args)
+
+    monkeypatch.setattr(north_store, "merge", merge)
+    async with running(make_cache(tmp_path / "d", caching(max_number_of_elements=0), send=send)) as cache:
+        await store_each(cache, [NewEntry.time_values(values(n), 1) for n in range(1, 6)])
+        names = [entry.name for entry in cache.queued()]
+        cache.trigger(SCAN_MODE)
+        await wait_until(lambda: not cache.queued())
+    assert [numbers_of(s.content) for s in send.sent] == [[1, 2, 3, 4, 5]]
+    # Sent on behalf of the head, and no merged entry written.
+    assert send.sent[0].name == names[0]
+    assert compactions == []
+    assert names_in(tmp_path / "d", "cache", "content") == set()
+
+
+async def test_a_failed_merged_send_is_compacted_and_retried_as_a_written_entry(tmp_path: Path) -> None:
+    failures = iter([SendError("busy")])
+    send = SendRecorder(fail=lambda entry: next(failures, None))
+    async with running(make_cache(tmp_path / "d", caching(max_number_of_elements=0), send=send)) as cache:
+        await store_each(cache, [NewEntry.time_values(values(n), 1) for n in range(1, 4)])
+        originals = {entry.name for entry in cache.queued()}
+        cache.trigger(SCAN_MODE)
+        await wait_until(lambda: not cache.queued())
+    assert [numbers_of(s.content) for s in send.sent] == [[1, 2, 3]]
+    # The retry sent the compacted entry, a real one with a name of its own.
+    assert len(send.attempts) == 2
+    assert send.attempts[1] not in originals
     assert names_in(tmp_path / "d", "cache", "content") == set()
 
 

@@ -126,9 +126,9 @@ class _Recorder:
         self._lock = threading.Lock()
         real_write, real_fsync_dir = north_files.write_durable, north_files.fsync_dir
 
-        def write_durable(path: Path, data: bytes, *, sync: bool = True) -> None:
+        def write_durable(path: str | Path, data: bytes, *, sync: bool = True) -> None:
             real_write(path, data, sync=sync)
-            self._add("fsynced" if sync else "written", path.name)
+            self._add("fsynced" if sync else "written", Path(path).name)
 
         def fsync_dir(path: Path) -> None:
             real_fsync_dir(path)
@@ -342,3 +342,17 @@ async def test_sizes_and_cumulative_metrics(tmp_path: Path) -> None:
     assert metrics["numberOfQueuedElements"] == 3
     assert metrics["numberOfQueuedFiles"] == 1
     assert metrics["currentErrorSize"] == metrics["currentArchiveSize"] == 0
+
+
+async def test_entries_stored_in_the_same_millisecond_come_back_in_store_order(tmp_path: Path) -> None:
+    async with opened(make_cache(tmp_path, coalesce=False)) as cache:
+        await cache.store([NewEntry.time_values(values(n), 1) for n in range(50)])
+        for n in range(50, 60):
+            await cache.store([NewEntry.time_values(values(n), 1)])
+        before = [entry.name for entry in cache.queued()]
+    # Names grow with time: (createdAt, name), the order of a rebuilt queue, is the order of the stores.
+    assert before == sorted(before)
+    assert all(len(name) == 12 and name.isalnum() for name in before)
+    async with opened(make_cache(tmp_path)) as cache:
+        assert [entry.name for entry in cache.queued()] == before
+        assert [n for e in cache.queued() for n in numbers_of(e.content_path.read_bytes())] == list(range(60))

@@ -79,6 +79,13 @@ def test_golden_frame(kind: str) -> None:
     assert decode(golden.read_bytes()) == SAMPLES[kind]
 
 
+def test_a_content_of_several_files_round_trips() -> None:
+    files = Content(
+        seq=9, source_id="s1", content_type="any", files=[["/in/a.csv", "a.csv"], ["/in/b", "sub/b"]], owned=True
+    )
+    assert decode(encode(files)) == files
+
+
 def test_bad_frames_raise_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         decode(b"\x00\x00\x00\x01\xc1")  # 0xc1 is never valid msgpack

@@ -230,7 +230,13 @@ async def test_a_failed_batch_leaves_no_temporary_file(tmp_path: Path, output: P
     files = [(source(tmp_path, "c0", b"ok"), "a.csv"), (tmp_path / "cache" / "vanished", "b.csv")]
     with pytest.raises(SendError, match="cannot be read"):
         await north(output, prefix="", suffix="").handle_files(files)
-    assert names(output) == []
+    # The file before the failing one is delivered whole (sent again at the retry); nothing half-made is left.
+    assert names(output) == ["a.csv"]
+    assert (output / "a.csv").read_bytes() == b"ok"
+    source(tmp_path, "vanished", b"back")
+    await north(output, prefix="", suffix="").handle_files(files)
+    assert names(output) == ["a.csv", "b.csv"]
+    assert (output / "b.csv").read_bytes() == b"back"
 
 
 async def test_a_batch_hard_links_the_cache_content_instead_of_copying(tmp_path: Path, output: Path) -> None:

@@ -21,6 +21,7 @@ from connectors.base import ConnectorContext, Item
 from connectors.errors import ConnectorFatal, ConnectorNotReady
 from connectors.manifest import secret_fields
 from connectors.south.folder_scanner import MANIFEST, FolderScannerSouth
+from connectors.south.folder_scanner import connector as scanner_module
 from connectors.south.folder_scanner.connector import MAX_IN_FLIGHT
 from connectors.south.folder_scanner.manifest import FolderScannerItemSettings, FolderScannerSettings
 from engine.cache.south import SouthCacheDB
@@ -309,8 +310,18 @@ async def test_a_file_larger_than_max_size_still_goes_alone(harness: Harness, in
     assert harness.sink.filenames == ["huge.csv", "small.csv"]
 
 
-async def test_hand_overs_are_pipelined_up_to_the_limit(harness: Harness, input_folder: Path) -> None:
-    count = MAX_IN_FLIGHT + 36
+BATCH = 8
+"""Files per ``add_files`` call in the tests below (the real batches are larger)."""
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scanner_module, "FILES_PER_BATCH", BATCH)
+
+
+@pytest.mark.usefixtures("small_batches")
+async def test_hand_overs_are_batched_and_pipelined_up_to_the_limit(harness: Harness, input_folder: Path) -> None:
+    count = MAX_IN_FLIGHT * BATCH + 5
     for index in range(count):
         write(input_folder / f"f{index:03d}.csv", str(index), age_order=index)
     harness.sink.gate = asyncio.Event()
@@ -328,35 +339,69 @@ async def test_hand_overs_are_pipelined_up_to_the_limit(harness: Harness, input_
     await run
 
     assert harness.sink.max_in_flight == MAX_IN_FLIGHT
-    assert len(harness.sink.files) == count
+    assert sorted(harness.sink.batches) == [5] + [BATCH] * MAX_IN_FLIGHT
+    assert sorted(harness.sink.filenames) == [f"f{index:03d}.csv" for index in range(count)]
+    assert all(recorded.owned for recorded in harness.sink.files)
     assert names(input_folder) == []
+    assert harness.logger.find("files sent") == [{"item": "item i1", "sent": count, "skipped": 0, "kept": False}]
 
 
+@pytest.mark.usefixtures("small_batches")
 @pytest.mark.parametrize("compression", [False, True], ids=["raw", "gzip"])
 async def test_vanished_files_are_skipped_not_fatal(harness: Harness, input_folder: Path, compression: bool) -> None:
-    count = MAX_IN_FLIGHT + 3
+    count = MAX_IN_FLIGHT * BATCH + 3
     for index in range(count):
         write(input_folder / f"f{index:03d}.csv", str(index), age_order=index)
     harness.sink.gate = asyncio.Event()
     south = harness.south(compression=compression)
     await south.start()
+    vanished = range(MAX_IN_FLIGHT * BATCH, count - 1)
 
     async with asyncio.TaskGroup() as group:
         run = group.create_task(south.last_file([harness.item(preserveFiles=False)]), name="s1:last-file")
         await harness.sink.wait_in_flight(MAX_IN_FLIGHT)
-        # Listed, but deleted by someone else before their turn came (before reading or compressing them).
-        for index in range(MAX_IN_FLIGHT, count):
+        # Listed, but deleted by someone else before their batch's turn came (before reading or compressing).
+        for index in vanished:
             (input_folder / f"f{index:03d}.csv").unlink()
         harness.sink.gate.set()
     await run
 
-    assert len(harness.sink.files) == MAX_IN_FLIGHT
+    # The batch that lost files is handed over file by file: the file still there is sent, the others skipped.
+    kept = [f"f{index:03d}.csv" for index in range(count) if index not in vanished]
+    suffix = ".gz" if compression else ""
+    assert sorted(harness.sink.filenames) == [f"{name}{suffix}" for name in kept]
     skipped = harness.logger.find("file skipped")
     assert sorted(record["path"] for record in skipped) == [
-        str(input_folder / f"f{index:03d}.csv") for index in range(MAX_IN_FLIGHT, count)
+        str(input_folder / f"f{index:03d}.csv") for index in vanished
     ]
-    assert harness.logger.find("files sent")[0]["skipped"] == 3
+    assert harness.logger.find("files sent")[0]["skipped"] == len(vanished)
+    assert names(input_folder) == []
     assert names(harness.base_folder / "tmp") == []
+
+
+async def test_batches_are_bounded_in_bytes_and_a_larger_file_goes_alone(
+    harness: Harness, input_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scanner_module, "BATCH_BYTES", 10)
+    for index, size in enumerate([4, 4, 4, 25, 1, 9]):
+        write(input_folder / f"f{index}.csv", b"x" * size, age_order=index)
+    await harness.south().last_file([harness.item(preserveFiles=False)])
+    # 4 + 4, then 4 (a 25-byte file would pass the limit), 25 alone, 1 + 9. Batches of one use add_file.
+    assert sorted(harness.sink.batches) == [2, 2]
+    assert sorted(harness.sink.filenames) == [f"f{index}.csv" for index in range(6)]
+    assert names(input_folder) == []
+
+
+@pytest.mark.usefixtures("small_batches")
+async def test_a_refused_batch_keeps_every_file_of_it(harness: Harness, input_folder: Path) -> None:
+    for index in range(2 * BATCH):
+        write(input_folder / f"f{index:03d}.csv", str(index), age_order=index)
+    south = harness.south()
+    harness.sink.refuse = True
+    await south.last_file([harness.item(preserveFiles=False)])
+    assert harness.sink.files == []
+    assert len(names(input_folder)) == 2 * BATCH
+    assert harness.logger.events("warning") == ["files kept for next scan"]
 
 
 async def test_missing_folder_is_reported_with_its_path(harness: Harness, tmp_path: Path) -> None:
