@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -14,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +194,20 @@ def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, 
     }
 
 
-def api_rule(data_source: str) -> dict[str, Any]:
-    """A North routing rule taking API content posted under ``data_source`` as it is."""
-    return {"source": {"type": "oibus-api", "dataSourceId": data_source}, "transformerId": "iso", "options": {}}
+def api_rule(data_source: str, transformer: str = "iso", mapping: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A North routing rule taking API content posted under ``data_source``, as it is or through ``transformer``."""
+    return {
+        "source": {"type": "oibus-api", "dataSourceId": data_source},
+        "transformerId": transformer,
+        "options": {"mapping": mapping} if mapping is not None else {},
+    }
+
+
+async def until(condition: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> None:
+    """Poll an async ``condition`` (the timeout only guards a hang; nothing is asserted on timings)."""
+    async with asyncio.timeout(within_s):
+        while not await condition():  # noqa: ASYNC110 (a peer server offers no event for a write)
+            await asyncio.sleep(0.05)
 
 
 def batch(start: int, size: int) -> dict[str, Any]:

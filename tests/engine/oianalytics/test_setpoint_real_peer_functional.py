@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from engine_process import north_body, scan_mode_id
+from engine_process import north_body, scan_mode_id, until
 from oia_support import registered_engine
 from servers.modbus import modbus_server
 from servers.oianalytics import FakeOIAnalytics
@@ -46,6 +46,4 @@ async def test_setpoints_from_oianalytics_are_written_to_the_modbus_server(tmp_p
             async def written() -> bool:
                 return await server.get("holding-register", 40) == [1500] and await server.get("coil", 3) == [1]
 
-            async with asyncio.timeout(30):
-                while not await written():  # noqa: ASYNC110 (the server offers no event for a write)
-                    await asyncio.sleep(0.05)
+            await until(written)

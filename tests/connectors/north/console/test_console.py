@@ -39,9 +39,7 @@ async def test_counts_only_when_not_verbose(tmp_path: Path, capsys: pytest.Captu
     assert captured.err.splitlines() == ["Debug: 2 values", "Debug: 1 value", "Debug: 1 file"]
 
 
-async def test_verbose_prints_values_and_file_details(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_verbose_prints_values_and_file_details(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = tmp_path / "entry"
     file.write_bytes(b"0123456789")
     north = console(tmp_path, verbose=True)

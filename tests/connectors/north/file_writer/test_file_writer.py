@@ -42,9 +42,7 @@ def output(tmp_path: Path) -> Path:
 
 def north(folder: Path, name: str = "Plant Writer", **settings: Any) -> FileWriterNorth:
     context = ConnectorContext(id="n1", name=name, logger=RecordingLogger(), base_folder=folder.parent / "n1")
-    return FileWriterNorth(
-        msgspec.convert({"outputFolder": str(folder), **settings}, FileWriterSettings), context
-    )
+    return FileWriterNorth(msgspec.convert({"outputFolder": str(folder), **settings}, FileWriterSettings), context)
 
 
 def names(folder: Path) -> list[str]:

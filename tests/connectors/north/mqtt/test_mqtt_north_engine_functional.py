@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
-from engine_process import EngineProcess, north_body, scan_mode_id
+from engine_process import EngineProcess, api_rule, north_body, scan_mode_id
 from servers.mosquitto import private_mosquitto
 from test_mqtt_north_functional import Subscriber
 
@@ -19,16 +18,14 @@ async def test_time_values_posted_to_the_engine_are_published_to_the_broker(tmp_
         await asyncio.to_thread(engine.start)
         try:
             every_second = await asyncio.to_thread(scan_mode_id, engine, "Every second")
-            rule: dict[str, Any] = {
-                "source": {"type": "oibus-api", "dataSourceId": "plant"},
-                "transformerId": "time-values-to-mqtt",
-                "options": {
-                    "mapping": [
-                        {"pointId": "setpoint", "topic": "plant/line1/setpoint"},
-                        {"pointId": "valve", "topic": "plant/line1/valve", "qos": "2"},
-                    ]
-                },
-            }
+            rule = api_rule(
+                "plant",
+                "time-values-to-mqtt",
+                [
+                    {"pointId": "setpoint", "topic": "plant/line1/setpoint"},
+                    {"pointId": "valve", "topic": "plant/line1/valve", "qos": "2"},
+                ],
+            )
             body = north_body("broker", "mqtt", {"url": broker.url, "qos": "1"}, every_second, transformers=[rule])
             north = await asyncio.to_thread(engine.ok, "POST", "/api/north", body)
             await asyncio.to_thread(engine.wait_state, "north", north["id"], "RUNNING")

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from engine_process import EngineProcess, north_body, scan_mode_id
+from engine_process import EngineProcess, api_rule, north_body, scan_mode_id, until
 from servers.opcua import OpcuaTestServer
-
-
-async def until(condition: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> None:
-    """Poll an async ``condition`` (the timeout only guards a hang; nothing is asserted on timings)."""
-    async with asyncio.timeout(within_s):
-        while not await condition():  # noqa: ASYNC110 (the server offers no event for a write)
-            await asyncio.sleep(0.05)
 
 
 async def test_time_values_posted_to_the_engine_are_written_to_the_opcua_server(tmp_path: Path) -> None:
@@ -26,16 +17,14 @@ async def test_time_values_posted_to_the_engine_are_written_to_the_opcua_server(
         await asyncio.to_thread(engine.start)
         try:
             every_second = await asyncio.to_thread(scan_mode_id, engine, "Every second")
-            rule: dict[str, Any] = {
-                "source": {"type": "oibus-api", "dataSourceId": "plant"},
-                "transformerId": "time-values-to-opcua",
-                "options": {
-                    "mapping": [
-                        {"pointId": "setpoint", "nodeId": "ns=2;s=Double"},
-                        {"pointId": "mode", "nodeId": "ns=2;s=Int16"},
-                    ]
-                },
-            }
+            rule = api_rule(
+                "plant",
+                "time-values-to-opcua",
+                [
+                    {"pointId": "setpoint", "nodeId": "ns=2;s=Double"},
+                    {"pointId": "mode", "nodeId": "ns=2;s=Int16"},
+                ],
+            )
             body = north_body("plc", "opcua", {"url": server.url}, every_second, transformers=[rule])
             north = await asyncio.to_thread(engine.ok, "POST", "/api/north", body)
             await asyncio.to_thread(engine.wait_state, "north", north["id"], "RUNNING")
