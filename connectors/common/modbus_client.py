@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -206,3 +207,31 @@ class ModbusClient:
         if response.isError():
             raise ModbusRefused(what, int(getattr(response, "exception_code", 0)))
         return response
+
+
+S = TypeVar("S", bound=ModbusConnectionSettings)
+
+
+class ModbusSession(Generic[S]):
+    """The lifecycle both Modbus connectors share: one session, opened by ``start``, closed by ``stop``.
+
+    Mixed in before ``SouthConnector``/``NorthConnector``, whose constructor sets ``settings`` and ``context``.
+    """
+
+    settings: S
+    context: Any
+    _client: ModbusClient | None = None
+
+    async def start(self) -> None:
+        """Open the Modbus session; ``ConnectorNotReady`` says why the server cannot be reached."""
+        self._client = await ModbusClient.open(self.settings, self.context.connection_lost)
+
+    async def stop(self) -> None:
+        """Close the session."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def test_connection(self) -> None:
+        """Open a TCP connection to the server; ``ConnectorNotReady`` says why it failed (host, port, timeout)."""
+        await probe(self.settings.host, self.settings.port, self.settings.connect_timeout)

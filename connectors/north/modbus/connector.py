@@ -9,7 +9,7 @@ import msgspec
 
 from connectors.base import ConnectorContext, NorthConnector
 from connectors.common.modbus import ByteOrder, DataType, encode, protocol_address, word_count
-from connectors.common.modbus_client import ModbusClient, ModbusRefused, probe
+from connectors.common.modbus_client import ModbusClient, ModbusRefused, ModbusSession
 from connectors.errors import ConnectorConnectionError, ConnectorError, SendError
 from connectors.north.modbus.manifest import MANIFEST, ModbusNorthSettings
 
@@ -46,7 +46,7 @@ class _Write:
     registers: tuple[int, ...] = ()
 
 
-class ModbusNorth(NorthConnector[ModbusNorthSettings]):
+class ModbusNorth(ModbusSession[ModbusNorthSettings], NorthConnector[ModbusNorthSettings]):
     """Writes each element of a ``modbus`` content in order, after checking them all.
 
     A malformed content (bad address, value out of range for its type...) is refused as a whole before any
@@ -61,20 +61,6 @@ class ModbusNorth(NorthConnector[ModbusNorthSettings]):
         super().__init__(settings, context)
         self._order = ByteOrder.of(settings)
         self._client: ModbusClient | None = None
-
-    async def start(self) -> None:
-        """Open the Modbus session; ``ConnectorNotReady`` says why the server cannot be reached."""
-        self._client = await ModbusClient.open(self.settings, self.context.connection_lost)
-
-    async def stop(self) -> None:
-        """Close the session."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def test_connection(self) -> None:
-        """Open a TCP connection to the server; ``ConnectorNotReady`` says why it failed (host, port, timeout)."""
-        await probe(self.settings.host, self.settings.port, self.settings.connect_timeout)
 
     async def handle_content(self, content_type: str, data: bytes) -> None:
         """Write a ``modbus`` content: ``[{"address", "value", "modbusType", "dataType"?}]``."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, TimeValue, ValueSink
 from connectors.common.modbus import ByteOrder, decode, format_number
-from connectors.common.modbus_client import ModbusClient, probe
+from connectors.common.modbus_client import ModbusClient, ModbusSession
 from connectors.errors import ConnectorConnectionError, ConnectorError
 from connectors.south.modbus.manifest import MANIFEST, ModbusItemSettings, ModbusSettings
 from connectors.south.modbus.plan import Point, Request, covered, locate, plan
@@ -18,7 +18,7 @@ _PLAN_CACHE_SIZE = 16
 than reading them."""
 
 
-class ModbusSouth(SouthConnector[ModbusSettings, ModbusItemSettings]):
+class ModbusSouth(ModbusSession[ModbusSettings], SouthConnector[ModbusSettings, ModbusItemSettings]):
     """Reads items in as few requests as ``batchQuery``/``groupingGap`` allow and hands them over as time-values.
 
     Each value is ``{"pointId": item name, "timestamp": time of the answer, "data": {"value": text}}``; the
@@ -38,20 +38,6 @@ class ModbusSouth(SouthConnector[ModbusSettings, ModbusItemSettings]):
         self._failing: dict[str, str] = {}
         # Items the server refused inside a batch: read alone from then on, so they cannot blind their neighbours.
         self._isolated: set[str] = set()
-
-    async def start(self) -> None:
-        """Open the Modbus session; ``ConnectorNotReady`` says why the server cannot be reached."""
-        self._client = await ModbusClient.open(self.settings, self.context.connection_lost)
-
-    async def stop(self) -> None:
-        """Close the session."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def test_connection(self) -> None:
-        """Open a TCP connection to the server; ``ConnectorNotReady`` says why it failed (host, port, timeout)."""
-        await probe(self.settings.host, self.settings.port, self.settings.connect_timeout)
 
     async def test_item(self, item: Item[ModbusItemSettings], start: datetime, end: datetime) -> None:
         """Read ``item`` once; a refusal or a bad address is raised with its reason instead of logged."""
