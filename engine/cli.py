@@ -95,19 +95,11 @@ async def _serve(
 ) -> int:
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
-    from engine.api.content import routes as content_routes
-    from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.info import EngineInfo
     from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
-    from engine.api.log_relay import routes as log_relay_routes
-    from engine.api.metrics import routes as metrics_routes
-    from engine.api.routes_logs import routes as logs_routes
-    from engine.api.routes_metrics import routes as metrics_reset_routes
     from engine.api.routes_oianalytics import config_change_middleware
-    from engine.api.routes_oianalytics import routes as oianalytics_routes
-    from engine.api.routes_restart import routes as restart_routes
     from engine.api.routes_sse import install as install_live_streams
-    from engine.api.routes_sse import routes as sse_routes
+    from engine.api.served import extra_route_tables
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
@@ -147,17 +139,7 @@ async def _serve(
         store,
         engine,
         info,
-        extra_routes=[
-            content_routes,
-            metrics_routes,
-            logs_routes,
-            metrics_reset_routes,
-            sse_routes,
-            restart_routes,
-            legacy_content_routes,
-            log_relay_routes,
-            oianalytics_routes,
-        ],
+        extra_routes=extra_route_tables(),
     )
     app[OIANALYTICS] = agent
     app.middlewares.append(config_change_middleware)

@@ -27,31 +27,14 @@ from connectors.manifest import settings_schema
 from engine.api import EngineInfo, create_app
 from engine.api.auth import PUBLIC_ROUTES
 from engine.api.content import routes as content_routes
-from engine.api.content_legacy import routes as legacy_content_routes
-from engine.api.log_relay import routes as log_relay_routes
-from engine.api.metrics import routes as metrics_routes
 from engine.api.openapi import _encoded, build_document, route_infos
 from engine.api.openapi_operations import OPENAPI_PATH, OPERATIONS
-from engine.api.routes_logs import routes as logs_routes
-from engine.api.routes_metrics import routes as metrics_reset_routes
-from engine.api.routes_oianalytics import routes as oianalytics_routes
-from engine.api.routes_restart import routes as restart_routes
-from engine.api.routes_sse import routes as sse_routes
+from engine.api.served import extra_route_tables
 from engine.config import ConfigStore
 from engine.config.manifests import Kind
 
-# What the engine serves: the API tables and the routes ``engine.cli`` adds (keep the two lists alike).
-EXTRA_ROUTES = (
-    content_routes,
-    metrics_routes,
-    logs_routes,
-    metrics_reset_routes,
-    sse_routes,
-    restart_routes,
-    legacy_content_routes,
-    log_relay_routes,
-    oianalytics_routes,
-)
+# What the engine serves: the API tables and the routes ``engine.cli`` adds.
+EXTRA_ROUTES = extra_route_tables()
 
 
 def full_app(store: ConfigStore) -> web.Application:
