@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -431,8 +432,8 @@ class Engine:
         slot: NorthSlot,
         content: Content,
         verdicts: dict[str | None, Verdict],
-        item_ids_by_name: dict[str, str],
-        fallback: Verdict,
+        item_ids_by_name: Mapping[str, str] | None = None,
+        fallback: Callable[[], Verdict] | None = None,
     ) -> list[Content]:
         """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target)."""
         contents: list[Content] = []
@@ -473,7 +474,8 @@ class Engine:
         parts: list[tuple[NorthSlot, list[Content]]] = []
         for slot in self.norths.values():
             verdicts = slot.route.decide_south(south_id, content.items, groups, content.content_type)
-            fallback = verdicts.get(None) or slot.route.decide_item(south_id, None, None, content.content_type)
+            # A value naming no known item follows the South-level decision (worked out only for a split batch).
+            fallback = partial(slot.route.decide_item, south_id, None, None, content.content_type)
             contents = self._parts(slot, content, verdicts, names, fallback)
             if contents:
                 parts.append((slot, contents))
@@ -510,11 +512,12 @@ class Engine:
         parts: list[tuple[NorthSlot, list[Content]]] = []
         ignored = False
         for slot, verdict in verdicts:
-            contents = self._parts(slot, content, {None: verdict}, {}, verdict)
+            contents = self._parts(slot, content, {None: verdict})
             if contents:
                 parts.append((slot, contents))
-            # An ``ignore`` rule, or a rule whose transformer left nothing to send: dropped on purpose.
-            ignored = ignored or verdict.decision is Decision.DROP or verdict.decision is Decision.SEND
+            elif verdict.decision is not Decision.SKIP:
+                # An ``ignore`` rule, or a rule whose transformer left nothing to send: dropped on purpose.
+                ignored = True
         return parts, ignored
 
     async def _ingest(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:

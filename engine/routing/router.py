@@ -8,7 +8,7 @@ to the Norths with an ``oibus-api`` rule for its ``dataSourceId``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -140,15 +140,16 @@ def split(
     verdicts: Mapping[str | None, Verdict],
     content_type: str,
     payload: bytes | None,
-    item_ids_by_name: Mapping[str, str],
-    fallback: Verdict,
+    item_ids_by_name: Mapping[str, str] | None = None,
+    fallback: Callable[[], Verdict] | None = None,
 ) -> list[tuple[Verdict, bytes | None, int | None]]:
     """The parts one North caches from one content: ``(verdict, payload, count)``, payload ``None`` = unchanged.
 
     When every item sent is cached the same way, the whole content is one part (items decided otherwise ride
     along: duplicates are allowed, loss is not). When items go through different rules, time-values are
     split by point (``pointId`` is the item name, as upstream); a value naming no known item follows
-    ``fallback`` (the South-level decision).
+    ``fallback()`` (the South-level decision, only worked out when a batch is split; none: the value is dropped,
+    as it belongs to no item sent).
     """
     sending = [verdict for verdict in verdicts.values() if verdict.decision is Decision.SEND]
     if not sending:
@@ -156,8 +157,10 @@ def split(
     if len({verdict.key for verdict in sending}) == 1 or content_type != "time-values" or payload is None:
         return [(sending[0], None, None)]
     groups: dict[int | None, tuple[Verdict, list[dict[str, Any]]]] = {}
+    unknown = fallback() if fallback is not None else Verdict(Decision.SKIP)
+    names = item_ids_by_name or {}
     for value in _VALUES.decode(payload):
-        verdict = verdicts.get(item_ids_by_name.get(str(value.get("pointId"))), fallback)
+        verdict = verdicts.get(names.get(str(value.get("pointId"))), unknown)
         if verdict.decision is Decision.SEND:
             groups.setdefault(verdict.key, (verdict, []))[1].append(value)
     return [(verdict, _encode(values), len(values)) for verdict, values in groups.values()]

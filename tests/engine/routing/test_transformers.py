@@ -125,7 +125,7 @@ def rule(rule_id: str, transformer_id: str, items: list[str]) -> dict[str, Any]:
 def test_items_through_one_rule_stay_one_part() -> None:
     north = NorthRoute.from_dto({"id": "n", "transformers": [rule("r1", "time-values-to-mqtt", ["i1", "i2"])]}, ())
     verdicts = north.decide_south("s1", ["i1", "i2"], {}, "time-values")
-    parts = split(verdicts, "time-values", b"[]", {}, Verdict(Decision.SKIP))
+    parts = split(verdicts, "time-values", b"[]", {}, lambda: Verdict(Decision.SKIP))
     assert len(parts) == 1
     assert parts[0][0].transformer == "time-values-to-mqtt"
     assert parts[0][1] is None  # the payload is taken as it is
@@ -138,7 +138,7 @@ def test_items_through_different_rules_are_split_by_point() -> None:
     )
     verdicts = north.decide_south("s1", ["i1", "i2", "i3"], {}, "time-values")
     names = {"temperature": "i1", "pressure": "i2", "unmapped": "i3"}
-    parts = split(verdicts, "time-values", json.dumps(VALUES).encode(), names, Verdict(Decision.SEND))
+    parts = split(verdicts, "time-values", json.dumps(VALUES).encode(), names, lambda: Verdict(Decision.SEND))
     by_transformer = {verdict.transformer: (json.loads(payload or b""), count) for verdict, payload, count in parts}
     assert by_transformer == {
         "time-values-to-mqtt": ([VALUES[0]], 1),
@@ -149,4 +149,4 @@ def test_items_through_different_rules_are_split_by_point() -> None:
 def test_nothing_sent_means_no_part() -> None:
     north = NorthRoute.from_dto({"id": "n", "transformers": [rule("r", "ignore", ["i1"])]}, ())
     verdicts = north.decide_south("s1", ["i1"], {}, "time-values")
-    assert split(verdicts, "time-values", b"[]", {}, Verdict(Decision.SKIP)) == []
+    assert split(verdicts, "time-values", b"[]", {}, lambda: Verdict(Decision.SKIP)) == []
