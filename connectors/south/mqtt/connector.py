@@ -230,7 +230,11 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
             self._stamp = iso_utc(datetime.fromtimestamp(now, UTC))
         messages.append((topic, payload, self._stamp))
         self._held += 1
-        if self._held >= self._max_held and not self._paused and self._session is not None:
+        if self._paused and self._session is not None:
+            # gmqtt reads through an asyncio StreamReader whose own flow control resumes the transport once its
+            # buffer drains, undoing our pause if it had paused first: a message arriving while paused re-asserts it.
+            self._session.pause_reading()
+        elif self._held >= self._max_held and self._session is not None:
             # The Norths do not keep up: stop reading, and the broker holds the rest (TCP back-pressure).
             self._paused = True
             self._session.pause_reading()
