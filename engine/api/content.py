@@ -16,10 +16,11 @@ from typing import Annotated
 from urllib.parse import unquote
 
 import msgspec
-from aiohttp import BodyPartReader, ClientPayloadError, MultipartReader, http_exceptions, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from engine.api.errors import InvalidRequest, TryAgainLater
 from engine.api.keys import INFO, RUNTIME
+from engine.api.util import MALFORMED_MULTIPART
 from engine.config.errors import NotFoundError, SettingsError
 from engine.filenames import safe_filename
 from engine.paths import api_tmp_dir
@@ -28,8 +29,6 @@ from engine.runtime import IngestResult
 routes = web.RouteTableDef()
 
 CHUNK = 256 * 1024
-# What aiohttp's multipart reader raises on a malformed body: no boundary, a bad header, bad framing, a cut.
-_MALFORMED = (ValueError, AssertionError, http_exceptions.HttpProcessingError, ClientPayloadError)
 
 
 class TimeValueData(msgspec.Struct):
@@ -154,7 +153,7 @@ async def receive_file(request: web.Request, data_source_id: str, north_ids: lis
     try:
         reader = await request.multipart()
         part = await _file_part(reader)
-    except _MALFORMED as err:
+    except MALFORMED_MULTIPART as err:
         raise SettingsError({"file": f"unreadable multipart body: {err}"}) from err
     if part is None:
         raise SettingsError({"file": "multipart field 'file' is missing"})
@@ -173,7 +172,7 @@ async def receive_file(request: web.Request, data_source_id: str, north_ids: lis
                 complete = part.at_eof()
                 while complete and await reader.next() is not None:
                     pass
-            except _MALFORMED:
+            except MALFORMED_MULTIPART:
                 complete = False
             if not complete:
                 raise SettingsError({"file": "the multipart body ended before the file did (truncated upload)"})

@@ -7,13 +7,26 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
-from aiohttp import web
+from aiohttp import ClientPayloadError, http_exceptions, web
 
 from engine.api.errors import InvalidRequest, json_response
 from engine.api.keys import USER
 from engine.config.models import SYSTEM_USER
 
-__all__ = ["actor", "json_response", "no_content", "offload", "query_bool", "query_int", "read_json"]
+__all__ = [
+    "MALFORMED_MULTIPART",
+    "actor",
+    "json_response",
+    "no_content",
+    "offload",
+    "query_bool",
+    "query_int",
+    "read_json",
+]
+
+# What aiohttp's multipart and form readers raise on a malformed body: no boundary, a bad or hostile header
+# (control characters), bad framing, a body cut short. A client error, answered 400 naming the body.
+MALFORMED_MULTIPART = (ValueError, AssertionError, http_exceptions.HttpProcessingError, ClientPayloadError)
 
 P = ParamSpec("P")
 R = TypeVar("R")
