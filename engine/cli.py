@@ -67,13 +67,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     """Run the engine until a stop signal; return the exit code. The log pipeline closes last."""
+    from engine.config.backup import recover, take_backup
     from engine.config.provisioning import read_init_settings
     from engine.config.store import ConfigStore
     from engine.logs import configure as configure_logs
     from engine.metrics import MetricsStore
 
+    # Before the store opens: a damaged oibus.db must be restored, never recreated as a new install.
+    restored = recover(data_dir)
     init = read_init_settings(data_dir)
     store = ConfigStore.open(data_dir, init=init, launcher_version=args.launcherVersion or None)
+    take_backup(data_dir)
     settings = store.engine_settings()
     logs = configure_logs(
         settings.logger, data_dir, settings.general.name, console_level=os.environ.get("OIBUS_LOG_LEVEL")
@@ -83,7 +87,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
         async with MetricsStore.open(data_dir) as metrics:
             metrics.prune("south", [south.id for south in store.list_souths()])
             metrics.prune("north", [north.id for north in store.list_norths()])
-            return await _serve(args, data_dir, store, logs, metrics)
+            return await _serve(args, data_dir, store, logs, metrics, restored)
     finally:
         store.close()
         log.info("stopped")
@@ -91,7 +95,12 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 async def _serve(
-    args: argparse.Namespace, data_dir: Path, store: ConfigStore, logs: LogPipeline, metrics: MetricsStore
+    args: argparse.Namespace,
+    data_dir: Path,
+    store: ConfigStore,
+    logs: LogPipeline,
+    metrics: MetricsStore,
+    restored: list[str],
 ) -> int:
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
@@ -132,6 +141,7 @@ async def _serve(
         launcher_version=args.launcherVersion,
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
+        configuration_restored=tuple(restored),
     )
     agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
     config_source.extra.append(agent.connector_extra)
@@ -259,4 +269,11 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(data_dir)
     if args.reset_admin_password:
         sys.exit(reset_admin_password(data_dir))
-    sys.exit(asyncio.run(serve(args, data_dir)))
+    from engine.config.backup import ConfigurationDamaged
+
+    try:
+        sys.exit(asyncio.run(serve(args, data_dir)))
+    except ConfigurationDamaged as err:
+        # One clear line for the launcher's log and the service manager, not a traceback; 78 is EX_CONFIG.
+        print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
+        sys.exit(78)

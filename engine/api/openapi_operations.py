@@ -187,6 +187,10 @@ _INFO = object_schema(
         "ignoreIpFilters": {"type": "boolean"},
         "ignoreRemoteUpdate": {"type": "boolean"},
         "defaultPasswordInUse": {"type": "boolean"},
+        "configurationRestored": {
+            **_STRINGS,
+            "description": "One line per configuration file found damaged and restored from a backup at this start.",
+        },
     },
     description="`OIBusInfo`.",
 )
