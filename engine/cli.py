@@ -112,6 +112,7 @@ async def _serve(
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
+    from engine.launcher_watch import stop_when_parent_dies
     from engine.logs import LogStore
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService
@@ -178,6 +179,8 @@ async def _serve(
             group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             agent_task = group.create_task(agent.run(), name="oianalytics:agent")
+            if args.launcherVersion:
+                group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
             log.info(
                 "oibus fully started",
@@ -270,9 +273,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.reset_admin_password:
         sys.exit(reset_admin_password(data_dir))
     from engine.config.backup import ConfigurationDamaged
+    from engine.launcher_watch import DataFolderInUse, lock_data_folder
 
     try:
-        sys.exit(asyncio.run(serve(args, data_dir)))
+        lock = lock_data_folder(data_dir)
+    except DataFolderInUse as err:
+        print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
+        sys.exit(75)  # EX_TEMPFAIL: the other engine may be on its way out.
+    try:
+        with lock:
+            sys.exit(asyncio.run(serve(args, data_dir)))
     except ConfigurationDamaged as err:
         # One clear line for the launcher's log and the service manager, not a traceback; 78 is EX_CONFIG.
         print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)

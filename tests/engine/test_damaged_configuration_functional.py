@@ -68,3 +68,21 @@ def test_an_empty_oibus_db_without_backup_stops_the_engine_with_one_line(tmp_pat
     assert "OIBus cannot start" in run.stderr and "no good backup" in run.stderr
     assert "Traceback" not in run.stderr
     assert (data_dir / "oibus.db").stat().st_size == 0, "never recreated as a new install"
+
+
+def test_a_second_engine_on_the_same_data_folder_says_it_is_in_use(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    engine = EngineProcess(data_dir, log_level="warn").start()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "engine", "--config", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == 75, run.stderr
+        assert f"in use by another OIBus engine (pid {engine.proc.pid if engine.proc else '?'})" in run.stderr
+        assert "Traceback" not in run.stderr
+    finally:
+        assert engine.stop() == 0
