@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from connectors import registry
-from engine.cache.north_operations import offline as offline_cache_operation
+from engine.cache.north.operations import offline as offline_cache_operation
 from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
@@ -323,7 +323,7 @@ class Engine:
     async def north_cache_request(
         self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
     ) -> Any:
-        """Run a cache operation (``engine.cache.north_operations``) for the North ``north_id``.
+        """Run a cache operation (``engine.cache.north.operations``) for the North ``north_id``.
 
         A North with a worker has it done there (``worker_request``: ``WorkerGone`` while the worker is not
         connected). A North without one (disabled, or safe mode) has its cache folder opened here: no worker
