@@ -1,0 +1,9 @@
+"""The pages of the web UI: each module holds one ``routes`` table (add a page: one module, one template, one line)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.web.pages import connectors, home, login, logs
+
+PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (login.routes, home.routes, connectors.routes, logs.routes)
