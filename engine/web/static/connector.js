@@ -21,7 +21,8 @@
       else if (kind === "integer" || kind === "number") value = input.value === "" ? null : Number(input.value);
       else if (kind === "secret") { if (input.value === "") continue; value = input.value; }
       else value = input.value;
-      if (value === null || (value === "" && input.name.startsWith("settings.") && !input.required)) continue;
+      const optional = (input.name.startsWith("settings.") || input.name.includes(".settings.")) && !input.required;
+      if (value === null || (value === "" && optional)) continue;
       put(body, input.name, value);
     }
     if (body.items) body.items[0].enabled = true;
