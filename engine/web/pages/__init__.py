@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.pages import connectors, home, login, logs
+from engine.web.pages import connectors, home, items, login, logs
 
-PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (login.routes, home.routes, connectors.routes, logs.routes)
+PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
+    login.routes,
+    home.routes,
+    items.routes,
+    connectors.routes,
+    logs.routes,
+)

@@ -18,8 +18,11 @@ document.addEventListener("click", async (event) => {
   if (!button) return;
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
   button.disabled = true;
-  const answer = await window.oibus.api("POST", button.dataset.api);
+  const answer = await window.oibus.api(button.dataset.method || "POST", button.dataset.api);
   button.disabled = false;
   if (!answer.ok) { window.alert((answer.data && answer.data.message) || `Error ${answer.status}`); return; }
-  window.location.reload();
+  // A page whose table is swapped by htmx refreshes that table (keeping its search and page); others reload.
+  const refresh = document.querySelector("[data-refresh]");
+  if (refresh && window.htmx) window.htmx.trigger(refresh, "submit");
+  else window.location.reload();
 });
