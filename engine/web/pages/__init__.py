@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.pages import connectors, home, items, login, logs
+from engine.web.pages import cache, connectors, home, items, login, logs
 
 PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     login.routes,
     home.routes,
     items.routes,
+    cache.routes,
     connectors.routes,
     logs.routes,
 )

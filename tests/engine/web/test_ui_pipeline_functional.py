@@ -48,6 +48,7 @@ def _create_file_writer(page: Page, base: str, output_dir: Path) -> None:
     page.locator("#settings-outputFolder").fill(str(output_dir))
     page.locator("#settings-password").fill("s3cret-typed-in-ui")
     page.locator("#caching-scan-mode").select_option(label="Every second")
+    page.locator("#caching-archive").check()
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(f"{base}/north")
     expect(page.locator("table.list")).to_contain_text("writer")
@@ -80,6 +81,15 @@ def test_folder_scanner_to_file_writer_through_the_ui(tmp_path: Path) -> None:
         expect(page.locator("#engine-version")).not_to_be_empty()
         page.wait_for_function("document.querySelector('#chart canvas') !== null")
         screenshot_everywhere(page, "home")
+
+        # The North's cache explorer lists them among the sent (archived) entries; one can be read.
+        page.goto(f"{base}/north")
+        page.get_by_role("link", name="Cache explorer").click()
+        archive = page.locator('table[data-folder="archive"] tbody tr')
+        expect(archive).to_have_count(FILES)
+        archive.first.get_by_role("button", name="View").click()
+        expect(page.locator("#cache-content")).to_contain_text("a,b")
+        screenshot_everywhere(page, "north-cache")
 
         # The logs page shows what happened.
         page.goto(f"{base}/logs")
