@@ -54,7 +54,7 @@ def _object_fields(schema: dict[str, Any], defs: dict[str, Any], values: dict[st
     found = []
     for name, raw in schema.get("properties", {}).items():
         prop = _non_null(raw, defs)
-        path = f"{prefix}.{name}"
+        path = f"{prefix}.{name}" if prefix else name
         label = str(raw.get("title") or prop.get("title") or name)
         description = str(raw.get("description") or prop.get("description") or "")
         value = values.get(name, prop.get("default", raw.get("default")))

@@ -19,4 +19,5 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("nav.south", "/south"),
     NavEntry("nav.north", "/north"),
     NavEntry("nav.logs", "/logs"),
+    NavEntry("nav.oianalytics", "/oianalytics"),
 )

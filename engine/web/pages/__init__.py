@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.pages import cache, connectors, home, items, login, logs
+from engine.web.pages import cache, connectors, home, items, login, logs, oianalytics
 
 PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     login.routes,
@@ -13,4 +13,5 @@ PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     cache.routes,
     connectors.routes,
     logs.routes,
+    oianalytics.routes,
 )
