@@ -39,7 +39,7 @@ def test_register_from_the_page(tmp_path: Path) -> None:
             screenshot_everywhere(page, "oianalytics-pending")
             fake.accepted = True
             expect(page.locator("#oia-status")).to_have_text("REGISTERED", timeout=30_000)
-            expect(page.locator("#oia-code")).to_have_text("–")
+            expect(page.locator("#oia-code")).to_have_text("\u2013")  # the page shows a dash: no code once registered
             screenshot_everywhere(page, "oianalytics")
             # The proxy password typed in is nowhere in the page or the API's answer.
             assert PROXY_SECRET not in page.content()
