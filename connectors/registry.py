@@ -13,6 +13,7 @@ SOUTH: dict[str, str] = {
     "mqtt": "connectors.south.mqtt",
     "oianalytics": "connectors.south.oianalytics",
     "opcua": "connectors.south.opcua",
+    "sftp": "connectors.south.sftp",
 }
 
 NORTH: dict[str, str] = {
@@ -23,6 +24,7 @@ NORTH: dict[str, str] = {
     "mqtt": "connectors.north.mqtt",
     "oianalytics": "connectors.north.oianalytics",
     "opcua": "connectors.north.opcua",
+    "sftp": "connectors.north.sftp",
 }
 
 
