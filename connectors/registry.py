@@ -9,6 +9,7 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "ftp": "connectors.south.ftp",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
     "oianalytics": "connectors.south.oianalytics",
