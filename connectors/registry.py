@@ -25,6 +25,7 @@ NORTH: dict[str, str] = {
     "mqtt": "connectors.north.mqtt",
     "oianalytics": "connectors.north.oianalytics",
     "opcua": "connectors.north.opcua",
+    "rest": "connectors.north.rest",
     "sftp": "connectors.north.sftp",
 }
 
