@@ -14,6 +14,7 @@ SOUTH: dict[str, str] = {
     "mqtt": "connectors.south.mqtt",
     "oianalytics": "connectors.south.oianalytics",
     "opcua": "connectors.south.opcua",
+    "rest": "connectors.south.rest",
     "sftp": "connectors.south.sftp",
 }
 

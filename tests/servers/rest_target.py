@@ -34,6 +34,8 @@ class RestTarget:
 
     status: int = 200
     answer: str = ""
+    content_type: str = "text/plain"
+    answer_headers: dict[str, str] = field(default_factory=dict)
     record: bool = True
     tls: ssl.SSLContext | None = None
     count: int = 0
@@ -50,7 +52,7 @@ class RestTarget:
         self.count += 1
         if not self.record:
             await request.read()
-            return web.Response(status=self.status, text=self.answer)
+            return self._answer()
         file_name: str | None = None
         file_data: bytes | None = None
         body = b""
@@ -73,7 +75,12 @@ class RestTarget:
                 file_data=file_data,
             )
         )
-        return web.Response(status=self.status, text=self.answer)
+        return self._answer()
+
+    def _answer(self) -> web.Response:
+        return web.Response(
+            status=self.status, body=self.answer.encode(), content_type=self.content_type, headers=self.answer_headers
+        )
 
     async def start(self) -> None:
         """Listen on a kernel-assigned loopback port."""
