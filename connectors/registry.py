@@ -20,6 +20,7 @@ SOUTH: dict[str, str] = {
 
 NORTH: dict[str, str] = {
     "aws-s3": "connectors.north.aws_s3",
+    "azure-blob": "connectors.north.azure_blob",
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
     "oibus": "connectors.north.oibus",
