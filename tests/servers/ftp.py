@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import aioftp
 
@@ -20,13 +22,49 @@ class _CountingUsers(aioftp.MemoryUserManager):
         return await super().authenticate(user, password)
 
 
+class _ExplicitTlsServer(aioftp.Server):
+    """aioftp's server plus ``AUTH TLS``, which it lacks (it only knows implicit TLS).
+
+    The control connection is upgraded in place; passive data connections use TLS once a client asked for it.
+    """
+
+    control_tls: ssl.SSLContext | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_mapping["auth"] = self.auth
+        # RFC 4217 lets PBSZ/PROT come right after AUTH, before USER, as most clients send them.
+        self.commands_mapping["pbsz"] = self._pbsz
+        self.commands_mapping["prot"] = self._prot
+
+    async def _pbsz(self, connection: aioftp.Connection, rest: str | PurePosixPath) -> bool:
+        connection.response("200", "PBSZ=0")
+        return True
+
+    async def _prot(self, connection: aioftp.Connection, rest: str | PurePosixPath) -> bool:
+        connection.response(*(("200", "protection private") if str(rest) == "P" else ("536", "only P")))
+        return True
+
+    async def auth(self, connection: aioftp.Connection, rest: str | PurePosixPath) -> bool:
+        if self.control_tls is None or str(rest).upper() not in ("TLS", "SSL"):
+            connection.response("502", "AUTH not supported")
+            return True
+        stream = connection.command_connection
+        # Written directly (not queued) so that it leaves before the handshake starts on the same socket.
+        await stream.write(b"234 AUTH TLS successful\r\n")
+        await stream.start_tls(self.control_tls, None)
+        self.ssl = self.control_tls  # Passive data servers started from now on wrap their sockets.
+        return True
+
+
 @dataclass
 class FtpServer:
-    """``async with FtpServer(root, users={"u": "p"}, anonymous=False) as server: server.port``."""
+    """``async with FtpServer(root, users={"u": "p"}, tls=server_context) as server: server.port``."""
 
     root: Path
     users: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
+    tls: ssl.SSLContext | None = None
     port: int = 0
     _manager: _CountingUsers | None = None
     _server: aioftp.Server | None = None
@@ -47,7 +85,8 @@ class FtpServer:
             if self.anonymous:
                 accounts.append(aioftp.User(home_path="/", base_path=self.root, permissions=permissions))
             self._manager = _CountingUsers(accounts)
-        self._server = aioftp.Server(self._manager, path_io_factory=aioftp.AsyncPathIO)
+        self._server = _ExplicitTlsServer(self._manager, path_io_factory=aioftp.AsyncPathIO)
+        self._server.control_tls = self.tls
         await self._server.start("127.0.0.1", self.port)
         self.port = self._server.address[1]
 

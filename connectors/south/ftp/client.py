@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import ssl
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -41,6 +42,8 @@ async def open_session(settings: Any) -> FtpSession:
     except (OSError, TimeoutError, aioftp.AIOFTPException) as err:
         client.close()
         raise ConnectorNotReady(f"ftp server {where} cannot be reached: {_reason(err)}") from err
+    if settings.explicit_tls:
+        await _upgrade(client, settings, where)
     try:
         await client.login(user, "anonymous@" if anonymous else (settings.password or ""))
     except aioftp.StatusCodeError as err:
@@ -52,6 +55,25 @@ async def open_session(settings: Any) -> FtpSession:
         client.close()
         raise ConnectorNotReady(f"ftp server {where} cannot be reached: {_reason(err)}") from err
     return FtpSession(client, where)
+
+
+async def _upgrade(client: aioftp.Client, settings: Any, where: str) -> None:
+    """AUTH TLS, then PBSZ/PROT P: the control and every data connection are encrypted."""
+    context = ssl.create_default_context()
+    if settings.accept_unauthorized:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        await client.upgrade_to_tls(context)
+    except aioftp.StatusCodeError as err:
+        client.close()
+        raise ConnectorNotReady(f"ftp server {where} does not offer explicit TLS: {_reason(err)}") from err
+    except ssl.SSLError as err:
+        client.close()
+        raise ConnectorNotReady(f"ftp server {where} TLS handshake failed: {err.reason or err}") from err
+    except (OSError, TimeoutError, aioftp.AIOFTPException) as err:
+        client.close()
+        raise ConnectorNotReady(f"ftp server {where} cannot be reached: {_reason(err)}") from err
 
 
 class FtpSession:

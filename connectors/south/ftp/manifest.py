@@ -27,6 +27,13 @@ class FtpSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     password: Annotated[OptionalSecret, msgspec.Meta(title="Password", description="With password authentication.")] = (
         None
     )
+    explicit_tls: Annotated[
+        bool,
+        msgspec.Meta(title="Explicit TLS", description="Upgrade the session with AUTH TLS (FTPES) before logging in."),
+    ] = False
+    accept_unauthorized: Annotated[
+        bool, msgspec.Meta(title="Accept unauthorized", description="With explicit TLS, accept any certificate.")
+    ] = False
     compression: Annotated[
         bool, msgspec.Meta(title="Compression", description="Gzip each file and send it as <name>.gz.")
     ] = False

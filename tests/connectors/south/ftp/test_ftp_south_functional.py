@@ -14,6 +14,7 @@ import msgspec
 import pytest
 from fakes import RecordingLogger, RecordingSink
 from servers.ftp import FtpServer
+from servers.tls import self_signed
 
 from connectors import registry
 from connectors.base import ConnectorContext, Item
@@ -185,3 +186,28 @@ async def test_missing_folder_unreachable_server_and_item_test(
     await server.stop()
     with pytest.raises(ConnectorNotReady, match="cannot be reached"):
         await make(tmp_path, server, sink, cache_db).test_connection()
+
+
+async def test_explicit_tls(tmp_path: Path, root: Path, cache_db: SouthCacheDB) -> None:
+    certificate = self_signed(tmp_path)
+    write(root, "secret.csv", b"encrypted on the wire")
+    async with FtpServer(root, users={"oibus": "s3cret"}, tls=certificate.server_context()) as server:
+        # A self-signed certificate is refused unless acceptUnauthorized.
+        with pytest.raises(ConnectorNotReady, match="TLS handshake failed"):
+            await make(tmp_path, server, RecordingSink(), cache_db, explicitTls=True).test_connection()
+        sink = RecordingSink()
+        south = make(tmp_path, server, sink, cache_db, explicitTls=True, acceptUnauthorized=True)
+        await south.start()
+        try:
+            await south.last_file([item(preserveFiles=False)])
+        finally:
+            await south.stop()
+    assert sink.file("secret.csv").data == b"encrypted on the wire"
+    assert not (root / "in" / "secret.csv").exists()
+
+
+async def test_explicit_tls_against_a_plain_server_is_clear(
+    tmp_path: Path, server: FtpServer, cache_db: SouthCacheDB
+) -> None:
+    with pytest.raises(ConnectorNotReady, match="does not offer explicit TLS"):
+        await make(tmp_path, server, RecordingSink(), cache_db, explicitTls=True).test_connection()
