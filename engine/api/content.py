@@ -18,10 +18,11 @@ from urllib.parse import unquote
 import msgspec
 from aiohttp import BodyPartReader, MultipartReader, web
 
-from engine.api.errors import InvalidRequest, TryAgainLater
+from engine.api.errors import InvalidRequest
 from engine.api.keys import INFO, RUNTIME
 from engine.api.util import MALFORMED_MULTIPART
 from engine.config.errors import NotFoundError, SettingsError
+from engine.errors import TryAgainLater
 from engine.filenames import safe_filename
 from engine.paths import api_tmp_dir
 from engine.runtime import IngestResult

@@ -10,12 +10,12 @@ from config_fakes import AUTH, Client, IngestingRuntime, store_fixture  # noqa: 
 
 from engine.api.app import create_app
 from engine.api.content import routes as content_routes
-from engine.api.info import EngineInfo
 from engine.api.keys import LOGS
 from engine.api.routes_logs import routes as log_routes
 from engine.config import ConfigStore
 from engine.config.models import NAME_MAX_LENGTH, TEXT_MAX_LENGTH
 from engine.filenames import FILENAME_MAX_BYTES, safe_filename
+from engine.info import EngineInfo
 from engine.logs import LogStore
 
 
