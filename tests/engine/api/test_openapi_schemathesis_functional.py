@@ -41,7 +41,8 @@ def test_the_served_document_survives_a_bounded_schemathesis_run(tmp_path: Path)
             "--workers=1",
             "--no-color",
         ]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        # In tmp_path: schemathesis keeps a cache folder where it runs.
+        run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
         assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
         assert "api_request_failed" not in engine.log(), engine.log()[-5000:]
     finally:
