@@ -55,6 +55,7 @@ from engine.config.store import ConfigStore
 from engine.config.users import DEFAULT_LOGIN
 from engine.info import EngineInfo
 from engine.runtime import Runtime
+from engine.web import setup as setup_web
 
 log = structlog.get_logger(__name__)
 
@@ -113,4 +114,6 @@ def create_app(
     app.cleanup_ctx.append(_default_password_check)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)
+    # The browser UI shares the middlewares (IP filter first) and the port; it owns only its own paths.
+    setup_web(app)
     return app
