@@ -96,7 +96,7 @@ class LoginThrottle:
 
     def lockout_for(self, earlier: int) -> float:
         """Length of a lockout that follows ``earlier`` lockouts with no successful login between."""
-        return min(self.lockout_s * 2 ** min(earlier, 32), self.max_lockout_s)
+        return min(self.lockout_s * float(2 ** min(earlier, 32)), self.max_lockout_s)
 
     def retry_after(self, address: str, login: str) -> int | None:
         """Seconds left while ``login`` from ``address`` is locked out, else ``None``."""
