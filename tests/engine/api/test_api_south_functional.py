@@ -222,3 +222,15 @@ async def test_move_items_to_group(client: Client, store: ConfigStore, runtime: 
     assert response.status == 400 and "groupId" in await response.text()
     # Created, then moved twice: each change reconciles the South, failures do not.
     assert runtime.calls.count(("reconcile_south", south_id)) == 3
+
+
+async def test_integer_out_of_worker_range_is_refused_naming_the_field(client: Client, store: ConfigStore) -> None:
+    body = south_body(store, items=2)
+    body["items"][1]["settings"]["address"] = 99999999999999999999999
+    body["items"][1]["maxReadInterval"] = 2**64
+    response = await client.post("/api/south", json=body, headers=AUTH)
+    assert response.status == 400
+    errors = (await response.json())["errors"]
+    assert set(errors) == {"items[1].settings.address", "items[1].maxReadInterval"}
+    assert all("Integer value out of range" in message for message in errors.values())
+    assert store.list_souths() == []
