@@ -17,7 +17,7 @@ from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
 from engine.api.routes_scan_modes import CronBody
-from engine.api.routes_south import ItemIds, ItemTestCommand
+from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
@@ -362,6 +362,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/south/{id}/items/enable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/disable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/delete"): Operation(body=_ITEM_IDS),
+    ("POST", "/api/south/{id}/items/move-to-group"): Operation(body=MoveToGroup),
     # South items as CSV.
     ("POST", "/api/south/{id}/items/to-csv"): Operation(
         body=object_schema({"items": _JSON_FILE, "delimiter": _DELIMITER}, required=("items",)),

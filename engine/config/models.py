@@ -115,9 +115,13 @@ class ProxyServerSettings(Model, frozen=True, kw_only=True):
 
 
 class ConsoleLogSettings(Model, frozen=True, kw_only=True):
-    """``logger.console``."""
+    """``logger.console``: ``warn`` by default (upstream: ``silent``).
 
-    level: LogLevel = "silent"
+    A new install then shows the default-password warning and the engine's warnings where it runs;
+    upstream's exported settings carry their level and keep it.
+    """
+
+    level: LogLevel = "warn"
 
 
 class FileLogSettings(Model, frozen=True, kw_only=True):
