@@ -110,6 +110,14 @@ def test_folder_scanner_to_file_writer_through_the_ui(tmp_path: Path) -> None:
         assert page.locator("#settings-password").input_value() == ""
         assert "s3cret-typed-in-ui" not in str(engine.ok("GET", f"/api/north/{north_id}"))
 
+        # Stop and start the South from its list.
+        page.goto(f"{base}/south")
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator("table.list td.state")).to_have_text("STOPPED")
+        assert engine.ok("GET", "/api/south")[0]["enabled"] is False
+        page.get_by_role("button", name="Start").click()
+        expect(page.locator("table.list td.state")).not_to_have_text("STOPPED")
+
         # French for the login page and the home page.
         page.goto(f"{base}/language/fr?next=/")
         expect(page.locator("main h1")).to_have_text("Accueil")
