@@ -9,13 +9,18 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "ftp": "connectors.south.ftp",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
     "oianalytics": "connectors.south.oianalytics",
     "opcua": "connectors.south.opcua",
+    "rest": "connectors.south.rest",
+    "sftp": "connectors.south.sftp",
 }
 
 NORTH: dict[str, str] = {
+    "aws-s3": "connectors.north.aws_s3",
+    "azure-blob": "connectors.north.azure_blob",
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
     "oibus": "connectors.north.oibus",
@@ -23,6 +28,8 @@ NORTH: dict[str, str] = {
     "mqtt": "connectors.north.mqtt",
     "oianalytics": "connectors.north.oianalytics",
     "opcua": "connectors.north.opcua",
+    "rest": "connectors.north.rest",
+    "sftp": "connectors.north.sftp",
 }
 
 

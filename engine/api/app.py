@@ -32,7 +32,6 @@ from engine.api import (
 from engine.api.auth import auth_middleware
 from engine.api.credentials import CredentialCache
 from engine.api.errors import error_middleware
-from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.ip_filter import ip_filter_middleware
 from engine.api.keys import (
@@ -54,6 +53,7 @@ from engine.api.ttl_cache import TtlCache
 from engine.api.util import offload
 from engine.config.store import ConfigStore
 from engine.config.users import DEFAULT_LOGIN
+from engine.info import EngineInfo
 from engine.runtime import Runtime
 from engine.web import setup as setup_web
 

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from engine.cache.north_disk import NorthDisk, WriteJob
-from engine.cache.north_files import HAS_SYNCFS, fsync_dir, fsync_file, sync_filesystem
-from engine.cache.north_merge import coalesce
-from engine.cache.north_types import FOLDERS, CacheLogger, Folder
+from engine.cache.north.disk import NorthDisk, WriteJob
+from engine.cache.north.files import HAS_SYNCFS, fsync_dir, fsync_file, sync_filesystem
+from engine.cache.north.merge import coalesce
+from engine.cache.north.types import FOLDERS, CacheLogger, Folder
 
 RefusalHook = Callable[[str, int], None]
 """Called for every refused entry with the reason and the content bytes refused."""

@@ -14,11 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.cache.north_commit import GroupCommitter, RefusalHook, RefusalLog, SizeBook
-from engine.cache.north_disk import NorthDisk, WriteJob
-from engine.cache.north_merge import Gathered, Merge, gather, merge, merge_job, write_durably
-from engine.cache.north_reaper import Reaper
-from engine.cache.north_types import (
+from engine.cache.north.commit import GroupCommitter, RefusalHook, RefusalLog, SizeBook
+from engine.cache.north.disk import NorthDisk, WriteJob
+from engine.cache.north.merge import Gathered, Merge, gather, merge, merge_job, write_durably
+from engine.cache.north.reaper import Reaper
+from engine.cache.north.types import (
     FOLDERS,
     CacheEntry,
     CacheLogger,

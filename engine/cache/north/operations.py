@@ -3,7 +3,7 @@
 A running North's worker owns its cache and runs these on its open ``NorthCache``; for a North that has no
 worker (disabled), the engine opens the cache folder with a ``NorthStore`` of its own and runs the very same
 code (``offline``). Only one of them ever has the folder open: the engine does not start a worker while it
-holds the folder. Only stdlib and ``engine.cache`` are imported: this runs inside worker processes too.
+holds the folder. Only stdlib, msgspec and ``engine.cache`` are imported: this runs inside worker processes too.
 """
 
 from __future__ import annotations
@@ -12,13 +12,40 @@ import asyncio
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from engine.cache.north_store import NorthStore
-from engine.cache.north_types import FOLDERS, CacheEntry, CacheLogger, Folder
+import msgspec
+
+from engine.cache.north.store import NorthStore
+from engine.cache.north.types import FOLDERS, CacheEntry, CacheLogger, Folder
 
 CACHE_METHODS = frozenset({"cache_search", "cache_content", "cache_update"})
 """The worker request methods of ``/api/north/{id}/cache/...``."""
+
+
+CacheFolder = Literal["cache", "error", "archive"]
+
+
+class CacheMove(msgspec.Struct, frozen=True, kw_only=True):
+    """Move the entry ``filename`` into the folder ``to``."""
+
+    filename: str
+    to: CacheFolder
+
+
+class CacheFolderUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """What to do in one folder: entry names to remove, entries to move elsewhere."""
+
+    remove: list[str] = []
+    move: list[CacheMove] = []
+
+
+class CacheContentUpdateCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Upstream's ``CacheContentUpdateCommand``: removals first, then moves, folder by folder."""
+
+    cache: CacheFolderUpdate = CacheFolderUpdate()
+    error: CacheFolderUpdate = CacheFolderUpdate()
+    archive: CacheFolderUpdate = CacheFolderUpdate()
 
 
 class OperableCache(Protocol):

@@ -20,10 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from engine.cache.north_commit import RefusalHook
-from engine.cache.north_sender import BatchSendCallback, NorthSender, SendCallback
-from engine.cache.north_store import NorthStore
-from engine.cache.north_types import (
+from engine.cache.north.commit import RefusalHook
+from engine.cache.north.sender import BatchSendCallback, NorthSender, SendCallback
+from engine.cache.north.store import NorthStore
+from engine.cache.north.types import (
     JSON_ARRAY_TYPES,
     CacheEntry,
     CacheLogger,

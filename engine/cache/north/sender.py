@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from connectors.errors import SendError
-from engine.cache.north_merge import Gathered
-from engine.cache.north_store import NorthStore
-from engine.cache.north_types import JSON_ARRAY_TYPES, CacheEntry, CacheLogger, iso_now
+from engine.cache.north.merge import Gathered
+from engine.cache.north.store import NorthStore
+from engine.cache.north.types import JSON_ARRAY_TYPES, CacheEntry, CacheLogger, iso_now
 from engine.cache.settings import CachingSettings
 
 SendCallback = Callable[[CacheEntry], Awaitable[None]]

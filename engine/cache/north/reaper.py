@@ -2,7 +2,7 @@
 
 A sent entry leaves the queue at once (so it is never sent again while the process runs) and its files are
 deleted later, many per batch, by a thread that no group commit can hold up (into the spare pool of
-:class:`~engine.cache.north_disk.SparePool` while it has room). Until then the entry still counts in
+:class:`~engine.cache.north.disk.SparePool` while it has room). Until then the entry still counts in
 ``maxSize`` and its name stays reserved. A crash before the deletion leaves a complete entry in ``cache/``:
 the next start queues it again and it is sent once more, a duplicate the durability contract allows.
 """
@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from engine.cache.north_commit import SizeBook
-from engine.cache.north_disk import NorthDisk
-from engine.cache.north_types import CacheEntry, CacheLogger
+from engine.cache.north.commit import SizeBook
+from engine.cache.north.disk import NorthDisk
+from engine.cache.north.types import CacheEntry, CacheLogger
 
 MAX_BATCH = 256
 """Entries deleted per thread task."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from engine.cache.north_disk import NorthDisk, WriteJob, default_content_file
-from engine.cache.north_files import fsync_dir
-from engine.cache.north_types import JSON_ARRAY_TYPES, CacheEntry, NewEntry
+from engine.cache.north.disk import NorthDisk, WriteJob, default_content_file
+from engine.cache.north.files import fsync_dir
+from engine.cache.north.types import JSON_ARRAY_TYPES, CacheEntry, NewEntry
 
 _RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 

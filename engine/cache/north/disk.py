@@ -30,7 +30,7 @@ from pathlib import Path
 
 import msgspec
 
-from engine.cache.north_files import (
+from engine.cache.north.files import (
     clear_folder,
     fsync_dir,
     list_files,
@@ -39,7 +39,7 @@ from engine.cache.north_files import (
     unlink_quietly,
     write_durable,
 )
-from engine.cache.north_types import (
+from engine.cache.north.types import (
     FOLDERS,
     CacheEntry,
     CacheMetadata,
