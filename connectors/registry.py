@@ -11,8 +11,12 @@ SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
+    "mysql": "connectors.south.mysql",
+    "odbc": "connectors.south.odbc",
     "oianalytics": "connectors.south.oianalytics",
     "opcua": "connectors.south.opcua",
+    "postgresql": "connectors.south.postgresql",
+    "sqlite": "connectors.south.sqlite",
 }
 
 NORTH: dict[str, str] = {
