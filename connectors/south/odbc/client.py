@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -43,10 +44,9 @@ class OdbcClient(SqlClient):
                 asyncio.to_thread(pyodbc.connect, self._connection_string(), readonly=True),
                 self._settings.connection_timeout / 1000,
             )
-            try:
+            # A driver without query timeouts (psqlODBC) still runs the query.
+            with contextlib.suppress(pyodbc.Error):
                 self._connection.timeout = max(1, self._settings.request_timeout // 1000)
-            except pyodbc.Error:
-                pass  # A driver without query timeouts (psqlODBC) still runs the query.
         except TimeoutError as err:
             raise ConnectorConnectionError("cannot connect through ODBC: timed out") from err
         except pyodbc.Error as err:
