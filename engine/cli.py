@@ -95,7 +95,6 @@ async def _serve(
 ) -> int:
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.api.app import create_app
-    from engine.api.info import EngineInfo
     from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
     from engine.api.routes_oianalytics import config_change_middleware
     from engine.api.routes_sse import install as install_live_streams
@@ -103,6 +102,7 @@ async def _serve(
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
+    from engine.info import EngineInfo
     from engine.logs import LogStore
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService

@@ -52,9 +52,70 @@ def test_connectors_do_not_import_the_engine() -> None:
     assert offending("connectors", ("engine", "launcher"), ("engine.ipc",)) == []
 
 
-def test_worker_imports_only_ipc_cache_and_connectors() -> None:
-    allowed = ("engine.ipc", "engine.cache", "engine.worker")
+def test_worker_imports_only_ipc_cache_history_and_connectors() -> None:
+    allowed = ("engine.ipc", "engine.cache", "engine.history", "engine.worker")
     assert offending("engine.worker", ("engine", "launcher", "aiohttp", "structlog"), allowed) == []
+
+
+def floor_of(name: str) -> str:
+    """The top-level engine package (or module) a dotted name belongs to: ``engine.api.keys`` -> ``api``."""
+    return name.split(".")[1]
+
+
+def engine_floors() -> dict[str, set[str]]:
+    """Which top-level engine packages each one imports (lazy and ``TYPE_CHECKING`` imports included)."""
+    graph: dict[str, set[str]] = {}
+    for path in modules("engine"):
+        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if dotted == "engine.__init__":
+            continue
+        floor = floor_of(dotted)
+        targets = graph.setdefault(floor, set())
+        for name in imports_of(path):
+            if name.startswith("engine.") and floor_of(name) != floor:
+                targets.add(floor_of(name))
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan), each sorted: every import cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_between_engine_packages() -> None:
+    assert cycles(engine_floors()) == []
 
 
 CONNECTOR_FOLDERS = sorted(

@@ -7,6 +7,8 @@ Accepted, as upstream (reference §6.3):
 - ``Authorization: Bearer <token>``: a token from ``POST /api/users/authentication`` (``engine.api.tokens``).
 - ``?token=<token>`` on ``GET /sse/...`` only: a browser ``EventSource`` cannot send headers. Upstream
   left ``/sse`` open to anyone past the IP filter; we authenticate it.
+- The web UI's session cookie (``engine.api.session``): a token too; a write must also carry the
+  session's CSRF token in ``X-CSRF-Token``.
 
 Refusals, as upstream: no or bad credentials → 401 ``{"error": "Unauthorized", "status": 401}`` with
 ``WWW-Authenticate: Basic realm="Secure Area"``; a malformed, forged or expired token → 403 ``Invalid
@@ -28,6 +30,7 @@ from aiohttp.typedefs import Handler
 
 from engine.api.errors import AuthenticationError
 from engine.api.keys import CREDENTIALS, STORE, THROTTLE, TOKENS, USER
+from engine.api.session import CSRF_HEADER, SESSION_COOKIE, csrf_matches
 from engine.api.tokens import BadToken
 from engine.api.util import offload
 from engine.config.users import Credentials
@@ -88,7 +91,20 @@ async def authenticate(request: web.Request) -> Credentials:
     token = request.query.get("token")
     if token and request.method == "GET" and request.path.startswith("/sse/"):
         return _bearer(request, token)
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        if request.method not in _READ_METHODS and not csrf_matches(
+            request.app[STORE].token_key, session, request.headers.get(CSRF_HEADER, "")
+        ):
+            raise AuthenticationError("Invalid CSRF token", 403, challenge=False)
+        return _bearer(request, session)
     raise refused(request)
+
+
+async def verify_login(request: web.Request, login: str, password: str) -> Credentials:
+    """Check a login and password typed into the web UI, throttled and cached like Basic credentials."""
+    pair = base64.b64encode(f"{login}:{password}".encode()).decode()
+    return await _basic(request, f"Basic {pair}")
 
 
 async def _basic(request: web.Request, header: str) -> Credentials:
@@ -148,6 +164,11 @@ async def _verify(request: web.Request, address: str, key: bytes, found: Credent
                 lockout_s=throttle.lockout_s,
             )
     return matched
+
+
+def bearer_credentials(request: web.Request, token: str) -> Credentials:
+    """The user a token proves to be (still valid, password unchanged); ``AuthenticationError`` otherwise."""
+    return _bearer(request, token)
 
 
 def _bearer(request: web.Request, token: str) -> Credentials:

@@ -19,9 +19,10 @@ from urllib.parse import unquote
 import msgspec
 from aiohttp import BodyPartReader, web
 
-from engine.api.errors import InvalidRequest, TryAgainLater
+from engine.api.errors import InvalidRequest
 from engine.api.keys import INFO, RUNTIME
 from engine.config.errors import NotFoundError, SettingsError
+from engine.errors import TryAgainLater
 from engine.paths import api_tmp_dir
 from engine.runtime import IngestResult
 

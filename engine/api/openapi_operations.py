@@ -16,9 +16,9 @@ import msgspec
 from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
-from engine.api.routes_north import CacheContentUpdateCommand
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand
+from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
 from engine.config.models import (

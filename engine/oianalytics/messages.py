@@ -19,9 +19,9 @@ import structlog
 
 from connectors.common.oianalytics import OIAConnection, OIAHttpError
 from connectors.errors import ConnectorError, SettingsError
-from engine.api.info import EngineInfo
 from engine.config.models import STANDARD_TRANSFORMERS
 from engine.config.store import ConfigStore
+from engine.info import EngineInfo
 from engine.oianalytics.registration import os_and_arch
 from engine.oianalytics.repository import OIAnalyticsRepository
 from engine.oianalytics.util import Reachability, wait_event

@@ -32,6 +32,7 @@ from engine.api.routes_logs import routes as logs_routes
 from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
 from engine.config import ConfigStore
+from engine.web import is_web_route
 
 UNAUTHORIZED = {"error": "Unauthorized", "status": 401}
 INVALID_TOKEN = {"error": "Invalid token", "status": 403}
@@ -61,7 +62,7 @@ def _routes(app: web.Application) -> list[tuple[str, str]]:
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter")
-        if path is None or route.method == "HEAD":
+        if path is None or route.method == "HEAD" or is_web_route(route):
             continue
         found.append((route.method, re.sub(r"\{[^}]+\}", "x1", str(path))))
     return sorted(found)
