@@ -1,6 +1,6 @@
 """Shared helpers of the SQL South tests: a connector on a recording sink, read window by window.
 
-``read_history`` plays the South runner's history path (``engine.cache.history``): the windows from the
+``read_history`` plays the South runner's history path (``engine.history.windowing``): the windows from the
 tracked instant, ``maxReadInterval`` splitting, and the tracked instant saved only after a window's file
 was handed over. Import as ``from sql_harness import ...`` (``tests`` is on pytest's ``pythonpath``).
 """
@@ -20,7 +20,7 @@ from fakes import RecordingLogger, RecordingSink
 from connectors.base import ConnectorContext, Item
 from connectors.common.sql.settings import SqlItemSettings
 from connectors.common.sql.south import SqlSouth
-from engine.cache.history import history_intervals, run_history
+from engine.history.windowing import history_intervals, run_history
 from engine.cache.south import SouthCacheDB
 
 __all__ = ["Harness", "csv_rows", "item"]
