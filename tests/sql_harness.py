@@ -20,8 +20,8 @@ from fakes import RecordingLogger, RecordingSink
 from connectors.base import ConnectorContext, Item
 from connectors.common.sql.settings import SqlItemSettings
 from connectors.common.sql.south import SqlSouth
-from engine.history.windowing import history_intervals, run_history
 from engine.cache.south import SouthCacheDB
+from engine.history.windowing import history_intervals, run_history
 
 __all__ = ["Harness", "csv_rows", "item"]
 
