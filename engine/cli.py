@@ -71,13 +71,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     """Run the engine until a stop signal; return the exit code. The log pipeline closes last."""
+    from engine.config.backup import recover, take_backup
     from engine.config.provisioning import read_init_settings
     from engine.config.store import ConfigStore
     from engine.logs import configure as configure_logs
     from engine.metrics import MetricsStore
 
+    # Before the store opens: a damaged oibus.db must be restored, never recreated as a new install.
+    restored = recover(data_dir)
     init = read_init_settings(data_dir)
     store = ConfigStore.open(data_dir, init=init, launcher_version=args.launcherVersion or None)
+    take_backup(data_dir)
     settings = store.engine_settings()
     logs = configure_logs(
         settings.logger, data_dir, settings.general.name, console_level=os.environ.get("OIBUS_LOG_LEVEL")
@@ -87,7 +91,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
         async with MetricsStore.open(data_dir) as metrics:
             metrics.prune("south", [south.id for south in store.list_souths()])
             metrics.prune("north", [north.id for north in store.list_norths()])
-            return await _serve(args, data_dir, store, logs, metrics)
+            return await _serve(args, data_dir, store, logs, metrics, restored)
     finally:
         store.close()
         log.info("stopped")
@@ -95,12 +99,18 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 async def _serve(
-    args: argparse.Namespace, data_dir: Path, store: ConfigStore, logs: LogPipeline, metrics: MetricsStore
+    args: argparse.Namespace,
+    data_dir: Path,
+    store: ConfigStore,
+    logs: LogPipeline,
+    metrics: MetricsStore,
+    restored: list[str],
 ) -> int:
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
+    from engine.launcher_watch import stop_when_parent_dies
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService
 
@@ -116,7 +126,7 @@ async def _serve(
     proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
     _listen_to_engine(engine, store, logs, proxy, metrics)
-    info = _engine_info(args, data_dir)
+    info = _engine_info(args, data_dir, restored)
     agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
     config_source.extra.append(agent.connector_extra)
     app = _web_app(store, engine, info, agent, logs, metrics, stop)
@@ -135,6 +145,8 @@ async def _serve(
             group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             agent_task = group.create_task(agent.run(), name="oianalytics:agent")
+            if args.launcherVersion:
+                group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
             _announce(args, data_dir, port, [(scheme, site_port) for scheme, site_port, _ in sites])
             await stop.wait()
@@ -152,7 +164,7 @@ async def _serve(
     return 0
 
 
-def _engine_info(args: argparse.Namespace, data_dir: Path) -> EngineInfo:
+def _engine_info(args: argparse.Namespace, data_dir: Path, restored: list[str]) -> EngineInfo:
     """What the engine reports about itself (``GET /api/engine/info``), from the command line."""
     from engine.info import EngineInfo
 
@@ -161,6 +173,7 @@ def _engine_info(args: argparse.Namespace, data_dir: Path) -> EngineInfo:
         launcher_version=args.launcherVersion,
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
+        configuration_restored=tuple(restored),
     )
 
 
@@ -292,4 +305,18 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(data_dir)
     if args.reset_admin_password:
         sys.exit(reset_admin_password(data_dir))
-    sys.exit(asyncio.run(serve(args, data_dir)))
+    from engine.config.backup import ConfigurationDamaged
+    from engine.launcher_watch import DataFolderInUse, lock_data_folder
+
+    try:
+        lock = lock_data_folder(data_dir)
+    except DataFolderInUse as err:
+        print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
+        sys.exit(75)  # EX_TEMPFAIL: the other engine may be on its way out.
+    try:
+        with lock:
+            sys.exit(asyncio.run(serve(args, data_dir)))
+    except ConfigurationDamaged as err:
+        # One clear line for the launcher's log and the service manager, not a traceback; 78 is EX_CONFIG.
+        print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
+        sys.exit(78)

@@ -173,10 +173,15 @@ class SouthChecks(ConnectorStoreBase):
         )
 
     def _check_groups(self, raws: list[Any], ctx: CheckContext, errors: dict[str, str]) -> list[GroupPlan]:
-        # The command's groups replace the stored ones as the namespace its items refer to.
+        """The command's groups replace the stored ones as the namespace its items refer to.
+
+        A new group may carry a temporary id (upstream's UI sends ``temp_<x>``): it gets a real id, and
+        items of the same command that name the temporary id by ``groupId`` join that group.
+        """
         reusable = set(ctx.groups_by_id)
         ctx.groups_by_id, ctx.groups_by_name = {}, {}
         groups: list[GroupPlan] = []
+        temporary: dict[str, tuple[int, GroupPlan]] = {}
         for index, raw in enumerate(raws):
             group = self._check_group(raw, f"groups[{index}]", ctx, errors, reusable=reusable)
             if group is None:
@@ -186,6 +191,17 @@ class SouthChecks(ConnectorStoreBase):
                 continue
             ctx.add_group(group)
             groups.append(group)
+            given = _text(raw, "id") if isinstance(raw, dict) else None
+            if group.is_new and given:
+                if given in temporary:
+                    errors[f"groups[{index}].id"] = (
+                        f"temporary id '{given}' is also used by groups[{temporary[given][0]}]"
+                    )
+                    continue
+                temporary[given] = (index, group)
+        for given, (_, group) in temporary.items():
+            # A real id of this command wins over a temporary one spelled the same.
+            ctx.groups_by_id.setdefault(given, group)
         return groups
 
     def _check_group(
