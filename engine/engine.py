@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import ChainMap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,12 @@ import structlog
 from connectors import registry
 from engine.cache.north.operations import OfflineCaches
 from engine.config_source import ConfigSource, start_message
-from engine.ipc import Content, Log, Message, Metrics, Reconfigure, Refused, Stored
+from engine.ipc import ConnectorState, Content, Log, Message, Metrics, Reconfigure, Refused, Stored
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
 from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
 from engine.routing.fanout import Fanout, Ingestion
+from engine.routing.parked import ParkedCaches, ParkedLink, parked_slot
 from engine.routing.router import NorthRoute
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
@@ -60,8 +62,13 @@ class Engine(Ingestion, WorkerQueries):
         self.store_timeout_s = store_timeout_s
         self.souths: dict[str, Worker] = {}
         self.norths: dict[str, NorthSlot[Worker]] = {}
-        self.deliveries = Deliveries(self.norths, store_timeout_s=store_timeout_s)
-        self.fanout = Fanout(self.norths, self.deliveries)
+        self.parked: dict[str, NorthSlot[ParkedLink]] = {}
+        """Norths without a worker (disabled): still targets, the engine stores their content in their cache."""
+        targets: ChainMap[str, NorthSlot[Any]] = ChainMap(self.norths, self.parked)
+        self.deliveries = Deliveries(targets, store_timeout_s=store_timeout_s)
+        self.fanout = Fanout(targets, self.deliveries)
+        self._connector_states: dict[str, ConnectorState] = {}
+        """Per worker key, the connector's own state as its worker last reported it."""
         self.metrics: dict[str, dict[str, Any]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._scheduler = Scheduler(self.broadcast_trigger)
@@ -73,6 +80,8 @@ class Engine(Ingestion, WorkerQueries):
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
         self.offline_caches = OfflineCaches(data_dir)
+        self._parked_caches = ParkedCaches(data_dir, self.offline_caches.lock)
+        self._sweeper: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -86,6 +95,7 @@ class Engine(Ingestion, WorkerQueries):
                 leftover.unlink()
         self._scheduler.start(group, self.config.scan_modes())
         self._expiry = group.create_task(self.deliveries.run_expiry(), name="engine:outbox-expiry")
+        self._sweeper = group.create_task(self._parked_caches.run_sweeper(), name="engine:parked-sweeper")
         if self.safe_mode:
             log.warning("safe mode: connectors are not started")
             return
@@ -104,10 +114,18 @@ class Engine(Ingestion, WorkerQueries):
         await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
         self.deliveries.refuse_all(self.norths.values(), "engine stopping")
         self.norths.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for parked in self.parked.values():
+            await parked.worker.drain()
+        self.parked.clear()
+        await self._parked_caches.close()
 
     # ----------------------------------------------------------------------------------------- runtime
 
     def _new_worker(self, role: str, connector_id: str) -> Worker:
+        dto = (self.config.south(connector_id) if role == "south" else self.config.north(connector_id)) or {}
+        scope = {"scopeType": role, "scopeId": connector_id, "scopeName": dto.get("name") or connector_id}
         worker = Worker(
             f"{role}:{connector_id}",
             role,
@@ -115,6 +133,7 @@ class Engine(Ingestion, WorkerQueries):
             self,
             self.knobs,
             cwd=str(self.data_dir),
+            scope=scope,
         )
         assert self._group is not None, "engine not started"
         worker.start(self._group)
@@ -128,6 +147,7 @@ class Engine(Ingestion, WorkerQueries):
             wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
             if dto is not None:
                 self.fanout.set_south_items(south_id, dto.get("items") or [])
+                self.fanout.south_names[south_id] = str(dto.get("name") or south_id)
             if not wanted:
                 if worker is not None:
                     del self.souths[south_id]
@@ -147,6 +167,7 @@ class Engine(Ingestion, WorkerQueries):
             dto = self.config.north(north_id)
             slot = self.norths.get(north_id)
             wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
+            await self._park(north_id, dto if not wanted else None)
             if not wanted:
                 if slot is not None:
                     del self.norths[north_id]
@@ -159,11 +180,31 @@ class Engine(Ingestion, WorkerQueries):
             route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
             if slot is None:
                 # Its cache folder must not be open twice: wait for an operation the engine runs on it.
+                await self._parked_caches.release(north_id)
                 async with self.offline_caches.lock(north_id):
                     self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
             else:
                 slot.route = route
                 self._reconfigure(slot.worker, dto)
+
+    async def _park(self, north_id: str, dto: dict[str, Any] | None) -> None:
+        """Make a North without a worker a target (``dto``: its DTO), or forget it (``None``).
+
+        A North being stopped is parked at once: its stores wait for the lock its worker holds until it
+        closed the cache. A parked North about to get a worker (or deleted) first finishes its stores.
+        """
+        previous = self.parked.pop(north_id, None)
+        if previous is not None:
+            await previous.worker.drain()
+        if dto is None:
+            await self._parked_caches.release(north_id)
+            return
+        if self.safe_mode:
+            return
+        try:
+            self.parked[north_id] = parked_slot(dto, registry.manifest("north", dto["type"]).types, self._parked_caches)
+        except Exception as err:  # An unknown type: nothing can be stored for it.
+            log.warning("stopped north cannot keep content", north=north_id, error=str(err))
 
     def _reconfigure(self, worker: Worker, dto: dict[str, Any]) -> None:
         if worker.state is WorkerState.RUNNING:
@@ -196,6 +237,7 @@ class Engine(Ingestion, WorkerQueries):
         """
         if north_id in self.norths:
             return await self.worker_request("north", north_id, method, params, timeout_s)
+        await self._parked_caches.release(north_id)
         async with self.offline_caches.lock(north_id):
             if north_id in self.norths:  # Started while this request waited for the lock.
                 return await self.worker_request("north", north_id, method, params, timeout_s)
@@ -209,6 +251,7 @@ class Engine(Ingestion, WorkerQueries):
         """A North back to RUNNING gets its outbox again; a FATAL one refuses what waits for it."""
         if state is WorkerState.STARTING:
             # A new process: its counters start from zero, and every frame of the previous one was read.
+            self._connector_states.pop(worker.key, None)
             for listener in self.worker_start_listeners:
                 listener(worker.key)
         if worker.role != "north":
@@ -231,11 +274,14 @@ class Engine(Ingestion, WorkerQueries):
             self.deliveries.answered(connector_id, message.seq, reason)
         elif isinstance(message, Log):
             self._relog(worker, message)
+        elif isinstance(message, ConnectorState):
+            self._connector_states[worker.key] = message
         elif isinstance(message, Metrics):
             self.metrics[worker.key] = message.values
             for listener in self.metrics_listeners:
                 listener(worker.key, message.values)
 
     def _relog(self, worker: Worker, message: Log) -> None:
-        # The worker bound its scope (scopeType, scopeId, scopeName): the record keeps it as its own.
-        _worker_log.log(message.level, message.event, **message.fields)
+        # The worker bound its scope (scopeType, scopeId, scopeName): the record keeps it as its own. A record
+        # sent before the runner bound it (a connector that cannot even be built) gets the worker's.
+        _worker_log.log(message.level, message.event, **{**worker.scope, **message.fields})

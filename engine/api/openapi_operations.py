@@ -469,7 +469,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body={"anyOf": [_TIME_VALUES, {"description": "Any other JSON: any-content, forwarded as is."}]},
         query=_DATA_SOURCE,
         errors=(404, 503),
-        note="Answers once every target North stored the content; 404 when no running North receives it, "
+        note="Answers once every target North stored the content; 404 when no North (running or stopped) takes it, "
         "503 (`Retry-After`) when one could not store it: send it again.",
     ),
     ("POST", "/api/content/file"): Operation(
@@ -488,7 +488,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body={"type": "array", "items": TimeValue},
         query=_LEGACY_NAME,
         errors=(404, 503),
-        note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no running North receives it.",
+        note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no North takes it.",
     ),
     ("POST", "/api/add-file"): Operation(
         body=_FILE, media="multipart/form-data", query=_LEGACY_NAME, errors=(404, 503)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from engine.ipc import Trigger
+from engine.ipc import ConnectorState, Trigger
 from engine.routing.delivery import NorthSlot
 from engine.states import WorkerState
 from engine.supervisor.worker import Worker, WorkerGone
@@ -20,6 +20,7 @@ class WorkerQueries:
     souths: dict[str, Worker]
     norths: dict[str, NorthSlot[Worker]]
     metrics: dict[str, dict[str, Any]]
+    _connector_states: dict[str, ConnectorState]
 
     def _worker(self, kind: str, connector_id: str) -> Worker | None:
         if kind == "south":
@@ -34,13 +35,35 @@ class WorkerQueries:
         """Supervision state of a connector's worker."""
         worker = self._worker(kind, connector_id)
         if worker is None:
-            return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
-        return {"state": worker.state.label, "pid": worker.pid, "restarts": worker.restarts}
+            return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0, "connector": None}
+        return {
+            "state": worker.state.label,
+            "pid": worker.pid,
+            "restarts": worker.restarts,
+            "connector": self._connector_view(worker),
+        }
+
+    def _connector_view(self, worker: Worker) -> dict[str, Any] | None:
+        """The connector's own state (``connected``, ``retrying``...) while its process runs, else None."""
+        reported = self._connector_states.get(worker.key)
+        if reported is None or worker.state is not WorkerState.RUNNING:
+            return None
+        return {
+            "state": reported.state,
+            "since": reported.since,
+            "lastError": reported.error,
+            "nextAttempt": reported.next_attempt,
+        }
 
     def connector_metrics(self) -> dict[str, dict[str, Any]]:
         """Latest metrics of each worker, with its supervision state and restart count."""
         return {
-            worker.key: {**self.metrics.get(worker.key, {}), "state": worker.state.label, "restarts": worker.restarts}
+            worker.key: {
+                **self.metrics.get(worker.key, {}),
+                "state": worker.state.label,
+                "restarts": worker.restarts,
+                "connectorState": (self._connector_view(worker) or {}).get("state"),
+            }
             for worker in self._workers()
         }
 
