@@ -15,6 +15,7 @@ import os
 import signal
 import ssl
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,20 +120,15 @@ async def _serve(
     engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
     # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
     stop = asyncio.Event()
-
-    async def request_exit() -> None:
-        stop.set()
-
     proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
     _listen_to_engine(engine, store, logs, proxy, metrics)
     info = _engine_info(args, data_dir, restored)
-    agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
+    agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=_exit_request(stop), logs=logs)
     config_source.extra.append(agent.connector_extra)
     app = _web_app(store, engine, info, agent, logs, metrics, stop)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    port = settings.web_server.port
     sites = await _listen(runner, settings.web_server, data_dir)
     if not sites:
         await runner.cleanup()
@@ -148,7 +144,7 @@ async def _serve(
             if args.launcherVersion:
                 group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
-            _announce(args, data_dir, port, [(scheme, site_port) for scheme, site_port, _ in sites])
+            _announce(args, data_dir, settings.web_server.port, [(scheme, site_port) for scheme, site_port, _ in sites])
             await stop.wait()
             log.info("stopping")
             for _, _, site in sites:
@@ -162,6 +158,15 @@ async def _serve(
             await runner.cleanup()
         agent.close()
     return 0
+
+
+def _exit_request(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    """What the OIAnalytics agent calls to stop the engine gracefully (a restart or upgrade command)."""
+
+    async def request_exit() -> None:
+        stop.set()
+
+    return request_exit
 
 
 def _engine_info(args: argparse.Namespace, data_dir: Path, restored: list[str]) -> EngineInfo:
