@@ -278,18 +278,9 @@ class SouthChecks(ConnectorStoreBase):
             return None
         # References are resolved from the raw body so that every problem of the item is reported at once.
         prefix = f"{path}." if path else ""
-        group: GroupPlan | None = None
-        group_id, group_name = _text(raw, "groupId"), _text(raw, "groupName")
-        if group_id:
-            group = ctx.groups_by_id.get(group_id)
-            if group is None:
-                errors[f"{prefix}groupId"] = f"unknown group '{group_id}'"
-                return None
-        elif group_name:
-            group = ctx.groups_by_name.get(group_name)
-            if group is None:
-                errors[f"{prefix}groupName"] = f"unknown group '{group_name}'"
-                return None
+        known, group = _item_group(raw, prefix, ctx, errors)
+        if not known:
+            return None
         if group is not None:
             scan_mode_id: str | None = group.scan_mode_id
         else:
@@ -368,3 +359,21 @@ class SouthChecks(ConnectorStoreBase):
         if target_id is not None and target_id not in known:
             raise NotFoundError(f"{what} {target_id} not found in South {south_id}")
         return raw, ctx
+
+
+def _item_group(
+    raw: dict[str, Any], prefix: str, ctx: CheckContext, errors: dict[str, str]
+) -> tuple[bool, GroupPlan | None]:
+    """The group an item names by ``groupId`` or ``groupName`` (None: no group); False when it names an unknown one."""
+    group_id, group_name = _text(raw, "groupId"), _text(raw, "groupName")
+    if group_id:
+        group = ctx.groups_by_id.get(group_id)
+        if group is None:
+            errors[f"{prefix}groupId"] = f"unknown group '{group_id}'"
+        return group is not None, group
+    if group_name:
+        group = ctx.groups_by_name.get(group_name)
+        if group is None:
+            errors[f"{prefix}groupName"] = f"unknown group '{group_name}'"
+        return group is not None, group
+    return True, None
