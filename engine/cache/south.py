@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from engine.rebuildable import EventLogger, check_integrity, open_rebuildable
 
 __all__ = ["SCHEMA_VERSION", "CacheEntry", "SouthCacheDB", "SouthItemCache"]
 
@@ -96,6 +99,17 @@ def _decode_value(text: str | None) -> Any:
         return text
 
 
+class _NoLogger:
+    """Where a damaged ``cache.db`` is reported when the opener gave no logger (tests, tools)."""
+
+    def error(self, event: str, /, **fields: Any) -> None:
+        """Say it on stderr: the loss must be stated somewhere."""
+        print(event, fields, file=sys.stderr)
+
+
+_NO_LOGGER = _NoLogger()
+
+
 class SouthCacheDB:
     """The ``cache.db`` of a data folder: open it once per process; :meth:`for_south` gives a South its view.
 
@@ -103,10 +117,21 @@ class SouthCacheDB:
     thread and from worker threads.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, logger: EventLogger | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        # Positions can be rebuilt (a South reads its last window again): a damaged file is moved aside, not
+        # a South crash-looping on it.
+        self._conn = open_rebuildable(
+            path,
+            self._open,
+            loss="every South's positions (tracked instants, files already read): history Souths re-read "
+            "their last window (duplicates, not loss)",
+            logger=logger or _NO_LOGGER,
+        )
+
+    def _open(self, path: Path) -> sqlite3.Connection:
         # Autocommit mode (isolation_level=None): every statement commits on its own, and multi-statement
         # work opens an explicit transaction, so no implicit transaction ever holds the write lock.
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -114,10 +139,12 @@ class SouthCacheDB:
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            check_integrity(self._conn)
             self._migrate()
         except BaseException:
             self._conn.close()
             raise
+        return self._conn
 
     def _migrate(self) -> None:
         # BEGIN IMMEDIATE takes the write lock before reading the version, so two workers starting together
@@ -127,8 +154,7 @@ class SouthCacheDB:
             version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
-                    f"{self.path} has schema version {version}, newer than this OIBus supports "
-                    f"({SCHEMA_VERSION})"
+                    f"{self.path} has schema version {version}, newer than this OIBus supports ({SCHEMA_VERSION})"
                 )
             for statements in _MIGRATIONS[version:]:
                 for statement in statements:
@@ -197,10 +223,7 @@ class SouthCacheDB:
             sql = f"SELECT {_COLUMNS} FROM south_item_cache WHERE south_id = ? AND item_id = ?"
             params: tuple[str, ...] = (south_id, item_id)
         else:
-            sql = (
-                f"SELECT {_COLUMNS} FROM south_item_cache "
-                "WHERE south_id = ? AND group_id = ? AND item_id IS NULL"
-            )
+            sql = f"SELECT {_COLUMNS} FROM south_item_cache WHERE south_id = ? AND group_id = ? AND item_id IS NULL"
             params = (south_id, _require_group(group_id))
         with self._lock:
             row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
@@ -253,9 +276,7 @@ class SouthItemCache:
         row = self._db._read(self.south_id, item_id, group_id)
         return parse_instant(row[4]) if row else None
 
-    def set_tracked_instant(
-        self, item_id: str | None, instant: datetime, group_id: str | None = None
-    ) -> None:
+    def set_tracked_instant(self, item_id: str | None, instant: datetime, group_id: str | None = None) -> None:
         """Record the tracked instant (call only after the data up to it was acknowledged)."""
         self._db._write(self.south_id, item_id, group_id, {"tracked_instant": format_instant(instant)})
 

@@ -127,7 +127,7 @@ async def route_south(engine: Engine, refuse: str | None) -> tuple[list[Content]
         south_rule("r2", "iso", ["i2"], {}),
     ]
     north = add_north(engine, "n1", rules, ("time-values", "modbus"))
-    engine._south_item_ids["s1"] = {"temperature": "i1", "pressure": "i2"}
+    engine.fanout.south_item_ids["s1"] = {"temperature": "i1", "pressure": "i2"}
     south = FakeWorker("south:s1")
     content = Content(
         seq=7,
@@ -188,4 +188,4 @@ async def test_a_file_sent_through_a_values_transformer_is_dropped_with_one_warn
         result = await asyncio.wait_for(engine.ingest_content(b'{"any": 1}', data_source_id="plant", north_ids=None), 5)
         assert result.stored == () and not result.refused
     assert contents(north) == []
-    assert len(engine._transform_warnings) == 1
+    assert len(engine.fanout._transform_warnings) == 1
