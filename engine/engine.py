@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from connectors import registry
-from engine.cache.north.operations import offline as offline_cache_operation
-from engine.ipc import Content, Log, Message, Metrics, Reconfigure, Refused, Start, Stored, Trigger
+from engine.cache.north.operations import OfflineCaches
+from engine.config_source import ConfigSource, start_message
+from engine.ipc import Content, Log, Message, Metrics, Reconfigure, Refused, Stored
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
 from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
@@ -25,6 +26,7 @@ from engine.routing.fanout import Fanout, Ingestion
 from engine.routing.router import NorthRoute
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
+from engine.supervisor.queries import WorkerQueries
 from engine.supervisor.worker import Knobs, Worker, WorkerGone
 
 log = structlog.get_logger(__name__)
@@ -32,42 +34,10 @@ log = structlog.get_logger(__name__)
 _worker_log = get_logger("engine.worker")
 
 
-class ConfigSource(Protocol):
-    """What the engine reads from the configuration store (connector DTOs with secrets decrypted)."""
-
-    def engine_name(self) -> str:
-        """The engine name (``general.name``)."""
-        ...
-
-    def worker_log_level(self) -> str:
-        """Most verbose level any log sink wants, so workers do not ship records nobody keeps."""
-        ...
-
-    def scan_modes(self) -> dict[str, str]:
-        """Scan mode id → cron."""
-        ...
-
-    def souths(self) -> list[dict[str, Any]]:
-        """Every South DTO (with items and groups)."""
-        ...
-
-    def norths(self) -> list[dict[str, Any]]:
-        """Every North DTO."""
-        ...
-
-    def south(self, south_id: str) -> dict[str, Any] | None:
-        """One South DTO, or None."""
-        ...
-
-    def north(self, north_id: str) -> dict[str, Any] | None:
-        """One North DTO, or None."""
-        ...
+__all__ = ["ConfigSource", "Engine", "NorthSlot"]  # ConfigSource: engine.config_source
 
 
-__all__ = ["ConfigSource", "Engine", "NorthSlot"]
-
-
-class Engine(Ingestion):
+class Engine(Ingestion, WorkerQueries):
     """Runs the connectors of one data folder (implements ``engine.runtime.Runtime``).
 
     It reconciles workers with the store and wires their frames: content to ``fanout`` (routing), answers
@@ -102,8 +72,7 @@ class Engine(Ingestion):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        self._offline_caches: dict[str, asyncio.Lock] = {}
-        """Held while the engine itself works on the cache folder of a North without a worker."""
+        self.offline_caches = OfflineCaches(data_dir)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -138,26 +107,11 @@ class Engine(Ingestion):
 
     # ----------------------------------------------------------------------------------------- runtime
 
-    def _start_message(self, role: str, connector_id: str) -> Callable[[], Start]:
-        def build() -> Start:
-            dto = self.config.south(connector_id) if role == "south" else self.config.north(connector_id)
-            if dto is None:
-                raise RuntimeError(f"{role} {connector_id} vanished")
-            return Start(
-                role=role,
-                connector=dto,
-                data_dir=str(self.data_dir),
-                engine_name=self.config.engine_name(),
-                log_level=self.config.worker_log_level(),
-            )
-
-        return build
-
     def _new_worker(self, role: str, connector_id: str) -> Worker:
         worker = Worker(
             f"{role}:{connector_id}",
             role,
-            self._start_message(role, connector_id),
+            start_message(self.config, self.data_dir, role, connector_id),
             self,
             self.knobs,
             cwd=str(self.data_dir),
@@ -197,7 +151,7 @@ class Engine(Ingestion):
                 if slot is not None:
                     del self.norths[north_id]
                     # Until its worker has closed the cache, the engine must not open the folder itself.
-                    async with self._offline_cache_lock(north_id):
+                    async with self.offline_caches.lock(north_id):
                         await slot.worker.stop()
                     self.deliveries.refuse_outbox(slot, "North connector stopped")
                 return
@@ -205,7 +159,7 @@ class Engine(Ingestion):
             route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
             if slot is None:
                 # Its cache folder must not be open twice: wait for an operation the engine runs on it.
-                async with self._offline_cache_lock(north_id):
+                async with self.offline_caches.lock(north_id):
                     self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
             else:
                 slot.route = route
@@ -231,45 +185,6 @@ class Engine(Ingestion):
         """Reschedule the crons after a scan mode change."""
         self._scheduler.update(self.config.scan_modes())
 
-    def _worker(self, kind: str, connector_id: str) -> Worker | None:
-        if kind == "south":
-            return self.souths.get(connector_id)
-        slot = self.norths.get(connector_id)
-        return slot.worker if slot is not None else None
-
-    def _workers(self) -> list[Worker]:
-        return [*self.souths.values(), *(slot.worker for slot in self.norths.values())]
-
-    def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
-        """Supervision state of a connector's worker."""
-        worker = self._worker(kind, connector_id)
-        if worker is None:
-            return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
-        return {"state": worker.state.label, "pid": worker.pid, "restarts": worker.restarts}
-
-    def connector_metrics(self) -> dict[str, dict[str, Any]]:
-        """Latest metrics of each worker, with its supervision state and restart count."""
-        return {
-            worker.key: {**self.metrics.get(worker.key, {}), "state": worker.state.label, "restarts": worker.restarts}
-            for worker in self._workers()
-        }
-
-    async def worker_request(
-        self, kind: str, connector_id: str, method: str, params: dict[str, Any] | None = None, timeout_s: float = 30.0
-    ) -> Any:
-        """Call ``method`` in the worker of a running connector (connection test, cache search...).
-
-        Raises ``WorkerGone`` when the connector has no running worker, ``TimeoutError`` when it does not
-        answer, and ``RuntimeError`` with the worker's message when the call failed there.
-        """
-        worker = self._worker(kind, connector_id)
-        if worker is None or not worker.connected:
-            raise WorkerGone(f"{kind} {connector_id} is not running")
-        return await worker.request(method, params or {}, timeout_s=timeout_s)
-
-    def _offline_cache_lock(self, north_id: str) -> asyncio.Lock:
-        return self._offline_caches.setdefault(north_id, asyncio.Lock())
-
     async def north_cache_request(
         self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
     ) -> Any:
@@ -281,24 +196,12 @@ class Engine(Ingestion):
         """
         if north_id in self.norths:
             return await self.worker_request("north", north_id, method, params, timeout_s)
-        async with self._offline_cache_lock(north_id):
+        async with self.offline_caches.lock(north_id):
             if north_id in self.norths:  # Started while this request waited for the lock.
                 return await self.worker_request("north", north_id, method, params, timeout_s)
-            try:
-                async with asyncio.timeout(timeout_s):
-                    return await offline_cache_operation(
-                        self.data_dir, north_id, method, params, logger=log.bind(north_id=north_id)
-                    )
-            except OSError as err:
-                raise RuntimeError(f"cannot work on the cache folder of North {north_id}: {err}") from err
-
-    def broadcast_trigger(self, scan_mode_id: str) -> None:
-        """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
-        trigger = Trigger(scan_mode_id=scan_mode_id)
-        for worker in self._workers():
-            if worker.connected:
-                with contextlib.suppress(WorkerGone):
-                    worker.send(trigger)
+            return await self.offline_caches.run(
+                north_id, method, params, timeout_s, logger=log.bind(north_id=north_id)
+            )
 
     # ----------------------------------------------------------------------------------------- workers
 

@@ -22,6 +22,8 @@ class EngineInfo:
     launcher_version: str = ""
     ignore_ip_filters: bool = False
     ignore_remote_update: bool = False
+    configuration_restored: tuple[str, ...] = ()
+    """One line per configuration file restored from a backup at this start (it was found damaged)."""
 
     def to_dto(self, *, oibus_id: str, oibus_name: str) -> dict[str, Any]:
         """Return the ``OIBusInfo`` wire form (upstream field names; ``platform`` as node reports it)."""
@@ -39,6 +41,7 @@ class EngineInfo:
             "platform": sys.platform,
             "ignoreIpFilters": self.ignore_ip_filters,
             "ignoreRemoteUpdate": self.ignore_remote_update,
+            "configurationRestored": list(self.configuration_restored),
         }
 
 

@@ -17,7 +17,7 @@ from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
 from engine.api.routes_scan_modes import CronBody
-from engine.api.routes_south import ItemIds, ItemTestCommand
+from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
@@ -148,6 +148,11 @@ def _each(names: Iterable[str], schema: dict[str, Any]) -> dict[str, Any]:
 
 _STRING: dict[str, Any] = {"type": "string"}
 _STRINGS: dict[str, Any] = {"type": "array", "items": _STRING}
+# One server-sent event as a client's parser sees it: its ``data`` line is the JSON text of the update.
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"data": _STRING, "event": _STRING, "id": _STRING, "retry": {"type": "integer"}},
+}
 _PAGE_NUMBER = Param("page", {"type": "integer", "minimum": 0, "default": 0}, "Page number, from 0 (50 per page).")
 
 _CRON_CHECK = object_schema(
@@ -182,6 +187,10 @@ _INFO = object_schema(
         "ignoreIpFilters": {"type": "boolean"},
         "ignoreRemoteUpdate": {"type": "boolean"},
         "defaultPasswordInUse": {"type": "boolean"},
+        "configurationRestored": {
+            **_STRINGS,
+            "description": "One line per configuration file found damaged and restored from a backup at this start.",
+        },
     },
     description="`OIBusInfo`.",
 )
@@ -362,6 +371,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/south/{id}/items/enable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/disable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/delete"): Operation(body=_ITEM_IDS),
+    ("POST", "/api/south/{id}/items/move-to-group"): Operation(body=MoveToGroup),
     # South items as CSV.
     ("POST", "/api/south/{id}/items/to-csv"): Operation(
         body=object_schema({"items": _JSON_FILE, "delimiter": _DELIMITER}, required=("items",)),
@@ -582,10 +592,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/engine/metrics/reset"): Operation(),
     ("POST", "/api/south/{id}/metrics/reset"): Operation(),
     ("POST", "/api/north/{id}/metrics/reset"): Operation(),
-    ("GET", "/sse/home"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
-    ("GET", "/sse/engine"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
-    ("GET", "/sse/south/{id}"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
-    ("GET", "/sse/north/{id}"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
+    ("GET", "/sse/home"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
+    ("GET", "/sse/engine"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
+    ("GET", "/sse/south/{id}"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
+    ("GET", "/sse/north/{id}"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
     ("POST", "/api/engine/restart"): Operation(
         note="The engine stops once the answer is sent; the launcher starts it again."
     ),

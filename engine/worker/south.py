@@ -195,7 +195,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
             "lastFileRetrieved": None,
         }
         self.sink = IpcSink(channel, self.connector_id, self._metrics)
-        self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
+        self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db", logger=self.logger)
         self._cache = self._cache_db.for_south(self.connector_id)
         self._items: list[Item[Any]] = []
         self._raw_items: dict[str, dict[str, Any]] = {}
