@@ -1,4 +1,4 @@
-"""Scan modes: the list, and a create form whose cron is checked as one types (with its next executions).
+"""Scan modes: the list, and a create form whose cron is checked as one types, with its next executions.
 
 ``static/scan_modes.js`` asks ``POST /api/scan-modes/verify`` on each keystroke and creates and deletes
 through the API.
