@@ -25,7 +25,7 @@ from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, R
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
 from engine.routing.router import Decision, NorthRoute, Verdict, split
-from engine.routing.transformers import TransformError, transform
+from engine.routing.transformers import TransformError, content_bytes, transform_content
 from engine.runtime import IngestResult
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
@@ -446,17 +446,22 @@ class Engine:
                 contents.append(part)
                 continue
             try:
-                result = transform(
-                    transformer, (verdict.rule or {}).get("options"), part.content_type, part.payload or b""
+                result = transform_content(
+                    transformer, (verdict.rule or {}).get("options"), part.content_type, content_bytes(part)
                 )
             except TransformError as err:
                 self._warn_transform(slot, verdict, str(err))
                 continue
             if result is not None:
-                output_type, output, output_count = result
                 contents.append(
                     replace(
-                        part, content_type=output_type, payload=output, count=output_count, file_path=None, files=[]
+                        part,
+                        content_type=result.content_type,
+                        payload=result.payload,
+                        count=result.count,
+                        file_path=None,
+                        filename=result.filename,
+                        files=[],
                     )
                 )
         return contents

@@ -127,8 +127,7 @@ class SouthCacheDB:
             version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
-                    f"{self.path} has schema version {version}, newer than this OIBus supports "
-                    f"({SCHEMA_VERSION})"
+                    f"{self.path} has schema version {version}, newer than this OIBus supports ({SCHEMA_VERSION})"
                 )
             for statements in _MIGRATIONS[version:]:
                 for statement in statements:
@@ -197,10 +196,7 @@ class SouthCacheDB:
             sql = f"SELECT {_COLUMNS} FROM south_item_cache WHERE south_id = ? AND item_id = ?"
             params: tuple[str, ...] = (south_id, item_id)
         else:
-            sql = (
-                f"SELECT {_COLUMNS} FROM south_item_cache "
-                "WHERE south_id = ? AND group_id = ? AND item_id IS NULL"
-            )
+            sql = f"SELECT {_COLUMNS} FROM south_item_cache WHERE south_id = ? AND group_id = ? AND item_id IS NULL"
             params = (south_id, _require_group(group_id))
         with self._lock:
             row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
@@ -253,9 +249,7 @@ class SouthItemCache:
         row = self._db._read(self.south_id, item_id, group_id)
         return parse_instant(row[4]) if row else None
 
-    def set_tracked_instant(
-        self, item_id: str | None, instant: datetime, group_id: str | None = None
-    ) -> None:
+    def set_tracked_instant(self, item_id: str | None, instant: datetime, group_id: str | None = None) -> None:
         """Record the tracked instant (call only after the data up to it was acknowledged)."""
         self._db._write(self.south_id, item_id, group_id, {"tracked_instant": format_instant(instant)})
 

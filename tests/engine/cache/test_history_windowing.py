@@ -234,9 +234,7 @@ async def test_oldest_keeps_progress_made_before_a_failure() -> None:
 
 async def test_newest_reads_newest_first_and_saves_once_at_the_end() -> None:
     recorder = Recorder([at("02:59"), at("01:59"), at("00:59")])
-    newest = await run_history(
-        recorder.query, THREE_NEWEST, 200, recorder.save, "newest", sleep=recorder.sleep
-    )
+    newest = await run_history(recorder.query, THREE_NEWEST, 200, recorder.save, "newest", sleep=recorder.sleep)
     assert recorder.queried[0] == (at("02:00"), at("03:00"))
     assert recorder.saved == [at("02:59")]
     assert recorder.timeline[-1] == "save"

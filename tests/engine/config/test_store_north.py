@@ -46,7 +46,7 @@ def test_every_error_at_once(store: ConfigStore) -> None:
     body["settings"] = {"token": 5}
     body["caching"] = {"trigger": {"scanModeId": "nope"}, "throttling": {"maxSize": -1}}
     body["transformers"] = [
-        {"transformerId": "time-values-to-csv", "source": {"type": "south", "southId": "ghost"}},
+        {"transformerId": "time-values-to-xml", "source": {"type": "south", "southId": "ghost"}},
         {"transformerId": "iso", "source": {"type": "elsewhere"}},
         {"transformerId": "iso"},
         {
@@ -64,7 +64,7 @@ def test_every_error_at_once(store: ConfigStore) -> None:
         "settings.token": "Expected `str`, got `int`",
         "caching.trigger.scanModeId": "unknown scan mode 'nope'",
         "caching.throttling.maxSize": "Expected `int` >= 0",
-        "transformers[0].transformerId": f"unknown transformer 'time-values-to-csv' (available: {available})",
+        "transformers[0].transformerId": f"unknown transformer 'time-values-to-xml' (available: {available})",
         "transformers[0].source.southId": "unknown South connector 'ghost'",
         "transformers[1].source.type": "Invalid value 'elsewhere'",
         "transformers[2].source": "Object missing required field `source`",
