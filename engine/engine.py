@@ -24,8 +24,9 @@ from engine.cache.north_operations import offline as offline_cache_operation
 from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
+from engine.routing.custom import CustomTransforms, Lookup, Pending
 from engine.routing.router import Decision, NorthRoute, Verdict, split
-from engine.routing.transformers import TransformError, content_bytes, transform_content
+from engine.routing.transformers import STANDARD, TransformError, content_bytes, transform_content
 from engine.runtime import IngestResult
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
@@ -126,8 +127,10 @@ class Engine:
         knobs: Knobs | None = None,
         safe_mode: bool = False,
         store_timeout_s: float = STORE_TIMEOUT_S,
+        custom_transformers: Lookup | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.custom = CustomTransforms(custom_transformers)
         self.config = config
         self.knobs = knobs or Knobs()
         self.safe_mode = safe_mode
@@ -183,6 +186,7 @@ class Engine:
         for slot in self.norths.values():
             self._refuse_outbox(slot, "engine stopping")
         self.norths.clear()
+        await self.custom.close()
 
     # ----------------------------------------------------------------------------------------- runtime
 
@@ -434,9 +438,12 @@ class Engine:
         verdicts: dict[str | None, Verdict],
         item_ids_by_name: Mapping[str, str] | None = None,
         fallback: Callable[[], Verdict] | None = None,
-    ) -> list[Content]:
-        """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target)."""
-        contents: list[Content] = []
+    ) -> list[Content | Pending]:
+        """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target).
+
+        A part for a custom transformer is ``Pending``: it runs in the sandbox, see :meth:`_resolve`.
+        """
+        contents: list[Content | Pending] = []
         for verdict, payload, count in split(
             verdicts, content.content_type, content.payload, item_ids_by_name, fallback
         ):
@@ -444,6 +451,9 @@ class Engine:
             transformer = verdict.transformer
             if transformer is None:
                 contents.append(part)
+                continue
+            if transformer not in STANDARD:
+                contents.append(Pending(part, transformer, verdict))
                 continue
             try:
                 result = transform_content(
@@ -476,14 +486,14 @@ class Engine:
     def _route_south(self, worker: Worker, south_id: str, content: Content) -> None:
         groups = self._south_groups.get(south_id, {})
         names = self._south_item_ids.get(south_id, {})
-        parts: list[tuple[NorthSlot, list[Content]]] = []
+        parts: list[tuple[NorthSlot, list[Content | Pending]]] = []
         for slot in self.norths.values():
             verdicts = slot.route.decide_south(south_id, content.items, groups, content.content_type)
             # A value naming no known item follows the South-level decision (worked out only for a split batch).
             fallback = partial(slot.route.decide_item, south_id, None, None, content.content_type)
-            contents = self._parts(slot, content, verdicts, names, fallback)
-            if contents:
-                parts.append((slot, contents))
+            pending = self._parts(slot, content, verdicts, names, fallback)
+            if pending:
+                parts.append((slot, pending))
         generation = worker.generation
 
         def done(result: IngestResult) -> None:
@@ -497,11 +507,15 @@ class Engine:
             with contextlib.suppress(WorkerGone):
                 worker.send(reply)
 
-        self._dispatch(parts, done)
+        if not any(isinstance(item, Pending) for _, items in parts for item in items) or self._group is None:
+            self._dispatch(self._ready(parts), done)
+            return
+        # Custom transformers run in the sandbox process: route once they answered, off the message loop.
+        self._group.create_task(self._dispatch_resolved(parts, done), name=f"engine:custom-transform:{south_id}")
 
     def _api_parts(
         self, content: Content, data_source_id: str, north_ids: list[str] | None
-    ) -> tuple[list[tuple[NorthSlot, list[Content]]], bool]:
+    ) -> tuple[list[tuple[NorthSlot, list[Content | Pending]]], bool]:
         """What each target North caches of API content, and whether some candidate ignores it on purpose."""
         if north_ids:
             slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
@@ -513,8 +527,8 @@ class Engine:
 
     def _parts_by_verdict(
         self, content: Content, verdicts: list[tuple[NorthSlot, Verdict]]
-    ) -> tuple[list[tuple[NorthSlot, list[Content]]], bool]:
-        parts: list[tuple[NorthSlot, list[Content]]] = []
+    ) -> tuple[list[tuple[NorthSlot, list[Content | Pending]]], bool]:
+        parts: list[tuple[NorthSlot, list[Content | Pending]]] = []
         ignored = False
         for slot, verdict in verdicts:
             contents = self._parts(slot, content, {None: verdict})
@@ -529,7 +543,56 @@ class Engine:
         parts, ignored = self._api_parts(content, data_source_id, north_ids)
         return await self._deliver(parts, ignored)
 
-    async def _deliver(self, parts: list[tuple[NorthSlot, list[Content]]], ignored: bool) -> IngestResult:
+    async def _resolve(self, slot: NorthSlot, items: list[Content | Pending]) -> list[Content]:
+        """Run the custom transformers of ``items`` (a failure drops that part with one warning)."""
+        contents: list[Content] = []
+        for item in items:
+            if isinstance(item, Content):
+                contents.append(item)
+                continue
+            part = item.part
+            try:
+                result = await self.custom.apply(
+                    item.transformer_id,
+                    (item.verdict.rule or {}).get("options"),
+                    part.content_type,
+                    content_bytes(part),
+                    part.filename,
+                )
+            except TransformError as err:
+                self._warn_transform(slot, item.verdict, str(err))
+                continue
+            if result is not None:
+                contents.append(
+                    replace(
+                        part,
+                        content_type=result.content_type,
+                        payload=result.payload,
+                        count=result.count,
+                        file_path=None,
+                        filename=result.filename,
+                        files=[],
+                    )
+                )
+        return contents
+
+    @staticmethod
+    def _ready(parts: list[tuple[NorthSlot, list[Content | Pending]]]) -> list[tuple[NorthSlot, list[Content]]]:
+        return [(slot, [item for item in items if isinstance(item, Content)]) for slot, items in parts]
+
+    async def _resolved(
+        self, parts: list[tuple[NorthSlot, list[Content | Pending]]]
+    ) -> list[tuple[NorthSlot, list[Content]]]:
+        resolved = [(slot, await self._resolve(slot, items)) for slot, items in parts]
+        return [(slot, contents) for slot, contents in resolved if contents]
+
+    async def _dispatch_resolved(
+        self, parts: list[tuple[NorthSlot, list[Content | Pending]]], on_done: Callable[[IngestResult], None]
+    ) -> None:
+        self._dispatch(await self._resolved(parts), on_done)
+
+    async def _deliver(self, pending: list[tuple[NorthSlot, list[Content | Pending]]], ignored: bool) -> IngestResult:
+        parts = await self._resolved(pending)
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
         def done(result: IngestResult) -> None:
