@@ -103,16 +103,14 @@ async def _serve(
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
-    from engine.routing.custom import custom_definitions
     from engine.logs import LogStore
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService
+    from engine.routing.custom import custom_definitions
 
     settings = store.engine_settings()
     config_source = StoreConfigSource(store)
-    engine = Engine(
-        data_dir, config_source, safe_mode=args.safe_mode, custom_transformers=custom_definitions(store)
-    )
+    engine = Engine(data_dir, config_source, safe_mode=args.safe_mode, custom_transformers=custom_definitions(store))
     # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
     stop = asyncio.Event()
 

@@ -33,9 +33,11 @@ class FakeWorker:
         self.state = WorkerState.RUNNING
         self.generation = 1
         self.sent: list[Message] = []
+        self.arrived = asyncio.Event()
 
     def send(self, message: Message) -> None:
         self.sent.append(message)
+        self.arrived.set()
 
 
 class NoConfig:
@@ -265,8 +267,15 @@ def custom_rule(transformer_id: str) -> dict[str, Any]:
 
 
 async def answer_when_sent(engine: Engine, workers: list[FakeWorker], expected: int) -> None:
+    # The parts arrive once the sandbox answered: wait for sends rather than poll.
     while sum(len(contents(worker)) for worker in workers) < expected:
-        await asyncio.sleep(0.01)
+        for worker in workers:
+            worker.arrived.clear()
+        async with asyncio.TaskGroup() as group:
+            waits = [group.create_task(worker.arrived.wait()) for worker in workers]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
     for worker in workers:
         answer(engine, worker)
 
