@@ -19,12 +19,7 @@ from engine.api.log_relay import LokiPush
 from engine.api.routes_north import CacheContentUpdateCommand
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand
-from engine.api.routes_transformers import (
-    CustomTransformerTest,
-    TransformerDTO,
-    TransformerTestRequest,
-    TransformerTestResponse,
-)
+from engine.api.routes_transformers import TransformerDTO
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
 from engine.config.models import (
@@ -63,6 +58,7 @@ from engine.config.models import (
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
 from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
+from engine.routing.testing import CustomTransformerTest, TransformerTestRequest, TransformerTestResponse
 
 OPENAPI_PATH = "/api/openapi.json"
 _JSON = "application/json"
