@@ -15,6 +15,7 @@ text or any JSON value (written as JSON).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import sys
@@ -112,6 +113,11 @@ class _Isolate:
             raise TypeError("sandbox prelude did not define __run")
         self.entry = entry
 
+    def close(self) -> None:
+        """Free the V8 context (errors while closing a broken one are of no interest)."""
+        with contextlib.suppress(Exception):
+            self.context.close()
+
     def run(self, request: RunRequest) -> Any:
         from py_mini_racer import JSPromise
 
@@ -139,9 +145,28 @@ class Sandbox:
 
     def __init__(self) -> None:
         self.isolates: OrderedDict[str, _Isolate] = OrderedDict()
+        self.current: _Isolate | None = None
 
     def handle(self, request: RunRequest) -> RunResult:
-        """Run one request; every failure becomes an answer naming its kind."""
+        """Run one request; every failure becomes an answer naming its kind (and drops that isolate)."""
+        self.current = None
+        result = self._handle(request)
+        failed = self._take_current() if result.error_kind is not None else None
+        if failed is not None:
+            failed.close()
+        return result
+
+    def _take_current(self) -> _Isolate | None:
+        current, self.current = self.current, None
+        return current
+
+    def close(self) -> None:
+        """Close every isolate (before the process exits, so V8 calls nothing back into a closed loop)."""
+        for isolate in self.isolates.values():
+            isolate.close()
+        self.isolates.clear()
+
+    def _handle(self, request: RunRequest) -> RunResult:
         import json
 
         from py_mini_racer import JSOOMException, JSParseException, JSTimeoutException
@@ -154,11 +179,12 @@ class Sandbox:
             isolate = self.isolates.pop(key, None)
             if isolate is None:
                 isolate = _Isolate(request.code, request.memory_limit_mb, request.timeout_ms / 1000)
+            self.current = isolate
             stage = "RUNTIME_ERROR"
             raw = isolate.run(request)
             self.isolates[key] = isolate
             while len(self.isolates) > MAX_ISOLATES:
-                self.isolates.popitem(last=False)
+                self.isolates.popitem(last=False)[1].close()
             decoded = json.loads(str(raw))
             return RunResult(
                 id=request.id,
@@ -208,6 +234,13 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """Answer requests one at a time until stdin closes."""
     sandbox = Sandbox()
+    try:
+        _serve(sandbox, stdin, stdout)
+    finally:
+        sandbox.close()
+
+
+def _serve(sandbox: Sandbox, stdin: BinaryIO, stdout: BinaryIO) -> None:
     while True:
         header = _read_exactly(stdin, HEADER.size)
         if header is None:
