@@ -9,13 +9,22 @@ from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
+    "ftp": "connectors.south.ftp",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
+    "mysql": "connectors.south.mysql",
+    "odbc": "connectors.south.odbc",
     "oianalytics": "connectors.south.oianalytics",
     "opcua": "connectors.south.opcua",
+    "postgresql": "connectors.south.postgresql",
+    "rest": "connectors.south.rest",
+    "sftp": "connectors.south.sftp",
+    "sqlite": "connectors.south.sqlite",
 }
 
 NORTH: dict[str, str] = {
+    "aws-s3": "connectors.north.aws_s3",
+    "azure-blob": "connectors.north.azure_blob",
     "console": "connectors.north.console",
     "file-writer": "connectors.north.file_writer",
     "oibus": "connectors.north.oibus",
@@ -23,6 +32,8 @@ NORTH: dict[str, str] = {
     "mqtt": "connectors.north.mqtt",
     "oianalytics": "connectors.north.oianalytics",
     "opcua": "connectors.north.opcua",
+    "rest": "connectors.north.rest",
+    "sftp": "connectors.north.sftp",
 }
 
 

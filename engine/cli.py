@@ -27,8 +27,12 @@ from engine.version import engine_version
 if TYPE_CHECKING:
     from engine.config.models import WebServerSettings
     from engine.config.store import ConfigStore
+    from engine.engine import Engine
+    from engine.info import EngineInfo
     from engine.logs import LogPipeline
     from engine.metrics import MetricsStore
+    from engine.oianalytics.agent import OIAnalyticsAgent
+    from engine.proxy import ProxyService
 
 log = structlog.get_logger("engine")
 
@@ -67,13 +71,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     """Run the engine until a stop signal; return the exit code. The log pipeline closes last."""
+    from engine.config.backup import recover, take_backup
     from engine.config.provisioning import read_init_settings
     from engine.config.store import ConfigStore
     from engine.logs import configure as configure_logs
     from engine.metrics import MetricsStore
 
+    # Before the store opens: a damaged oibus.db must be restored, never recreated as a new install.
+    restored = recover(data_dir)
     init = read_init_settings(data_dir)
     store = ConfigStore.open(data_dir, init=init, launcher_version=args.launcherVersion or None)
+    take_backup(data_dir)
     settings = store.engine_settings()
     logs = configure_logs(
         settings.logger, data_dir, settings.general.name, console_level=os.environ.get("OIBUS_LOG_LEVEL")
@@ -83,7 +91,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
         async with MetricsStore.open(data_dir) as metrics:
             metrics.prune("south", [south.id for south in store.list_souths()])
             metrics.prune("north", [north.id for north in store.list_norths()])
-            return await _serve(args, data_dir, store, logs, metrics)
+            return await _serve(args, data_dir, store, logs, metrics, restored)
     finally:
         store.close()
         log.info("stopped")
@@ -91,26 +99,24 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 async def _serve(
-    args: argparse.Namespace, data_dir: Path, store: ConfigStore, logs: LogPipeline, metrics: MetricsStore
+    args: argparse.Namespace,
+    data_dir: Path,
+    store: ConfigStore,
+    logs: LogPipeline,
+    metrics: MetricsStore,
+    restored: list[str],
 ) -> int:
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
-    from engine.api.app import create_app
-    from engine.api.info import EngineInfo
-    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
-    from engine.api.routes_oianalytics import config_change_middleware
-    from engine.api.routes_sse import install as install_live_streams
-    from engine.api.served import extra_route_tables
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
-    from engine.logs import LogStore
+    from engine.launcher_watch import stop_when_parent_dies
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService
-    from engine.routing.custom import custom_definitions
 
     settings = store.engine_settings()
     config_source = StoreConfigSource(store)
-    engine = Engine(data_dir, config_source, safe_mode=args.safe_mode, custom_transformers=custom_definitions(store))
+    engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
     # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
     stop = asyncio.Event()
 
@@ -119,35 +125,11 @@ async def _serve(
 
     proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
-
-    def apply_settings() -> None:
-        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
-        logs.apply(current.logger, engine_name=current.general.name)
-        proxy.apply(current.proxy_server)
-
-    engine.settings_listeners.append(apply_settings)
-    engine.metrics_listeners.append(metrics.record)
-    engine.worker_start_listeners.append(metrics.worker_started)
-    info = EngineInfo(
-        data_directory=data_dir,
-        launcher_version=args.launcherVersion,
-        ignore_ip_filters=args.ignoreIpFilters,
-        ignore_remote_update=args.ignoreRemoteUpdate,
-    )
+    _listen_to_engine(engine, store, logs, proxy, metrics)
+    info = _engine_info(args, data_dir, restored)
     agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
     config_source.extra.append(agent.connector_extra)
-    app = create_app(
-        store,
-        engine,
-        info,
-        extra_routes=extra_route_tables(),
-    )
-    app[OIANALYTICS] = agent
-    app.middlewares.append(config_change_middleware)
-    app[LOGS] = LogStore(data_dir)
-    app[LOG_PIPELINE] = logs
-    install_live_streams(app, metrics)
-    app[STOP_ENGINE] = stop
+    app = _web_app(store, engine, info, agent, logs, metrics, stop)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = settings.web_server.port
@@ -156,29 +138,17 @@ async def _serve(
         await runner.cleanup()
         agent.close()
         return 1
-    loop = asyncio.get_running_loop()
-    if sys.platform != "win32":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-    else:  # pragma: no cover - Windows: Ctrl-C / Ctrl-Break arrive as SIGINT / SIGBREAK
-        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
-        signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
+    _stop_on_signals(stop)
     try:
         async with asyncio.TaskGroup() as group:
             metrics.start(group)
             group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             agent_task = group.create_task(agent.run(), name="oianalytics:agent")
+            if args.launcherVersion:
+                group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
-            log.info(
-                "oibus fully started",
-                version=engine_version(),
-                port=port,
-                dataFolder=str(data_dir),
-                safeMode=args.safe_mode,
-            )
-            urls = " and ".join(f"{scheme}://localhost:{site_port}" for scheme, site_port, _ in sites)
-            print(f"OIBus {engine_version()} listening on {urls} (data folder {data_dir})", flush=True)
+            _announce(args, data_dir, port, [(scheme, site_port) for scheme, site_port, _ in sites])
             await stop.wait()
             log.info("stopping")
             for _, _, site in sites:
@@ -192,6 +162,81 @@ async def _serve(
             await runner.cleanup()
         agent.close()
     return 0
+
+
+def _engine_info(args: argparse.Namespace, data_dir: Path, restored: list[str]) -> EngineInfo:
+    """What the engine reports about itself (``GET /api/engine/info``), from the command line."""
+    from engine.info import EngineInfo
+
+    return EngineInfo(
+        data_directory=data_dir,
+        launcher_version=args.launcherVersion,
+        ignore_ip_filters=args.ignoreIpFilters,
+        ignore_remote_update=args.ignoreRemoteUpdate,
+        configuration_restored=tuple(restored),
+    )
+
+
+def _listen_to_engine(
+    engine: Engine, store: ConfigStore, logs: LogPipeline, proxy: ProxyService, metrics: MetricsStore
+) -> None:
+    """Apply engine settings changes to the logs and the proxy; record workers' metrics."""
+
+    def apply_settings() -> None:
+        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
+        logs.apply(current.logger, engine_name=current.general.name)
+        proxy.apply(current.proxy_server)
+
+    engine.settings_listeners.append(apply_settings)
+    engine.metrics_listeners.append(metrics.record)
+    engine.worker_start_listeners.append(metrics.worker_started)
+
+
+def _web_app(
+    store: ConfigStore,
+    engine: Engine,
+    info: EngineInfo,
+    agent: OIAnalyticsAgent,
+    logs: LogPipeline,
+    metrics: MetricsStore,
+    stop: asyncio.Event,
+) -> web.Application:
+    """The REST API and UI with the engine's extras: OIAnalytics, logs, live streams, the restart route."""
+    from engine.api.app import create_app
+    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
+    from engine.api.routes_oianalytics import config_change_middleware
+    from engine.api.routes_sse import install as install_live_streams
+    from engine.api.served import extra_route_tables
+    from engine.logs import LogStore
+
+    app = create_app(store, engine, info, extra_routes=extra_route_tables())
+    app[OIANALYTICS] = agent
+    app.middlewares.append(config_change_middleware)
+    app[LOGS] = LogStore(info.data_directory)
+    app[LOG_PIPELINE] = logs
+    install_live_streams(app, metrics)
+    app[STOP_ENGINE] = stop
+    return app
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM (Windows: Ctrl-C, Ctrl-Break) set ``stop``: a graceful stop."""
+    loop = asyncio.get_running_loop()
+    if sys.platform != "win32":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    else:  # pragma: no cover - Windows: Ctrl-C / Ctrl-Break arrive as SIGINT / SIGBREAK
+        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
+        signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+def _announce(args: argparse.Namespace, data_dir: Path, port: int, sites: list[tuple[str, int]]) -> None:
+    """Log that the engine is up and print where it listens (the launcher and operators read that line)."""
+    log.info(
+        "oibus fully started", version=engine_version(), port=port, dataFolder=str(data_dir), safeMode=args.safe_mode
+    )
+    urls = " and ".join(f"{scheme}://localhost:{site_port}" for scheme, site_port in sites)
+    print(f"OIBus {engine_version()} listening on {urls} (data folder {data_dir})", flush=True)
 
 
 async def _listen(
@@ -260,4 +305,18 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(data_dir)
     if args.reset_admin_password:
         sys.exit(reset_admin_password(data_dir))
-    sys.exit(asyncio.run(serve(args, data_dir)))
+    from engine.config.backup import ConfigurationDamaged
+    from engine.launcher_watch import DataFolderInUse, lock_data_folder
+
+    try:
+        lock = lock_data_folder(data_dir)
+    except DataFolderInUse as err:
+        print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
+        sys.exit(75)  # EX_TEMPFAIL: the other engine may be on its way out.
+    try:
+        with lock:
+            sys.exit(asyncio.run(serve(args, data_dir)))
+    except ConfigurationDamaged as err:
+        # One clear line for the launcher's log and the service manager, not a traceback; 78 is EX_CONFIG.
+        print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
+        sys.exit(78)

@@ -9,115 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from connectors import registry
-from engine.cache.north_operations import offline as offline_cache_operation
-from engine.ipc import Ack, Content, Log, Message, Metrics, Nack, Reconfigure, Refused, Start, Stored, Trigger
+from engine.cache.north.operations import OfflineCaches
+from engine.config_source import ConfigSource, start_message
+from engine.ipc import Content, Log, Message, Metrics, Reconfigure, Refused, Stored
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
-from engine.routing.custom import CustomTransforms, Lookup, Pending
-from engine.routing.router import Decision, NorthRoute, Verdict, split
-from engine.routing.transformers import STANDARD, TransformError, content_bytes, transform_content
-from engine.runtime import IngestResult
+from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
+from engine.routing.fanout import Fanout, Ingestion
+from engine.routing.router import NorthRoute
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
+from engine.supervisor.queries import WorkerQueries
 from engine.supervisor.worker import Knobs, Worker, WorkerGone
 
 log = structlog.get_logger(__name__)
 
-MAX_OUTBOX = 20_000
-"""Contents waiting for one North before new content for it is refused (protects the engine's memory)."""
-
-STORE_TIMEOUT_S = 30.0
-"""A North that has not stored a content by then (crash loop, stuck disk) gets it refused: the source keeps
-its data and sends it again later, and an API client is told to retry instead of waiting forever."""
-
 _worker_log = get_logger("engine.worker")
 
 
-class ConfigSource(Protocol):
-    """What the engine reads from the configuration store (connector DTOs with secrets decrypted)."""
-
-    def engine_name(self) -> str:
-        """The engine name (``general.name``)."""
-        ...
-
-    def worker_log_level(self) -> str:
-        """Most verbose level any log sink wants, so workers do not ship records nobody keeps."""
-        ...
-
-    def scan_modes(self) -> dict[str, str]:
-        """Scan mode id → cron."""
-        ...
-
-    def souths(self) -> list[dict[str, Any]]:
-        """Every South DTO (with items and groups)."""
-        ...
-
-    def norths(self) -> list[dict[str, Any]]:
-        """Every North DTO."""
-        ...
-
-    def south(self, south_id: str) -> dict[str, Any] | None:
-        """One South DTO, or None."""
-        ...
-
-    def north(self, north_id: str) -> dict[str, Any] | None:
-        """One North DTO, or None."""
-        ...
+__all__ = ["ConfigSource", "Engine", "NorthSlot"]  # ConfigSource: engine.config_source
 
 
-@dataclass(slots=True)
-class Delivery:
-    """One content on its way to several Norths; ``on_done`` runs once all of them answered.
+class Engine(Ingestion, WorkerQueries):
+    """Runs the connectors of one data folder (implements ``engine.runtime.Runtime``).
 
-    ``pending`` counts the parts each North still has to answer for (a content split across transformer
-    rules is several parts); a North that refuses any part refuses the content.
+    It reconciles workers with the store and wires their frames: content to ``fanout`` (routing), answers
+    to ``deliveries`` (the durability contract, ``engine.routing.delivery``).
     """
-
-    pending: dict[str, int]
-    on_done: Callable[[IngestResult], None]
-    stored: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-
-    def answer(self, north_id: str, reason: str | None) -> None:
-        """Record the answer of one North for one part."""
-        left = self.pending.get(north_id)
-        if left is None:
-            return
-        if reason is not None:
-            self.refused.setdefault(north_id, reason)
-        if left > 1:
-            self.pending[north_id] = left - 1
-            return
-        del self.pending[north_id]
-        if north_id not in self.refused:
-            self.stored.append(north_id)
-        if not self.pending:
-            self.on_done(IngestResult(stored=tuple(self.stored), refused=dict(self.refused)))
-
-
-@dataclass(slots=True)
-class NorthSlot:
-    """Routing state of one enabled North: its rules and the contents it has not confirmed yet."""
-
-    route: NorthRoute
-    worker: Worker
-    outbox: dict[int, tuple[Content, Delivery, float]] = field(default_factory=dict)
-    """Contents sent (or waiting to be sent) and not yet confirmed, with their deadline, oldest first."""
-
-
-class Engine:
-    """Runs the connectors of one data folder (implements ``engine.runtime.Runtime``)."""
 
     def __init__(
         self,
@@ -127,22 +52,17 @@ class Engine:
         knobs: Knobs | None = None,
         safe_mode: bool = False,
         store_timeout_s: float = STORE_TIMEOUT_S,
-        custom_transformers: Lookup | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.custom = CustomTransforms(custom_transformers)
         self.config = config
         self.knobs = knobs or Knobs()
         self.safe_mode = safe_mode
         self.store_timeout_s = store_timeout_s
         self.souths: dict[str, Worker] = {}
-        self.norths: dict[str, NorthSlot] = {}
+        self.norths: dict[str, NorthSlot[Worker]] = {}
+        self.deliveries = Deliveries(self.norths, store_timeout_s=store_timeout_s)
+        self.fanout = Fanout(self.norths, self.deliveries)
         self.metrics: dict[str, dict[str, Any]] = {}
-        self._south_groups: dict[str, dict[str, str | None]] = {}
-        self._south_item_ids: dict[str, dict[str, str]] = {}
-        """Per South, item name → item id (a time-value's ``pointId`` is its item's name)."""
-        self._transform_warnings: set[tuple[str, str]] = set()
-        self._seq = itertools.count(1)
         self._group: asyncio.TaskGroup | None = None
         self._scheduler = Scheduler(self.broadcast_trigger)
         self._lock = asyncio.Lock()
@@ -152,8 +72,7 @@ class Engine:
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        self._offline_caches: dict[str, asyncio.Lock] = {}
-        """Held while the engine itself works on the cache folder of a North without a worker."""
+        self.offline_caches = OfflineCaches(data_dir)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -166,7 +85,7 @@ class Engine:
             with contextlib.suppress(OSError):
                 leftover.unlink()
         self._scheduler.start(group, self.config.scan_modes())
-        self._expiry = group.create_task(self._expire_outboxes(), name="engine:outbox-expiry")
+        self._expiry = group.create_task(self.deliveries.run_expiry(), name="engine:outbox-expiry")
         if self.safe_mode:
             log.warning("safe mode: connectors are not started")
             return
@@ -183,33 +102,16 @@ class Engine:
         await asyncio.gather(*(worker.stop() for worker in self.souths.values()))
         self.souths.clear()
         await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
-        for slot in self.norths.values():
-            self._refuse_outbox(slot, "engine stopping")
+        self.deliveries.refuse_all(self.norths.values(), "engine stopping")
         self.norths.clear()
-        await self.custom.close()
 
     # ----------------------------------------------------------------------------------------- runtime
-
-    def _start_message(self, role: str, connector_id: str) -> Callable[[], Start]:
-        def build() -> Start:
-            dto = self.config.south(connector_id) if role == "south" else self.config.north(connector_id)
-            if dto is None:
-                raise RuntimeError(f"{role} {connector_id} vanished")
-            return Start(
-                role=role,
-                connector=dto,
-                data_dir=str(self.data_dir),
-                engine_name=self.config.engine_name(),
-                log_level=self.config.worker_log_level(),
-            )
-
-        return build
 
     def _new_worker(self, role: str, connector_id: str) -> Worker:
         worker = Worker(
             f"{role}:{connector_id}",
             role,
-            self._start_message(role, connector_id),
+            start_message(self.config, self.data_dir, role, connector_id),
             self,
             self.knobs,
             cwd=str(self.data_dir),
@@ -225,15 +127,13 @@ class Engine:
             worker = self.souths.get(south_id)
             wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
             if dto is not None:
-                self._south_groups[south_id] = {item["id"]: item.get("groupId") for item in dto.get("items") or []}
-                self._south_item_ids[south_id] = {item["name"]: item["id"] for item in dto.get("items") or []}
+                self.fanout.set_south_items(south_id, dto.get("items") or [])
             if not wanted:
                 if worker is not None:
                     del self.souths[south_id]
                     await worker.stop()
                 if dto is None:
-                    self._south_groups.pop(south_id, None)
-                    self._south_item_ids.pop(south_id, None)
+                    self.fanout.set_south_items(south_id, None)
                 return
             assert dto is not None
             if worker is None:
@@ -251,15 +151,15 @@ class Engine:
                 if slot is not None:
                     del self.norths[north_id]
                     # Until its worker has closed the cache, the engine must not open the folder itself.
-                    async with self._offline_cache_lock(north_id):
+                    async with self.offline_caches.lock(north_id):
                         await slot.worker.stop()
-                    self._refuse_outbox(slot, "North connector stopped")
+                    self.deliveries.refuse_outbox(slot, "North connector stopped")
                 return
             assert dto is not None
             route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
             if slot is None:
                 # Its cache folder must not be open twice: wait for an operation the engine runs on it.
-                async with self._offline_cache_lock(north_id):
+                async with self.offline_caches.lock(north_id):
                     self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
             else:
                 slot.route = route
@@ -285,49 +185,10 @@ class Engine:
         """Reschedule the crons after a scan mode change."""
         self._scheduler.update(self.config.scan_modes())
 
-    def _worker(self, kind: str, connector_id: str) -> Worker | None:
-        if kind == "south":
-            return self.souths.get(connector_id)
-        slot = self.norths.get(connector_id)
-        return slot.worker if slot is not None else None
-
-    def _workers(self) -> list[Worker]:
-        return [*self.souths.values(), *(slot.worker for slot in self.norths.values())]
-
-    def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
-        """Supervision state of a connector's worker."""
-        worker = self._worker(kind, connector_id)
-        if worker is None:
-            return {"state": WorkerState.STOPPED.label, "pid": None, "restarts": 0}
-        return {"state": worker.state.label, "pid": worker.pid, "restarts": worker.restarts}
-
-    def connector_metrics(self) -> dict[str, dict[str, Any]]:
-        """Latest metrics of each worker, with its supervision state and restart count."""
-        return {
-            worker.key: {**self.metrics.get(worker.key, {}), "state": worker.state.label, "restarts": worker.restarts}
-            for worker in self._workers()
-        }
-
-    async def worker_request(
-        self, kind: str, connector_id: str, method: str, params: dict[str, Any] | None = None, timeout_s: float = 30.0
-    ) -> Any:
-        """Call ``method`` in the worker of a running connector (connection test, cache search...).
-
-        Raises ``WorkerGone`` when the connector has no running worker, ``TimeoutError`` when it does not
-        answer, and ``RuntimeError`` with the worker's message when the call failed there.
-        """
-        worker = self._worker(kind, connector_id)
-        if worker is None or not worker.connected:
-            raise WorkerGone(f"{kind} {connector_id} is not running")
-        return await worker.request(method, params or {}, timeout_s=timeout_s)
-
-    def _offline_cache_lock(self, north_id: str) -> asyncio.Lock:
-        return self._offline_caches.setdefault(north_id, asyncio.Lock())
-
     async def north_cache_request(
         self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
     ) -> Any:
-        """Run a cache operation (``engine.cache.north_operations``) for the North ``north_id``.
+        """Run a cache operation (``engine.cache.north.operations``) for the North ``north_id``.
 
         A North with a worker has it done there (``worker_request``: ``WorkerGone`` while the worker is not
         connected). A North without one (disabled, or safe mode) has its cache folder opened here: no worker
@@ -335,24 +196,12 @@ class Engine:
         """
         if north_id in self.norths:
             return await self.worker_request("north", north_id, method, params, timeout_s)
-        async with self._offline_cache_lock(north_id):
+        async with self.offline_caches.lock(north_id):
             if north_id in self.norths:  # Started while this request waited for the lock.
                 return await self.worker_request("north", north_id, method, params, timeout_s)
-            try:
-                async with asyncio.timeout(timeout_s):
-                    return await offline_cache_operation(
-                        self.data_dir, north_id, method, params, logger=log.bind(north_id=north_id)
-                    )
-            except OSError as err:
-                raise RuntimeError(f"cannot work on the cache folder of North {north_id}: {err}") from err
-
-    def broadcast_trigger(self, scan_mode_id: str) -> None:
-        """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
-        trigger = Trigger(scan_mode_id=scan_mode_id)
-        for worker in self._workers():
-            if worker.connected:
-                with contextlib.suppress(WorkerGone):
-                    worker.send(trigger)
+            return await self.offline_caches.run(
+                north_id, method, params, timeout_s, logger=log.bind(north_id=north_id)
+            )
 
     # ----------------------------------------------------------------------------------------- workers
 
@@ -368,22 +217,18 @@ class Engine:
         if slot is None or slot.worker is not worker:
             return
         if state is WorkerState.RUNNING:
-            for content, _, _ in list(slot.outbox.values()):
-                worker.send(content)
+            self.deliveries.resend(slot)
         elif state is WorkerState.FATAL:
-            self._refuse_outbox(slot, "North connector cannot run with its settings")
+            self.deliveries.refuse_outbox(slot, "North connector cannot run with its settings")
 
     def on_message(self, worker: Worker, message: Message) -> None:
         """Dispatch a frame from a worker."""
         connector_id = worker.key.split(":", 1)[1]
         if isinstance(message, Content):
-            self._route_south(worker, connector_id, message)
+            self.fanout.route_south(worker, connector_id, message)
         elif isinstance(message, Stored | Refused):
-            slot = self.norths.get(connector_id)
-            if slot is not None:
-                entry = slot.outbox.pop(message.seq, None)
-                if entry is not None:
-                    entry[1].answer(connector_id, None if isinstance(message, Stored) else message.reason)
+            reason = None if isinstance(message, Stored) else message.reason
+            self.deliveries.answered(connector_id, message.seq, reason)
         elif isinstance(message, Log):
             self._relog(worker, message)
         elif isinstance(message, Metrics):
@@ -394,292 +239,3 @@ class Engine:
     def _relog(self, worker: Worker, message: Log) -> None:
         # The worker bound its scope (scopeType, scopeId, scopeName): the record keeps it as its own.
         _worker_log.log(message.level, message.event, **message.fields)
-
-    # ----------------------------------------------------------------------------------------- routing
-
-    def _dispatch(
-        self,
-        parts: list[tuple[NorthSlot, list[Content]]],
-        on_done: Callable[[IngestResult], None],
-        *,
-        ignored: bool = True,
-    ) -> None:
-        """Send each North its parts (or park them in the outbox of a restarting one).
-
-        With no target, ``ignored`` tells whether that was deliberate (an ``ignore`` rule, or a South
-        nobody subscribes to) rather than a client naming no North that exists.
-        """
-        delivery = Delivery(pending={slot.route.id: len(contents) for slot, contents in parts}, on_done=on_done)
-        if not parts:
-            on_done(IngestResult(stored=(), refused={}, ignored=ignored))
-            return
-        for slot, contents in parts:
-            for content in contents:
-                self._send_part(slot, content, delivery)
-
-    def _send_part(self, slot: NorthSlot, content: Content, delivery: Delivery) -> None:
-        if len(slot.outbox) >= MAX_OUTBOX:
-            delivery.answer(slot.route.id, "North connector is not keeping up; try again later")
-            return
-        seq = next(self._seq)
-        outgoing = replace(content, seq=seq)
-        slot.outbox[seq] = (outgoing, delivery, time.monotonic() + self.store_timeout_s)
-        if slot.worker.connected:
-            with contextlib.suppress(WorkerGone):
-                slot.worker.send(outgoing)
-        elif slot.worker.state is WorkerState.FATAL:
-            slot.outbox.pop(seq, None)
-            delivery.answer(slot.route.id, "North connector cannot run with its settings")
-
-    def _parts(
-        self,
-        slot: NorthSlot,
-        content: Content,
-        verdicts: dict[str | None, Verdict],
-        item_ids_by_name: Mapping[str, str] | None = None,
-        fallback: Callable[[], Verdict] | None = None,
-    ) -> list[Content | Pending]:
-        """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target).
-
-        A part for a custom transformer is ``Pending``: it runs in the sandbox, see :meth:`_resolve`.
-        """
-        contents: list[Content | Pending] = []
-        for verdict, payload, count in split(
-            verdicts, content.content_type, content.payload, item_ids_by_name, fallback
-        ):
-            part = content if payload is None else replace(content, payload=payload, count=count or 0)
-            transformer = verdict.transformer
-            if transformer is None:
-                contents.append(part)
-                continue
-            if transformer not in STANDARD:
-                contents.append(Pending(part, transformer, verdict))
-                continue
-            try:
-                result = transform_content(
-                    transformer, (verdict.rule or {}).get("options"), part.content_type, content_bytes(part)
-                )
-            except TransformError as err:
-                self._warn_transform(slot, verdict, str(err))
-                continue
-            if result is not None:
-                contents.append(
-                    replace(
-                        part,
-                        content_type=result.content_type,
-                        payload=result.payload,
-                        count=result.count,
-                        file_path=None,
-                        filename=result.filename,
-                        files=[],
-                    )
-                )
-        return contents
-
-    def _warn_transform(self, slot: NorthSlot, verdict: Verdict, error: str) -> None:
-        # Once per North and rule: the same misrouted source would otherwise log on every batch.
-        key = (slot.route.id, str((verdict.rule or {}).get("id")))
-        if key not in self._transform_warnings:
-            self._transform_warnings.add(key)
-            log.warning("transformer cannot handle content; dropped for this north", north=slot.route.id, error=error)
-
-    def _route_south(self, worker: Worker, south_id: str, content: Content) -> None:
-        groups = self._south_groups.get(south_id, {})
-        names = self._south_item_ids.get(south_id, {})
-        parts: list[tuple[NorthSlot, list[Content | Pending]]] = []
-        for slot in self.norths.values():
-            verdicts = slot.route.decide_south(south_id, content.items, groups, content.content_type)
-            # A value naming no known item follows the South-level decision (worked out only for a split batch).
-            fallback = partial(slot.route.decide_item, south_id, None, None, content.content_type)
-            pending = self._parts(slot, content, verdicts, names, fallback)
-            if pending:
-                parts.append((slot, pending))
-        generation = worker.generation
-
-        def done(result: IngestResult) -> None:
-            if worker.generation != generation or not worker.connected:
-                return  # that process is gone; its successor re-reads the source
-            reply: Message = (
-                Ack(seq=content.seq)
-                if not result.refused
-                else Nack(seq=content.seq, reason="; ".join(f"{n}: {r}" for n, r in result.refused.items()))
-            )
-            with contextlib.suppress(WorkerGone):
-                worker.send(reply)
-
-        if not any(isinstance(item, Pending) for _, items in parts for item in items) or self._group is None:
-            self._dispatch(self._ready(parts), done)
-            return
-        # Custom transformers run in the sandbox process: route once they answered, off the message loop.
-        self._group.create_task(self._dispatch_resolved(parts, done), name=f"engine:custom-transform:{south_id}")
-
-    def _api_parts(
-        self, content: Content, data_source_id: str, north_ids: list[str] | None
-    ) -> tuple[list[tuple[NorthSlot, list[Content | Pending]]], bool]:
-        """What each target North caches of API content, and whether some candidate ignores it on purpose."""
-        if north_ids:
-            slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
-        else:
-            slots = [slot for slot in self.norths.values() if slot.route.names_api(data_source_id)]
-        return self._parts_by_verdict(
-            content, [(slot, slot.route.decide_api(data_source_id, content.content_type)) for slot in slots]
-        )
-
-    def _parts_by_verdict(
-        self, content: Content, verdicts: list[tuple[NorthSlot, Verdict]]
-    ) -> tuple[list[tuple[NorthSlot, list[Content | Pending]]], bool]:
-        parts: list[tuple[NorthSlot, list[Content | Pending]]] = []
-        ignored = False
-        for slot, verdict in verdicts:
-            contents = self._parts(slot, content, {None: verdict})
-            if contents:
-                parts.append((slot, contents))
-            elif verdict.decision is not Decision.SKIP:
-                # An ``ignore`` rule, or a rule whose transformer left nothing to send: dropped on purpose.
-                ignored = True
-        return parts, ignored
-
-    async def _ingest(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
-        parts, ignored = self._api_parts(content, data_source_id, north_ids)
-        return await self._deliver(parts, ignored)
-
-    async def _resolve(self, slot: NorthSlot, items: list[Content | Pending]) -> list[Content]:
-        """Run the custom transformers of ``items`` (a failure drops that part with one warning)."""
-        contents: list[Content] = []
-        for item in items:
-            if isinstance(item, Content):
-                contents.append(item)
-                continue
-            part = item.part
-            try:
-                result = await self.custom.apply(
-                    item.transformer_id,
-                    (item.verdict.rule or {}).get("options"),
-                    part.content_type,
-                    content_bytes(part),
-                    part.filename,
-                )
-            except TransformError as err:
-                self._warn_transform(slot, item.verdict, str(err))
-                continue
-            if result is not None:
-                contents.append(
-                    replace(
-                        part,
-                        content_type=result.content_type,
-                        payload=result.payload,
-                        count=result.count,
-                        file_path=None,
-                        filename=result.filename,
-                        files=[],
-                    )
-                )
-        return contents
-
-    @staticmethod
-    def _ready(parts: list[tuple[NorthSlot, list[Content | Pending]]]) -> list[tuple[NorthSlot, list[Content]]]:
-        return [(slot, [item for item in items if isinstance(item, Content)]) for slot, items in parts]
-
-    async def _resolved(
-        self, parts: list[tuple[NorthSlot, list[Content | Pending]]]
-    ) -> list[tuple[NorthSlot, list[Content]]]:
-        resolved = [(slot, await self._resolve(slot, items)) for slot, items in parts]
-        return [(slot, contents) for slot, contents in resolved if contents]
-
-    async def _dispatch_resolved(
-        self, parts: list[tuple[NorthSlot, list[Content | Pending]]], on_done: Callable[[IngestResult], None]
-    ) -> None:
-        self._dispatch(await self._resolved(parts), on_done)
-
-    async def _deliver(self, pending: list[tuple[NorthSlot, list[Content | Pending]]], ignored: bool) -> IngestResult:
-        parts = await self._resolved(pending)
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-
-        def done(result: IngestResult) -> None:
-            if not future.done():
-                future.set_result(result)
-
-        self._dispatch(parts, done, ignored=ignored)
-        return await future
-
-    async def ingest_setpoints(self, setpoints_json: bytes, count: int, *, north_ids: list[str]) -> IngestResult:
-        """Route setpoints (``[{reference, value}]``) from OIAnalytics to the Norths named, through their rules."""
-        content = Content(
-            seq=0,
-            source_id="oianalytics",
-            content_type="setpoint",
-            payload=setpoints_json,
-            count=count,
-            source_type="oianalytics-setpoints",
-        )
-        slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
-        parts, ignored = self._parts_by_verdict(content, [(slot, slot.route.decide_setpoints()) for slot in slots])
-        return await self._deliver(parts, ignored)
-
-    async def ingest_values(
-        self, values_json: bytes, count: int, *, data_source_id: str, north_ids: list[str] | None
-    ) -> IngestResult:
-        """Route a JSON array of time-values from the API."""
-        content = Content(
-            seq=0,
-            source_id=data_source_id,
-            content_type="time-values",
-            payload=values_json,
-            count=count,
-            source_type="oibus-api",
-        )
-        return await self._ingest(content, data_source_id, north_ids)
-
-    async def ingest_file(
-        self, path: Path, filename: str, *, data_source_id: str, north_ids: list[str] | None
-    ) -> IngestResult:
-        """Route an uploaded file (a private scratch file: Norths may hard-link it)."""
-        content = Content(
-            seq=0,
-            source_id=data_source_id,
-            content_type="any",
-            file_path=str(path),
-            filename=filename,
-            owned=True,
-            source_type="oibus-api",
-        )
-        return await self._ingest(content, data_source_id, north_ids)
-
-    async def ingest_content(self, content: bytes, *, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
-        """Route an ``any-content`` payload from the API."""
-        message = Content(
-            seq=0,
-            source_id=data_source_id,
-            content_type="any-content",
-            payload=content,
-            count=1,
-            source_type="oibus-api",
-        )
-        return await self._ingest(message, data_source_id, north_ids)
-
-    def _refuse_outbox(self, slot: NorthSlot, reason: str) -> None:
-        entries = list(slot.outbox.values())
-        slot.outbox.clear()
-        for _, delivery, _ in entries:
-            delivery.answer(slot.route.id, reason)
-
-    async def _expire_outboxes(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            now = time.monotonic()
-            for slot in list(self.norths.values()):
-                expired = []
-                for seq, (_, _, deadline) in slot.outbox.items():
-                    if deadline > now:
-                        break  # oldest first: the rest are younger
-                    expired.append(seq)
-                if expired:
-                    log.warning(
-                        "north did not store content in time; refusing it",
-                        north=slot.route.id,
-                        count=len(expired),
-                        timeout_s=self.store_timeout_s,
-                    )
-                for seq in expired:
-                    _, delivery, _ = slot.outbox.pop(seq)
-                    delivery.answer(slot.route.id, f"not stored within {self.store_timeout_s:g} s")

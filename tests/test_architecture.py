@@ -52,9 +52,70 @@ def test_connectors_do_not_import_the_engine() -> None:
     assert offending("connectors", ("engine", "launcher"), ("engine.ipc",)) == []
 
 
-def test_worker_imports_only_ipc_cache_and_connectors() -> None:
-    allowed = ("engine.ipc", "engine.cache", "engine.worker")
+def test_worker_imports_only_ipc_cache_history_and_connectors() -> None:
+    allowed = ("engine.ipc", "engine.cache", "engine.history", "engine.worker")
     assert offending("engine.worker", ("engine", "launcher", "aiohttp", "structlog"), allowed) == []
+
+
+def floor_of(name: str) -> str:
+    """The top-level engine package (or module) a dotted name belongs to: ``engine.api.keys`` -> ``api``."""
+    return name.split(".")[1]
+
+
+def engine_floors() -> dict[str, set[str]]:
+    """Which top-level engine packages each one imports (lazy and ``TYPE_CHECKING`` imports included)."""
+    graph: dict[str, set[str]] = {}
+    for path in modules("engine"):
+        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if dotted == "engine.__init__":
+            continue
+        floor = floor_of(dotted)
+        targets = graph.setdefault(floor, set())
+        for name in imports_of(path):
+            if name.startswith("engine.") and floor_of(name) != floor:
+                targets.add(floor_of(name))
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan), each sorted: every import cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_between_engine_packages() -> None:
+    assert cycles(engine_floors()) == []
 
 
 CONNECTOR_FOLDERS = sorted(
@@ -94,3 +155,27 @@ def test_connector_folder_shape(kind: str, folder: str) -> None:
         properties = schema["$defs"][struct.__name__]["properties"]
         missing = set(properties) - documented
         assert not missing, f"README of {folder} does not document {sorted(missing)}"
+
+
+MAX_FUNCTION_LINES = 60
+"""No function of the engine is longer (docstring and signature included): past that, split it."""
+
+
+def long_functions(package: str, limit: int) -> list[str]:
+    found = []
+    for path in modules(package):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > limit:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_engine_function_over_60_lines() -> None:
+    assert long_functions("engine", MAX_FUNCTION_LINES) == []
+
+
+def test_engine_class_stays_small() -> None:
+    lines = len((ROOT / "engine" / "engine.py").read_text().splitlines())
+    assert lines < 250, f"engine/engine.py has {lines} lines: move a responsibility to its own module"

@@ -174,6 +174,9 @@ class OIAConnection:
                 return raw
         except TimeoutError as err:
             raise ConnectorTimeout(f"{method} {url}: no answer within {timeout.total:g} s") from err
+        except aiohttp.InvalidURL as err:
+            # A host no request can be sent to (``http://0``): the settings are wrong, retrying will not help.
+            raise SettingsError({"host": f"not a usable URL: {err}"}) from err
         except (aiohttp.ClientError, OSError) as err:
             raise ConnectorConnectionError(f"{method} {url}: {str(err) or type(err).__name__}") from err
 

@@ -1,4 +1,4 @@
-"""Timestamps as upstream reads and writes them: types string, iso-string, unix-epoch, unix-epoch-ms; Luxon formats.
+"""Timestamps in upstream's types (string, iso-string, unix-epoch, unix-epoch-ms), read to and written from UTC.
 
 Upstream formats string timestamps with Luxon tokens (``yyyy-MM-dd HH:mm:ss``); they are translated once to
 ``strptime`` directives.
@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_timestamp", "iso_utc", "parse_timestamp", "strptime_format"]
+__all__ = ["format_instant", "format_timestamp", "iso_utc", "parse_timestamp", "strptime_format"]
 
 _LUXON = {
     "yyyy": "%Y",
@@ -82,24 +82,6 @@ def parse_timestamp(raw: object, kind: str, timezone: str, luxon_format: str) ->
     return iso_utc(parsed)
 
 
-def format_timestamp(
-    iso: str, kind: str, timezone: str = "UTC", luxon_format: str = "yyyy-MM-dd HH:mm:ss"
-) -> str | int:
-    """Write an ISO-8601 instant as ``kind``: epoch numbers are whole seconds or milliseconds, as upstream."""
-    parsed = datetime.fromisoformat(iso)
-    moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if kind == "unix-epoch-ms":
-        return (moment - _EPOCH) // timedelta(milliseconds=1)
-    if kind == "unix-epoch":
-        return (moment - _EPOCH) // timedelta(seconds=1)
-    if kind == "iso-string":
-        return iso_utc(moment)
-    local = moment.astimezone(_zone(timezone))
-    # strftime's %f writes microseconds; Luxon's SSS is milliseconds.
-    directives = strptime_format(luxon_format).replace("%f", f"{local.microsecond // 1000:03d}")
-    return local.strftime(directives)
-
-
 @functools.cache
 def _zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
@@ -112,3 +94,26 @@ def _number(raw: object) -> float:
     if not math.isfinite(number):
         raise ValueError(f"expected a finite epoch, got {raw!r}")
     return number
+
+
+def format_instant(moment: datetime, kind: str, timezone: str, luxon_format: str) -> str:
+    """Write an instant as upstream's types do (the reverse of ``parse_timestamp``), for request parameters."""
+    if kind == "unix-epoch":
+        return str(int(moment.timestamp()))
+    if kind == "unix-epoch-ms":
+        return str(int(moment.timestamp() * 1000))
+    if kind == "iso-string":
+        return iso_utc(moment)
+    local = moment.astimezone(_zone(timezone))
+    # strftime's %f is microseconds; Luxon's SSS is milliseconds.
+    directives = strptime_format(luxon_format).replace("%f", f"{local.microsecond // 1000:03d}")
+    return local.strftime(directives)
+
+
+def format_timestamp(
+    iso: str, kind: str, timezone: str = "UTC", luxon_format: str = "yyyy-MM-dd HH:mm:ss"
+) -> str | int:
+    """Write an ISO-8601 instant as ``kind`` for a transformer's output: epochs are numbers, as upstream writes them."""
+    parsed = datetime.fromisoformat(iso)
+    text = format_instant(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), kind, timezone, luxon_format)
+    return int(text) if kind in ("unix-epoch", "unix-epoch-ms") else text

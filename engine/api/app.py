@@ -33,7 +33,6 @@ from engine.api import (
 from engine.api.auth import auth_middleware
 from engine.api.credentials import CredentialCache
 from engine.api.errors import error_middleware
-from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.ip_filter import ip_filter_middleware
 from engine.api.keys import (
@@ -56,8 +55,10 @@ from engine.api.ttl_cache import TtlCache
 from engine.api.util import offload
 from engine.config.store import ConfigStore
 from engine.config.users import DEFAULT_LOGIN
+from engine.info import EngineInfo
 from engine.runtime import Runtime
 from engine.sandbox.client import SandboxClient
+from engine.web import setup as setup_web
 
 log = structlog.get_logger(__name__)
 
@@ -125,4 +126,6 @@ def create_app(
     app.cleanup_ctx.append(_sandbox)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)
+    # The browser UI shares the middlewares (IP filter first) and the port; it owns only its own paths.
+    setup_web(app)
     return app

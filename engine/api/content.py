@@ -12,16 +12,18 @@ import os
 import re
 import secrets
 from datetime import datetime
-from pathlib import PurePath
 from typing import Annotated
 from urllib.parse import unquote
 
 import msgspec
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
-from engine.api.errors import InvalidRequest, TryAgainLater
+from engine.api.errors import InvalidRequest
 from engine.api.keys import INFO, RUNTIME
+from engine.api.util import MALFORMED_MULTIPART
 from engine.config.errors import NotFoundError, SettingsError
+from engine.errors import TryAgainLater
+from engine.filenames import safe_filename
 from engine.paths import api_tmp_dir
 from engine.runtime import IngestResult
 
@@ -149,22 +151,41 @@ async def receive_file(request: web.Request, data_source_id: str, north_ids: lis
     tmp_dir = api_tmp_dir(request.app[INFO].data_directory)
     if not request.content_type.startswith("multipart/"):
         raise SettingsError({"file": "expected a multipart/form-data body with a 'file' field"})
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
-        part = await reader.next()
-    if not isinstance(part, BodyPartReader):
+    try:
+        reader = await request.multipart()
+        part = await _file_part(reader)
+    except MALFORMED_MULTIPART as err:
+        raise SettingsError({"file": f"unreadable multipart body: {err}"}) from err
+    if part is None:
         raise SettingsError({"file": "multipart field 'file' is missing"})
-    # Keep only a base name (clients may percent-encode it): a name never chooses where we write.
-    filename = PurePath(unquote(part.filename or "file").replace("\\", "/")).name or "file"
+    # Keep only a safe base name (clients may percent-encode it): a name never chooses where we write.
+    filename = safe_filename(unquote(part.filename or "file"))
     # Never the client's name on disk: two uploads of data.csv at once must not collide.
     scratch = tmp_dir / f"{secrets.token_hex(8)}-{filename}"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
         with scratch.open("wb") as out:
-            while chunk := await part.read_chunk(CHUNK):
-                out.write(chunk)
+            try:
+                while chunk := await part.read_chunk(CHUNK):
+                    out.write(chunk)
+                # aiohttp ends a part quietly when the body stops before its boundary: a file cut short would
+                # be routed as if whole. Its boundary, and the closing one, must be there.
+                complete = part.at_eof()
+                while complete and await reader.next() is not None:
+                    pass
+            except MALFORMED_MULTIPART:
+                complete = False
+            if not complete:
+                raise SettingsError({"file": "the multipart body ended before the file did (truncated upload)"})
         return await runtime.ingest_file(scratch, filename, data_source_id=data_source_id, north_ids=north_ids)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(scratch)
+
+
+async def _file_part(reader: MultipartReader) -> BodyPartReader | None:
+    """The multipart field ``file`` read by ``reader``, or ``None`` when the body has none."""
+    part = await reader.next()
+    while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
+        part = await reader.next()
+    return part if isinstance(part, BodyPartReader) else None

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from connectors.errors import OIBusError, SettingsError
 from engine.config.errors import NotFoundError, RefusedError
+from engine.errors import TryAgainLater
 
 log = structlog.get_logger(__name__)
 
@@ -38,17 +39,6 @@ class ConnectorTestFailed(OIBusError):
 
 class ConnectorNotRunning(OIBusError, ConnectionError):
     """The operation needs the connector's worker (it runs connector code, or owns the cache) and it is not running."""
-
-
-class TryAgainLater(OIBusError):
-    """Valid, but not done now (a North could not store the content): 503 with ``Retry-After``.
-
-    ``status`` replaces 503 for clients that retry only on other statuses (v2 OIBus senders: 500).
-    """
-
-    def __init__(self, message: str, *, status: int = 503) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class AuthenticationError(OIBusError, PermissionError):

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from engine.api.credentials import CredentialCache
-from engine.api.info import EngineInfo
 from engine.api.ip_allow import IpFilter
 from engine.api.refusals import RefusedNames
 from engine.api.sse import LiveStreams
@@ -16,6 +15,7 @@ from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
 from engine.api.ttl_cache import TtlCache
 from engine.config.store import ConfigStore
+from engine.info import EngineInfo
 from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
 from engine.metrics.store import MetricsStore

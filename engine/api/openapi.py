@@ -46,6 +46,7 @@ from engine.api.openapi_operations import (
 from engine.api.util import offload
 from engine.config.manifests import Kind, ManifestSource, StaticManifests
 from engine.version import engine_version
+from engine.web import is_web_route
 
 _REF = "#/components/schemas/{name}"
 _JSON = "application/json"
@@ -293,7 +294,8 @@ def route_infos(app_routes: Iterable[web.AbstractRoute]) -> tuple[RouteInfo, ...
     return tuple(
         (route.method, route.resource.canonical, route.handler.__doc__ or "")
         for route in app_routes
-        if route.resource is not None
+        # The browser UI's pages and files share the application but are not part of the REST API.
+        if route.resource is not None and not is_web_route(route)
     )
 
 

@@ -16,10 +16,10 @@ import msgspec
 from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
-from engine.api.routes_north import CacheContentUpdateCommand
 from engine.api.routes_scan_modes import CronBody
-from engine.api.routes_south import ItemIds, ItemTestCommand
+from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.api.routes_transformers import TransformerDTO
+from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
 from engine.config.models import (
@@ -58,7 +58,7 @@ from engine.config.models import (
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
 from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
-from engine.routing.testing import CustomTransformerTest, TransformerTestRequest, TransformerTestResponse
+from engine.sandbox.testing import CustomTransformerTest, TransformerTestRequest, TransformerTestResponse
 
 OPENAPI_PATH = "/api/openapi.json"
 _JSON = "application/json"
@@ -152,6 +152,11 @@ def _each(names: Iterable[str], schema: dict[str, Any]) -> dict[str, Any]:
 
 _STRING: dict[str, Any] = {"type": "string"}
 _STRINGS: dict[str, Any] = {"type": "array", "items": _STRING}
+# One server-sent event as a client's parser sees it: its ``data`` line is the JSON text of the update.
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"data": _STRING, "event": _STRING, "id": _STRING, "retry": {"type": "integer"}},
+}
 _PAGE_NUMBER = Param("page", {"type": "integer", "minimum": 0, "default": 0}, "Page number, from 0 (50 per page).")
 
 _CRON_CHECK = object_schema(
@@ -186,6 +191,10 @@ _INFO = object_schema(
         "ignoreIpFilters": {"type": "boolean"},
         "ignoreRemoteUpdate": {"type": "boolean"},
         "defaultPasswordInUse": {"type": "boolean"},
+        "configurationRestored": {
+            **_STRINGS,
+            "description": "One line per configuration file found damaged and restored from a backup at this start.",
+        },
     },
     description="`OIBusInfo`.",
 )
@@ -366,6 +375,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/south/{id}/items/enable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/disable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/delete"): Operation(body=_ITEM_IDS),
+    ("POST", "/api/south/{id}/items/move-to-group"): Operation(body=MoveToGroup),
     # South items as CSV.
     ("POST", "/api/south/{id}/items/to-csv"): Operation(
         body=object_schema({"items": _JSON_FILE, "delimiter": _DELIMITER}, required=("items",)),
@@ -628,10 +638,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/engine/metrics/reset"): Operation(),
     ("POST", "/api/south/{id}/metrics/reset"): Operation(),
     ("POST", "/api/north/{id}/metrics/reset"): Operation(),
-    ("GET", "/sse/home"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
-    ("GET", "/sse/engine"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
-    ("GET", "/sse/south/{id}"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
-    ("GET", "/sse/north/{id}"): Operation(status=200, answer=_STRING, answer_media="text/event-stream"),
+    ("GET", "/sse/home"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
+    ("GET", "/sse/engine"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
+    ("GET", "/sse/south/{id}"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
+    ("GET", "/sse/north/{id}"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
     ("POST", "/api/engine/restart"): Operation(
         note="The engine stops once the answer is sent; the launcher starts it again."
     ),

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import mimetypes
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from aiohttp import web
 from aiohttp.helpers import content_disposition_header
 
 from engine.api.connector_routes import ConnectorCalls, changed, connector_routes
-from engine.api.errors import InvalidRequest, TryAgainLater
+from engine.api.errors import InvalidRequest
 from engine.api.keys import STORE
 from engine.api.util import actor, json_response, no_content, offload, query_int, read_json
 from engine.api.worker_calls import call_worker, test_connection
-from engine.cache.north_types import FOLDERS, format_instant
+from engine.cache.north.operations import CacheContentUpdateCommand
+from engine.cache.north.types import FOLDERS, format_instant
 from engine.config.errors import NotFoundError
 from engine.config.store import ConfigStore
 from engine.config.validation import convert
+from engine.errors import TryAgainLater
 
 CACHE_TIMEOUT_S = 60.0
 """How long a cache operation may take in the worker (a search reads every metadata file of error/archive)."""
@@ -36,31 +38,6 @@ DEFAULT_MAX_FILES = 1000
 """Entries per folder a search answers when ``maxNumberOfFilesReturned`` is not given (0 = no limit)."""
 
 _CACHE_WHY = "its cache is managed by its worker, which is not connected"
-
-CacheFolder = Literal["cache", "error", "archive"]
-
-
-class CacheMove(msgspec.Struct, frozen=True, kw_only=True):
-    """Move the entry ``filename`` into the folder ``to``."""
-
-    filename: str
-    to: CacheFolder
-
-
-class CacheFolderUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """What to do in one folder: entry names to remove, entries to move elsewhere."""
-
-    remove: list[str] = []
-    move: list[CacheMove] = []
-
-
-class CacheContentUpdateCommand(msgspec.Struct, frozen=True, kw_only=True):
-    """Upstream's ``CacheContentUpdateCommand``: removals first, then moves, folder by folder."""
-
-    cache: CacheFolderUpdate = CacheFolderUpdate()
-    error: CacheFolderUpdate = CacheFolderUpdate()
-    archive: CacheFolderUpdate = CacheFolderUpdate()
-
 
 # Types, manifests, list, create, read, start and stop; the routes below are the North's own.
 routes = connector_routes(

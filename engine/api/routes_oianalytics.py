@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from engine.api.keys import OIANALYTICS
+from engine.api.keys import INFO, OIANALYTICS
 from engine.api.routes_logs import _instant, _values
 from engine.api.util import json_response, no_content, offload, query_bool, query_int, read_json
+from engine.config.backup import take_backup
 from engine.oianalytics.models import COMMAND_STATUSES
 
 routes = web.RouteTableDef()
@@ -30,10 +31,11 @@ def changes_configuration(request: web.Request) -> bool:
 
 @web.middleware
 async def config_change_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """After a configuration change through the API, OIAnalytics gets a new full-config message."""
+    """After a configuration change through the API: a new full-config message, and a configuration backup."""
     response = await handler(request)
     if response.status < 300 and changes_configuration(request):
         request.app[OIANALYTICS].config_changed()
+        await offload(take_backup, request.app[INFO].data_directory)
     return response
 
 

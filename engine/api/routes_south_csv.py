@@ -28,7 +28,7 @@ from multidict import MultiDictProxy
 from connectors.errors import SettingsError
 from engine.api.connector_routes import reconciled
 from engine.api.keys import STORE
-from engine.api.util import actor, json_response, offload, read_json
+from engine.api.util import MALFORMED_MULTIPART, actor, json_response, offload, read_json
 from engine.config.crypto import blank, secret_shape
 from engine.config.items_csv import ParsedRow, check_delimiter, parse_row, read_rows, to_csv
 from engine.config.south_import import ImportTarget
@@ -41,7 +41,10 @@ FormValue = str | bytes | bytearray | web.FileField
 async def _form(request: web.Request) -> MultiDictProxy[FormValue]:
     if not request.content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
         raise SettingsError({"body": f"expected a multipart/form-data body, got {request.content_type or 'none'}"})
-    return await request.post()
+    try:
+        return await request.post()
+    except MALFORMED_MULTIPART as err:
+        raise SettingsError({"body": f"unreadable form body: {err}"}) from err
 
 
 def _text(form: MultiDictProxy[FormValue], name: str, *, required: bool) -> str | None:

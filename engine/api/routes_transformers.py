@@ -25,9 +25,9 @@ from engine.config.models import (
     StandardTransformerDTO,
 )
 from engine.config.validation import try_convert
-from engine.routing.testing import CustomTransformerTest, TransformerTestRequest, run_custom, run_standard
 from engine.routing.transformers import STANDARD
 from engine.sandbox.templates import TEMPLATES
+from engine.sandbox.testing import CustomTransformerTest, TransformerTestRequest, run_custom, run_standard
 
 routes = web.RouteTableDef()
 

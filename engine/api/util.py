@@ -7,13 +7,26 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
-from aiohttp import web
+from aiohttp import ClientPayloadError, http_exceptions, web
 
 from engine.api.errors import InvalidRequest, json_response
 from engine.api.keys import USER
 from engine.config.models import SYSTEM_USER
 
-__all__ = ["actor", "json_response", "no_content", "offload", "query_bool", "query_int", "read_json"]
+__all__ = [
+    "MALFORMED_MULTIPART",
+    "actor",
+    "json_response",
+    "no_content",
+    "offload",
+    "query_bool",
+    "query_int",
+    "read_json",
+]
+
+# What aiohttp's multipart and form readers raise on a malformed body: no boundary, a bad or hostile header
+# (control characters), bad framing, a body cut short. A client error, answered 400 naming the body.
+MALFORMED_MULTIPART = (ValueError, AssertionError, http_exceptions.HttpProcessingError, ClientPayloadError)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,17 +66,20 @@ def query_bool(request: web.Request, name: str) -> bool | None:
     raise InvalidRequest(f"Query parameter {name} must be true or false, got {value!r}")
 
 
+# Page numbers and counts end up in SQL ``LIMIT``/``OFFSET`` (64-bit) after a multiplication by a page size:
+# a bound far below that keeps a huge number a client error instead of an overflow.
+QUERY_INT_MAX = 2**31 - 1
+
+
 def query_int(request: web.Request, name: str, default: int) -> int:
-    """Read an optional non-negative integer query parameter."""
+    """Read an optional integer query parameter between 0 and ``QUERY_INT_MAX``."""
     value = request.query.get(name)
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise InvalidRequest(f"Query parameter {name} must be a non-negative integer, got {value!r}")
+    # Digits only, and few of them: int() of a 5,000-digit string is refused (or slow) by Python itself.
+    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else -1
+    if not 0 <= number <= QUERY_INT_MAX:
+        raise InvalidRequest(f"Query parameter {name} must be an integer from 0 to {QUERY_INT_MAX}, got {value[:40]!r}")
     return number
 
 

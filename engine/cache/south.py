@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from engine.rebuildable import EventLogger, check_integrity, open_rebuildable
 
 __all__ = ["SCHEMA_VERSION", "CacheEntry", "SouthCacheDB", "SouthItemCache"]
 
@@ -96,6 +99,17 @@ def _decode_value(text: str | None) -> Any:
         return text
 
 
+class _NoLogger:
+    """Where a damaged ``cache.db`` is reported when the opener gave no logger (tests, tools)."""
+
+    def error(self, event: str, /, **fields: Any) -> None:
+        """Say it on stderr: the loss must be stated somewhere."""
+        print(event, fields, file=sys.stderr)
+
+
+_NO_LOGGER = _NoLogger()
+
+
 class SouthCacheDB:
     """The ``cache.db`` of a data folder: open it once per process; :meth:`for_south` gives a South its view.
 
@@ -103,10 +117,21 @@ class SouthCacheDB:
     thread and from worker threads.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, logger: EventLogger | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        # Positions can be rebuilt (a South reads its last window again): a damaged file is moved aside, not
+        # a South crash-looping on it.
+        self._conn = open_rebuildable(
+            path,
+            self._open,
+            loss="every South's positions (tracked instants, files already read): history Souths re-read "
+            "their last window (duplicates, not loss)",
+            logger=logger or _NO_LOGGER,
+        )
+
+    def _open(self, path: Path) -> sqlite3.Connection:
         # Autocommit mode (isolation_level=None): every statement commits on its own, and multi-statement
         # work opens an explicit transaction, so no implicit transaction ever holds the write lock.
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -114,10 +139,12 @@ class SouthCacheDB:
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            check_integrity(self._conn)
             self._migrate()
         except BaseException:
             self._conn.close()
             raise
+        return self._conn
 
     def _migrate(self) -> None:
         # BEGIN IMMEDIATE takes the write lock before reading the version, so two workers starting together

@@ -19,19 +19,19 @@ import structlog
 from connectors.errors import SettingsError
 from engine.config.base import StoreBase, now, random_id, require_object
 from engine.config.errors import NotFoundError
-from engine.config.models import SYSTEM_USER, Audited, Model, UserInfo
+from engine.config.models import NAME_MAX_LENGTH, SYSTEM_USER, Audited, Model, Text, UserInfo
 from engine.config.validation import try_convert
 
 log = structlog.get_logger(__name__)
 
-Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_LENGTH)]
 
 
 class ExternalSourceCommand(Model, frozen=True, kw_only=True):
     """Body of ``POST/PUT /api/external-sources``: the ``name`` a remote OIBus sends its data under."""
 
     reference: Reference
-    description: str | None = ""
+    description: Text | None = ""
 
 
 class ExternalSourceDTO(Audited, frozen=True, kw_only=True):

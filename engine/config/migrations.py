@@ -165,33 +165,7 @@ def _v4_certificates(db: sqlite3.Connection) -> None:
 
 def _v5_oianalytics(db: sqlite3.Connection) -> None:
     """OIAnalytics: the registration (one row), the commands received and the messages queued for it."""
-    db.execute(
-        f"""CREATE TABLE IF NOT EXISTS registrations (
-            id TEXT PRIMARY KEY,
-            host TEXT NOT NULL DEFAULT '',
-            status TEXT NOT NULL DEFAULT 'NOT_REGISTERED',
-            activation_code TEXT NOT NULL DEFAULT '',
-            check_url TEXT NOT NULL DEFAULT '',
-            activation_expiration_date TEXT NOT NULL DEFAULT '',
-            activation_date TEXT NOT NULL DEFAULT '',
-            token TEXT NOT NULL DEFAULT '',
-            public_key TEXT NOT NULL DEFAULT '',
-            private_key TEXT NOT NULL DEFAULT '',
-            use_proxy INTEGER NOT NULL DEFAULT 0,
-            proxy_url TEXT,
-            proxy_username TEXT,
-            proxy_password TEXT,
-            accept_unauthorized INTEGER NOT NULL DEFAULT 0,
-            use_api_gateway INTEGER NOT NULL DEFAULT 0,
-            api_gateway_header_key TEXT,
-            api_gateway_header_value TEXT,
-            api_gateway_base_endpoint TEXT,
-            command_refresh_interval INTEGER NOT NULL DEFAULT 60,
-            command_retry_interval INTEGER NOT NULL DEFAULT 5,
-            message_retry_interval INTEGER NOT NULL DEFAULT 5,
-            command_permissions TEXT NOT NULL DEFAULT '{{}}',
-            {_AUDIT})"""
-    )
+    _v5_registrations(db)
     db.execute(
         f"""CREATE TABLE IF NOT EXISTS commands (
             id TEXT PRIMARY KEY,
@@ -251,6 +225,37 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_oianalytics,
     _v6_custom_transformers,
 )
+
+
+def _v5_registrations(db: sqlite3.Connection) -> None:
+    """The OIAnalytics registration: one row."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS registrations (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'NOT_REGISTERED',
+            activation_code TEXT NOT NULL DEFAULT '',
+            check_url TEXT NOT NULL DEFAULT '',
+            activation_expiration_date TEXT NOT NULL DEFAULT '',
+            activation_date TEXT NOT NULL DEFAULT '',
+            token TEXT NOT NULL DEFAULT '',
+            public_key TEXT NOT NULL DEFAULT '',
+            private_key TEXT NOT NULL DEFAULT '',
+            use_proxy INTEGER NOT NULL DEFAULT 0,
+            proxy_url TEXT,
+            proxy_username TEXT,
+            proxy_password TEXT,
+            accept_unauthorized INTEGER NOT NULL DEFAULT 0,
+            use_api_gateway INTEGER NOT NULL DEFAULT 0,
+            api_gateway_header_key TEXT,
+            api_gateway_header_value TEXT,
+            api_gateway_base_endpoint TEXT,
+            command_refresh_interval INTEGER NOT NULL DEFAULT 60,
+            command_retry_interval INTEGER NOT NULL DEFAULT 5,
+            message_retry_interval INTEGER NOT NULL DEFAULT 5,
+            command_permissions TEXT NOT NULL DEFAULT '{{}}',
+            {_AUDIT})"""
+    )
 
 
 def schema_version(db: sqlite3.Connection) -> int:

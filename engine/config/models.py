@@ -20,6 +20,12 @@ from engine.routing.transformers import STANDARD
 T = TypeVar("T")
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+# The one place the length limits of operator-chosen text are set: a name is copied into every log line and
+# onto every page of the UI, a description is shown beside it; neither has a reason to reach a megabyte.
+NAME_MAX_LENGTH = 255
+TEXT_MAX_LENGTH = 4096
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_LENGTH)]
+Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX_LENGTH)]
 # Integers go to SQLite INTEGER columns, which hold 64 bits: anything wider must be refused, not overflow there.
 INT64_MAX = 2**63 - 1
 Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
@@ -71,7 +77,7 @@ class Page(Model, Generic[T], frozen=True, kw_only=True):
 class GeneralSettings(Model, frozen=True, kw_only=True):
     """``general``: the engine name (Loki label, syslog app name)."""
 
-    name: NonEmpty = "OIBus"
+    name: Name = "OIBus"
 
 
 class HttpsSettings(Model, frozen=True, kw_only=True):
@@ -115,9 +121,13 @@ class ProxyServerSettings(Model, frozen=True, kw_only=True):
 
 
 class ConsoleLogSettings(Model, frozen=True, kw_only=True):
-    """``logger.console``."""
+    """``logger.console``: ``warn`` by default (upstream: ``silent``).
 
-    level: LogLevel = "silent"
+    A new install then shows the default-password warning and the engine's warnings where it runs;
+    upstream's exported settings carry their level and keep it.
+    """
+
+    level: LogLevel = "warn"
 
 
 class FileLogSettings(Model, frozen=True, kw_only=True):
@@ -206,8 +216,8 @@ class WebServerChange(Model, frozen=True, kw_only=True):
 class ScanModeCommand(Model, frozen=True, kw_only=True):
     """Body of ``POST/PUT /api/scan-modes``."""
 
-    name: NonEmpty
-    description: str = ""
+    name: Name
+    description: Text = ""
     cron: str
 
 
@@ -226,9 +236,9 @@ class ScanModeDTO(Audited, frozen=True, kw_only=True):
 class ConnectorCommand(Model, frozen=True, kw_only=True):
     """What the South and North commands start with; ``settings`` are checked against the type's manifest."""
 
-    name: NonEmpty
+    name: Name
     type: NonEmpty
-    description: str = ""
+    description: Text = ""
     enabled: bool = True
     settings: dict[str, Any]
 
@@ -251,7 +261,7 @@ class SouthItemCommand(Model, frozen=True, kw_only=True):
 
     id: str | None = None
     enabled: bool = True
-    name: NonEmpty
+    name: Name
     settings: dict[str, Any]
     scan_mode_id: str | None = None
     scan_mode_name: str | None = None
@@ -268,7 +278,7 @@ class SouthItemCommand(Model, frozen=True, kw_only=True):
 class GroupStandardSettingsCommand(Model, frozen=True, kw_only=True):
     """``standardSettings`` of a group command: its name and scan mode (by id or name)."""
 
-    name: NonEmpty
+    name: Name
     scan_mode_id: str | None = None
     scan_mode_name: str | None = None
 
@@ -500,8 +510,8 @@ class UserCommand(Model, frozen=True, kw_only=True):
     """Body of ``PUT /api/users/{id}`` (``UserCommandDTO``): the profile, never the password."""
 
     login: Login
-    first_name: str | None = None
-    last_name: str | None = None
+    first_name: Annotated[str, msgspec.Meta(max_length=NAME_MAX_LENGTH)] | None = None
+    last_name: Annotated[str, msgspec.Meta(max_length=NAME_MAX_LENGTH)] | None = None
     email: Email | None = None
     language: Language = "en"
     timezone: NonEmpty = "Europe/Paris"
@@ -549,7 +559,7 @@ class IpFilterCommand(Model, frozen=True, kw_only=True):
     """Body of ``POST/PUT /api/ip-filters`` (``IPFilterCommandDTO``): an address, ``*`` matching anything."""
 
     address: IpAddressPattern
-    description: str | None = ""
+    description: Text | None = ""
 
 
 class IpFilterDTO(Audited, frozen=True, kw_only=True):
@@ -585,8 +595,8 @@ class CertificateCommand(Model, frozen=True, kw_only=True):
     ``certificate`` replaces it (an empty ``privateKey`` keeps the stored key if it matches).
     """
 
-    name: NonEmpty
-    description: str | None = ""
+    name: Name
+    description: Text | None = ""
     regenerate_certificate: bool = False
     options: CertificateOptions | None = None
     certificate: str | None = None

@@ -218,6 +218,33 @@ class NorthMixin(ConnectorStoreBase, CustomTransformersMixin):
         named = msgspec.structs.replace(trigger, scan_mode_name=modes[trigger.scan_mode_id].name)
         return msgspec.structs.replace(command, caching=msgspec.structs.replace(command.caching, trigger=named))
 
+    def _check_south_source(
+        self,
+        db: sqlite3.Connection,
+        source: SouthSource,
+        prefix: str,
+        errors: dict[str, str],
+        souths: dict[str, tuple[set[str], set[str]] | None],
+    ) -> list[str] | None:
+        """The item ids a South source names, once each; None (the reasons in ``errors``) if any is unknown."""
+        south_id, group_id = source.south_id, source.group_id
+        if south_id not in souths:
+            souths[south_id] = self._south_refs(db, south_id)
+        refs = souths[south_id]
+        if refs is None:
+            errors[f"{prefix}source.southId"] = f"unknown South connector '{south_id}'"
+            return None
+        groups, known_items = refs
+        bad = False
+        if group_id is not None and group_id not in groups:
+            errors[f"{prefix}source.groupId"] = f"unknown group '{group_id}' in South '{south_id}'"
+            bad = True
+        for index, ref in enumerate(source.items):
+            if ref.id not in known_items:
+                errors[f"{prefix}source.items[{index}].id"] = f"unknown item '{ref.id}' in South '{south_id}'"
+                bad = True
+        return None if bad else list(dict.fromkeys(ref.id for ref in source.items))
+
     def _check_rule(
         self,
         db: sqlite3.Connection,
@@ -256,21 +283,10 @@ class NorthMixin(ConnectorStoreBase, CustomTransformersMixin):
         south_id = group_id = data_source_id = None
         if isinstance(source, SouthSource):
             south_id, group_id = source.south_id, source.group_id
-            if south_id not in souths:
-                souths[south_id] = self._south_refs(db, south_id)
-            refs = souths[south_id]
-            if refs is None:
-                errors[f"{prefix}source.southId"] = f"unknown South connector '{south_id}'"
+            found = self._check_south_source(db, source, prefix, errors, souths)
+            if found is None:
                 return None
-            groups, known_items = refs
-            if group_id is not None and group_id not in groups:
-                errors[f"{prefix}source.groupId"] = f"unknown group '{group_id}' in South '{south_id}'"
-                bad = True
-            for index, ref in enumerate(source.items):
-                if ref.id not in known_items:
-                    errors[f"{prefix}source.items[{index}].id"] = f"unknown item '{ref.id}' in South '{south_id}'"
-                    bad = True
-            items = list(dict.fromkeys(ref.id for ref in source.items))
+            items = found
         elif isinstance(source, OIBusApiSource):
             data_source_id = source.data_source_id
         if bad:

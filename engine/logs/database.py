@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from engine.logs.records import LogRecord
 from engine.logs.sinks import Report, ThreadedSink
+from engine.rebuildable import check_integrity, open_rebuildable
+
+log = structlog.get_logger(__name__)
 
 LOGS_DB = "logs.db"
 PAGE_SIZE = 50
@@ -48,10 +53,18 @@ _DTO_KEYS = (
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open ``logs.db`` (created with its schema when missing); autocommit, transactions are explicit."""
+    """Open ``logs.db`` (created with its schema when missing); autocommit, transactions are explicit.
+
+    A damaged file is moved aside and a new one created: old log lines are not worth a stopped engine.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    return open_rebuildable(path, _connect, loss="the log lines stored in logs.db so far", logger=log)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
     try:
+        check_integrity(conn)
         # auto_vacuum only takes effect before the first table exists: purged rows then give their pages back.
         conn.execute("PRAGMA auto_vacuum = FULL")
         conn.execute("PRAGMA journal_mode = WAL")

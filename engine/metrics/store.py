@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import structlog
 from engine.config.base import now
 from engine.metrics.model import COUNTERS, ENGINE_ID, GAUGES, Kind, connector_row, engine_row
 from engine.metrics.process import ProcessSample, ProcessSampler
+from engine.rebuildable import DamagedDatabase, check_integrity, move_aside
 
 log = structlog.get_logger(__name__)
 
@@ -119,15 +119,16 @@ class MetricsStore:
         try:
             return self._open_db()
         except sqlite3.DatabaseError as err:
-            if err.sqlite_errorcode not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            if err.sqlite_errorcode not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) and not isinstance(
+                err, DamagedDatabase
+            ):
                 raise
             # Metrics are not worth refusing to start for: keep the damaged file aside and count afresh.
-            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
-            log.warning("metrics_db_unreadable", path=str(self.path), moved_to=str(aside), error=str(err))
+            aside = move_aside(self.path)
+            log.warning(
+                "metrics_db_unreadable", path=str(self.path), moved_to=str(aside), error=str(err), lost="counters"
+            )
             self._rows.clear()
-            for suffix in ("-wal", "-shm"):
-                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
-            self.path.replace(aside)
             return self._open_db()
 
     def _open_db(self) -> sqlite3.Connection:
@@ -136,6 +137,7 @@ class MetricsStore:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            check_integrity(conn)
             conn.execute(_SCHEMA)
             for kind, row_id, data in conn.execute("SELECT kind, id, data FROM oibus_metrics"):
                 self._load(kind, row_id, data)

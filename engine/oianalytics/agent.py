@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import structlog
 
 from connectors.common.oianalytics import EXTRA_KEY, OIAConnection
-from engine.api.info import EngineInfo
 from engine.config.store import ConfigStore
+from engine.info import EngineInfo
 from engine.logs.pipeline import LogPipeline
 from engine.logs.records import DEBUG, ERROR, INFO, TRACE, WARN, LogRecord
 from engine.oianalytics.cipher import KEY_SIZE

@@ -27,7 +27,8 @@ import structlog
 
 from connectors.common.oianalytics import OIAConnection
 from connectors.errors import ConnectorError, SettingsError
-from engine.cache.north_types import format_instant
+from engine.cache.north.operations import CacheContentUpdateCommand
+from engine.cache.north.types import format_instant
 from engine.config.crypto import secret_shape
 from engine.config.errors import RefusedError
 from engine.config.store import ConfigStore
@@ -601,8 +602,6 @@ async def get_north_cache_file(ctx: CommandContext, command: StoredCommand) -> s
 
 async def update_north_cache(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-north-cache-content``: removals then moves, folder by folder."""
-    from engine.api.routes_north import CacheContentUpdateCommand
-
     north_id = _id(command, "northConnectorId")
     update = convert(_content(command), CacheContentUpdateCommand, path="commandContent")
     await ctx.runtime.worker_request(

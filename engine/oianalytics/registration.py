@@ -20,10 +20,10 @@ import structlog
 
 from connectors.common.oianalytics import OIAConnection, OIAHttpError
 from connectors.errors import ConnectorError, SettingsError
-from engine.api.errors import TryAgainLater
 from engine.config.base import random_id
 from engine.config.errors import RefusedError
 from engine.config.validation import convert
+from engine.errors import TryAgainLater
 from engine.oianalytics.cipher import KEY_SIZE, generate_key_pair
 from engine.oianalytics.models import RegistrationSettings
 from engine.oianalytics.repository import OIAnalyticsRepository, Registration

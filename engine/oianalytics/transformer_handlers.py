@@ -14,8 +14,8 @@ import msgspec
 
 from connectors.errors import SettingsError
 from engine.config.validation import convert
-from engine.routing.testing import CustomTransformerTest, run_custom
 from engine.sandbox.client import SandboxClient
+from engine.sandbox.testing import CustomTransformerTest, run_custom
 
 if TYPE_CHECKING:
     from engine.oianalytics.handlers import CommandContext

@@ -9,8 +9,8 @@ from typing import Any
 from connectors.base import NorthConnector
 from connectors.errors import SendError
 from engine.cache.north import CacheEntry, NewEntry, NorthCache
-from engine.cache.north_operations import CACHE_METHODS, run_operation
-from engine.cache.north_types import JSON_ARRAY_TYPES
+from engine.cache.north.operations import CACHE_METHODS, run_operation
+from engine.cache.north.types import JSON_ARRAY_TYPES
 from engine.cache.settings import CachingSettings
 from engine.ipc import Content, Message, Refused, Start, Stored
 from engine.worker.channel import Channel

@@ -14,8 +14,8 @@ import msgspec
 
 from connectors.base import Item, SouthCache, SouthConnector, TimeValue
 from connectors.errors import ConnectorConnectionError, ConnectorNotReady, ContentRefused
-from engine.cache.history import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.cache.south import SouthCacheDB
+from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.ipc import Ack, Content, Message, Nack, Start
 from engine.worker.channel import Channel
 from engine.worker.runner import Runner, convert_settings
@@ -195,7 +195,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
             "lastFileRetrieved": None,
         }
         self.sink = IpcSink(channel, self.connector_id, self._metrics)
-        self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db")
+        self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db", logger=self.logger)
         self._cache = self._cache_db.for_south(self.connector_id)
         self._items: list[Item[Any]] = []
         self._raw_items: dict[str, dict[str, Any]] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,11 +32,9 @@ class FakeWorker:
         self.state = WorkerState.RUNNING
         self.generation = 1
         self.sent: list[Message] = []
-        self.arrived = asyncio.Event()
 
     def send(self, message: Message) -> None:
         self.sent.append(message)
-        self.arrived.set()
 
 
 class NoConfig:
@@ -130,7 +127,7 @@ async def route_south(engine: Engine, refuse: str | None) -> tuple[list[Content]
         south_rule("r2", "iso", ["i2"], {}),
     ]
     north = add_north(engine, "n1", rules, ("time-values", "modbus"))
-    engine._south_item_ids["s1"] = {"temperature": "i1", "pressure": "i2"}
+    engine.fanout.south_item_ids["s1"] = {"temperature": "i1", "pressure": "i2"}
     south = FakeWorker("south:s1")
     content = Content(
         seq=7,
@@ -191,7 +188,7 @@ async def test_a_file_sent_through_a_values_transformer_is_dropped_with_one_warn
         result = await asyncio.wait_for(engine.ingest_content(b'{"any": 1}', data_source_id="plant", north_ids=None), 5)
         assert result.stored == () and not result.refused
     assert contents(north) == []
-    assert len(engine._transform_warnings) == 1
+    assert len(engine.fanout._transform_warnings) == 1
 
 
 async def test_a_csv_file_becomes_time_values_and_values_become_a_csv_file(engine: Engine, tmp_path: Path) -> None:
@@ -228,84 +225,3 @@ async def test_a_csv_file_becomes_time_values_and_values_become_a_csv_file(engin
     assert (csv_file.payload or b"").startswith(b"Reference,Timestamp,Value\ntemperature,")
     answer(engine, to_csv)
     await asyncio.wait_for(task, 5)
-
-
-CUSTOM_CODE = {
-    "double": """module.exports.transform = (content) => {
-      const values = JSON.parse(content).map((v) => ({ ...v, data: { value: v.data.value * 2 } }));
-      return { data: values, numberOfElement: values.length };
-    };""",
-    "spin": "function transform(content) { while (true) {} }",
-    "hog": "function transform(c) { const k = []; while (true) { k.push(new Array(1e5).fill(c)); } }",
-}
-
-
-@pytest.fixture
-async def custom_engine(tmp_path: Path) -> Any:
-    from engine.routing.custom import CustomDefinition
-
-    def lookup(transformer_id: str) -> CustomDefinition | None:
-        code = CUSTOM_CODE.get(transformer_id)
-        # The memory hog gets time enough to reach the 256 MB heap limit first.
-        timeout_ms = 20_000 if transformer_id == "hog" else 300
-        return None if code is None else CustomDefinition(code, "time-values", "time-values", timeout_ms)
-
-    engine = Engine(tmp_path, cast(Any, NoConfig()), custom_transformers=lookup)
-    async with asyncio.TaskGroup() as group:
-        engine._group = group
-        yield engine
-        await engine.custom.close()
-
-
-def custom_rule(transformer_id: str) -> dict[str, Any]:
-    return {
-        "id": f"rule-{transformer_id}",
-        "source": {"type": "oibus-api", "dataSourceId": "plant"},
-        "transformerId": transformer_id,
-        "options": {},
-    }
-
-
-async def answer_when_sent(engine: Engine, workers: list[FakeWorker], expected: int) -> None:
-    # The parts arrive once the sandbox answered: wait for sends rather than poll.
-    while sum(len(contents(worker)) for worker in workers) < expected:
-        for worker in workers:
-            worker.arrived.clear()
-        async with asyncio.TaskGroup() as group:
-            waits = [group.create_task(worker.arrived.wait()) for worker in workers]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for wait in waits:
-                wait.cancel()
-    for worker in workers:
-        answer(engine, worker)
-
-
-async def test_a_custom_transformer_runs_in_the_sandbox(custom_engine: Engine) -> None:
-    north = add_north(custom_engine, "double", [custom_rule("double")], ("time-values",))
-    task = asyncio.create_task(
-        custom_engine.ingest_values(json.dumps(VALUES).encode(), 2, data_source_id="plant", north_ids=None)
-    )
-    await asyncio.wait_for(answer_when_sent(custom_engine, [north], 1), 20)
-    assert (await asyncio.wait_for(task, 5)).stored == ("double",)
-    (sent,) = contents(north)
-    assert [value["data"]["value"] for value in json.loads(sent.payload or b"")] == [43.0, 6]
-    assert custom_engine.custom.sandbox.pid not in (None, os.getpid())
-
-
-@pytest.mark.parametrize("runaway", ["spin", "hog"])
-async def test_a_runaway_custom_transformer_is_stopped_and_the_other_norths_go_on(
-    custom_engine: Engine, runaway: str
-) -> None:
-    stuck = add_north(custom_engine, "stuck", [custom_rule(runaway)], ("time-values",))
-    healthy = add_north(custom_engine, "healthy", [{**custom_rule("iso"), "transformerId": "iso"}], ("time-values",))
-    doubled = add_north(custom_engine, "double", [custom_rule("double")], ("time-values",))
-    for round_ in range(2):
-        task = asyncio.create_task(
-            custom_engine.ingest_values(json.dumps(VALUES).encode(), 2, data_source_id="plant", north_ids=None)
-        )
-        await asyncio.wait_for(answer_when_sent(custom_engine, [healthy, doubled], 2 * (round_ + 1)), 30)
-        result = await asyncio.wait_for(task, 30)
-        assert sorted(result.stored) == ["double", "healthy"] and not result.refused
-    assert contents(stuck) == []
-    assert ("stuck", f"rule-{runaway}") in custom_engine._transform_warnings
-    assert custom_engine.custom.sandbox.pid is not None  # the same sandbox process serves on

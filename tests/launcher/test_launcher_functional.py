@@ -259,3 +259,22 @@ def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) ->
         assert not store.verify_password(found[1], "forgotten")
     finally:
         store.close()
+
+
+def test_killing_the_launcher_alone_stops_engine_and_workers(tmp_path: Path, launchers: list[LauncherRun]) -> None:
+    run, api, _ = engine_launcher(tmp_path, launchers)
+    add_console_north(api)
+    tree = run.tree()
+    assert len(tree) == 3  # launcher, engine, North worker
+
+    run.proc.kill()
+    run.proc.wait(10)
+    # The engine sees its launcher gone, stops gracefully, and its worker follows when its pipes close.
+    _, alive = psutil.wait_procs(tree[1:], timeout=15)
+    assert not alive, f"orphaned: {alive}\n{run.log()}"
+
+    again = LauncherRun(tmp_path, *run.proc.args[3:])  # type: ignore[index]
+    launchers.append(again)
+    wait_until(lambda: api_up(api.port), "the API of the engine of a new launcher on the same data folder")
+    assert again.terminate() == 0
+    assert "address already in use" not in again.log() and "in use by another" not in again.log()

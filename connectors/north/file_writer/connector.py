@@ -9,27 +9,19 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
 
 from connectors.base import ConnectorContext, NorthConnector, TimeValue
+from connectors.common.file_naming import current_date, decorate, output_name
 from connectors.errors import ConnectorFatal, ConnectorNotReady, SendError
 from connectors.north.file_writer.manifest import MANIFEST, FileWriterSettings
 
 __all__ = ["FileWriterNorth", "current_date"]
 
-# Characters Windows refuses in a file name; elsewhere only the separators and NUL are impossible.
-_FORBIDDEN = '/\\\0<>:"|?*' if os.name == "nt" else "/\\\0"
 _PERMANENT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EINVAL})
-
-
-def current_date(now: datetime | None = None) -> str:
-    """Return ``@CurrentDate``: UTC ``yyyy_MM_dd_HH_mm_ss_SSS``, as upstream."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{now:%Y_%m_%d_%H_%M_%S}_{now.microsecond // 1000:03d}"
 
 
 class FileWriterNorth(NorthConnector[FileWriterSettings]):
@@ -127,17 +119,23 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         return SendError(f"cache file {path} cannot be read: {_reason(err)}")
 
     def _output_name(self, filename: str) -> str:
-        # Only the base name is kept: a logical name from a recursive scan ("2024/03/a.csv") or a hostile
-        # one ("../../etc/x") can never leave the output folder.
-        parts = [part for part in filename.replace("\\", "/").split("/") if part not in ("", ".")]
-        stem, extension = _split(parts[-1] if parts else "file")
-        return self._decorate(stem, extension)
+        return output_name(
+            filename, prefix=self.settings.prefix, suffix=self.settings.suffix, connector_name=self.context.name
+        )
 
     async def handle_values_json(self, data: bytes) -> None:
         """Write the cached JSON array as it is: no decode, no encode."""
         name = self._decorate(secrets.token_hex(6), ".json")
         await asyncio.to_thread(self._write, name, lambda target: target.write(data))
         self.context.logger.debug("values written", name=name)
+
+    async def handle_content(self, content_type: str, data: bytes) -> None:
+        """Write setpoints (``[{"reference", "value"}]``) as their JSON array, named like a values batch."""
+        if content_type != "setpoint":
+            raise SendError(f"content type {content_type!r} cannot be written by the file-writer")
+        name = self._decorate(secrets.token_hex(6), ".json")
+        await asyncio.to_thread(self._write, name, lambda target: target.write(data))
+        self.context.logger.debug("setpoints written", name=name)
 
     async def handle_values(self, values: list[TimeValue]) -> None:
         """Write the batch as a JSON array into a new file ``prefix + <random id> + suffix + .json``."""
@@ -146,17 +144,9 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         self.context.logger.debug("values written", count=len(values), name=name)
 
     def _decorate(self, stem: str, extension: str) -> str:
-        prefix, suffix = (
-            part.replace("@ConnectorName", self.context.name).replace("@CurrentDate", current_date())
-            if "@" in part
-            else part
-            for part in (self.settings.prefix, self.settings.suffix)
+        return decorate(
+            stem, extension, prefix=self.settings.prefix, suffix=self.settings.suffix, connector_name=self.context.name
         )
-        name = f"{prefix}{stem}{suffix}{extension}"
-        # Placeholders and settings may bring separators (a connector named "a/b"): flatten them too.
-        for character in _FORBIDDEN:
-            name = name.replace(character, "_")
-        return "file" if name in ("", ".", "..") else name
 
     def _write(self, name: str, fill: Callable[[BinaryIO], object]) -> None:
         """Write ``name`` atomically into the output folder (runs in a thread)."""
@@ -212,14 +202,6 @@ def _send_error(name: str, folder: Path, err: OSError) -> SendError:
     # permissions) can heal, so the entry waits in the cache.
     transient = err.errno not in _PERMANENT_ERRNOS
     return SendError(f"cannot write {name} into output folder {folder}: {_reason(err)}", retry_forever=transient)
-
-
-def _split(filename: str) -> tuple[str, str]:
-    """Split like Node's ``path.parse``: ``a.tar.gz`` is ``("a.tar", ".gz")``; ``.env`` has no extension."""
-    dot = filename.rfind(".")
-    if 0 < dot < len(filename) - 1:
-        return filename[:dot], filename[dot:]
-    return filename, ""
 
 
 def _sync_folder(folder: Path) -> None:

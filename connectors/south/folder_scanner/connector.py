@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import os
 import re
-import shutil
 import stat
-import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, TimeValue, ValueSink
+from connectors.common.file_filter import gzip_file, iso_instant, load_preserved, save_preserved, select_files
 from connectors.errors import ConnectorFatal, ConnectorNotReady, ContentRefused
 from connectors.south.folder_scanner.manifest import (
     MANIFEST,
@@ -37,7 +34,6 @@ MAX_IN_FLIGHT = 4
 """Batches handed over concurrently. Each call returns only after every target North stored its files, so
 while one batch waits for that, the next ones are already on their way."""
 
-_MB = 1024 * 1024
 _SCRATCH_SUFFIX = ".scan.gz"
 # The preserved list is saved during a run, not only at its end, so a crash re-sends few files. Saving
 # rewrites the whole list, so the period grows with it: at most ~10 rewrites whatever its length.
@@ -171,7 +167,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
                 del state.preserved[name]
             state.dirty = bool(stale)
 
-        selected = _select(listing.files, state.preserved, settings)
+        selected = select_files(listing.files, state.preserved, settings)
         try:
             await self._hand_over_all(selected, state, run)
         except BaseExceptionGroup as group:
@@ -200,10 +196,10 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         values: list[TimeValue] = [
             {
                 "pointId": item.name,
-                "timestamp": _instant(candidate.modified_ms),
+                "timestamp": iso_instant(candidate.modified_ms),
                 "data": {"value": candidate.filename},
             }
-            for candidate in _select(listing.files, preserved, settings)
+            for candidate in select_files(listing.files, preserved, settings)
         ]
         await self.sink.add_values(values, items=[item.id])
 
@@ -270,7 +266,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         try:
             for candidate in batch:
                 scratch = self._tmp_folder / f"{uuid.uuid4().hex}{_SCRATCH_SUFFIX}"
-                _compress(candidate.path, scratch)
+                gzip_file(candidate.path, scratch)
                 scratches.append(scratch)
         except BaseException:
             for scratch in scratches:
@@ -283,7 +279,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         try:
             if self.settings.compression:
                 scratch = self._tmp_folder / f"{uuid.uuid4().hex}{_SCRATCH_SUFFIX}"
-                await asyncio.to_thread(_compress, candidate.path, scratch)
+                await asyncio.to_thread(gzip_file, candidate.path, scratch)
                 await self.sink.add_file(scratch, filename=f"{candidate.filename}.gz", owned=True)
             else:
                 owned = not state.item.settings.preserve_files
@@ -379,90 +375,12 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         )
 
     def _load_preserved(self, item: Item[FolderScannerItemSettings]) -> dict[str, int]:
-        stored = self.cache.get_value(item.id)
-        preserved: dict[str, int] = {}
-        if isinstance(stored, list):
-            for entry in stored:
-                # Tolerate what upstream wrote (fractional milliseconds) and skip anything malformed.
-                if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
-                    modified = entry.get("modifiedTime")
-                    if isinstance(modified, int | float):
-                        preserved[entry["filename"]] = int(modified)
-        return preserved
+        return load_preserved(self.cache, item.id)
 
     def _save_preserved(self, state: _ItemState) -> None:
-        value: list[dict[str, Any]] = [
-            {"filename": filename, "modifiedTime": modified} for filename, modified in state.preserved.items()
-        ]
-        self.cache.set_value(state.item.id, value)
+        save_preserved(self.cache, state.item.id, state.preserved)
         state.unsaved = 0
         state.dirty = False
-
-
-def _select(
-    files: list[_Candidate], preserved: dict[str, int], settings: FolderScannerItemSettings
-) -> list[_Candidate]:
-    """The files a scan takes now: old enough, not sent already, oldest first, within the limits."""
-    now_ms = time.time_ns() // 1_000_000
-    # Oldest first, so that a maxFiles/maxSize limit drains a backlog in arrival order.
-    return _limit(
-        sorted(
-            (
-                candidate
-                for candidate in files
-                if now_ms - candidate.modified_ms >= settings.min_age
-                and not _already_sent(candidate, preserved, settings)
-            ),
-            key=lambda candidate: (candidate.modified_ms, candidate.filename),
-        ),
-        settings,
-    )
-
-
-def _instant(epoch_ms: int) -> str:
-    """An epoch in milliseconds as upstream writes instants (ISO-8601 UTC, milliseconds, ``Z``)."""
-    # Whole seconds plus milliseconds: a float division could round 12.345 s down to 12.344.
-    moment = datetime.fromtimestamp(epoch_ms // 1000, UTC) + timedelta(milliseconds=epoch_ms % 1000)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _already_sent(candidate: _Candidate, preserved: dict[str, int], settings: FolderScannerItemSettings) -> bool:
-    if not settings.preserve_files or candidate.filename not in preserved:
-        return False
-    return settings.ignore_modified_date or candidate.modified_ms <= preserved[candidate.filename]
-
-
-def _limit(files: list[_Candidate], settings: FolderScannerItemSettings) -> list[_Candidate]:
-    """Apply ``maxFiles`` and ``maxSize`` (MB, total per scan) to ``files``.
-
-    Upstream stops before the file that would exceed ``maxSize``. We do the same, except that the first file
-    always passes: otherwise one file larger than ``maxSize`` would block the item forever.
-    """
-    if settings.max_files:
-        files = files[: settings.max_files]
-    if not settings.max_size:
-        return files
-    budget = settings.max_size * _MB
-    total = 0
-    for index, candidate in enumerate(files):
-        total += candidate.size
-        if total > budget and index > 0:
-            return files[:index]
-    return files
-
-
-def _compress(source: Path, target: Path) -> None:
-    """Gzip ``source`` into ``target``, recording the original name in the gzip header (runs in a thread)."""
-    try:
-        with (
-            source.open("rb") as raw,
-            target.open("wb") as archive,
-            gzip.GzipFile(filename=source.name, mode="wb", fileobj=archive, compresslevel=6) as compressed,
-        ):
-            shutil.copyfileobj(raw, compressed, _MB)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
 
 
 def _batches(files: list[_Candidate]) -> list[list[_Candidate]]:

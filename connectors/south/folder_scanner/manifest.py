@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import msgspec
 
+from connectors.common.file_filter import valid_regex
 from connectors.common.smb import SmbDomain, SmbPassword, SmbUsername
 from connectors.manifest import ConnectorManifest, Modes
 
@@ -84,12 +84,7 @@ class FolderScannerItemSettings(msgspec.Struct, frozen=True, kw_only=True, renam
     ] = False
 
     def __post_init__(self) -> None:
-        # Compiling here makes a bad pattern a validation error with its path (items[3].settings.regex)
-        # instead of a failure at the first scan.
-        try:
-            re.compile(self.regex)
-        except re.error as err:
-            raise ValueError(f"invalid regular expression: {err}") from None
+        valid_regex(self.regex)
 
 
 MANIFEST = ConnectorManifest(

@@ -1,4 +1,4 @@
-"""Timestamps read from MQTT payloads: the shared upstream-style timestamp helpers."""
+"""Timestamps read from MQTT payloads: the shared conversions of ``connectors.common.timestamps``."""
 
 from connectors.common.timestamps import iso_utc, parse_timestamp, strptime_format
 

@@ -11,8 +11,8 @@ from config_fakes import AUTH, Client, IngestingRuntime, store_fixture  # noqa: 
 
 from engine.api.app import create_app
 from engine.api.content import routes as content_routes
-from engine.api.info import EngineInfo
 from engine.config import ConfigStore
+from engine.info import EngineInfo
 from engine.runtime import IngestResult
 
 

@@ -12,8 +12,8 @@ from config_fakes import AUTH, Client, IngestingRuntime, store_fixture  # noqa: 
 
 from engine.api.app import create_app
 from engine.api.content_legacy import routes as legacy_routes
-from engine.api.info import EngineInfo
 from engine.config import ConfigStore
+from engine.info import EngineInfo
 from engine.runtime import IngestResult
 
 # What a v2 OIConnect and a 3.0-3.4 oibus North send: a bare JSON array, a quality beside the value.

@@ -13,7 +13,7 @@ import msgspec
 from fakes import RecordingLogger as RecordingLogger  # re-exported for the cache tests
 
 from engine.cache.north import CacheEntry, NorthCache
-from engine.cache.north_files import HAS_SYNCFS
+from engine.cache.north.files import HAS_SYNCFS
 from engine.cache.settings import (
     CacheArchive,
     CacheError,

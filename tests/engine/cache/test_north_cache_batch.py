@@ -26,8 +26,8 @@ from north_cache_support import (
 )
 
 from connectors.errors import SendError
-from engine.cache import north_disk
 from engine.cache.north import CacheEntry, NewEntry, NorthCache
+from engine.cache.north import disk as north_disk
 
 
 def a_file(tmp_path: Path, name: str, body: bytes | None = None) -> NewEntry:

@@ -25,8 +25,10 @@ from north_cache_support import (
     values,
 )
 
-from engine.cache import north_commit, north_disk, north_files
 from engine.cache.north import NewEntry, NorthCache
+from engine.cache.north import commit as north_commit
+from engine.cache.north import disk as north_disk
+from engine.cache.north import files as north_files
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -323,8 +325,8 @@ async def test_crash_at_every_step_after_a_merged_send_keeps_the_unsent_elements
 _CHILD = """
 import asyncio, sys
 from pathlib import Path
-from engine.cache.north_store import NorthStore
-from engine.cache.north_types import NewEntry
+from engine.cache.north.store import NorthStore
+from engine.cache.north.types import NewEntry
 
 class Log:
     def debug(self, event, /, **fields): pass

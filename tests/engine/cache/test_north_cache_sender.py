@@ -23,8 +23,8 @@ from north_cache_support import (
 )
 
 from connectors.errors import SendError
-from engine.cache import north_store
 from engine.cache.north import CacheEntry, NewEntry, NorthCache
+from engine.cache.north import store as north_store
 
 
 def a_file(tmp_path: Path, name: str, body: bytes = b"x") -> NewEntry:

@@ -23,8 +23,10 @@ from north_cache_support import (
     values,
 )
 
-from engine.cache import north_commit, north_disk, north_files
 from engine.cache.north import NewEntry
+from engine.cache.north import commit as north_commit
+from engine.cache.north import disk as north_disk
+from engine.cache.north import files as north_files
 
 NAME = re.compile(r"^[A-Za-z0-9]{12}$")
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

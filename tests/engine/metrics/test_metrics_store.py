@@ -195,7 +195,7 @@ async def test_a_damaged_file_is_set_aside(db: Path) -> None:
     async with open_store(db) as metrics:
         metrics.record(SOUTH, {"numberOfValuesRetrieved": 1})
     assert stored_rows(db)[("south", "s1")]["numberOfValuesRetrieved"] == 1
-    assert [path.name.startswith("metrics.db.damaged-") for path in db.parent.iterdir()].count(True) == 1
+    assert [path.name.startswith("metrics.db.corrupt-") for path in db.parent.iterdir()].count(True) == 1
 
 
 def test_the_process_sampler_reads_this_process() -> None:

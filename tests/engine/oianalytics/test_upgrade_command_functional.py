@@ -20,8 +20,8 @@ from config_fakes import FAST_HASHER, RecordingRuntime
 from oia_support import registration_body
 from servers.oianalytics import FakeOIAnalytics
 
-from engine.api.info import EngineInfo
 from engine.config import ConfigStore
+from engine.info import EngineInfo
 from engine.oianalytics.agent import OIAnalyticsAgent, UpgradeOutcome, stop_agent
 from engine.runtime import IngestResult
 from engine.version import engine_version

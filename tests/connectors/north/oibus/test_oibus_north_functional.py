@@ -25,8 +25,8 @@ from connectors.north.oibus.manifest import OIBusSettings
 from engine.api.app import create_app
 from engine.api.content import routes as content_routes
 from engine.api.content_legacy import routes as legacy_routes
-from engine.api.info import EngineInfo
 from engine.config import ConfigStore
+from engine.info import EngineInfo
 from engine.runtime import IngestResult
 
 README = Path(__file__).resolve().parents[4] / "connectors" / "north" / "oibus" / "README.md"

@@ -1,0 +1,18 @@
+"""The pages of the web UI: each module holds one ``routes`` table (add a page: one module, one template, one line)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.web.pages import cache, connectors, home, items, login, logs, oianalytics, scan_modes
+
+PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
+    login.routes,
+    home.routes,
+    items.routes,
+    cache.routes,
+    connectors.routes,
+    logs.routes,
+    oianalytics.routes,
+    scan_modes.routes,
+)

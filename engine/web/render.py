@@ -1,0 +1,83 @@
+"""What every page shares: the session check, the CSRF check of form posts, and rendering with the base context.
+
+A page handler is decorated with ``@page``: without a valid session cookie the browser is sent to
+``/login?next=<path>``; with one, ``request[WEB_USER]`` holds the user's credentials. ``render`` adds
+to the template's context the translator, the navigation bar, the CSRF token and the banner flags.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from engine.api.auth import bearer_credentials
+from engine.api.errors import AuthenticationError
+from engine.api.keys import STORE
+from engine.api.session import CSRF_FIELD, SESSION_COOKIE, csrf_matches, csrf_token
+from engine.api.util import offload
+from engine.config.users import Credentials
+from engine.web.i18n import language, translate
+from engine.web.nav import NAVIGATION
+
+WEB_USER = web.RequestKey("web_user", Credentials)
+"""The user of a page request (set by ``@page``)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def session_user(request: web.Request) -> Credentials | None:
+    """The user of the request's session cookie, or None (no cookie, expired, password changed)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return bearer_credentials(request, token)
+    except AuthenticationError:
+        return None
+
+
+def page(handler: Handler) -> Handler:
+    """Serve ``handler`` to a logged-in user only; others go to the login page, then come back."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        user = session_user(request)
+        if user is None:
+            raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+        request[WEB_USER] = user
+        if request.method not in ("GET", "HEAD"):
+            form = await request.post()
+            offered = form.get(CSRF_FIELD)
+            token = request.cookies[SESSION_COOKIE]
+            if not isinstance(offered, str) or not csrf_matches(request.app[STORE].token_key, token, offered):
+                raise web.HTTPForbidden(text="Invalid CSRF token")
+        return await handler(request)
+
+    return guarded
+
+
+async def render(request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200) -> web.Response:
+    """Render ``template`` with the base context (translator, navigation, CSRF token, banners)."""
+    lang = language(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    user = request.get(WEB_USER)
+    base: dict[str, Any] = {
+        "lang": lang,
+        "t": functools.partial(translate, lang),
+        "nav": NAVIGATION,
+        "path": request.path,
+        "user": user,
+        "csrf": csrf_token(request.app[STORE].token_key, token) if token and user is not None else "",
+        "default_password": user is not None and await offload(request.app[STORE].default_password_in_use),
+    }
+    response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+    # Pages show live, per-user data: never cached, never framed by another site.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return response
