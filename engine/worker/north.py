@@ -136,7 +136,12 @@ class NorthRunner(Runner[NorthConnector[Any]]):
                 entries = [NewEntry.file(Path(content.file_path), filename=content.filename, owned=content.owned)]
             else:
                 entries = [
-                    NewEntry(content_type=content.content_type, payload=content.payload or b"", count=content.count)
+                    NewEntry(
+                        content_type=content.content_type,
+                        payload=content.payload or b"",
+                        filename=content.filename,
+                        count=content.count,
+                    )
                 ]
             # Several files of one frame are answered for together: refused if any of them was.
             reason = next((why for why in await self.cache.store(entries) if why is not None), None)
