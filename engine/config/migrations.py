@@ -200,12 +200,30 @@ def _v5_oianalytics(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS oianalytics_messages_status ON oianalytics_messages (status, created_at)")
 
 
+def _v6_custom_transformers(db: sqlite3.Connection) -> None:
+    """Custom transformers (upstream's ``transformers`` rows of type ``custom``): code, manifest and limits."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS custom_transformers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            input_type TEXT NOT NULL,
+            output_type TEXT NOT NULL,
+            language TEXT NOT NULL DEFAULT 'javascript',
+            custom_code TEXT NOT NULL,
+            custom_manifest TEXT NOT NULL DEFAULT '{{}}',
+            timeout INTEGER NOT NULL,
+            {_AUDIT})"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial_schema,
     _v2_ip_filters,
     _v3_external_sources,
     _v4_certificates,
     _v5_oianalytics,
+    _v6_custom_transformers,
 )
 
 

@@ -13,6 +13,7 @@ from connectors.errors import SettingsError
 from engine.cache.settings import CachingSettings
 from engine.config.base import claim_id, from_json, moved, now, random_id, require_object, to_json
 from engine.config.connector_base import ConnectorStoreBase, Secrets, command_columns
+from engine.config.custom_transformers import CustomTransformersMixin, is_custom_transformer
 from engine.config.errors import NotFoundError
 from engine.config.models import (
     STANDARD_TRANSFORMERS,
@@ -75,7 +76,7 @@ def _columns(command: NorthCommand, settings: str) -> dict[str, Any]:
     }
 
 
-class NorthMixin(ConnectorStoreBase):
+class NorthMixin(ConnectorStoreBase, CustomTransformersMixin):
     """North methods of ``ConfigStore``."""
 
     def list_norths(self) -> list[NorthConnectorLightDTO]:
@@ -258,9 +259,15 @@ class NorthMixin(ConnectorStoreBase):
         prefix = f"{path}." if path else ""
         bad = command is None
         transformer_id = raw.get("transformerId") if isinstance(raw, dict) else None
-        if isinstance(transformer_id, str) and transformer_id and transformer_id not in STANDARD_TRANSFORMERS:
+        if (
+            isinstance(transformer_id, str)
+            and transformer_id
+            and transformer_id not in STANDARD_TRANSFORMERS
+            and not is_custom_transformer(db, transformer_id)
+        ):
             errors[f"{prefix}transformerId"] = (
-                f"unknown transformer '{transformer_id}' (available: {', '.join(STANDARD_TRANSFORMERS)})"
+                f"unknown transformer '{transformer_id}' (available: {', '.join(STANDARD_TRANSFORMERS)}, "
+                "or a custom transformer's id)"
             )
             bad = True
         if command is None:
@@ -401,7 +408,8 @@ class NorthMixin(ConnectorStoreBase):
                 NorthTransformerDTO(
                     id=row["id"],
                     source=source,
-                    transformer=STANDARD_TRANSFORMERS[row["transformer_id"]],
+                    transformer=STANDARD_TRANSFORMERS.get(row["transformer_id"])
+                    or self._custom_dto_by_id(db, row["transformer_id"]),
                     options=from_json(row["options"]),
                 )
             )

@@ -20,7 +20,7 @@ import structlog
 from engine.ipc import Ack, Content, Message, Nack
 from engine.routing.delivery import Deliveries, NorthSlot, Parts
 from engine.routing.router import Decision, Verdict, split
-from engine.routing.transformers import TransformError, transform
+from engine.routing.transformers import STANDARD, TransformError, content_bytes, transform_content
 from engine.runtime import IngestResult
 
 log = structlog.get_logger(__name__)
@@ -95,17 +95,28 @@ class Fanout:
 
     def _transformed(self, slot: NorthSlot[Any], verdict: Verdict, part: Content) -> Content | None:
         assert verdict.transformer is not None
+        if verdict.transformer not in STANDARD:
+            # Custom transformers run in the sandbox process; the routing path does not call it yet.
+            self._warn_transform(slot, verdict, f"custom transformer '{verdict.transformer}' is not run on routing yet")
+            return None
         try:
-            result = transform(
-                verdict.transformer, (verdict.rule or {}).get("options"), part.content_type, part.payload or b""
+            result = transform_content(
+                verdict.transformer, (verdict.rule or {}).get("options"), part.content_type, content_bytes(part)
             )
         except TransformError as err:
             self._warn_transform(slot, verdict, str(err))
             return None
         if result is None:
             return None
-        output_type, output, output_count = result
-        return replace(part, content_type=output_type, payload=output, count=output_count, file_path=None, files=[])
+        return replace(
+            part,
+            content_type=result.content_type,
+            payload=result.payload,
+            count=result.count,
+            file_path=None,
+            filename=result.filename,
+            files=[],
+        )
 
     def _warn_transform(self, slot: NorthSlot[Any], verdict: Verdict, error: str) -> None:
         # Once per North and rule: the same misrouted source would otherwise log on every batch.

@@ -18,4 +18,11 @@ def content_entries(content: Content) -> list[NewEntry]:
         return [NewEntry.file(Path(path), filename=name, owned=content.owned) for path, name in content.files]
     if content.content_type == "any" and content.file_path:
         return [NewEntry.file(Path(content.file_path), filename=content.filename, owned=content.owned)]
-    return [NewEntry(content_type=content.content_type, payload=content.payload or b"", count=content.count)]
+    return [
+        NewEntry(
+            content_type=content.content_type,
+            payload=content.payload or b"",
+            filename=content.filename,
+            count=content.count,
+        )
+    ]
