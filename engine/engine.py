@@ -24,7 +24,7 @@ from engine.logs import get_logger
 from engine.paths import api_tmp_dir
 from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
 from engine.routing.fanout import Fanout, Ingestion
-from engine.routing.parked import ParkedCaches, ParkedLink, parked_slot
+from engine.routing.parked import ParkedNorths
 from engine.routing.router import NorthRoute
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
@@ -62,9 +62,10 @@ class Engine(Ingestion, WorkerQueries):
         self.store_timeout_s = store_timeout_s
         self.souths: dict[str, Worker] = {}
         self.norths: dict[str, NorthSlot[Worker]] = {}
-        self.parked: dict[str, NorthSlot[ParkedLink]] = {}
+        self.offline_caches = OfflineCaches(data_dir)
+        self.parked = ParkedNorths(data_dir, self.offline_caches.lock)
         """Norths without a worker (disabled): still targets, the engine stores their content in their cache."""
-        targets: ChainMap[str, NorthSlot[Any]] = ChainMap(self.norths, self.parked)
+        targets: ChainMap[str, NorthSlot[Any]] = ChainMap(self.norths, self.parked.slots)
         self.deliveries = Deliveries(targets, store_timeout_s=store_timeout_s)
         self.fanout = Fanout(targets, self.deliveries)
         self._connector_states: dict[str, ConnectorState] = {}
@@ -79,9 +80,6 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        self.offline_caches = OfflineCaches(data_dir)
-        self._parked_caches = ParkedCaches(data_dir, self.offline_caches.lock)
-        self._sweeper: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -95,7 +93,7 @@ class Engine(Ingestion, WorkerQueries):
                 leftover.unlink()
         self._scheduler.start(group, self.config.scan_modes())
         self._expiry = group.create_task(self.deliveries.run_expiry(), name="engine:outbox-expiry")
-        self._sweeper = group.create_task(self._parked_caches.run_sweeper(), name="engine:parked-sweeper")
+        self.parked.start(group)
         if self.safe_mode:
             log.warning("safe mode: connectors are not started")
             return
@@ -114,12 +112,7 @@ class Engine(Ingestion, WorkerQueries):
         await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
         self.deliveries.refuse_all(self.norths.values(), "engine stopping")
         self.norths.clear()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        for parked in self.parked.values():
-            await parked.worker.drain()
-        self.parked.clear()
-        await self._parked_caches.close()
+        await self.parked.close()
 
     # ----------------------------------------------------------------------------------------- runtime
 
@@ -167,7 +160,9 @@ class Engine(Ingestion, WorkerQueries):
             dto = self.config.north(north_id)
             slot = self.norths.get(north_id)
             wanted = dto is not None and bool(dto.get("enabled")) and not self.safe_mode
-            await self._park(north_id, dto if not wanted else None)
+            # In safe mode nothing is collected: a stopped North is parked only when the engine runs connectors.
+            parked = None if wanted or self.safe_mode else dto
+            await self.parked.park(north_id, parked, lambda kind: registry.manifest("north", kind).types)
             if not wanted:
                 if slot is not None:
                     del self.norths[north_id]
@@ -180,31 +175,12 @@ class Engine(Ingestion, WorkerQueries):
             route = NorthRoute.from_dto(dto, registry.manifest("north", dto["type"]).types)
             if slot is None:
                 # Its cache folder must not be open twice: wait for an operation the engine runs on it.
-                await self._parked_caches.release(north_id)
+                await self.parked.caches.release(north_id)
                 async with self.offline_caches.lock(north_id):
                     self.norths[north_id] = NorthSlot(route=route, worker=self._new_worker("north", north_id))
             else:
                 slot.route = route
                 self._reconfigure(slot.worker, dto)
-
-    async def _park(self, north_id: str, dto: dict[str, Any] | None) -> None:
-        """Make a North without a worker a target (``dto``: its DTO), or forget it (``None``).
-
-        A North being stopped is parked at once: its stores wait for the lock its worker holds until it
-        closed the cache. A parked North about to get a worker (or deleted) first finishes its stores.
-        """
-        previous = self.parked.pop(north_id, None)
-        if previous is not None:
-            await previous.worker.drain()
-        if dto is None:
-            await self._parked_caches.release(north_id)
-            return
-        if self.safe_mode:
-            return
-        try:
-            self.parked[north_id] = parked_slot(dto, registry.manifest("north", dto["type"]).types, self._parked_caches)
-        except Exception as err:  # An unknown type: nothing can be stored for it.
-            log.warning("stopped north cannot keep content", north=north_id, error=str(err))
 
     def _reconfigure(self, worker: Worker, dto: dict[str, Any]) -> None:
         if worker.state is WorkerState.RUNNING:
@@ -225,25 +201,6 @@ class Engine(Ingestion, WorkerQueries):
     async def reload_scan_modes(self) -> None:
         """Reschedule the crons after a scan mode change."""
         self._scheduler.update(self.config.scan_modes())
-
-    async def north_cache_request(
-        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
-    ) -> Any:
-        """Run a cache operation (``engine.cache.north.operations``) for the North ``north_id``.
-
-        A North with a worker has it done there (``worker_request``: ``WorkerGone`` while the worker is not
-        connected). A North without one (disabled, or safe mode) has its cache folder opened here: no worker
-        can start meanwhile, since ``reconcile_north`` waits for the same lock before spawning one.
-        """
-        if north_id in self.norths:
-            return await self.worker_request("north", north_id, method, params, timeout_s)
-        await self._parked_caches.release(north_id)
-        async with self.offline_caches.lock(north_id):
-            if north_id in self.norths:  # Started while this request waited for the lock.
-                return await self.worker_request("north", north_id, method, params, timeout_s)
-            return await self.offline_caches.run(
-                north_id, method, params, timeout_s, logger=log.bind(north_id=north_id)
-            )
 
     # ----------------------------------------------------------------------------------------- workers
 

@@ -27,6 +27,8 @@ from engine.routing.delivery import NorthSlot
 from engine.routing.router import NorthRoute
 from engine.states import WorkerState
 
+_log = structlog.get_logger(__name__)
+
 IDLE_CLOSE_S = 5.0
 """A parked North's cache folder is closed after this long without content (threads and handles freed)."""
 
@@ -228,3 +230,44 @@ def parked_slot(dto: Mapping[str, Any], types: Iterable[str], caches: ParkedCach
     slot = NorthSlot(route=link.north.route, worker=link)
     link.slot = slot
     return slot
+
+
+class ParkedNorths:
+    """The Norths without a worker that still take content: their routing slots and their open caches."""
+
+    def __init__(self, data_dir: Path, lock_for: Callable[[str], asyncio.Lock]) -> None:
+        self.slots: dict[str, NorthSlot[ParkedLink]] = {}
+        """North id → routing slot, for every parked North (the engine routes to these beside its workers)."""
+        self.caches = ParkedCaches(data_dir, lock_for)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self, group: asyncio.TaskGroup) -> None:
+        """Close idle cache folders in the background, in the engine's task group."""
+        self._sweeper = group.create_task(self.caches.run_sweeper(), name="engine:parked-sweeper")
+
+    async def park(self, north_id: str, dto: Mapping[str, Any] | None, types: Callable[[str], Iterable[str]]) -> None:
+        """Make a North without a worker a target (``dto``: its DTO), or forget it (``None``).
+
+        A North being stopped is parked at once: its stores wait for the lock its worker holds until it
+        closed the cache. A parked North about to get a worker (or deleted) first finishes its stores.
+        ``types`` gives the content types of a North type (from its manifest).
+        """
+        previous = self.slots.pop(north_id, None)
+        if previous is not None:
+            await previous.worker.drain()
+        if dto is None:
+            await self.caches.release(north_id)
+            return
+        try:
+            self.slots[north_id] = parked_slot(dto, types(dto["type"]), self.caches)
+        except Exception as err:  # An unknown type: nothing can be stored for it.
+            _log.warning("stopped north cannot keep content", north=north_id, error=str(err))
+
+    async def close(self) -> None:
+        """Finish the stores under way and close every folder (engine stop)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for parked in self.slots.values():
+            await parked.worker.drain()
+        self.slots.clear()
+        await self.caches.close()

@@ -8,10 +8,16 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import structlog
+
+from engine.cache.north.operations import OfflineCaches
 from engine.ipc import ConnectorState, Trigger
 from engine.routing.delivery import NorthSlot
+from engine.routing.parked import ParkedNorths
 from engine.states import WorkerState
 from engine.supervisor.worker import Worker, WorkerGone
+
+log = structlog.get_logger("engine.engine")
 
 
 class WorkerQueries:
@@ -21,6 +27,8 @@ class WorkerQueries:
     norths: dict[str, NorthSlot[Worker]]
     metrics: dict[str, dict[str, Any]]
     _connector_states: dict[str, ConnectorState]
+    offline_caches: OfflineCaches
+    parked: ParkedNorths
 
     def _worker(self, kind: str, connector_id: str) -> Worker | None:
         if kind == "south":
@@ -79,6 +87,25 @@ class WorkerQueries:
         if worker is None or not worker.connected:
             raise WorkerGone(f"{kind} {connector_id} is not running")
         return await worker.request(method, params or {}, timeout_s=timeout_s)
+
+    async def north_cache_request(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0
+    ) -> Any:
+        """Run a cache operation (``engine.cache.north.operations``) for the North ``north_id``.
+
+        A North with a worker has it done there (``worker_request``: ``WorkerGone`` while the worker is not
+        connected). A North without one (disabled, or safe mode) has its cache folder opened here: no worker
+        can start meanwhile, since ``reconcile_north`` waits for the same lock before spawning one.
+        """
+        if north_id in self.norths:
+            return await self.worker_request("north", north_id, method, params, timeout_s)
+        await self.parked.caches.release(north_id)
+        async with self.offline_caches.lock(north_id):
+            if north_id in self.norths:  # Started while this request waited for the lock.
+                return await self.worker_request("north", north_id, method, params, timeout_s)
+            return await self.offline_caches.run(
+                north_id, method, params, timeout_s, logger=log.bind(north_id=north_id)
+            )
 
     def broadcast_trigger(self, scan_mode_id: str) -> None:
         """Fan a cron tick out to every connected worker (each knows which of its items use it)."""
