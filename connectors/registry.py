@@ -12,10 +12,14 @@ SOUTH: dict[str, str] = {
     "ftp": "connectors.south.ftp",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
+    "mysql": "connectors.south.mysql",
+    "odbc": "connectors.south.odbc",
     "oianalytics": "connectors.south.oianalytics",
     "opcua": "connectors.south.opcua",
+    "postgresql": "connectors.south.postgresql",
     "rest": "connectors.south.rest",
     "sftp": "connectors.south.sftp",
+    "sqlite": "connectors.south.sqlite",
 }
 
 NORTH: dict[str, str] = {

@@ -15,6 +15,7 @@ import os
 import signal
 import ssl
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,12 @@ from engine.version import engine_version
 if TYPE_CHECKING:
     from engine.config.models import WebServerSettings
     from engine.config.store import ConfigStore
+    from engine.engine import Engine
+    from engine.info import EngineInfo
     from engine.logs import LogPipeline
     from engine.metrics import MetricsStore
+    from engine.oianalytics.agent import OIAnalyticsAgent
+    from engine.proxy import ProxyService
 
 log = structlog.get_logger("engine")
 
@@ -103,17 +108,10 @@ async def _serve(
     restored: list[str],
 ) -> int:
     """Listen, start the connectors, and wait for a stop signal (or ``POST /api/engine/restart``)."""
-    from engine.api.app import create_app
-    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
-    from engine.api.routes_oianalytics import config_change_middleware
-    from engine.api.routes_sse import install as install_live_streams
-    from engine.api.served import extra_route_tables
     from engine.config.provisioning import delete_init_file
     from engine.config_source import StoreConfigSource
     from engine.engine import Engine
-    from engine.info import EngineInfo
     from engine.launcher_watch import stop_when_parent_dies
-    from engine.logs import LogStore
     from engine.oianalytics.agent import OIAnalyticsAgent, stop_agent
     from engine.proxy import ProxyService
 
@@ -122,57 +120,21 @@ async def _serve(
     engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
     # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
     stop = asyncio.Event()
-
-    async def request_exit() -> None:
-        stop.set()
-
     proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
-
-    def apply_settings() -> None:
-        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
-        logs.apply(current.logger, engine_name=current.general.name)
-        proxy.apply(current.proxy_server)
-
-    engine.settings_listeners.append(apply_settings)
-    engine.metrics_listeners.append(metrics.record)
-    engine.worker_start_listeners.append(metrics.worker_started)
-    info = EngineInfo(
-        data_directory=data_dir,
-        launcher_version=args.launcherVersion,
-        ignore_ip_filters=args.ignoreIpFilters,
-        ignore_remote_update=args.ignoreRemoteUpdate,
-        configuration_restored=tuple(restored),
-    )
-    agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=request_exit, logs=logs)
+    _listen_to_engine(engine, store, logs, proxy, metrics)
+    info = _engine_info(args, data_dir, restored)
+    agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=_exit_request(stop), logs=logs)
     config_source.extra.append(agent.connector_extra)
-    app = create_app(
-        store,
-        engine,
-        info,
-        extra_routes=extra_route_tables(),
-    )
-    app[OIANALYTICS] = agent
-    app.middlewares.append(config_change_middleware)
-    app[LOGS] = LogStore(data_dir)
-    app[LOG_PIPELINE] = logs
-    install_live_streams(app, metrics)
-    app[STOP_ENGINE] = stop
+    app = _web_app(store, engine, info, agent, logs, metrics, stop)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    port = settings.web_server.port
     sites = await _listen(runner, settings.web_server, data_dir)
     if not sites:
         await runner.cleanup()
         agent.close()
         return 1
-    loop = asyncio.get_running_loop()
-    if sys.platform != "win32":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-    else:  # pragma: no cover - Windows: Ctrl-C / Ctrl-Break arrive as SIGINT / SIGBREAK
-        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
-        signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
+    _stop_on_signals(stop)
     try:
         async with asyncio.TaskGroup() as group:
             metrics.start(group)
@@ -182,15 +144,7 @@ async def _serve(
             if args.launcherVersion:
                 group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
-            log.info(
-                "oibus fully started",
-                version=engine_version(),
-                port=port,
-                dataFolder=str(data_dir),
-                safeMode=args.safe_mode,
-            )
-            urls = " and ".join(f"{scheme}://localhost:{site_port}" for scheme, site_port, _ in sites)
-            print(f"OIBus {engine_version()} listening on {urls} (data folder {data_dir})", flush=True)
+            _announce(args, data_dir, settings.web_server.port, [(scheme, site_port) for scheme, site_port, _ in sites])
             await stop.wait()
             log.info("stopping")
             for _, _, site in sites:
@@ -204,6 +158,90 @@ async def _serve(
             await runner.cleanup()
         agent.close()
     return 0
+
+
+def _exit_request(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    """What the OIAnalytics agent calls to stop the engine gracefully (a restart or upgrade command)."""
+
+    async def request_exit() -> None:
+        stop.set()
+
+    return request_exit
+
+
+def _engine_info(args: argparse.Namespace, data_dir: Path, restored: list[str]) -> EngineInfo:
+    """What the engine reports about itself (``GET /api/engine/info``), from the command line."""
+    from engine.info import EngineInfo
+
+    return EngineInfo(
+        data_directory=data_dir,
+        launcher_version=args.launcherVersion,
+        ignore_ip_filters=args.ignoreIpFilters,
+        ignore_remote_update=args.ignoreRemoteUpdate,
+        configuration_restored=tuple(restored),
+    )
+
+
+def _listen_to_engine(
+    engine: Engine, store: ConfigStore, logs: LogPipeline, proxy: ProxyService, metrics: MetricsStore
+) -> None:
+    """Apply engine settings changes to the logs and the proxy; record workers' metrics."""
+
+    def apply_settings() -> None:
+        current = store.engine_settings()  # decrypted: the Loki and proxy passwords are needed
+        logs.apply(current.logger, engine_name=current.general.name)
+        proxy.apply(current.proxy_server)
+
+    engine.settings_listeners.append(apply_settings)
+    engine.metrics_listeners.append(metrics.record)
+    engine.worker_start_listeners.append(metrics.worker_started)
+
+
+def _web_app(
+    store: ConfigStore,
+    engine: Engine,
+    info: EngineInfo,
+    agent: OIAnalyticsAgent,
+    logs: LogPipeline,
+    metrics: MetricsStore,
+    stop: asyncio.Event,
+) -> web.Application:
+    """The REST API and UI with the engine's extras: OIAnalytics, logs, live streams, the restart route."""
+    from engine.api.app import create_app
+    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
+    from engine.api.routes_oianalytics import config_change_middleware
+    from engine.api.routes_sse import install as install_live_streams
+    from engine.api.served import extra_route_tables
+    from engine.logs import LogStore
+
+    app = create_app(store, engine, info, extra_routes=extra_route_tables())
+    app[OIANALYTICS] = agent
+    app.middlewares.append(config_change_middleware)
+    app[LOGS] = LogStore(info.data_directory)
+    app[LOG_PIPELINE] = logs
+    install_live_streams(app, metrics)
+    app[STOP_ENGINE] = stop
+    return app
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM (Windows: Ctrl-C, Ctrl-Break) set ``stop``: a graceful stop."""
+    loop = asyncio.get_running_loop()
+    if sys.platform != "win32":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    else:  # pragma: no cover - Windows: Ctrl-C / Ctrl-Break arrive as SIGINT / SIGBREAK
+        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
+        signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+def _announce(args: argparse.Namespace, data_dir: Path, port: int, sites: list[tuple[str, int]]) -> None:
+    """Log that the engine is up and print where it listens (the launcher and operators read that line)."""
+    log.info(
+        "oibus fully started", version=engine_version(), port=port, dataFolder=str(data_dir), safeMode=args.safe_mode
+    )
+    urls = " and ".join(f"{scheme}://localhost:{site_port}" for scheme, site_port in sites)
+    print(f"OIBus {engine_version()} listening on {urls} (data folder {data_dir})", flush=True)
 
 
 async def _listen(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import msgspec
 
 from engine.config.errors import NotFoundError
 from engine.config.store import ConfigStore
+from engine.ipc import Start
 
 _LEVEL_ORDER = ["trace", "debug", "info", "warn", "error", "silent"]
 
@@ -17,8 +19,58 @@ ExtraSource = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 """``(kind, dto) -> extra``: what a connector's worker gets in ``ConnectorContext.extra`` (None: nothing)."""
 
 
+class ConfigSource(Protocol):
+    """What the engine reads from the configuration store (connector DTOs with secrets decrypted)."""
+
+    def engine_name(self) -> str:
+        """The engine name (``general.name``)."""
+        ...
+
+    def worker_log_level(self) -> str:
+        """Most verbose level any log sink wants, so workers do not ship records nobody keeps."""
+        ...
+
+    def scan_modes(self) -> dict[str, str]:
+        """Scan mode id → cron."""
+        ...
+
+    def souths(self) -> list[dict[str, Any]]:
+        """Every South DTO (with items and groups)."""
+        ...
+
+    def norths(self) -> list[dict[str, Any]]:
+        """Every North DTO."""
+        ...
+
+    def south(self, south_id: str) -> dict[str, Any] | None:
+        """One South DTO, or None."""
+        ...
+
+    def north(self, north_id: str) -> dict[str, Any] | None:
+        """One North DTO, or None."""
+        ...
+
+
+def start_message(config: ConfigSource, data_dir: Path, role: str, connector_id: str) -> Callable[[], Start]:
+    """What the worker of a connector is started with, read from ``config`` at each spawn."""
+
+    def build() -> Start:
+        dto = config.south(connector_id) if role == "south" else config.north(connector_id)
+        if dto is None:
+            raise RuntimeError(f"{role} {connector_id} vanished")
+        return Start(
+            role=role,
+            connector=dto,
+            data_dir=str(data_dir),
+            engine_name=config.engine_name(),
+            log_level=config.worker_log_level(),
+        )
+
+    return build
+
+
 class StoreConfigSource:
-    """Implements ``engine.engine.ConfigSource`` on top of ``ConfigStore``.
+    """Implements ``ConfigSource`` on top of ``ConfigStore``.
 
     ``extra`` sources fill a DTO's ``extra`` key (the OIAnalytics agent gives its connectors the registration).
     """

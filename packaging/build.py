@@ -59,6 +59,8 @@ def scripts_folder() -> Path:
 def freeze(work: Path) -> Path:
     """Run PyInstaller on ``oibus.spec`` into ``work``; return the folder holding ``binaries/`` and the launcher."""
     version = project_version()
+    # PyInstaller resolves relative paths against the spec's folder, not the caller's working directory.
+    work = work.absolute()
     # The programs read their version from package metadata: give them pyproject.toml's, and nothing a stale
     # egg-info or an old editable install might say.
     metadata = work / "metadata" / f"oibus-{version}.dist-info"
@@ -190,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
             command.add_argument("--out", type=Path, required=True)
     commands.add_parser("keygen").add_argument("path", type=Path)
     args = parser.parse_args(argv)
+    # Relative paths are the caller's, wherever the command runs from (the docs say ``--out dist``).
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, name, value.absolute())
     if args.command == "keygen":
         print(keygen(args.path))
         return

@@ -47,8 +47,10 @@ def _build(out: Path) -> None:
     key = Ed25519PrivateKey.generate()
     key_file = write_key(key, out / "test-release.key")
     started = time.monotonic()
+    # The documented command as written: relative script and relative --out, from the repository root.
+    relative_out = os.path.relpath(out, REPO)
     subprocess.run(
-        [sys.executable, str(REPO / "packaging" / "build.py"), "build", "--out", str(out), "--key", str(key_file)],
+        [sys.executable, "packaging/build.py", "build", "--out", relative_out, "--key", str(key_file)],
         check=True,
         timeout=1200,
         cwd=REPO,

@@ -54,7 +54,18 @@ __all__ = [
 
 SecurityMode = Literal["none", "sign", "sign-and-encrypt"]
 SecurityPolicy = Literal[
-    "none", "basic128-rsa15", "basic256", "basic256-sha256", "aes128-sha256-rsa-oaep", "aes256-sha256-rsa-pss"
+    "none",
+    "basic128",
+    "basic192",
+    "basic192-rsa15",
+    "basic256-rsa15",
+    "basic128-rsa15",
+    "basic256",
+    "basic256-sha256",
+    "aes128-sha256-rsa-oaep",
+    "aes256-sha256-rsa-pss",
+    "pub-sub-aes-128-ctr",
+    "pub-sub-aes-256-ctr",
 ]
 
 _MODES: dict[str, ua.MessageSecurityMode] = {
@@ -69,6 +80,13 @@ _POLICIES: dict[str, type[security_policies.SecurityPolicy]] = {
     "aes128-sha256-rsa-oaep": security_policies.SecurityPolicyAes128Sha256RsaOaep,
     "aes256-sha256-rsa-pss": security_policies.SecurityPolicyAes256Sha256RsaPss,
 }
+
+
+# Offered by upstream OIBus (node-opcua) but not implemented by asyncua: accepted by the schema so that an
+# upstream configuration is read, then refused by ``check_security`` with a message saying why.
+UNSUPPORTED_POLICIES = frozenset(
+    {"basic128", "basic192", "basic192-rsa15", "basic256-rsa15", "pub-sub-aes-128-ctr", "pub-sub-aes-256-ctr"}
+)
 
 
 class OpcuaAuthentication(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -134,7 +152,10 @@ SecurityPolicyField = Annotated[
     SecurityPolicy | None,
     msgspec.Meta(
         title="Security policy",
-        description="Policy used with sign / sign-and-encrypt (those asyncua implements).",
+        description=(
+            "Policy used with sign / sign-and-encrypt. basic128, basic192, basic192-rsa15, basic256-rsa15, "
+            "pub-sub-aes-128-ctr and pub-sub-aes-256-ctr (upstream's) are refused: asyncua does not implement them."
+        ),
     ),
 ]
 AuthenticationField = Annotated[
@@ -164,6 +185,11 @@ class OpcuaConnectionSettings(Protocol):
 
 def check_security(mode: SecurityMode, policy: SecurityPolicy | None) -> None:
     """Raise ``ValueError`` (a validation error of ``securityPolicy``) when mode and policy do not fit."""
+    if policy in UNSUPPORTED_POLICIES:
+        raise ValueError(
+            f"securityPolicy '{policy}' is offered by upstream OIBus but not supported by asyncua, the OPC UA "
+            f"library of this OIBus; use one of {', '.join(sorted(_POLICIES))}"
+        )
     if mode != "none" and (policy is None or policy == "none"):
         raise ValueError(f"securityPolicy must name a policy when securityMode is '{mode}'")
 

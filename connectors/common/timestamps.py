@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_instant", "iso_utc", "parse_timestamp", "strptime_format"]
+__all__ = ["format_instant", "format_timestamp", "iso_utc", "parse_timestamp", "strptime_format"]
 
 _LUXON = {
     "yyyy": "%Y",
@@ -108,3 +108,12 @@ def format_instant(moment: datetime, kind: str, timezone: str, luxon_format: str
     # strftime's %f is microseconds; Luxon's SSS is milliseconds.
     directives = strptime_format(luxon_format).replace("%f", f"{local.microsecond // 1000:03d}")
     return local.strftime(directives)
+
+
+def format_timestamp(
+    iso: str, kind: str, timezone: str = "UTC", luxon_format: str = "yyyy-MM-dd HH:mm:ss"
+) -> str | int:
+    """Write an ISO-8601 instant as ``kind`` for a transformer's output: epochs are numbers, as upstream writes them."""
+    parsed = datetime.fromisoformat(iso)
+    text = format_instant(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), kind, timezone, luxon_format)
+    return int(text) if kind in ("unix-epoch", "unix-epoch-ms") else text

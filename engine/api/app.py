@@ -27,6 +27,7 @@ from engine.api import (
     routes_scan_modes,
     routes_south,
     routes_south_csv,
+    routes_transformers,
     routes_users,
 )
 from engine.api.auth import auth_middleware
@@ -41,6 +42,7 @@ from engine.api.keys import (
     METRICS_TEXT,
     REFUSED_NAMES,
     RUNTIME,
+    SANDBOX,
     STORE,
     THROTTLE,
     TOKENS,
@@ -55,6 +57,7 @@ from engine.config.store import ConfigStore
 from engine.config.users import DEFAULT_LOGIN
 from engine.info import EngineInfo
 from engine.runtime import Runtime
+from engine.sandbox.client import SandboxClient
 from engine.web import setup as setup_web
 
 log = structlog.get_logger(__name__)
@@ -73,6 +76,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_ip_filters.routes,
     routes_external_sources.routes,
     routes_certificates.routes,
+    routes_transformers.routes,
     openapi_routes,
 )
 
@@ -88,6 +92,13 @@ async def _default_password_check(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(check(), name="api:default-password-check")
     yield
     await task
+
+
+async def _sandbox(app: web.Application) -> AsyncIterator[None]:
+    """The custom transformer sandbox of the test routes: its process starts on the first test, stops here."""
+    async with SandboxClient() as sandbox:
+        app[SANDBOX] = sandbox
+        yield
 
 
 def create_app(
@@ -112,6 +123,7 @@ def create_app(
     app[REFUSED_NAMES] = RefusedNames()
     app[METRICS_TEXT] = TtlCache()
     app.cleanup_ctx.append(_default_password_check)
+    app.cleanup_ctx.append(_sandbox)
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)
     # The browser UI shares the middlewares (IP filter first) and the port; it owns only its own paths.

@@ -3,7 +3,7 @@
 Accepted, as upstream (reference §6.3):
 
 - ``Authorization: Basic``: argon2, run in a thread and only for a pair not already in the
-  ``CredentialCache``; failures count per client address (``LoginThrottle``: 429 once too many).
+  ``CredentialCache``; failures count per client address and login (``LoginThrottle``: 429 once too many).
 - ``Authorization: Bearer <token>``: a token from ``POST /api/users/authentication`` (``engine.api.tokens``).
 - ``?token=<token>`` on ``GET /sse/...`` only: a browser ``EventSource`` cannot send headers. Upstream
   left ``/sse`` open to anyone past the IP filter; we authenticate it.
@@ -113,23 +113,25 @@ async def _basic(request: web.Request, header: str) -> Credentials:
         raise refused(request)
     address = request.remote or ""
     throttle = request.app[THROTTLE]
-    wait = throttle.retry_after(address)
+    login, password = pair
+    wait = throttle.retry_after(address, login)
     if wait is not None:
         raise AuthenticationError("Too many failed logins", 429, challenge=False, retry_after=wait)
-    login, password = pair
     found = request.app[STORE].credentials_by_login(login)
     cache = request.app[CREDENTIALS]
     key = cache.key(login, password)
     if found is not None and cache.matches(key, found.password_hash):
         return found
-    if not await _verify(request, address, key, found, password):
+    if not await _verify(request, address, key, found, login, password):
         log.warning("api_authentication_failed", login=login, address=address, path=request.path)
         raise refused(request)
     assert found is not None  # _verify never accepts an unknown login
     return found
 
 
-async def _verify(request: web.Request, address: str, key: bytes, found: Credentials | None, password: str) -> bool:
+async def _verify(
+    request: web.Request, address: str, key: bytes, found: Credentials | None, login: str, password: str
+) -> bool:
     """argon2-verify a pair once, however many requests carry it at the same time; count failures."""
     store, cache, throttle = request.app[STORE], request.app[CREDENTIALS], request.app[THROTTLE]
     pending_key = (key, found.password_hash if found is not None else "")
@@ -137,7 +139,7 @@ async def _verify(request: web.Request, address: str, key: bytes, found: Credent
     if pending is not None:
         # Shielded: this request going away must not cancel the verification others wait for.
         return await asyncio.shield(pending)
-    wait = throttle.reserve(address)
+    wait = throttle.reserve(address, login)
     if wait is not None:
         raise AuthenticationError("Too many failed logins", 429, challenge=False, retry_after=wait)
     outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -155,13 +157,14 @@ async def _verify(request: web.Request, address: str, key: bytes, found: Credent
         del cache.pending[pending_key]
         # Waiters of a verification that did not finish are refused: their client may try again.
         outcome.set_result(matched)
-        if throttle.release(address, succeeded=matched):
+        if throttle.release(address, login, succeeded=matched):
             log.warning(
                 "api_login_locked_out",
                 address=address,
+                login=login,
                 failures=throttle.max_failures,
                 window_s=throttle.window_s,
-                lockout_s=throttle.lockout_s,
+                lockout_s=throttle.retry_after(address, login),
             )
     return matched
 

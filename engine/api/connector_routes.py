@@ -104,6 +104,13 @@ def connector_routes(kind: Kind, calls: ConnectorCalls) -> web.RouteTableDef:
         await reconcile(request, kind, created.id)
         return json_response(_with_state(request, kind, created), status=201)
 
+    # The OpenAPI summary comes from the docstring: say what this kind's body creates.
+    create_connector.__doc__ = (
+        "Create a South connector with its groups and items; 201 with it."
+        if kind == "south"
+        else "Create a North connector with its caching and routing rules (transformers); 201 with it."
+    )
+
     @routes.get(f"{base}/{{id}}")
     async def get_connector(request: web.Request) -> web.Response:
         """One connector (secrets blank) with its worker state."""

@@ -75,15 +75,19 @@ def answer(
 ) -> web.Response:
     """The answer to an ingestion: ``ok_status`` once stored everywhere; otherwise raise.
 
-    A North that could not store the content gives 503 (``Retry-After``), no North receiving it 404;
-    ``failure_status`` replaces both for clients that retry only on some statuses (v2 senders: 400 and 500).
+    A North that could not store the content gives 503 (``Retry-After``); no North, running or stopped, taking
+    it gives 404 (nothing was stored: the client keeps its data). ``failure_status`` replaces both for
+    clients that retry only on some statuses (v2 senders: 400 and 500).
     """
     if result.refused:
         reasons = "; ".join(f"{north}: {reason}" for north, reason in result.refused.items())
         message = f"content not stored everywhere, send it again ({reasons})"
         raise TryAgainLater(message, status=failure_status or 503)
     if not result.stored and not result.ignored:
-        message = f"no running North connector receives content from data source {data_source_id!r}"
+        message = (
+            f"nothing stored: no North connector takes content from data source {data_source_id!r}"
+            " (keep it and send it again once one does)"
+        )
         if failure_status is not None:
             raise TryAgainLater(message, status=failure_status)
         raise NotFoundError(message)

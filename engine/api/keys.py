@@ -20,6 +20,7 @@ from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
 from engine.metrics.store import MetricsStore
 from engine.runtime import Runtime
+from engine.sandbox.client import SandboxClient
 
 if TYPE_CHECKING:
     from engine.oianalytics.agent import OIAnalyticsAgent
@@ -69,6 +70,9 @@ STOP_ENGINE = web.AppKey("stop_engine", asyncio.Event)
 
 OIANALYTICS: web.AppKey[OIAnalyticsAgent] = web.AppKey("oianalytics")
 """The OIAnalytics agent (registration, commands, messages, log forwarding)."""
+
+SANDBOX = web.AppKey("sandbox", SandboxClient)
+"""The custom transformer sandbox process the test routes run in (started on first use)."""
 
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""

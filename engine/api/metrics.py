@@ -1,7 +1,9 @@
 """``GET /metrics``: connector metrics in Prometheus text format, for operators who already scrape.
 
 Authenticated like ``/api``. Every numeric metric of a connector becomes a gauge
-``oibus_<kind>_<metric_in_snake_case>{id="<connector id>"}``; the supervision state is a labelled gauge.
+``oibus_<kind>_<metric_in_snake_case>{id="<connector id>"}``; the supervision state (``oibus_<kind>_state``)
+and the connector's own state (``oibus_<kind>_connector_state``: connecting, connected, retrying, fatal)
+are labelled gauges.
 With a metrics store (``METRICS``), counters are the persisted cumulative ones (they survive worker and
 engine restarts, and go back to zero on a reset), every configured connector is listed, running or not, and
 the engine's own metrics come as ``oibus_engine_<metric>`` without labels. Without one, each running
@@ -42,8 +44,8 @@ def render(metrics: dict[str, dict[str, object]]) -> str:
         kind, _, connector_id = key.partition(":")
         labels = f'id="{_label(connector_id)}"' if connector_id else ""
         for metric, value in values.items():
-            if metric == "state" and isinstance(value, str):
-                name = f"oibus_{kind}_state"
+            if metric in ("state", "connectorState") and isinstance(value, str):
+                name = _name(kind, metric)
                 samples.setdefault(name, []).append(f'{name}{{{labels},state="{_label(value)}"}} 1')
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 name = _name(kind, metric)
@@ -72,6 +74,7 @@ async def _persisted(request: web.Request) -> dict[str, dict[str, object]]:
                 **metrics.get(kind, connector_id),
                 "state": worker.get("state"),
                 "restarts": worker.get("restarts", 0),
+                "connectorState": worker.get("connectorState") or (worker.get("connector") or {}).get("state"),
             }
     rows["engine"] = metrics.engine()
     return rows

@@ -17,7 +17,8 @@ from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
 from engine.api.routes_scan_modes import CronBody
-from engine.api.routes_south import ItemIds, ItemTestCommand
+from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
+from engine.api.routes_transformers import TransformerDTO
 from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
 from engine.config.manifests import Kind
@@ -26,6 +27,8 @@ from engine.config.models import (
     CertificateDTO,
     ChangePasswordCommand,
     CurrentUserDTO,
+    CustomTransformerCommand,
+    CustomTransformerDTO,
     EngineSettings,
     EngineSettingsDTO,
     GeneralSettings,
@@ -55,6 +58,7 @@ from engine.config.models import (
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
 from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
+from engine.sandbox.testing import CustomTransformerTest, TransformerTestRequest, TransformerTestResponse
 
 OPENAPI_PATH = "/api/openapi.json"
 _JSON = "application/json"
@@ -371,6 +375,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/south/{id}/items/enable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/disable"): Operation(body=_ITEM_IDS),
     ("POST", "/api/south/{id}/items/delete"): Operation(body=_ITEM_IDS),
+    ("POST", "/api/south/{id}/items/move-to-group"): Operation(body=MoveToGroup),
     # South items as CSV.
     ("POST", "/api/south/{id}/items/to-csv"): Operation(
         body=object_schema({"items": _JSON_FILE, "delimiter": _DELIMITER}, required=("items",)),
@@ -468,7 +473,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body={"anyOf": [_TIME_VALUES, {"description": "Any other JSON: any-content, forwarded as is."}]},
         query=_DATA_SOURCE,
         errors=(404, 503),
-        note="Answers once every target North stored the content; 404 when no running North receives it, "
+        note="Answers once every target North stored the content; 404 when no North (running or stopped) takes it, "
         "503 (`Retry-After`) when one could not store it: send it again.",
     ),
     ("POST", "/api/content/file"): Operation(
@@ -476,6 +481,48 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         media="multipart/form-data",
         query=_DATA_SOURCE,
         errors=(404, 503),
+    ),
+    # Transformers (standard and custom).
+    ("GET", "/api/transformers/types"): Operation(
+        status=200,
+        answer={"type": "array", "items": object_schema(_each(("id", "inputType", "outputType"), _STRING))},
+    ),
+    ("GET", "/api/transformers/manifests/{type}"): Operation(
+        status=200,
+        answer=object_schema(
+            {"id": _STRING, "inputType": _STRING, "outputType": _STRING, "settings": {"type": "object"}}
+        ),
+        errors=(404,),
+    ),
+    ("GET", "/api/transformers/search"): Operation(
+        status=200,
+        answer=Page[TransformerDTO],
+        query=(
+            Param("type", {"enum": ["standard", "custom"]}, "Standard or custom transformers only."),
+            Param("inputType", _STRING, "Transformers reading this type."),
+            Param("outputType", _STRING, "Transformers producing this type."),
+            Param("page", {"type": "integer", "minimum": 0, "default": 0}, "Page number, from 0 (10 per page)."),
+        ),
+    ),
+    ("GET", "/api/transformers/list"): Operation(status=200, answer=list[TransformerDTO]),
+    ("GET", "/api/transformers/template/{inputType}"): Operation(
+        status=200,
+        answer=object_schema({"type": _STRING, "data": _STRING, "code": _STRING}),
+        note="A sample input of `inputType` (any, time-values, setpoint) and the skeleton of a transformer.",
+    ),
+    ("POST", "/api/transformers/test"): Operation(
+        body=CustomTransformerTest,
+        status=200,
+        answer=TransformerTestResponse,
+        note="Runs an unsaved custom transformer in the sandbox; 400 names the failure kind "
+        "(TIMEOUT_ERROR, MEMORY_LIMIT_EXCEEDED, RUNTIME_ERROR, COMPILATION_ERROR).",
+    ),
+    ("GET", "/api/transformers/{id}"): Operation(status=200, answer=TransformerDTO, errors=(404,)),
+    ("POST", "/api/transformers"): Operation(body=CustomTransformerCommand, status=201, answer=CustomTransformerDTO),
+    ("PUT", "/api/transformers/{id}"): Operation(body=CustomTransformerCommand, errors=(404,)),
+    ("DELETE", "/api/transformers/{id}"): Operation(errors=(404,)),
+    ("POST", "/api/transformers/{id}/test"): Operation(
+        body=TransformerTestRequest, status=200, answer=TransformerTestResponse, errors=(404,)
     ),
     # External sources (3.0-3.4) and the ingestion paths of older senders.
     ("GET", "/api/external-sources"): Operation(status=200, answer=list[ExternalSourceDTO]),
@@ -487,7 +534,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body={"type": "array", "items": TimeValue},
         query=_LEGACY_NAME,
         errors=(404, 503),
-        note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no running North receives it.",
+        note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no North takes it.",
     ),
     ("POST", "/api/add-file"): Operation(
         body=_FILE, media="multipart/form-data", query=_LEGACY_NAME, errors=(404, 503)

@@ -93,6 +93,13 @@ class ItemIds(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     item_ids: list[str]
 
 
+class MoveToGroup(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Body of ``POST /api/south/{id}/items/move-to-group``: ``groupId`` null takes the items out of any group."""
+
+    item_ids: list[str]
+    group_id: str | None
+
+
 class _CreateIn(Protocol):
     def __call__(self, south_id: str, body: Any, /, *, actor: str) -> object: ...
 
@@ -217,6 +224,16 @@ async def disable_items(request: web.Request) -> web.Response:
     ids, prefix = await _item_ids(request)
     with _under(prefix):
         return await changed(request, "south", request.app[STORE].set_items_enabled, ids, False, actor=actor(request))
+
+
+@routes.post("/api/south/{id}/items/move-to-group")
+async def move_items_to_group(request: web.Request) -> web.Response:
+    """Move the listed items into a group of this South (``groupId`` null: out of any group), as upstream."""
+    body = convert(await read_json(request), MoveToGroup)
+    store = request.app[STORE]
+    return await changed(
+        request, "south", store.move_items_to_group, body.item_ids, body.group_id, actor=actor(request)
+    )
 
 
 @routes.post("/api/south/{id}/items/delete")

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.api.keys import LIVE_STREAMS, METRICS, STORE
+from engine.api.keys import LIVE_STREAMS, METRICS, RUNTIME, STORE
 from engine.api.sse import LiveStreams
 from engine.api.util import offload
 from engine.metrics.store import MetricsStore
@@ -62,25 +62,25 @@ async def engine_stream(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/sse/south/{id}")
 async def south_stream(request: web.Request) -> web.StreamResponse:
-    """``SouthConnectorMetrics`` of one South."""
+    """``SouthConnectorMetrics`` of one South, with its ``state`` as in ``GET /api/south/{id}``."""
     south_id = request.match_info["id"]
     await offload(request.app[STORE].south_dto, south_id)  # NotFoundError: 404
-    metrics = request.app[METRICS]
+    metrics, runtime = request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
-        return metrics.get("south", south_id)
+        return {**metrics.get("south", south_id), "state": runtime.connector_state("south", south_id)}
 
     return await request.app[LIVE_STREAMS].serve(request, frame)
 
 
 @routes.get("/sse/north/{id}")
 async def north_stream(request: web.Request) -> web.StreamResponse:
-    """``NorthConnectorMetrics`` of one North."""
+    """``NorthConnectorMetrics`` of one North, with its ``state`` as in ``GET /api/north/{id}``."""
     north_id = request.match_info["id"]
     await offload(request.app[STORE].north_dto, north_id)  # NotFoundError: 404
-    metrics = request.app[METRICS]
+    metrics, runtime = request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
-        return metrics.get("north", north_id)
+        return {**metrics.get("north", north_id), "state": runtime.connector_state("north", north_id)}
 
     return await request.app[LIVE_STREAMS].serve(request, frame)

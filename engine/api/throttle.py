@@ -1,9 +1,13 @@
-"""Failed logins counted per client address: too many, and password checks from there stop for a while.
+"""Failed logins counted per client address and login: too many, and that pair's checks stop for a while.
 
-After ``max_failures`` wrong passwords within ``window_s`` seconds, every password check from that address
-is answered 429 for ``lockout_s`` seconds, the right password included (otherwise the lock would still
-tell a guesser when it guessed right). Bearer tokens keep working: they prove an earlier login and cannot
-be guessed. Defaults: 10 failures in 5 minutes lock the address for 5 minutes.
+After ``max_failures`` wrong passwords for one login within ``window_s`` seconds, every password check of
+that login from that address is answered 429 for the lockout, the right password included (otherwise the
+lock would still tell a guesser when it guessed right). Each lockout that follows another without a
+successful login in between lasts twice as long, up to ``max_lockout_s``. The same login from another
+address, and other logins from the same address, are not concerned: a guesser cannot lock the
+administrator out everywhere. Bearer tokens keep working: they prove an earlier login and cannot be
+guessed. Defaults: 10 failures in 5 minutes lock the pair for 5 minutes, then 10, 20… up to 1 hour.
+An operator locked out everywhere resets the password with ``oibus-launcher --reset-password``.
 
 Checks still running count against the limit, so a burst of concurrent guesses cannot slip past it while
 argon2 works; concurrent checks of one same pair are merged by the caller and count once.
@@ -24,6 +28,7 @@ class _Address:
     failures: deque[float] = field(default_factory=deque)
     checking: int = 0
     locked_until: float = 0.0
+    lockouts: int = 0
 
 
 class LoginThrottle:
@@ -35,25 +40,28 @@ class LoginThrottle:
         max_failures: int = 10,
         window_s: float = 300.0,
         lockout_s: float = 300.0,
+        max_lockout_s: float = 3600.0,
         max_addresses: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
         self.lockout_s = lockout_s
+        self.max_lockout_s = max(max_lockout_s, lockout_s)
         self._max_addresses = max_addresses
         self._clock = clock
-        self._addresses: OrderedDict[str, _Address] = OrderedDict()
+        self._addresses: OrderedDict[tuple[str, str], _Address] = OrderedDict()
 
-    def reserve(self, address: str) -> int | None:
-        """Start a password check from ``address``: ``None`` if it may run, else seconds to wait."""
+    def reserve(self, address: str, login: str) -> int | None:
+        """Start a check of ``login`` from ``address``: ``None`` if it may run, else seconds to wait."""
         moment = self._clock()
-        state = self._addresses.get(address)
+        key = (address, login)
+        state = self._addresses.get(key)
         if state is None:
-            state = self._addresses[address] = _Address()
+            state = self._addresses[key] = _Address()
             self._prune()
         else:
-            self._addresses.move_to_end(address)
+            self._addresses.move_to_end(key)
         if state.locked_until > moment:
             return math.ceil(state.locked_until - moment)
         self._forget_old(state, moment)
@@ -63,29 +71,36 @@ class LoginThrottle:
         state.checking += 1
         return None
 
-    def release(self, address: str, *, succeeded: bool) -> bool:
-        """End a check started by ``reserve``; ``True`` when this failure locks the address out."""
-        state = self._addresses.get(address)
+    def release(self, address: str, login: str, *, succeeded: bool) -> bool:
+        """End a check started by ``reserve``; ``True`` when this failure locks the pair out."""
+        key = (address, login)
+        state = self._addresses.get(key)
         if state is None:
             return False
         state.checking = max(state.checking - 1, 0)
         if succeeded:
             state.failures.clear()
+            state.lockouts = 0
             if not state.checking:
-                del self._addresses[address]
+                del self._addresses[key]
             return False
         moment = self._clock()
         self._forget_old(state, moment)
         state.failures.append(moment)
         if len(state.failures) >= self.max_failures and state.locked_until <= moment:
-            state.locked_until = moment + self.lockout_s
+            state.locked_until = moment + self.lockout_for(state.lockouts)
+            state.lockouts += 1
             state.failures.clear()
             return True
         return False
 
-    def retry_after(self, address: str) -> int | None:
-        """Seconds left while ``address`` is locked out, else ``None``."""
-        state = self._addresses.get(address)
+    def lockout_for(self, earlier: int) -> float:
+        """Length of a lockout that follows ``earlier`` lockouts with no successful login between."""
+        return min(self.lockout_s * float(2 ** min(earlier, 32)), self.max_lockout_s)
+
+    def retry_after(self, address: str, login: str) -> int | None:
+        """Seconds left while ``login`` from ``address`` is locked out, else ``None``."""
+        state = self._addresses.get((address, login))
         if state is None:
             return None
         left = state.locked_until - self._clock()
@@ -103,9 +118,9 @@ class LoginThrottle:
         if len(self._addresses) <= self._max_addresses:
             return
         moment = self._clock()
-        for address in list(self._addresses):
+        for key in list(self._addresses):
             if len(self._addresses) <= self._max_addresses:
                 break
-            state = self._addresses[address]
+            state = self._addresses[key]
             if not state.checking and state.locked_until <= moment:
-                del self._addresses[address]
+                del self._addresses[key]

@@ -165,33 +165,7 @@ def _v4_certificates(db: sqlite3.Connection) -> None:
 
 def _v5_oianalytics(db: sqlite3.Connection) -> None:
     """OIAnalytics: the registration (one row), the commands received and the messages queued for it."""
-    db.execute(
-        f"""CREATE TABLE IF NOT EXISTS registrations (
-            id TEXT PRIMARY KEY,
-            host TEXT NOT NULL DEFAULT '',
-            status TEXT NOT NULL DEFAULT 'NOT_REGISTERED',
-            activation_code TEXT NOT NULL DEFAULT '',
-            check_url TEXT NOT NULL DEFAULT '',
-            activation_expiration_date TEXT NOT NULL DEFAULT '',
-            activation_date TEXT NOT NULL DEFAULT '',
-            token TEXT NOT NULL DEFAULT '',
-            public_key TEXT NOT NULL DEFAULT '',
-            private_key TEXT NOT NULL DEFAULT '',
-            use_proxy INTEGER NOT NULL DEFAULT 0,
-            proxy_url TEXT,
-            proxy_username TEXT,
-            proxy_password TEXT,
-            accept_unauthorized INTEGER NOT NULL DEFAULT 0,
-            use_api_gateway INTEGER NOT NULL DEFAULT 0,
-            api_gateway_header_key TEXT,
-            api_gateway_header_value TEXT,
-            api_gateway_base_endpoint TEXT,
-            command_refresh_interval INTEGER NOT NULL DEFAULT 60,
-            command_retry_interval INTEGER NOT NULL DEFAULT 5,
-            message_retry_interval INTEGER NOT NULL DEFAULT 5,
-            command_permissions TEXT NOT NULL DEFAULT '{{}}',
-            {_AUDIT})"""
-    )
+    _v5_registrations(db)
     db.execute(
         f"""CREATE TABLE IF NOT EXISTS commands (
             id TEXT PRIMARY KEY,
@@ -226,13 +200,62 @@ def _v5_oianalytics(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS oianalytics_messages_status ON oianalytics_messages (status, created_at)")
 
 
+def _v6_custom_transformers(db: sqlite3.Connection) -> None:
+    """Custom transformers (upstream's ``transformers`` rows of type ``custom``): code, manifest and limits."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS custom_transformers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            input_type TEXT NOT NULL,
+            output_type TEXT NOT NULL,
+            language TEXT NOT NULL DEFAULT 'javascript',
+            custom_code TEXT NOT NULL,
+            custom_manifest TEXT NOT NULL DEFAULT '{{}}',
+            timeout INTEGER NOT NULL,
+            {_AUDIT})"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial_schema,
     _v2_ip_filters,
     _v3_external_sources,
     _v4_certificates,
     _v5_oianalytics,
+    _v6_custom_transformers,
 )
+
+
+def _v5_registrations(db: sqlite3.Connection) -> None:
+    """The OIAnalytics registration: one row."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS registrations (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'NOT_REGISTERED',
+            activation_code TEXT NOT NULL DEFAULT '',
+            check_url TEXT NOT NULL DEFAULT '',
+            activation_expiration_date TEXT NOT NULL DEFAULT '',
+            activation_date TEXT NOT NULL DEFAULT '',
+            token TEXT NOT NULL DEFAULT '',
+            public_key TEXT NOT NULL DEFAULT '',
+            private_key TEXT NOT NULL DEFAULT '',
+            use_proxy INTEGER NOT NULL DEFAULT 0,
+            proxy_url TEXT,
+            proxy_username TEXT,
+            proxy_password TEXT,
+            accept_unauthorized INTEGER NOT NULL DEFAULT 0,
+            use_api_gateway INTEGER NOT NULL DEFAULT 0,
+            api_gateway_header_key TEXT,
+            api_gateway_header_value TEXT,
+            api_gateway_base_endpoint TEXT,
+            command_refresh_interval INTEGER NOT NULL DEFAULT 60,
+            command_retry_interval INTEGER NOT NULL DEFAULT 5,
+            message_retry_interval INTEGER NOT NULL DEFAULT 5,
+            command_permissions TEXT NOT NULL DEFAULT '{{}}',
+            {_AUDIT})"""
+    )
 
 
 def schema_version(db: sqlite3.Connection) -> int:

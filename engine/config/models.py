@@ -121,9 +121,13 @@ class ProxyServerSettings(Model, frozen=True, kw_only=True):
 
 
 class ConsoleLogSettings(Model, frozen=True, kw_only=True):
-    """``logger.console``."""
+    """``logger.console``: ``warn`` by default (upstream: ``silent``).
 
-    level: LogLevel = "silent"
+    A new install then shows the default-password warning and the engine's warnings where it runs;
+    upstream's exported settings carry their level and keep it.
+    """
+
+    level: LogLevel = "warn"
 
 
 class FileLogSettings(Model, frozen=True, kw_only=True):
@@ -404,14 +408,51 @@ class NorthTransformerCommand(Model, frozen=True, kw_only=True):
     options: dict[str, Any] = {}
 
 
-class StandardTransformerDTO(Model, frozen=True, kw_only=True):
+class StandardTransformerDTO(Model, frozen=True, kw_only=True, tag_field="type", tag="standard"):
     """A built-in transformer."""
 
     id: str
-    type: Literal["standard"] = "standard"
     function_name: str
     input_type: str
     output_type: str
+
+
+# --- Custom transformers ---------------------------------------------------------------------------------
+
+INPUT_TYPES = ("any", "time-values", "setpoint")
+OUTPUT_TYPES = ("any", "time-values", "opcua", "mqtt", "modbus", "oianalytics")
+InputType = Literal["any", "time-values", "setpoint"]
+OutputType = Literal["any", "time-values", "opcua", "mqtt", "modbus", "oianalytics"]
+TransformerName = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Timeout = Annotated[int, msgspec.Meta(ge=1, le=600_000, description="Time limit of one run, in ms")]
+
+
+class CustomTransformerCommand(Model, frozen=True, kw_only=True):
+    """Body of ``POST/PUT /api/transformers`` (upstream's ``CustomTransformerCommandDTO``)."""
+
+    type: Literal["custom"] = "custom"
+    name: TransformerName
+    description: str | None = ""
+    input_type: InputType
+    output_type: OutputType
+    custom_code: Annotated[str, msgspec.Meta(min_length=1)]
+    custom_manifest: dict[str, Any] = {}
+    language: Literal["javascript", "typescript"] = "javascript"
+    timeout: Timeout = 2000
+
+
+class CustomTransformerDTO(Audited, frozen=True, kw_only=True, tag_field="type", tag="custom"):
+    """A stored custom transformer."""
+
+    id: str
+    name: str
+    description: str
+    input_type: str
+    output_type: str
+    custom_code: str
+    custom_manifest: dict[str, Any]
+    language: str
+    timeout: int
 
 
 class NorthTransformerDTO(Model, frozen=True, kw_only=True):
@@ -419,7 +460,7 @@ class NorthTransformerDTO(Model, frozen=True, kw_only=True):
 
     id: str
     source: TransformerSource
-    transformer: StandardTransformerDTO
+    transformer: StandardTransformerDTO | CustomTransformerDTO
     options: dict[str, Any]
 
 

@@ -13,6 +13,7 @@ from connectors.errors import SettingsError
 from engine.cache.settings import CachingSettings
 from engine.config.base import claim_id, from_json, moved, now, random_id, require_object, to_json
 from engine.config.connector_base import ConnectorStoreBase, Secrets, command_columns
+from engine.config.custom_transformers import CustomTransformersMixin, is_custom_transformer
 from engine.config.errors import NotFoundError
 from engine.config.models import (
     STANDARD_TRANSFORMERS,
@@ -75,7 +76,7 @@ def _columns(command: NorthCommand, settings: str) -> dict[str, Any]:
     }
 
 
-class NorthMixin(ConnectorStoreBase):
+class NorthMixin(ConnectorStoreBase, CustomTransformersMixin):
     """North methods of ``ConfigStore``."""
 
     def list_norths(self) -> list[NorthConnectorLightDTO]:
@@ -217,6 +218,33 @@ class NorthMixin(ConnectorStoreBase):
         named = msgspec.structs.replace(trigger, scan_mode_name=modes[trigger.scan_mode_id].name)
         return msgspec.structs.replace(command, caching=msgspec.structs.replace(command.caching, trigger=named))
 
+    def _check_south_source(
+        self,
+        db: sqlite3.Connection,
+        source: SouthSource,
+        prefix: str,
+        errors: dict[str, str],
+        souths: dict[str, tuple[set[str], set[str]] | None],
+    ) -> list[str] | None:
+        """The item ids a South source names, once each; None (the reasons in ``errors``) if any is unknown."""
+        south_id, group_id = source.south_id, source.group_id
+        if south_id not in souths:
+            souths[south_id] = self._south_refs(db, south_id)
+        refs = souths[south_id]
+        if refs is None:
+            errors[f"{prefix}source.southId"] = f"unknown South connector '{south_id}'"
+            return None
+        groups, known_items = refs
+        bad = False
+        if group_id is not None and group_id not in groups:
+            errors[f"{prefix}source.groupId"] = f"unknown group '{group_id}' in South '{south_id}'"
+            bad = True
+        for index, ref in enumerate(source.items):
+            if ref.id not in known_items:
+                errors[f"{prefix}source.items[{index}].id"] = f"unknown item '{ref.id}' in South '{south_id}'"
+                bad = True
+        return None if bad else list(dict.fromkeys(ref.id for ref in source.items))
+
     def _check_rule(
         self,
         db: sqlite3.Connection,
@@ -231,9 +259,15 @@ class NorthMixin(ConnectorStoreBase):
         prefix = f"{path}." if path else ""
         bad = command is None
         transformer_id = raw.get("transformerId") if isinstance(raw, dict) else None
-        if isinstance(transformer_id, str) and transformer_id and transformer_id not in STANDARD_TRANSFORMERS:
+        if (
+            isinstance(transformer_id, str)
+            and transformer_id
+            and transformer_id not in STANDARD_TRANSFORMERS
+            and not is_custom_transformer(db, transformer_id)
+        ):
             errors[f"{prefix}transformerId"] = (
-                f"unknown transformer '{transformer_id}' (available: {', '.join(STANDARD_TRANSFORMERS)})"
+                f"unknown transformer '{transformer_id}' (available: {', '.join(STANDARD_TRANSFORMERS)}, "
+                "or a custom transformer's id)"
             )
             bad = True
         if command is None:
@@ -249,21 +283,10 @@ class NorthMixin(ConnectorStoreBase):
         south_id = group_id = data_source_id = None
         if isinstance(source, SouthSource):
             south_id, group_id = source.south_id, source.group_id
-            if south_id not in souths:
-                souths[south_id] = self._south_refs(db, south_id)
-            refs = souths[south_id]
-            if refs is None:
-                errors[f"{prefix}source.southId"] = f"unknown South connector '{south_id}'"
+            found = self._check_south_source(db, source, prefix, errors, souths)
+            if found is None:
                 return None
-            groups, known_items = refs
-            if group_id is not None and group_id not in groups:
-                errors[f"{prefix}source.groupId"] = f"unknown group '{group_id}' in South '{south_id}'"
-                bad = True
-            for index, ref in enumerate(source.items):
-                if ref.id not in known_items:
-                    errors[f"{prefix}source.items[{index}].id"] = f"unknown item '{ref.id}' in South '{south_id}'"
-                    bad = True
-            items = list(dict.fromkeys(ref.id for ref in source.items))
+            items = found
         elif isinstance(source, OIBusApiSource):
             data_source_id = source.data_source_id
         if bad:
@@ -385,7 +408,8 @@ class NorthMixin(ConnectorStoreBase):
                 NorthTransformerDTO(
                     id=row["id"],
                     source=source,
-                    transformer=STANDARD_TRANSFORMERS[row["transformer_id"]],
+                    transformer=STANDARD_TRANSFORMERS.get(row["transformer_id"])
+                    or self._custom_dto_by_id(db, row["transformer_id"]),
                     options=from_json(row["options"]),
                 )
             )

@@ -224,6 +224,36 @@ class SouthMixin(SouthChecks):
             )
         log.info("south_items_enabled_set", south_id=south_id, count=len(item_ids), enabled=enabled)
 
+    def move_items_to_group(
+        self, south_id: str, item_ids: Sequence[str], group_id: str | None, *, actor: str = SYSTEM_USER
+    ) -> None:
+        """Put items into one group of their South (they take its scan mode), or out of any with ``None``.
+
+        Items taken out of a group keep the scan mode they had and stop syncing with a group.
+        """
+        with self._transaction() as db:
+            self._require_items(db, south_id, item_ids)
+            stamp = now()
+            if group_id is None:
+                db.executemany(
+                    "UPDATE south_items SET group_id = NULL, sync_with_group = 0, updated_by = ?, updated_at = ? "
+                    "WHERE id = ?",
+                    [(actor, stamp, item_id) for item_id in item_ids],
+                )
+            else:
+                row = db.execute(
+                    "SELECT scan_mode_id FROM south_item_groups WHERE id = ? AND connector_id = ?",
+                    (group_id, south_id),
+                ).fetchone()
+                if row is None:
+                    raise NotFoundError(f"Group {group_id} not found in South {south_id}")
+                db.executemany(
+                    "UPDATE south_items SET group_id = ?, scan_mode_id = ?, updated_by = ?, updated_at = ? "
+                    "WHERE id = ?",
+                    [(group_id, row[0], actor, stamp, item_id) for item_id in item_ids],
+                )
+        log.info("south_items_moved", south_id=south_id, count=len(item_ids), group_id=group_id)
+
     def delete_items(self, south_id: str, item_ids: Sequence[str]) -> tuple[str, ...]:
         """Delete items (each must belong to the South); returns the Norths that routed from the South."""
         with self._transaction() as db:

@@ -173,10 +173,15 @@ class SouthChecks(ConnectorStoreBase):
         )
 
     def _check_groups(self, raws: list[Any], ctx: CheckContext, errors: dict[str, str]) -> list[GroupPlan]:
-        # The command's groups replace the stored ones as the namespace its items refer to.
+        """The command's groups replace the stored ones as the namespace its items refer to.
+
+        A new group may carry a temporary id (upstream's UI sends ``temp_<x>``): it gets a real id, and
+        items of the same command that name the temporary id by ``groupId`` join that group.
+        """
         reusable = set(ctx.groups_by_id)
         ctx.groups_by_id, ctx.groups_by_name = {}, {}
         groups: list[GroupPlan] = []
+        temporary: dict[str, tuple[int, GroupPlan]] = {}
         for index, raw in enumerate(raws):
             group = self._check_group(raw, f"groups[{index}]", ctx, errors, reusable=reusable)
             if group is None:
@@ -186,6 +191,17 @@ class SouthChecks(ConnectorStoreBase):
                 continue
             ctx.add_group(group)
             groups.append(group)
+            given = _text(raw, "id") if isinstance(raw, dict) else None
+            if group.is_new and given:
+                if given in temporary:
+                    errors[f"groups[{index}].id"] = (
+                        f"temporary id '{given}' is also used by groups[{temporary[given][0]}]"
+                    )
+                    continue
+                temporary[given] = (index, group)
+        for given, (_, group) in temporary.items():
+            # A real id of this command wins over a temporary one spelled the same.
+            ctx.groups_by_id.setdefault(given, group)
         return groups
 
     def _check_group(
@@ -262,18 +278,9 @@ class SouthChecks(ConnectorStoreBase):
             return None
         # References are resolved from the raw body so that every problem of the item is reported at once.
         prefix = f"{path}." if path else ""
-        group: GroupPlan | None = None
-        group_id, group_name = _text(raw, "groupId"), _text(raw, "groupName")
-        if group_id:
-            group = ctx.groups_by_id.get(group_id)
-            if group is None:
-                errors[f"{prefix}groupId"] = f"unknown group '{group_id}'"
-                return None
-        elif group_name:
-            group = ctx.groups_by_name.get(group_name)
-            if group is None:
-                errors[f"{prefix}groupName"] = f"unknown group '{group_name}'"
-                return None
+        known, group = _item_group(raw, prefix, ctx, errors)
+        if not known:
+            return None
         if group is not None:
             scan_mode_id: str | None = group.scan_mode_id
         else:
@@ -352,3 +359,21 @@ class SouthChecks(ConnectorStoreBase):
         if target_id is not None and target_id not in known:
             raise NotFoundError(f"{what} {target_id} not found in South {south_id}")
         return raw, ctx
+
+
+def _item_group(
+    raw: dict[str, Any], prefix: str, ctx: CheckContext, errors: dict[str, str]
+) -> tuple[bool, GroupPlan | None]:
+    """The group an item names by ``groupId`` or ``groupName`` (None: no group); False when it names an unknown one."""
+    group_id, group_name = _text(raw, "groupId"), _text(raw, "groupName")
+    if group_id:
+        group = ctx.groups_by_id.get(group_id)
+        if group is None:
+            errors[f"{prefix}groupId"] = f"unknown group '{group_id}'"
+        return group is not None, group
+    if group_name:
+        group = ctx.groups_by_name.get(group_name)
+        if group is None:
+            errors[f"{prefix}groupName"] = f"unknown group '{group_name}'"
+        return group is not None, group
+    return True, None

@@ -2,7 +2,10 @@
 
 msgspec stops at the first error. On failure we convert again field by field (recursing into nested
 structs and lists of structs) so that each bad field is reported with msgspec's own message and a path
-like ``items[3].settings.regex``. msgspec stays the only validator: nothing here checks a value itself.
+like ``items[3].settings.regex``. msgspec stays the only validator of each field's own rules; the one
+check added here applies to every integer of every command alike: it must fit in 64 bits, what the IPC
+frames (msgpack) and the store (SQLite) can carry to a worker. A larger one was saved, then crash-looped
+the worker on "Integer value out of range".
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import msgspec
 from connectors.errors import SettingsError
 
 T = TypeVar("T")
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 _AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
@@ -41,6 +46,11 @@ def try_convert(data: Any, type_: type[T], path: str, errors: dict[str, str]) ->
 
     The fast path is one ``msgspec.convert`` call: only invalid data pays for the field-by-field pass.
     """
+    too_large: dict[str, str] = {}
+    _out_of_range(data, path, too_large)
+    if too_large:
+        errors.update(too_large)
+        return None
     try:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as err:
@@ -51,6 +61,19 @@ def try_convert(data: Any, type_: type[T], path: str, errors: dict[str, str]) ->
             _add(found, path, str(err))
         errors.update(found)
         return None
+
+
+def _out_of_range(data: Any, path: str, errors: dict[str, str]) -> None:
+    """Name every integer of ``data`` that a worker could not receive (outside signed 64 bits)."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        if not INT_MIN <= data <= INT_MAX:
+            errors[path or "body"] = f"Integer value out of range: expected a value between {INT_MIN} and {INT_MAX}"
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _out_of_range(value, join(path, f".{key}"), errors)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _out_of_range(value, f"{path}[{index}]", errors)
 
 
 def collect(data: Any, type_: Any, path: str, errors: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from engine.ipc.codec import ProtocolError, decode, encode, read_message
 from engine.ipc.messages import (
     PROTOCOL_VERSION,
     Ack,
+    ConnectorState,
     Content,
     Hello,
     Log,
@@ -23,6 +24,7 @@ from engine.ipc.messages import (
 __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
+    "ConnectorState",
     "Content",
     "Hello",
     "Log",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,26 @@ class Metrics:
     values: dict[str, Any]
 
 
+CONNECTOR_STATES = ("connecting", "connected", "retrying", "fatal")
+"""The connector's own states, as ``ConnectorState.state`` names them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorState:
+    """Worker → engine: the connector's own state (its process may run while it cannot reach its peer).
+
+    ``state`` is one of ``CONNECTOR_STATES``; ``since`` the ISO instant it entered that state. ``error`` is
+    the last error (``retrying``, ``fatal``; kept while ``connecting`` again) and ``next_attempt`` the ISO
+    instant of the next try (``retrying``). Sent on each transition, and again when a retry fails anew.
+    """
+
+    kind: ClassVar[str] = "connector-state"
+    state: str
+    since: str
+    error: str | None = None
+    next_attempt: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """Either side → the other: call ``method`` with ``params``; answered by a ``Reply`` with the same id."""
@@ -173,6 +193,7 @@ Message = (
     | Nack
     | Log
     | Metrics
+    | ConnectorState
     | Request
     | Reply
 )
@@ -192,6 +213,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Nack,
         Log,
         Metrics,
+        ConnectorState,
         Request,
         Reply,
     )

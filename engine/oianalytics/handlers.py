@@ -33,6 +33,7 @@ from engine.config.crypto import secret_shape
 from engine.config.errors import RefusedError
 from engine.config.store import ConfigStore
 from engine.config.validation import convert
+from engine.oianalytics import transformer_handlers
 from engine.oianalytics.cipher import Decryptor, generate_key_pair
 from engine.oianalytics.commands import Handler, LeaveRunning
 from engine.oianalytics.registration import RegistrationService
@@ -610,7 +611,6 @@ async def update_north_cache(ctx: CommandContext, command: StoredCommand) -> str
 
 
 _HISTORY = not_supported("History queries")
-_TRANSFORMERS = not_supported("Custom transformers")
 
 HANDLERS: dict[str, Handler] = {
     "update-version": update_version,
@@ -656,10 +656,10 @@ HANDLERS: dict[str, Handler] = {
     "search-history-cache-content": _HISTORY,
     "get-history-cache-file-content": _HISTORY,
     "update-history-cache-content": _HISTORY,
-    "create-custom-transformer": _TRANSFORMERS,
-    "update-custom-transformer": _TRANSFORMERS,
-    "delete-custom-transformer": _TRANSFORMERS,
-    "test-custom-transformer": _TRANSFORMERS,
-    "test-transformer": _TRANSFORMERS,
+    "create-custom-transformer": transformer_handlers.create_custom_transformer,
+    "update-custom-transformer": transformer_handlers.update_custom_transformer,
+    "delete-custom-transformer": transformer_handlers.delete_custom_transformer,
+    "test-custom-transformer": transformer_handlers.test_custom_transformer,
+    "test-transformer": not_supported("Transformer tests from OIAnalytics"),
 }
-"""Command type → handler. History queries and custom transformers plug in here when they exist."""
+"""Command type → handler. History queries plug in here when they exist."""

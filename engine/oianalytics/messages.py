@@ -107,49 +107,9 @@ def _north(dto: dict[str, Any]) -> dict[str, Any]:
 
 def full_config(store: ConfigStore, repo: OIAnalyticsRepository, info: EngineInfo) -> dict[str, Any]:
     """The ``full-config`` payload (``OIBusFullConfigurationCommandDTO``), secrets blanked."""
-    engine = msgspec.to_builtins(store.engine_settings_dto())
-    proxy = engine["proxyServer"]
-    proxy["password"] = None
-    proxy["forward"]["password"] = None
-    engine["logger"]["loki"]["password"] = ""
-    operating_system, architecture = os_and_arch()
-    registration = repo.registration()
-    users = []
-    page = 0
-    while True:
-        found = store.search_users(page=page)
-        users += [msgspec.to_builtins(user) for user in found.content]
-        page += 1
-        if page >= found.total_pages:
-            break
     return {
-        "engine": {
-            **_audited(engine),
-            "name": engine["general"]["name"],
-            "softwareVersion": engine_version(),
-            "launcherVersion": info.launcher_version,
-            "architecture": architecture,
-            "operatingSystem": operating_system,
-            "dataFolder": str(info.data_directory),
-            "binaryFolder": str(info.binary_directory),
-            "ignoreIpFilters": info.ignore_ip_filters,
-            "ignoreRemoteUpdate": info.ignore_remote_update,
-            "settings": {key: engine[key] for key in ("general", "webServer", "proxyServer", "logger")},
-        },
-        "registration": {
-            "oIBusInternalId": registration.id,
-            "oIBusCreatedBy": "system",
-            "oIBusUpdatedBy": "system",
-            "oIBusCreatedAt": registration.created_at,
-            "oIBusUpdatedAt": registration.updated_at,
-            "publicKey": registration.public_key,
-            "settings": {
-                "commandRefreshInterval": registration.command_refresh_interval,
-                "commandRetryInterval": registration.command_retry_interval,
-                "messageRetryInterval": registration.message_retry_interval,
-                "commandPermissions": registration.command_permissions,
-            },
-        },
+        "engine": _full_engine(store, info),
+        "registration": _full_registration(repo),
         "scanModes": [
             {**_audited(mode), "settings": {key: mode[key] for key in ("name", "description", "cron")}}
             for mode in msgspec.to_builtins(store.list_scan_modes())
@@ -176,22 +136,77 @@ def full_config(store: ConfigStore, repo: OIAnalyticsRepository, info: EngineInf
                     key: user.get(key) for key in ("login", "firstName", "lastName", "email", "language", "timezone")
                 },
             }
-            for user in users
+            for user in _all_users(store)
         ],
-        "transformers": [
-            {
-                "oIBusInternalId": transformer.id,
-                "type": "standard",
-                "settings": {
-                    "functionName": transformer.function_name,
-                    "inputType": transformer.input_type,
-                    "outputType": transformer.output_type,
-                },
-                "manifest": {"type": "object", "key": "options", "attributes": []},
-            }
-            for transformer in STANDARD_TRANSFORMERS.values()
-        ],
+        "transformers": _full_transformers(),
     }
+
+
+def _full_engine(store: ConfigStore, info: EngineInfo) -> dict[str, Any]:
+    engine = msgspec.to_builtins(store.engine_settings_dto())
+    proxy = engine["proxyServer"]
+    proxy["password"] = None
+    proxy["forward"]["password"] = None
+    engine["logger"]["loki"]["password"] = ""
+    operating_system, architecture = os_and_arch()
+    return {
+        **_audited(engine),
+        "name": engine["general"]["name"],
+        "softwareVersion": engine_version(),
+        "launcherVersion": info.launcher_version,
+        "architecture": architecture,
+        "operatingSystem": operating_system,
+        "dataFolder": str(info.data_directory),
+        "binaryFolder": str(info.binary_directory),
+        "ignoreIpFilters": info.ignore_ip_filters,
+        "ignoreRemoteUpdate": info.ignore_remote_update,
+        "settings": {key: engine[key] for key in ("general", "webServer", "proxyServer", "logger")},
+    }
+
+
+def _full_registration(repo: OIAnalyticsRepository) -> dict[str, Any]:
+    registration = repo.registration()
+    return {
+        "oIBusInternalId": registration.id,
+        "oIBusCreatedBy": "system",
+        "oIBusUpdatedBy": "system",
+        "oIBusCreatedAt": registration.created_at,
+        "oIBusUpdatedAt": registration.updated_at,
+        "publicKey": registration.public_key,
+        "settings": {
+            "commandRefreshInterval": registration.command_refresh_interval,
+            "commandRetryInterval": registration.command_retry_interval,
+            "messageRetryInterval": registration.message_retry_interval,
+            "commandPermissions": registration.command_permissions,
+        },
+    }
+
+
+def _all_users(store: ConfigStore) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = []
+    page = 0
+    while True:
+        found = store.search_users(page=page)
+        users += [msgspec.to_builtins(user) for user in found.content]
+        page += 1
+        if page >= found.total_pages:
+            return users
+
+
+def _full_transformers() -> list[dict[str, Any]]:
+    return [
+        {
+            "oIBusInternalId": transformer.id,
+            "type": "standard",
+            "settings": {
+                "functionName": transformer.function_name,
+                "inputType": transformer.input_type,
+                "outputType": transformer.output_type,
+            },
+            "manifest": {"type": "object", "key": "options", "attributes": []},
+        }
+        for transformer in STANDARD_TRANSFORMERS.values()
+    ]
 
 
 def history_queries() -> dict[str, Any]:

@@ -20,10 +20,12 @@ import structlog
 from engine.ipc import Ack, Content, Message, Nack
 from engine.routing.delivery import Deliveries, NorthSlot, Parts
 from engine.routing.router import Decision, Verdict, split
-from engine.routing.transformers import TransformError, transform
+from engine.routing.transformers import STANDARD, TransformError, content_bytes, transform_content
 from engine.runtime import IngestResult
 
 log = structlog.get_logger(__name__)
+
+NO_TARGET = "no North connector takes this content: the source keeps it until one does"
 
 
 class SouthLink(Protocol):
@@ -55,6 +57,10 @@ class Fanout:
         self.south_item_ids: dict[str, dict[str, str]] = {}
         """Per South, item name → item id (a time-value's ``pointId`` is its item's name)."""
         self._transform_warnings: set[tuple[str, str]] = set()
+        self.south_names: dict[str, str] = {}
+        """Per South, its name (the scope of its warnings)."""
+        self._unrouted: set[str] = set()
+        """Souths whose content no North takes (warned once per episode)."""
 
     def set_south_items(self, south_id: str, items: list[dict[str, object]] | None) -> None:
         """Remember a South's items (``None``: the South is gone)."""
@@ -89,17 +95,28 @@ class Fanout:
 
     def _transformed(self, slot: NorthSlot[Any], verdict: Verdict, part: Content) -> Content | None:
         assert verdict.transformer is not None
+        if verdict.transformer not in STANDARD:
+            # Custom transformers run in the sandbox process; the routing path does not call it yet.
+            self._warn_transform(slot, verdict, f"custom transformer '{verdict.transformer}' is not run on routing yet")
+            return None
         try:
-            result = transform(
-                verdict.transformer, (verdict.rule or {}).get("options"), part.content_type, part.payload or b""
+            result = transform_content(
+                verdict.transformer, (verdict.rule or {}).get("options"), part.content_type, content_bytes(part)
             )
         except TransformError as err:
             self._warn_transform(slot, verdict, str(err))
             return None
         if result is None:
             return None
-        output_type, output, output_count = result
-        return replace(part, content_type=output_type, payload=output, count=output_count, file_path=None, files=[])
+        return replace(
+            part,
+            content_type=result.content_type,
+            payload=result.payload,
+            count=result.count,
+            file_path=None,
+            filename=result.filename,
+            files=[],
+        )
 
     def _warn_transform(self, slot: NorthSlot[Any], verdict: Verdict, error: str) -> None:
         # Once per North and rule: the same misrouted source would otherwise log on every batch.
@@ -113,6 +130,7 @@ class Fanout:
         groups = self.south_groups.get(south_id, {})
         names = self.south_item_ids.get(south_id, {})
         parts: Parts = []
+        ignored = False
         for slot in self.norths.values():
             verdicts = slot.route.decide_south(south_id, content.items, groups, content.content_type)
             # A value naming no known item follows the South-level decision (worked out only for a split batch).
@@ -120,20 +138,40 @@ class Fanout:
             contents = self.parts(slot, content, verdicts, names, fallback)
             if contents:
                 parts.append((slot, contents))
+            elif any(verdict.decision is not Decision.SKIP for verdict in verdicts.values()):
+                ignored = True  # An ``ignore`` rule (or a transformer that left nothing): dropped on purpose.
+        self._note_unrouted(south_id, bool(parts) or ignored)
         generation = worker.generation
 
         def done(result: IngestResult) -> None:
             if worker.generation != generation or not worker.connected:
                 return  # that process is gone; its successor re-reads the source
-            reply: Message = (
-                Ack(seq=content.seq)
-                if not result.refused
-                else Nack(seq=content.seq, reason="; ".join(f"{n}: {r}" for n, r in result.refused.items()))
-            )
+            reply: Message
+            if result.refused:
+                reply = Nack(seq=content.seq, reason="; ".join(f"{n}: {r}" for n, r in result.refused.items()))
+            elif not result.stored and not result.ignored:
+                reply = Nack(seq=content.seq, reason=NO_TARGET)  # Not acknowledged: the South keeps its data.
+            else:
+                reply = Ack(seq=content.seq)
             with contextlib.suppress(ConnectionError):
                 worker.send(reply)
 
-        self.deliveries.dispatch(parts, done)
+        self.deliveries.dispatch(parts, done, ignored=ignored)
+
+    def _note_unrouted(self, south_id: str, routed: bool) -> None:
+        """Warn once when a South's content starts finding no North, and say when it finds one again."""
+        if routed == (south_id not in self._unrouted):
+            return
+        scoped = log.bind(scopeType="south", scopeId=south_id, scopeName=self.south_names.get(south_id, south_id))
+        if routed:
+            self._unrouted.discard(south_id)
+            scoped.info("a north connector takes this south's content again")
+            return
+        self._unrouted.add(south_id)
+        scoped.warning(
+            "no north connector takes this south's content: it stays at the source, unacknowledged, until one does"
+            " (create or enable a North, or give one a routing rule for this South; 'ignore' drops on purpose)"
+        )
 
     def parts_by_verdict(self, content: Content, verdicts: list[tuple[NorthSlot[Any], Verdict]]) -> tuple[Parts, bool]:
         """The parts of ``content`` for each candidate, and whether some candidate ignores it on purpose."""

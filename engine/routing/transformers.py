@@ -16,9 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
+
+from engine.ipc.messages import Content
+from engine.routing import tabular
 
 IGNORE = "ignore"
 ISO = "iso"
@@ -62,7 +66,11 @@ class NoOptions(_Options, frozen=True, kw_only=True):
     """``iso`` and ``ignore`` take no options."""
 
 
-Apply = Callable[[bytes, Any], "tuple[bytes, int] | None"]
+Apply = Callable[[bytes, Any], "tuple[bytes, int] | tuple[bytes, int, str] | None"]
+"""Payload and count, plus the logical file name for an ``any`` (file) output; ``None``: nothing to send."""
+
+ANY_INPUTS = frozenset({"any", "any-content"})
+"""The content types an ``any`` transformer reads (a file, or an opaque text payload)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,7 @@ class StandardTransformer:
     id: str
     input_type: str
     output_type: str
-    options: type[_Options]
+    options: type[msgspec.Struct]
     apply: Apply | None
     """``None`` for the ``iso``/``ignore`` markers."""
 
@@ -184,6 +192,27 @@ STANDARD: dict[str, StandardTransformer] = {
         StandardTransformer("setpoint-to-mqtt", "setpoint", "mqtt", SetpointToMqttOptions, setpoint_to_mqtt),
         StandardTransformer("setpoint-to-modbus", "setpoint", "modbus", SetpointToModbusOptions, setpoint_to_modbus),
         StandardTransformer("setpoint-to-opcua", "setpoint", "opcua", SetpointToOpcuaOptions, setpoint_to_opcua),
+        StandardTransformer(
+            "time-values-to-csv", "time-values", "any", tabular.TimeValuesToCsvOptions, tabular.time_values_to_csv
+        ),
+        StandardTransformer(
+            "time-values-to-json", "time-values", "any", tabular.TimeValuesToJsonOptions, tabular.time_values_to_json
+        ),
+        StandardTransformer(
+            "time-values-to-oianalytics",
+            "time-values",
+            "oianalytics",
+            tabular.TimeValuesToOIAnalyticsOptions,
+            tabular.time_values_to_oianalytics,
+        ),
+        StandardTransformer("json-to-csv", "any", "any", tabular.JsonToCsvOptions, tabular.json_to_csv),
+        StandardTransformer(
+            "json-to-oianalytics", "any", "oianalytics", tabular.JsonToOIAnalyticsOptions, tabular.json_to_oianalytics
+        ),
+        StandardTransformer(
+            "csv-to-time-values", "any", "time-values", tabular.CsvToTimeValuesOptions, tabular.csv_to_time_values
+        ),
+        StandardTransformer("csv-to-mqtt", "any", "mqtt", tabular.CsvToMqttOptions, tabular.csv_to_mqtt),
     )
 }
 """Every standard transformer by id (upstream's ``functionName``)."""
@@ -193,22 +222,59 @@ class TransformError(ValueError):
     """A content a transformer cannot read (not the JSON array its input type promises)."""
 
 
-def transform(transformer_id: str, options: Any, content_type: str, payload: bytes) -> tuple[str, bytes, int] | None:
+@dataclass(frozen=True, slots=True)
+class Transformed:
+    """What a transformer produced: the content type, payload and count, and a file name for a file output."""
+
+    content_type: str
+    payload: bytes
+    count: int
+    filename: str | None = None
+
+
+def content_bytes(content: Content) -> bytes:
+    """What a transformer reads of a content: its payload, or the bytes of its file (``any`` from a South)."""
+    if content.payload is not None:
+        return content.payload
+    path = content.file_path or (content.files[0][0] if content.files else None)
+    if path is None:
+        return b""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise TransformError(f"cannot read the file to transform: {err}") from err
+
+
+def reads(transformer: StandardTransformer, content_type: str) -> bool:
+    """Whether ``transformer`` reads content of ``content_type``."""
+    if transformer.input_type == "any":
+        return content_type in ANY_INPUTS
+    return content_type == transformer.input_type
+
+
+def transform_content(transformer_id: str, options: Any, content_type: str, payload: bytes) -> Transformed | None:
     """Apply a standard transformer; ``options`` is the rule's raw options (validated when it was saved).
 
-    Returns ``(output type, payload, count)``, or ``None`` when nothing is left to send. Raises
-    ``TransformError`` when the content is not what the transformer reads.
+    Returns ``None`` when nothing is left to send. Raises ``TransformError`` when the content is not what
+    the transformer reads.
     """
     transformer = STANDARD[transformer_id]
     if transformer.apply is None:
         raise TransformError(f"'{transformer_id}' is a routing marker, not a transformation")
-    if content_type != transformer.input_type:
+    if not reads(transformer, content_type):
         raise TransformError(f"'{transformer_id}' reads {transformer.input_type}, not {content_type}")
     try:
         validated = msgspec.convert(options or {}, transformer.options)
         result = transformer.apply(payload, validated)
-    except (msgspec.DecodeError, msgspec.ValidationError, AttributeError, TypeError) as err:
+    except (msgspec.DecodeError, msgspec.ValidationError, AttributeError, TypeError, ValueError) as err:
         raise TransformError(f"'{transformer_id}' cannot read this content: {err}") from err
     if result is None:
         return None
-    return transformer.output_type, result[0], result[1]
+    filename = result[2] if len(result) == 3 else None
+    return Transformed(transformer.output_type, result[0], result[1], filename)
+
+
+def transform(transformer_id: str, options: Any, content_type: str, payload: bytes) -> tuple[str, bytes, int] | None:
+    """:func:`transform_content` as ``(output type, payload, count)``."""
+    result = transform_content(transformer_id, options, content_type, payload)
+    return None if result is None else (result.content_type, result.payload, result.count)

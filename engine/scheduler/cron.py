@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 # checked, and the import rules keep scheduler modules cheap to import.
 
 FIELD_NAMES = ("second", "minute", "hour", "day-of-month", "month", "day-of-week")
+_FIELD_RANGES = ("0-59", "0-59", "0-23", "1-31", "1-12 or JAN-DEC", "0-7 or SUN-SAT")
 
 # Upstream refuses these Quartz/Jenkins extensions; croniter would accept some of them with a meaning the
 # upstream scheduler never had, so a cron that works here would fail after a move back.
@@ -64,6 +65,15 @@ def validate(expression: str) -> None:
     from croniter import croniter
 
     if not croniter.is_valid(" ".join(fields), second_at_beginning=True):
+        for index, value in enumerate(fields):
+            # Each field alone among wildcards: the first that fails is the one to name.
+            alone = ["*"] * len(FIELD_NAMES)
+            alone[index] = value
+            if not croniter.is_valid(" ".join(alone), second_at_beginning=True):
+                raise InvalidCron(
+                    f"Invalid cron expression {expression!r}: the {FIELD_NAMES[index]} field {value!r} is "
+                    f"wrong (allowed: {_FIELD_RANGES[index]})"
+                )
         raise InvalidCron(f"Invalid cron expression {expression!r}")
     try:
         croniter(" ".join(fields), datetime.now(UTC), second_at_beginning=True).get_next(datetime)

@@ -9,7 +9,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,8 +65,13 @@ class Worker:
         listener: Listener,
         knobs: Knobs | None = None,
         cwd: str | None = None,
+        scope: Mapping[str, Any] | None = None,
     ) -> None:
         self.key = key
+        self.scope: dict[str, Any] = dict(scope or {})
+        """Log scope of the connector (``scopeType``, ``scopeId``, ``scopeName``): its supervision logs and
+        the worker's records that carry none are filed under it, so ``GET /api/logs?scopeIds=<id>`` shows
+        why the connector is not running."""
         self._cwd = cwd
         self.role = role
         self._start_message = start_message
@@ -82,7 +87,7 @@ class Worker:
         self._requests: dict[int, asyncio.Future[Any]] = {}
         self._request_ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
-        self._log = log.bind(worker=key)
+        self._log = log.bind(worker=key, **self.scope)
 
     @property
     def pid(self) -> int | None:

@@ -17,6 +17,9 @@ from aiohttp import web
 from engine.web.pages import PAGE_ROUTES
 
 STATIC_DIR = Path(__file__).parent / "static"
+# A file-system loader, not PackageLoader: it also works in the frozen release bundle, where the
+# templates are plain data files next to the code.
+TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def is_web_route(route: web.AbstractRoute) -> bool:
@@ -28,7 +31,7 @@ def setup(app: web.Application) -> None:
     """Give ``app`` the template environment, ``/static/`` and every page route."""
     environment = aiohttp_jinja2.setup(
         app,
-        loader=jinja2.PackageLoader("engine.web", "templates"),
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )

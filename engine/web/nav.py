@@ -16,6 +16,7 @@ class NavEntry:
 NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("nav.home", "/"),
     NavEntry("nav.engine", "/engine"),
+    NavEntry("nav.scan_modes", "/scan-modes"),
     NavEntry("nav.south", "/south"),
     NavEntry("nav.north", "/north"),
     NavEntry("nav.logs", "/logs"),

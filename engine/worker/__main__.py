@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import traceback
 from typing import Any
 
 from connectors.errors import ConnectorFatal, SettingsError
@@ -78,6 +79,13 @@ async def serve(ipc_fd: int, role: str) -> int:
         for error in errors.exceptions:
             channel.send(Log(level="error", event="connector cannot run", fields={"error": str(error)}))
         code = EXIT_FATAL
+    except* Exception as errors:
+        # A bug or an unexpected failure: tell the engine why before exiting (it restarts us with backoff).
+        for crash in errors.exceptions:
+            traceback.print_exception(crash, file=sys.stderr)
+            fields = {"error": str(crash), "errorType": type(crash).__name__}
+            channel.send(Log(level="error", event="worker crashed", fields=fields))
+        code = EXIT_ERROR
     channel.send(Log(level="debug", event="worker exiting", fields={"code": code}))
     with contextlib.suppress(Exception):
         await channel.drain()

@@ -8,7 +8,8 @@ from typing import Any
 
 from connectors.base import NorthConnector
 from connectors.errors import SendError
-from engine.cache.north import CacheEntry, NewEntry, NorthCache
+from engine.cache.north import CacheEntry, NorthCache
+from engine.cache.north.entries import content_entries
 from engine.cache.north.operations import CACHE_METHODS, run_operation
 from engine.cache.north.types import JSON_ARRAY_TYPES
 from engine.cache.settings import CachingSettings
@@ -129,15 +130,7 @@ class NorthRunner(Runner[NorthConnector[Any]]):
     async def _store(self, content: Content) -> None:
         await self._cache_ready.wait()
         try:
-            if content.content_type == "any" and content.files:
-                owned = content.owned
-                entries = [NewEntry.file(Path(path), filename=name, owned=owned) for path, name in content.files]
-            elif content.content_type == "any" and content.file_path:
-                entries = [NewEntry.file(Path(content.file_path), filename=content.filename, owned=content.owned)]
-            else:
-                entries = [
-                    NewEntry(content_type=content.content_type, payload=content.payload or b"", count=content.count)
-                ]
+            entries = content_entries(content)
             # Several files of one frame are answered for together: refused if any of them was.
             reason = next((why for why in await self.cache.store(entries) if why is not None), None)
         except Exception as err:

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +24,7 @@ from connectors import registry
 from connectors.base import ConnectorContext, NorthConnector, SouthConnector
 from connectors.errors import ConnectorFatal, ConnectorNotReady, SettingsError
 from connectors.manifest import ConnectorManifest
-from engine.ipc import Message, Metrics, Reconfigure, Reply, Request, Start, Trigger
+from engine.ipc import ConnectorState, Message, Metrics, Reconfigure, Reply, Request, Start, Trigger
 from engine.worker.channel import Channel, WorkerLogger
 
 START_BACKOFF_INITIAL_S = 1.0
@@ -61,6 +62,19 @@ class Runner(ABC, Generic[C]):
         self._stopping = False
         self._requests: set[asyncio.Task[None]] = set()
         self._reconnect: asyncio.Task[None] | None = None
+        self._state: ConnectorState | None = None
+
+    def report_state(self, state: str, error: str | None = None, retry_in_s: float | None = None) -> None:
+        """Tell the engine the connector's own state (``since`` moves only when the state changes)."""
+        now = datetime.now(UTC)
+        previous = self._state
+        since = previous.since if previous is not None and previous.state == state else _iso(now)
+        if error is None and state == "connecting" and previous is not None:
+            error = previous.error  # Trying again: the last error still explains why it is not connected.
+        next_attempt = _iso(now + timedelta(seconds=retry_in_s)) if retry_in_s is not None else None
+        self._state = ConnectorState(state=state, since=since, error=error, next_attempt=next_attempt)
+        if self._state != previous:
+            self.channel.send(self._state)
 
     def context(self, base_folder: Path) -> ConnectorContext:
         """The context handed to the connector."""
@@ -84,6 +98,7 @@ class Runner(ABC, Generic[C]):
         if self._reconnect is not None and not self._reconnect.done():
             return
         self.logger.warning("connection lost, reconnecting", reason=reason)
+        self.report_state("retrying", reason, 0.0)
         self._reconnect = asyncio.create_task(self._restart(), name=f"{self.connector_id}:reconnect")
 
     async def _cancel_reconnect(self) -> None:
@@ -102,22 +117,28 @@ class Runner(ABC, Generic[C]):
         ``warned``: the unavailability was already logged (a lost connection), so only the recovery is.
         """
         delay = START_BACKOFF_INITIAL_S
+        if not warned:
+            self.report_state("connecting")
         while not self._stopping:
             try:
                 await self.start_connector()
-            except (ConnectorFatal, SettingsError):
+            except (ConnectorFatal, SettingsError) as err:
+                self.report_state("fatal", str(err) or type(err).__name__)
                 raise
             except (ConnectorNotReady, OSError, Exception) as err:
                 if not warned:
                     self.logger.warning("connector not ready, retrying", error=str(err), delay_s=delay)
                     warned = True
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                pause = delay * random.uniform(0.8, 1.2)
+                self.report_state("retrying", str(err) or type(err).__name__, pause)
+                await asyncio.sleep(pause)
                 delay = min(delay * 2, START_BACKOFF_MAX_S)
                 continue
             if warned:
                 self.logger.info("connector started after retries")
             else:
                 self.logger.info("connector started")
+            self.report_state("connected")
             self.started.set()
             return
 
@@ -241,3 +262,8 @@ class Runner(ABC, Generic[C]):
             task.cancel()
         if self._requests:
             await asyncio.gather(*self._requests, return_exceptions=True)
+
+
+def _iso(instant: datetime) -> str:
+    """An instant as upstream writes it (ms precision, ``Z``)."""
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")

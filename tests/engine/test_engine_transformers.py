@@ -189,3 +189,39 @@ async def test_a_file_sent_through_a_values_transformer_is_dropped_with_one_warn
         assert result.stored == () and not result.refused
     assert contents(north) == []
     assert len(engine.fanout._transform_warnings) == 1
+
+
+async def test_a_csv_file_becomes_time_values_and_values_become_a_csv_file(engine: Engine, tmp_path: Path) -> None:
+    source = {"type": "oibus-api", "dataSourceId": "plant"}
+    to_values = add_north(
+        engine,
+        "values",
+        [{"id": "r1", "source": source, "transformerId": "csv-to-time-values", "options": {"delimiter": "COMMA"}}],
+        ("time-values",),
+    )
+    upload = tmp_path / "upload.csv"
+    upload.write_bytes(b"id,timestamp,value\ntemperature,2026-01-01T00:00:00.000Z,21.5\n")
+    task = asyncio.create_task(engine.ingest_file(upload, "upload.csv", data_source_id="plant", north_ids=None))
+    await asyncio.sleep(0)
+    (sent,) = contents(to_values)
+    assert (sent.content_type, sent.file_path, sent.count) == ("time-values", None, 1)
+    assert json.loads(sent.payload or b"") == [VALUES[0]]
+    answer(engine, to_values)
+    assert (await asyncio.wait_for(task, 5)).stored == ("values",)
+
+    to_csv = add_north(
+        engine,
+        "files",
+        [{"id": "r2", "source": source, "transformerId": "time-values-to-csv", "options": {"filename": "v.csv"}}],
+        ("any",),
+    )
+    del engine.norths["values"]
+    task = asyncio.create_task(
+        engine.ingest_values(json.dumps(VALUES).encode(), 2, data_source_id="plant", north_ids=None)
+    )
+    await asyncio.sleep(0)
+    (csv_file,) = contents(to_csv)
+    assert (csv_file.content_type, csv_file.filename) == ("any", "v.csv")
+    assert (csv_file.payload or b"").startswith(b"Reference,Timestamp,Value\ntemperature,")
+    answer(engine, to_csv)
+    await asyncio.wait_for(task, 5)

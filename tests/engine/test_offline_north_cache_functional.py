@@ -53,7 +53,7 @@ async def test_no_worker_starts_while_the_engine_holds_the_cache(tmp_path: Path)
 
             # While the engine holds the folder, enabling the North does not spawn its worker.
             store.set_north_enabled(north.id, True)
-            async with engine._offline_cache_lock(north.id):
+            async with engine.offline_caches.lock(north.id):
                 reconcile = asyncio.create_task(engine.reconcile_north(north.id))
                 for _ in range(20):
                     await asyncio.sleep(0.01)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from launcher_process import LauncherRun
 from release_build import Release, Y, Z
 from test_bundle_functional import Installed, X
@@ -19,6 +20,10 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "engine" / "oianalytics"))
 
 from oia_support import FAST_CHECK, register, wait_until
 from servers.oianalytics import FakeOIAnalytics
+
+# The session's release build (PyInstaller, bounded at 1200 s by its own subprocess timeout) runs inside the
+# first test that needs it: the test timeout must cover it on a loaded machine.
+pytestmark = pytest.mark.timeout(1500)
 
 
 def upgrade(fake: FakeOIAnalytics, running: str, bundle: Path, version: str) -> str:

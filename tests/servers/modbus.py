@@ -1,7 +1,8 @@
 """A real pymodbus TCP server on loopback for the Modbus tests and benchmark (STYLE R13).
 
-In a test: ``async with modbus_server() as server:`` gives a started ``ModbusTestServer`` on a free port with
-four separate tables (coils, discrete inputs, holding and input registers) of ``size`` addresses each, all 0.
+In a test: ``async with modbus_server() as server:`` gives a started ``ModbusTestServer`` on a port the kernel
+assigns to its listener, with four separate tables (coils, discrete inputs, holding and input registers) of
+``size`` addresses each, all 0.
 ``set``/``get`` change and read the tables from the test; ``stop``/``start`` drop and bring back the server on
 the same port, keeping the tables (a device rebooting, or a network cut).
 
@@ -15,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,13 +30,6 @@ __all__ = ["TABLE_CODES", "ModbusTestServer", "Received", "modbus_server"]
 
 TABLE_CODES = {"coil": 1, "discrete-input": 2, "holding-register": 3, "input-register": 4}
 """The read function code of each table, which is how pymodbus's datastore names a table."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +52,8 @@ class ModbusTestServer:
     def __init__(
         self, port: int | None = None, *, size: int = 1000, pattern: bool = False, record: bool = True
     ) -> None:
-        self.port = port or _free_port()
+        self.port = port or 0
+        """0 until the first ``start``: the kernel assigns the port to the listener itself (no guessed port)."""
         self.requests: list[Received] = []
         self.busy: set[int] = set()
         """Holding-register addresses whose reads are answered "device busy" (Modbus exception 6)."""
@@ -93,6 +87,10 @@ class ModbusTestServer:
         self._core = server.context
         await server.serve_forever(background=True)
         self._server = server
+        if self.port == 0:
+            listener = server.transport
+            assert isinstance(listener, asyncio.base_events.Server)
+            self.port = listener.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Close the listener and every client connection."""

@@ -16,8 +16,10 @@ class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
 
     verbose: Annotated[
         bool,
-        msgspec.Meta(title="Verbose", description="Print every value and file, not only a count."),
-    ] = False
+        msgspec.Meta(
+            title="Verbose", description="Print every value and file, not only a count (default true, as upstream)."
+        ),
+    ] = True
 
 
 MANIFEST = ConnectorManifest(

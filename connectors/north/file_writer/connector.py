@@ -129,6 +129,14 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
         await asyncio.to_thread(self._write, name, lambda target: target.write(data))
         self.context.logger.debug("values written", name=name)
 
+    async def handle_content(self, content_type: str, data: bytes) -> None:
+        """Write setpoints (``[{"reference", "value"}]``) as their JSON array, named like a values batch."""
+        if content_type != "setpoint":
+            raise SendError(f"content type {content_type!r} cannot be written by the file-writer")
+        name = self._decorate(secrets.token_hex(6), ".json")
+        await asyncio.to_thread(self._write, name, lambda target: target.write(data))
+        self.context.logger.debug("setpoints written", name=name)
+
     async def handle_values(self, values: list[TimeValue]) -> None:
         """Write the batch as a JSON array into a new file ``prefix + <random id> + suffix + .json``."""
         name = self._decorate(secrets.token_hex(6), ".json")

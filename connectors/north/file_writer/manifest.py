@@ -43,5 +43,5 @@ MANIFEST = ConnectorManifest(
     category="file",
     description="Write files and values into a local or mounted folder",
     settings=FileWriterSettings,
-    types=("any", "time-values"),
+    types=("any", "time-values", "setpoint"),
 )

@@ -211,20 +211,7 @@ class NorthDisk:
         tmp_content, tmp_metadata = f"{self._tmp}/{name}.content", f"{self._tmp}/{name}.metadata"
         source_stage = True
         try:
-            if new.payload is not None:
-                size, count = len(new.payload), new.count
-                content_file = new.filename or default_content_file(name, new.content_type)
-            else:
-                assert new.file_path is not None
-                size, count = os.stat(new.file_path).st_size, 0
-                content_file = new.filename or new.file_path.name
-            metadata = CacheMetadata(
-                content_file=content_file,
-                content_size=size,
-                number_of_element=count,
-                created_at=job.created_at,
-                content_type=new.content_type,
-            )
+            size, metadata = _describe(job)
             metadata_bytes = encode_metadata(metadata)
             if not admit(size + len(metadata_bytes)):
                 job.refuse("cache_full", "cache full: maxSize reached", size)
@@ -505,3 +492,23 @@ def _replace_across(source: Path, target: Path) -> None:
         write_durable(partial, source.read_bytes())
         os.replace(partial, target)
         os.unlink(source)
+
+
+def _describe(job: WriteJob) -> tuple[int, CacheMetadata]:
+    """The content size and metadata of a new entry (a file source is stat-ed: ``OSError`` if it is gone)."""
+    new = job.entry
+    if new.payload is not None:
+        size, count = len(new.payload), new.count
+        content_file = new.filename or default_content_file(job.name, new.content_type)
+    else:
+        assert new.file_path is not None
+        size, count = os.stat(new.file_path).st_size, 0
+        content_file = new.filename or new.file_path.name
+    metadata = CacheMetadata(
+        content_file=content_file,
+        content_size=size,
+        number_of_element=count,
+        created_at=job.created_at,
+        content_type=new.content_type,
+    )
+    return size, metadata

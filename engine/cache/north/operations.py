@@ -93,6 +93,32 @@ async def offline(data_folder: Path, north_id: str, method: str, params: dict[st
         await store.close()
 
 
+class OfflineCaches:
+    """The engine's own access to the cache folders of Norths without a worker, one lock per North.
+
+    The lock is held while the engine works on a folder; the engine takes it too before it spawns the
+    North's worker, and until a stopping worker has closed the cache: the folder is never open twice.
+    """
+
+    def __init__(self, data_folder: Path) -> None:
+        self.data_folder = data_folder
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, north_id: str) -> asyncio.Lock:
+        """The lock of ``north_id``'s cache folder."""
+        return self._locks.setdefault(north_id, asyncio.Lock())
+
+    async def run(
+        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float, *, logger: CacheLogger
+    ) -> Any:
+        """``offline`` within ``timeout_s`` (hold ``lock(north_id)``); an unusable folder is a ``RuntimeError``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await offline(self.data_folder, north_id, method, params, logger=logger)
+        except OSError as err:
+            raise RuntimeError(f"cannot work on the cache folder of North {north_id}: {err}") from err
+
+
 async def _search(cache: OperableCache, params: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Entries of each folder whose name or logical file name contains ``nameContains`` (any case).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.pages import cache, connectors, home, items, login, logs, oianalytics
+from engine.web.pages import cache, connectors, home, items, login, logs, oianalytics, scan_modes
 
 PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     login.routes,
@@ -14,4 +14,5 @@ PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     connectors.routes,
     logs.routes,
     oianalytics.routes,
+    scan_modes.routes,
 )

@@ -9,7 +9,7 @@
   function drawChart() {
     if (!window.uPlot || !el) return;
     if (!chart) {
-      chart = new uPlot({ width: Math.max(300, el.clientWidth), height: 220, series: [{},
+      chart = new uPlot({ width: Math.max(200, el.clientWidth), height: 220, series: [{},
         { label: el.dataset.values, stroke: "#0b5fad" }, { label: el.dataset.files, stroke: "#2e7d32" },
         { label: el.dataset.cache, stroke: "#b42318", scale: "bytes" }],
         axes: [{}, {}, { scale: "bytes", side: 1 }] }, series, el);
@@ -48,12 +48,16 @@
       if (row) row.querySelector(".cache-size").textContent = human(size);
     }
     const engine = data.engine || {};
-    document.getElementById("engine-uptime").textContent = duration(engine.processUptime || 0);
+    // Follow the viewport (a phone turned, a window resized): the chart never overflows its card.
+  window.addEventListener("resize", () => { if (chart) chart.setSize({ width: Math.max(200, el.clientWidth), height: 220 }); });
+  document.getElementById("engine-uptime").textContent = duration(engine.processUptime || 0);
     document.getElementById("engine-memory").textContent = human(engine.currentRss || 0);
     series[0].push(now); series[1].push(values); series[2].push(files); series[3].push(cache);
     while (series[0].length && series[0][0] < now - HOUR_S) series.forEach((s) => s.shift());
     drawChart();
   }
+  // Follow the viewport (a phone turned, a window resized): the chart never overflows its card.
+  window.addEventListener("resize", () => { if (chart) chart.setSize({ width: Math.max(200, el.clientWidth), height: 220 }); });
   document.getElementById("engine-uptime").textContent = duration(Number(document.getElementById("engine-uptime").dataset.ms));
   document.getElementById("engine-memory").textContent = human(Number(document.getElementById("engine-memory").dataset.bytes));
   const source = new EventSource("/sse/home");

@@ -293,7 +293,7 @@ async def test_changed_password_is_refused_at_once(client: Client, store: Config
     assert (await client.get("/api/engine", headers=basic("admin", "n3w"))).status == 200
 
 
-async def test_failed_logins_are_throttled_per_address(store: ConfigStore, runtime: RecordingRuntime) -> None:
+async def test_failed_logins_are_throttled_per_address_and_login(store: ConfigStore, runtime: RecordingRuntime) -> None:
     clock = FakeClock()
     throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=120, clock=clock)
     async with api_client(store, runtime, throttle=throttle) as client:
@@ -303,7 +303,7 @@ async def test_failed_logins_are_throttled_per_address(store: ConfigStore, runti
                 assert (await client.get("/api/engine", headers=basic("admin", "guess"))).status == 401
             # Failures on the login route count too.
             assert (await client.post("/api/users/authentication", headers=basic("admin", "guess"))).status == 403
-            for headers in (basic("admin", "guess"), AUTH, basic("nobody", "x")):
+            for headers in (basic("admin", "guess"), AUTH):
                 response = await client.get("/api/engine", headers=headers)
                 assert response.status == 429
                 assert response.headers["Retry-After"] == "120"
@@ -311,8 +311,10 @@ async def test_failed_logins_are_throttled_per_address(store: ConfigStore, runti
                 assert await response.json() == {"error": "Too many failed logins", "status": 429}
             response = await client.post("/api/users/authentication", headers=AUTH)
             assert response.status == 429
+            # Another login from the same address is not concerned.
+            assert (await client.get("/api/engine", headers=basic("nobody", "x"))).status == 401
         failures = [entry for entry in logs if entry["event"] == "api_authentication_failed"]
-        assert len(failures) == 3 and all(entry["log_level"] == "warning" for entry in failures)
+        assert len(failures) == 4 and all(entry["log_level"] == "warning" for entry in failures)
         locked = [entry for entry in logs if entry["event"] == "api_login_locked_out"]
         assert len(locked) == 1 and locked[0]["log_level"] == "warning"
         assert locked[0]["address"] == "127.0.0.1"

@@ -89,7 +89,7 @@ async def test_transformer_routes(client: Client, store: ConfigStore, runtime: R
     assert (await client.post(path, json=rule, headers=AUTH)).status == 204
     (stored,) = store.north_dto(north_id).transformers
     response = await client.post(
-        path, json={"transformerId": "json-to-csv", "source": {"type": "oianalytics-setpoint"}}, headers=AUTH
+        path, json={"transformerId": "json-to-xml", "source": {"type": "oianalytics-setpoint"}}, headers=AUTH
     )
     assert response.status == 400
     assert list((await response.json())["errors"]) == ["transformerId"]

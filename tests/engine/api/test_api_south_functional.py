@@ -193,3 +193,44 @@ async def test_get_then_put_round_trip(client: Client, store: ConfigStore) -> No
     assert [g.id for g in after.groups] == [g["id"] for g in got["groups"]]
     assert after.settings["password"] == "s3cret-pw"
     assert after.items[1].settings["key"] == "item-secret"
+
+
+async def test_move_items_to_group(client: Client, store: ConfigStore, runtime: RecordingRuntime) -> None:
+    body = south_body(store, items=4)
+    body["groups"] = [{"standardSettings": {"name": "G", "scanModeName": "Every hour"}}]
+    created = await create_connector(client, "south", body)
+    south_id, group_id = created["id"], created["groups"][0]["id"]
+    items = [item["id"] for item in created["items"]]
+    route = f"/api/south/{south_id}/items/move-to-group"
+    response = await client.post(route, json={"itemIds": items[:3], "groupId": group_id}, headers=AUTH)
+    assert response.status == 204, await response.text()
+    moved = {item.id: item for item in store.list_items(south_id)}
+    hourly = scan_mode_id(store, "Every hour")
+    assert [getattr(moved[i].group, "id", None) for i in items] == [group_id] * 3 + [None]
+    # Items in a group use its scan mode.
+    assert all(moved[i].scan_mode.id == hourly for i in items[:3])
+    assert (await client.post(route, json={"itemIds": items[:1], "groupId": None}, headers=AUTH)).status == 204
+    assert store.get_item(south_id, items[0]).group is None
+    assert store.get_item(south_id, items[0]).scan_mode.id == hourly
+    # Unknown group or item: nothing moves.
+    response = await client.post(route, json={"itemIds": items[3:], "groupId": "nope"}, headers=AUTH)
+    assert response.status == 404
+    response = await client.post(route, json={"itemIds": ["nope"], "groupId": group_id}, headers=AUTH)
+    assert response.status == 400 and "nope" in await response.text()
+    assert store.get_item(south_id, items[3]).group is None
+    response = await client.post(route, json={"itemIds": items}, headers=AUTH)
+    assert response.status == 400 and "groupId" in await response.text()
+    # Created, then moved twice: each change reconciles the South, failures do not.
+    assert runtime.calls.count(("reconcile_south", south_id)) == 3
+
+
+async def test_integer_out_of_worker_range_is_refused_naming_the_field(client: Client, store: ConfigStore) -> None:
+    body = south_body(store, items=2)
+    body["items"][1]["settings"]["address"] = 99999999999999999999999
+    body["items"][1]["maxReadInterval"] = 2**64
+    response = await client.post("/api/south", json=body, headers=AUTH)
+    assert response.status == 400
+    errors = (await response.json())["errors"]
+    assert set(errors) == {"items[1].settings.address", "items[1].maxReadInterval"}
+    assert all("Integer value out of range" in message for message in errors.values())
+    assert store.list_souths() == []

@@ -204,3 +204,9 @@ def test_patterns_mean_the_same_to_msgspec_and_json_schema(pattern: str) -> None
         assert not re.search(pattern, text + "\n")
 
     agrees()
+
+
+def test_create_summaries_name_their_connector(document: dict[str, Any]) -> None:
+    assert document["paths"]["/api/north"]["post"]["summary"].startswith("Create a North connector")
+    assert "South" not in document["paths"]["/api/north"]["post"]["summary"]
+    assert document["paths"]["/api/south"]["post"]["summary"].startswith("Create a South connector")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from config_fakes import (
     north_body,
@@ -12,7 +13,7 @@ from config_fakes import (
 
 from connectors.errors import SettingsError
 from engine.config import ConfigStore, NotFoundError
-from engine.config.models import STANDARD_TRANSFORMERS
+from engine.config.models import STANDARD_TRANSFORMERS, StandardTransformerDTO
 
 
 def test_create_with_rules(store: ConfigStore) -> None:
@@ -33,7 +34,8 @@ def test_create_with_rules(store: ConfigStore) -> None:
     assert north.caching.trigger.number_of_elements == 10 and north.caching.archive.enabled
     assert north.caching.throttling.run_min_delay == 200  # defaults filled in
     first, second, third = north.transformers
-    assert first.transformer.function_name == "ignore" and first.transformer.type == "standard"
+    assert isinstance(first.transformer, StandardTransformerDTO) and first.transformer.function_name == "ignore"
+    assert msgspec.to_builtins(first.transformer)["type"] == "standard"
     assert first.source.__struct_config__.tag == "south"
     assert [ref.name for ref in first.source.items] == ["item-0"]  # type: ignore[union-attr]
     assert second.source.data_source_id == "scripts"  # type: ignore[union-attr]
@@ -46,7 +48,7 @@ def test_every_error_at_once(store: ConfigStore) -> None:
     body["settings"] = {"token": 5}
     body["caching"] = {"trigger": {"scanModeId": "nope"}, "throttling": {"maxSize": -1}}
     body["transformers"] = [
-        {"transformerId": "time-values-to-csv", "source": {"type": "south", "southId": "ghost"}},
+        {"transformerId": "time-values-to-xml", "source": {"type": "south", "southId": "ghost"}},
         {"transformerId": "iso", "source": {"type": "elsewhere"}},
         {"transformerId": "iso"},
         {
@@ -64,7 +66,9 @@ def test_every_error_at_once(store: ConfigStore) -> None:
         "settings.token": "Expected `str`, got `int`",
         "caching.trigger.scanModeId": "unknown scan mode 'nope'",
         "caching.throttling.maxSize": "Expected `int` >= 0",
-        "transformers[0].transformerId": f"unknown transformer 'time-values-to-csv' (available: {available})",
+        "transformers[0].transformerId": (
+            f"unknown transformer 'time-values-to-xml' (available: {available}, or a custom transformer's id)"
+        ),
         "transformers[0].source.southId": "unknown South connector 'ghost'",
         "transformers[1].source.type": "Invalid value 'elsewhere'",
         "transformers[2].source": "Object missing required field `source`",

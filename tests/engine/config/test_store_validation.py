@@ -72,3 +72,15 @@ def test_wrong_top_level_type() -> None:
     with pytest.raises(SettingsError) as caught:
         convert([], Outer)
     assert caught.value.errors == {"body": "Expected `object`, got `array`"}
+
+
+def test_integers_a_worker_cannot_receive_are_refused_naming_the_field() -> None:
+    # Saved before, then the worker crash-looped on "Integer value out of range" (msgpack holds 64 bits).
+    huge = 99999999999999999999999
+    with pytest.raises(SettingsError) as caught:
+        convert({"name": "x", "inner": {"valueMs": huge}, "many": [{"valueMs": 1}, {"valueMs": -huge}]}, Outer)
+    assert set(caught.value.errors) == {"inner.valueMs", "many[1].valueMs"}
+    assert "Integer value out of range" in caught.value.errors["inner.valueMs"]
+    # The largest 64-bit values still pass, and the result survives the IPC codec.
+    value = convert({"name": "x", "inner": {"valueMs": 2**63 - 1}}, Outer)
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=Outer) == value

@@ -10,6 +10,7 @@ import pytest
 
 from engine.ipc import (
     Ack,
+    ConnectorState,
     Content,
     Hello,
     Log,
@@ -54,6 +55,12 @@ SAMPLES: dict[str, Message] = {
     "nack": Nack(seq=8, reason="n1: cache full"),
     "log": Log(level="info", event="connector started", fields={"scopeId": "s1"}),
     "metrics": Metrics(values={"numberOfValuesRetrieved": 3}),
+    "connector-state": ConnectorState(
+        state="retrying",
+        since="2026-01-01T00:00:00.000Z",
+        error="connection refused",
+        next_attempt="2026-01-01T00:00:02.000Z",
+    ),
     "request": Request(id=1, method="ping", params={}),
     "reply": Reply(id=1, ok=True, result="pong"),
 }

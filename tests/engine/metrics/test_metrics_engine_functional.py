@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from engine_process import AUTH, EngineProcess, folder_scanner_body, scan_mode_id, wait_for
+from engine_process import AUTH, EngineProcess, folder_scanner_body, north_body, scan_mode_id, wait_for
 
 
 def prometheus(engine: EngineProcess, name: str, connector_id: str) -> float | None:
@@ -62,7 +62,12 @@ def test_south_counters_survive_a_worker_kill_and_an_engine_restart(tmp_path: Pa
     input_dir.mkdir()
     engine = EngineProcess(data_dir).start()
     try:
-        south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, scan_mode_id(engine, "Every second")))
+        every_second = scan_mode_id(engine, "Every second")
+        # A North to take the files: with none, the South keeps them (and counts nothing retrieved).
+        output = {"outputFolder": str(tmp_path / "output"), "prefix": "", "suffix": ""}
+        (tmp_path / "output").mkdir()
+        engine.ok("POST", "/api/north", north_body("files", "file-writer", output, every_second))
+        south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
         south_id = south["id"]
 
         def retrieved() -> float | None:

@@ -22,10 +22,6 @@ HISTORY_AND_TRANSFORMER_TYPES = (
     "search-history-cache-content",
     "get-history-cache-file-content",
     "update-history-cache-content",
-    "create-custom-transformer",
-    "update-custom-transformer",
-    "delete-custom-transformer",
-    "test-custom-transformer",
     "test-transformer",
 )
 NORTH_SECRET = "oia-secret"  # the password the fake checks (FakeOIAnalytics.basic)
@@ -275,6 +271,44 @@ def test_every_command_type(tmp_path: Path) -> None:
         refused = commands.errored("delete-scan-mode", "is not authorized", scanModeId=mode)
         assert refused["result"] == f"Command {refused['id']} of type delete-scan-mode is not authorized"
         assert scan_mode_id(engine, "oia-mode") == mode  # not executed
+
+        # Custom transformers: created, updated, tested in the sandbox and deleted by command.
+        transformer = {
+            "type": "custom",
+            "name": "double",
+            "description": "",
+            "inputType": "time-values",
+            "outputType": "time-values",
+            "customCode": "function transform(c) { return { data: JSON.parse(c).length * 2, numberOfElement: 1 }; }",
+            "customManifest": {},
+            "language": "javascript",
+            "timeout": 2000,
+        }
+        commands.completed("create-custom-transformer", "Transformer created successfully", commandContent=transformer)
+        (created,) = engine.ok("GET", "/api/transformers/search?type=custom")["content"]
+        changed = {**transformer, "description": "from OIAnalytics"}
+        commands.completed(
+            "update-custom-transformer",
+            "Transformer updated successfully",
+            transformerId=created["id"],
+            commandContent=changed,
+        )
+        assert engine.ok("GET", f"/api/transformers/{created['id']}")["description"] == "from OIAnalytics"
+        commands.completed(
+            "update-registration-settings",
+            "Registration settings updated successfully",
+            commandContent={
+                **settings,
+                "commandPermissions": {**permissions, "deleteScanMode": False, "testCustomTransformer": True},
+            },
+        )
+        tested = commands.completed(
+            "test-custom-transformer",
+            commandContent={"command": transformer, "testRequest": {"inputData": "[1, 2, 3]", "options": {}}},
+        )
+        assert msgspec.json.decode(tested["result"])["output"] == "6"
+        commands.completed("delete-custom-transformer", "Transformer deleted successfully", transformerId=created["id"])
+        assert engine.ok("GET", "/api/transformers/search?type=custom")["content"] == []
 
         # Key rotation: OIAnalytics learns the new key; a secret encrypted with the old one is refused.
         old_key = fake.registrations[-1]["publicKey"]

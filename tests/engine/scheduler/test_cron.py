@@ -80,3 +80,17 @@ def test_module_is_import_light() -> None:
     code = "import sys, engine.scheduler.cron; print('croniter' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("expression", "field"),
+    [
+        ("61 * * * * *", "second"),
+        ("0 0 25 * * *", "hour"),
+        ("* * * 32 * *", "day-of-month"),
+        ("* * * * * 9", "day-of-week"),
+    ],
+)
+def test_an_invalid_cron_names_its_field(expression: str, field: str) -> None:
+    with pytest.raises(cron.InvalidCron, match=f"the {field} field"):
+        cron.validate(expression)

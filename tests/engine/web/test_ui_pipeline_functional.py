@@ -110,6 +110,27 @@ def test_folder_scanner_to_file_writer_through_the_ui(tmp_path: Path) -> None:
         assert page.locator("#settings-password").input_value() == ""
         assert "s3cret-typed-in-ui" not in str(engine.ok("GET", f"/api/north/{north_id}"))
 
+        # A scan mode: the cron is checked as it is typed, with its next five executions.
+        page.goto(f"{base}/scan-modes")
+        page.locator("#sm-name").fill("Every 10 s")
+        page.locator("#sm-cron").press_sequentially("*/10 * * * *", delay=10)
+        expect(page.locator('[data-field="cron"] .field-error')).to_be_visible()
+        page.locator("#sm-cron").press_sequentially(" *", delay=10)
+        # As many as the API gives (upstream gives three).
+        expect(page.locator("#sm-cron-next li").first).to_be_visible()
+        expect(page.locator('[data-field="cron"] .field-error')).to_be_hidden()
+        screenshot_everywhere(page, "scan-modes")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#scan-modes")).to_contain_text("Every 10 s")
+
+        # Stop and start the South from its list.
+        page.goto(f"{base}/south")
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator("table.list td.state")).to_have_text("STOPPED")
+        assert engine.ok("GET", "/api/south")[0]["enabled"] is False
+        page.get_by_role("button", name="Start").click()
+        expect(page.locator("table.list td.state")).not_to_have_text("STOPPED")
+
         # French for the login page and the home page.
         page.goto(f"{base}/language/fr?next=/")
         expect(page.locator("main h1")).to_have_text("Accueil")

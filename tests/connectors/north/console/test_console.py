@@ -56,7 +56,12 @@ async def test_verbose_prints_values_and_file_details(tmp_path: Path, capsys: py
 
 def test_manifest_and_registry() -> None:
     assert MANIFEST.types == ("any", "time-values", "setpoint")
-    assert msgspec.convert({}, ConsoleSettings).verbose is False
+    assert msgspec.convert({}, ConsoleSettings).verbose is True
     assert registry.connector_class("north", "console") is ConsoleNorth
     table = README.read_text().split("\n## Settings\n", 1)[1]
     assert re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE) == ["verbose"]
+
+
+def test_defaults_match_upstream() -> None:
+    # Upstream's console North prints every value unless told otherwise.
+    assert msgspec.convert({}, ConsoleSettings).verbose is True

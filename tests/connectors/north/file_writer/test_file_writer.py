@@ -194,7 +194,7 @@ def test_settings_manifest_and_registry() -> None:
     settings = msgspec.convert({"outputFolder": "./out"}, FileWriterSettings)
     assert (settings.prefix, settings.suffix) == ("@ConnectorName-", "-@CurrentDate")
     assert secret_fields(FileWriterSettings) == {"password"}
-    assert MANIFEST.types == ("any", "time-values")
+    assert MANIFEST.types == ("any", "time-values", "setpoint")
     assert registry.connector_class("north", "file-writer") is FileWriterNorth
     with pytest.raises(msgspec.ValidationError, match="outputFolder"):
         msgspec.convert({}, FileWriterSettings)
@@ -214,6 +214,17 @@ async def test_cached_json_is_written_byte_for_byte(output: Path) -> None:
     await north(output).handle_values_json(raw)
     (written,) = names(output)
     assert (output / written).read_bytes() == raw
+
+
+async def test_setpoints_are_written_as_their_json_array(output: Path) -> None:
+    assert "setpoint" in MANIFEST.types
+    raw = b'[{"reference":"valve-1","value":12.5},{"reference":"mode","value":"auto"}]'
+    await north(output).handle_content("setpoint", raw)
+    (written,) = names(output)
+    assert re.fullmatch(rf"Plant Writer-[0-9a-f]{{12}}-{DATE}\.json", written), written
+    assert (output / written).read_bytes() == raw
+    with pytest.raises(SendError, match="'mqtt'"):
+        await north(output).handle_content("mqtt", b"[]")
 
 
 async def test_a_batch_of_files_is_written_completely(tmp_path: Path, output: Path) -> None:

@@ -192,9 +192,6 @@ async def test_explicit_tls(tmp_path: Path, root: Path, cache_db: SouthCacheDB) 
     certificate = self_signed(tmp_path)
     write(root, "secret.csv", b"encrypted on the wire")
     async with FtpServer(root, users={"oibus": "s3cret"}, tls=certificate.server_context()) as server:
-        # A self-signed certificate is refused unless acceptUnauthorized.
-        with pytest.raises(ConnectorNotReady, match="TLS handshake failed"):
-            await make(tmp_path, server, RecordingSink(), cache_db, explicitTls=True).test_connection()
         sink = RecordingSink()
         south = make(tmp_path, server, sink, cache_db, explicitTls=True, acceptUnauthorized=True)
         await south.start()
@@ -204,6 +201,15 @@ async def test_explicit_tls(tmp_path: Path, root: Path, cache_db: SouthCacheDB) 
             await south.stop()
     assert sink.file("secret.csv").data == b"encrypted on the wire"
     assert not (root / "in" / "secret.csv").exists()
+
+
+async def test_explicit_tls_refuses_a_self_signed_certificate(
+    tmp_path: Path, root: Path, cache_db: SouthCacheDB
+) -> None:
+    certificate = self_signed(tmp_path)
+    async with FtpServer(root, users={"oibus": "s3cret"}, tls=certificate.server_context()) as server:
+        with pytest.raises(ConnectorNotReady, match="TLS handshake failed"):
+            await make(tmp_path, server, RecordingSink(), cache_db, explicitTls=True).test_connection()
 
 
 async def test_explicit_tls_against_a_plain_server_is_clear(

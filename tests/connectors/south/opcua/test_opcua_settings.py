@@ -5,7 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from connectors.common.opcua import UNSUPPORTED_POLICIES
 from connectors.manifest import secret_fields
+from connectors.north.opcua.manifest import OpcuaNorthSettings
 from connectors.south.opcua import MANIFEST
 from connectors.south.opcua.manifest import OpcuaItemSettings, OpcuaSettings
 
@@ -19,8 +21,16 @@ def test_settings_errors_name_the_field() -> None:
         msgspec.convert({"url": "http://h"}, OpcuaSettings)
     with pytest.raises(msgspec.ValidationError, match="username is required"):
         msgspec.convert({"url": "opc.tcp://h", "authentication": {"type": "basic"}}, OpcuaSettings)
-    with pytest.raises(msgspec.ValidationError, match=r"Invalid enum value 'basic192' - at `\$.securityPolicy`"):
-        msgspec.convert({"url": "opc.tcp://h", "securityPolicy": "basic192"}, OpcuaSettings)
+    with pytest.raises(msgspec.ValidationError, match=r"Invalid enum value 'basic512' - at `\$.securityPolicy`"):
+        msgspec.convert({"url": "opc.tcp://h", "securityPolicy": "basic512"}, OpcuaSettings)
+
+
+@pytest.mark.parametrize("policy", sorted(UNSUPPORTED_POLICIES))
+def test_upstream_policies_asyncua_lacks_are_refused_saying_why(policy: str) -> None:
+    assert len(UNSUPPORTED_POLICIES) == 6
+    for settings_type in (OpcuaSettings, OpcuaNorthSettings):
+        with pytest.raises(msgspec.ValidationError, match=f"'{policy}' is offered by upstream OIBus but not supported"):
+            msgspec.convert({"url": "opc.tcp://h", "securityMode": "sign", "securityPolicy": policy}, settings_type)
 
 
 def test_manifest() -> None:

@@ -1,0 +1,88 @@
+"""asyncmy glue: an unbuffered (server-side) cursor streams a query's rows; driver errors become ours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import asyncmy
+from asyncmy.cursors import SSCursor
+from asyncmy.errors import MySQLError, OperationalError
+
+from connectors.common.sql.query import ParamStyle
+from connectors.common.sql.south import SqlClient
+from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.south.mysql.manifest import MysqlSettings
+
+# Client error codes of a connection that is gone (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ...).
+_LOST_CODES = frozenset({2006, 2013, 2055})
+
+
+class MysqlClient(SqlClient):
+    """One asyncmy connection; rows come from an ``SSCursor``, so the server streams them."""
+
+    paramstyle: ClassVar[ParamStyle] = "format"
+
+    def __init__(self, settings: MysqlSettings) -> None:
+        self._settings = settings
+        self._connection: Any = None
+        self._cursor: Any = None
+
+    async def connect(self) -> None:
+        """Open the connection (``connectionTimeout``), in UTC so that TIMESTAMP columns read as UTC."""
+        s = self._settings
+        try:
+            self._connection = await asyncmy.connect(
+                host=s.host,
+                port=s.port,
+                user=s.username or "",
+                password=s.password or "",
+                database=s.database,
+                connect_timeout=max(1, s.connection_timeout // 1000),
+                read_timeout=max(1, s.request_timeout // 1000),
+                init_command="SET time_zone = '+00:00'",
+                autocommit=True,
+            )
+        except (OSError, TimeoutError, MySQLError) as err:
+            raise ConnectorConnectionError(f"cannot connect to MySQL {s.host}:{s.port}: {err}") from err
+
+    async def close(self) -> None:
+        """Close the connection."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            cursor, self._cursor = self._cursor, None
+            try:
+                if cursor is not None:
+                    await cursor.close()
+            except Exception:  # The connection is closed below anyway.
+                pass
+            connection.close()
+
+    def native_instant(self, instant: datetime) -> Any:
+        """A naive UTC datetime (the session runs in UTC)."""
+        return instant.astimezone(UTC).replace(tzinfo=None)
+
+    def _error(self, err: Exception) -> Exception:
+        code = err.args[0] if err.args and isinstance(err.args[0], int) else 0
+        if isinstance(err, OSError) or (isinstance(err, OperationalError) and code in _LOST_CODES):
+            return ConnectorConnectionError(f"MySQL connection lost: {err}")
+        return ConnectorError(f"MySQL query failed: {err}")
+
+    async def execute(self, text: str, params: Sequence[Any]) -> list[str]:
+        """Run the statement on an unbuffered cursor."""
+        assert self._connection is not None
+        try:
+            self._cursor = self._connection.cursor(SSCursor)
+            await self._cursor.execute(text, tuple(params) if params else None)
+        except (OSError, MySQLError) as err:
+            raise self._error(err) from err
+        return [column[0] for column in self._cursor.description or ()]
+
+    async def fetch(self, size: int) -> Sequence[Sequence[Any]]:
+        """The next rows."""
+        try:
+            rows: Sequence[Sequence[Any]] = await self._cursor.fetchmany(size)
+            return rows
+        except (OSError, MySQLError) as err:
+            raise self._error(err) from err

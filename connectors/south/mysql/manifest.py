@@ -1,0 +1,36 @@
+"""Manifest and settings of the MySQL and MariaDB South."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from connectors.common.sql.settings import ConnectionTimeout, RequestTimeout, SqlItemSettings
+from connectors.manifest import ConnectorManifest, Modes, OptionalSecret
+
+__all__ = ["MANIFEST", "MysqlSettings"]
+
+
+class MysqlSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Where the server is and how to log in."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1, title="Host", description="Server name or address.")] = "localhost"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535, title="Port", description="Server TCP port.")] = 3306
+    connection_timeout: ConnectionTimeout = 1000
+    database: Annotated[str, msgspec.Meta(min_length=1, title="Database", description="Database name.")] = "db"
+    username: Annotated[str | None, msgspec.Meta(title="Username", description="Login user.")] = None
+    password: OptionalSecret = None
+    request_timeout: RequestTimeout = 1000
+
+
+MANIFEST = ConnectorManifest(
+    id="mysql",
+    kind="south",
+    name="MySQL",
+    category="database",
+    description="Request MySQL and MariaDB databases with SQL queries",
+    settings=MysqlSettings,
+    item_settings=SqlItemSettings,
+    modes=Modes(history=True),
+)

@@ -1,0 +1,1 @@
+"""Custom transformers: upstream-style JavaScript run in a V8 isolate, in a process of its own."""

@@ -1,0 +1,53 @@
+"""The sandbox process's wire: length-prefixed JSON frames of typed structs over its stdin/stdout.
+
+JSON rather than the workers' msgpack codec: the sandbox speaks to nothing but :mod:`engine.sandbox.client`,
+and transformer content is text either way.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Literal
+
+import msgspec
+
+ErrorKind = Literal["TIMEOUT_ERROR", "MEMORY_LIMIT_EXCEEDED", "RUNTIME_ERROR", "COMPILATION_ERROR", "SANDBOX_ERROR"]
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 256 * 1024 * 1024
+
+
+class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Run ``code``'s transform function on ``content``."""
+
+    id: int
+    code: str
+    content: str
+    source: dict[str, Any]
+    filename: str
+    options: dict[str, Any]
+    timeout_ms: int
+    memory_limit_mb: int
+
+
+class RunResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What the transform function returned, or why it failed; ``logs`` holds its ``console`` lines."""
+
+    id: int
+    output: str | None = None
+    filename: str | None = None
+    number_of_element: int = 0
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    logs: list[tuple[str, str]] = []
+
+
+encode = msgspec.json.Encoder().encode
+REQUEST = msgspec.json.Decoder(RunRequest)
+RESULT = msgspec.json.Decoder(RunResult)
+
+
+def frame(message: msgspec.Struct) -> bytes:
+    """One frame: the 4-byte big-endian length, then the JSON."""
+    body = encode(message)
+    return HEADER.pack(len(body)) + body

@@ -1,0 +1,136 @@
+"""Nothing is lost when no North takes the data.
+
+A stopped North keeps collecting, and with no North at all the source keeps its data (real engine, real
+workers, real files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_process import (
+    EngineProcess,
+    api_rule,
+    batch,
+    folder_scanner_body,
+    north_body,
+    post_values,
+    running_engine,
+    scan_mode_id,
+    wait_for,
+)
+
+FILES = 100
+NO_NORTH_WARNING = "no north connector takes this south's content"
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[EngineProcess]:
+    with running_engine(tmp_path / "data") as process:
+        yield process
+
+
+def _drop_files(folder: Path) -> dict[str, bytes]:
+    written = {}
+    for index in range(FILES):
+        name = f"f{index:03d}.bin"
+        data = os.urandom(32) + f"file {index}".encode()
+        (folder / name).write_bytes(data)
+        written[name] = data
+    return written
+
+
+def _warnings(engine: EngineProcess, south_id: str) -> list[str]:
+    page = engine.ok("GET", f"/api/logs?scopeIds={south_id}&levels=warn")
+    return [entry["message"] for entry in page["content"] if NO_NORTH_WARNING in entry["message"]]
+
+
+def test_a_stopped_north_keeps_collecting_and_delivers_everything_once_started(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
+    input_dir.mkdir()
+    output_dir.mkdir()
+    every_second = scan_mode_id(engine, "Every second")
+    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
+    north = engine.ok(
+        "POST", "/api/north", north_body("files", "file-writer", settings, every_second, transformers=[api_rule("src")])
+    )
+    engine.wait_state("north", north["id"], "RUNNING")
+    engine.ok("POST", f"/api/north/{north['id']}/stop")
+    engine.wait_state("north", north["id"], "STOPPED")
+
+    south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
+    engine.wait_state("south", south["id"], "RUNNING")
+    written = _drop_files(input_dir)
+    # The stopped North's cache took every file: the South may delete its sources, nothing is delivered yet.
+    wait_for(lambda: not any(input_dir.iterdir()), 60, f"input folder emptied: {engine.log()[-3000:]}")
+    assert post_values(engine, batch(0, 10)) == 204
+    assert not any(output_dir.iterdir())
+    assert not _warnings(engine, south["id"])
+
+    engine.ok("POST", f"/api/north/{north['id']}/start")
+    wait_for(lambda: len(list(output_dir.iterdir())) >= FILES + 1, 60, f"delivered: {engine.log()[-3000:]}")
+    delivered = {path.name: path.read_bytes() for path in output_dir.iterdir()}
+    assert {name: delivered[name] for name in written} == written
+    (values_file,) = set(delivered) - set(written)
+    assert [value["data"]["value"] for value in json.loads(delivered[values_file])] == list(range(10))
+
+
+def test_with_no_north_the_files_stay_in_the_input_folder_and_the_api_gets_404(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
+    input_dir.mkdir()
+    output_dir.mkdir()
+    every_second = scan_mode_id(engine, "Every second")
+    south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
+    engine.wait_state("south", south["id"], "RUNNING")
+    written = _drop_files(input_dir)
+
+    wait_for(lambda: bool(_warnings(engine, south["id"])), 30, f"the warning: {engine.log()[-3000:]}")
+    # Later scans find the same files refused again: still there, and no second warning for the same episode.
+    wait_for(lambda: _refused_scans(engine, south["id"]) >= 3, 30, "three scans refused")
+    assert sorted(path.name for path in input_dir.iterdir()) == sorted(written)
+    assert len(_warnings(engine, south["id"])) == 1
+
+    status, answer = engine.request("POST", "/api/content/content?dataSourceId=src", batch(0, 1))
+    assert status == 404
+    assert "nothing stored" in str(answer)
+
+    # A North appears: the files kept at the source are delivered and leave the input folder.
+    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
+    engine.ok("POST", "/api/north", north_body("files", "file-writer", settings, every_second))
+    wait_for(lambda: len(list(output_dir.iterdir())) >= FILES, 60, f"delivered: {engine.log()[-3000:]}")
+    wait_for(lambda: not any(input_dir.iterdir()), 30, "input folder emptied")
+    assert {path.name: path.read_bytes() for path in output_dir.iterdir()} == written
+
+
+def test_an_ignore_rule_still_drops_on_purpose(engine: EngineProcess, tmp_path: Path) -> None:
+    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
+    input_dir.mkdir()
+    output_dir.mkdir()
+    every_second = scan_mode_id(engine, "Every second")
+    south = engine.ok("POST", "/api/south", {**folder_scanner_body(input_dir, every_second), "enabled": False})
+    ignore = {"source": {"type": "south", "southId": south["id"]}, "transformerId": "ignore", "options": {}}
+    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
+    north = engine.ok(
+        "POST", "/api/north", north_body("files", "file-writer", settings, every_second, transformers=[ignore])
+    )
+    engine.wait_state("north", north["id"], "RUNNING")
+    engine.ok("POST", f"/api/south/{south['id']}/start")
+    _drop_files(input_dir)
+
+    wait_for(lambda: not any(input_dir.iterdir()), 60, f"input folder emptied: {engine.log()[-3000:]}")
+    assert not any(output_dir.iterdir())
+    assert not _warnings(engine, south["id"])
+
+
+def _refused_scans(engine: EngineProcess, south_id: str) -> int:
+    """Scans that found their files refused (the folder scanner warns once per scan)."""
+    page = engine.ok("GET", f"/api/logs?scopeIds={south_id}&levels=warn")
+    return sum("files kept for next scan" in entry["message"] for entry in page["content"])
