@@ -90,6 +90,8 @@ async def test_a_south_and_a_north_at_a_closed_port_show_retrying_then_connected
             listed = await asyncio.to_thread(engine.ok, "GET", "/api/south")
             (entry,) = [item for item in listed if item["id"] == south["id"]]
             assert entry["state"]["connector"]["state"] == "connected"
+            # The console sink writes asynchronously: wait for both recovery lines before counting.
+            await until(lambda: _async_true(engine.log().count("connector started after retries") >= 2), 30)
             log = engine.log()
             # One warning when each connector first fails, one line when it recovers (not one per attempt).
             assert log.count("connector not ready, retrying") == 2, log[-3000:]
@@ -97,3 +99,7 @@ async def test_a_south_and_a_north_at_a_closed_port_show_retrying_then_connected
         finally:
             code = await asyncio.to_thread(engine.stop)
         assert code == 0, engine.log()[-3000:]
+
+
+async def _async_true(value: bool) -> bool:
+    return value
