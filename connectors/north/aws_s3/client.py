@@ -69,7 +69,7 @@ class S3Client:
         )
         return urlunsplit(parts._replace(netloc=f"{credentials}@{parts.netloc}"))
 
-    async def check_bucket(self) -> None:
+    async def check(self) -> None:
         """Raise ``ConnectorNotReady`` (unreachable) or ``ConnectorError`` (refused) unless the bucket answers."""
         try:
             await self._client.head_bucket(Bucket=self.settings.bucket)
@@ -79,7 +79,7 @@ class S3Client:
         except (botocore.exceptions.BotoCoreError, OSError, TimeoutError) as err:
             raise ConnectorNotReady(f"S3 endpoint cannot be reached: {type(err).__name__}") from err
 
-    async def upload(self, path: Path, key: str) -> None:
+    async def put_file(self, path: Path, key: str) -> None:
         """Upload ``path`` as ``key``: one PUT, or a multipart upload above the threshold."""
         try:
             size = (await asyncio.to_thread(path.stat)).st_size

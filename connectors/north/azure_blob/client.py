@@ -94,7 +94,7 @@ class BlobClient:
         credentials = f"{user}:{quote(self.settings.proxy_password or '', safe='')}"
         return urlunsplit(parts._replace(netloc=f"{credentials}@{parts.netloc}"))
 
-    async def check_container(self) -> None:
+    async def check(self) -> None:
         """Raise ``ConnectorNotReady`` (unreachable) or ``ConnectorError`` (refused) unless the container answers."""
         assert self._container is not None
         try:
@@ -106,7 +106,7 @@ class BlobClient:
         except (AzureError, OSError, TimeoutError) as err:
             raise ConnectorNotReady(f"blob endpoint cannot be reached: {type(err).__name__}") from err
 
-    async def upload(self, data: Any, name: str) -> None:
+    async def put_bytes(self, data: Any, name: str) -> None:
         """Write ``data`` (bytes or a binary file) as blob ``name``, replacing it; streamed in blocks."""
         assert self._container is not None
         try:
@@ -119,14 +119,14 @@ class BlobClient:
         except (AzureError, OSError, TimeoutError) as err:
             raise SendError(f"blob endpoint cannot be reached: {type(err).__name__}", retry_forever=True) from err
 
-    async def upload_file(self, path: Path, name: str) -> None:
+    async def put_file(self, path: Path, name: str) -> None:
         """Stream the file at ``path`` as blob ``name``."""
         try:
             handle = await asyncio.to_thread(path.open, "rb")
         except OSError as err:
             raise SendError(f"cache file {path} cannot be read: {err.strerror or err}") from err
         try:
-            await self.upload(handle, name)
+            await self.put_bytes(handle, name)
         finally:
             handle.close()
 
