@@ -166,6 +166,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "engine.f.logger.syslog.host": "Syslog host",
         "engine.f.logger.syslog.port": "Syslog port",
         "engine.f.logger.syslog.protocol": "Syslog protocol",
+        "logs.start": "From",
+        "logs.end": "To",
+        "logs.live": "Live",
         "admin.add": "Add",
         "admin.edit": "Edit",
         "admin.cancel": "Cancel",
@@ -308,6 +311,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cache.content": "Contenu",
         "logs.previous": "Précédent",
         "logs.next": "Suivant",
+        "logs.start": "Du",
+        "logs.end": "Au",
+        "logs.live": "En direct",
         # ---- end of branch i12b's block ----
     },
 }

@@ -86,6 +86,9 @@ def form_fields(resource: Resource, lang: str) -> list[Field]:
             return replace(field, kind="secret", value="")
         if field.path in resource.textareas:
             return replace(field, kind="textarea")
+        if field.kind == "select" and field.options and all(option.isdigit() for option in field.options):
+            # A choice among numbers (a key size) is sent as a number, not as the option's text.
+            return replace(field, kind="integer-select")
         return replace(field, children=tuple(adjust(child) for child in field.children))
 
     return labelled([adjust(field) for field in generated], lang, f"{resource.slug}.f")
