@@ -190,7 +190,7 @@ def gather(head: CacheEntry, candidates: list[CacheEntry], max_elements: int) ->
         return None
     payload = msgspec.json.encode(collected.elements)
     metadata = msgspec.structs.replace(
-        head.metadata, content_size=len(payload), number_of_element=len(collected.elements)
+        head.metadata, content_size=len(payload), number_of_element=len(collected.elements), checksum=None
     )
     # The head's name and folder: the merged content is sent on its behalf and is never a file of its own.
     entry = CacheEntry(name=head.name, folder=head.folder, metadata=metadata, root=head.root, disk_size=0, data=payload)

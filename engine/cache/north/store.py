@@ -113,7 +113,14 @@ class NorthStore:
                 dangling_metadata=report.dangling_metadata,
             )
         for folder, name, problem in report.unparsable:
-            self._logger.error("unparsable cache metadata removed", folder=folder, entry=name, error=problem)
+            self._logger.error(
+                "unparsable cache metadata: entry kept in the error folder with metadata rebuilt from its content",
+                folder=folder,
+                entry=name,
+                error=problem,
+            )
+        for name, problem in report.mismatched:
+            self._logger.error("damaged cache content moved to the error folder", entry=name, problem=problem)
         for folder, name, problem in report.unreadable:
             self._logger.error("unreadable cache metadata skipped", folder=folder, entry=name, error=problem)
         for entry in report.entries["cache"]:

@@ -19,7 +19,7 @@ JSON_ARRAY_TYPES: frozenset[str] = frozenset({"time-values", "setpoint", "oianal
 """Content types whose payload is a JSON array: compaction may concatenate them."""
 
 
-class CacheMetadata(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class CacheMetadata(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """The ``metadata/<name>`` file of an entry (upstream ``CacheMetadata``; unknown fields are ignored)."""
 
     content_file: str
@@ -27,6 +27,8 @@ class CacheMetadata(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     number_of_element: int
     created_at: str
     content_type: str
+    checksum: str | None = None
+    """``crc32:<hex>`` of the content, checked at open; entries written before it was recorded have none."""
 
 
 _METADATA_DECODER = msgspec.json.Decoder(CacheMetadata)
