@@ -84,7 +84,9 @@ async def _form(request: web.Request, kind: Kind, type_name: str, source: _Sourc
         "connector": connector if source.edit else None,
         "fields": fields(manifest["settings"], dict(connector.settings) if connector else None),
         # A new South gets its first item in the same form; an edited one keeps its items (the items page).
-        "item_fields": fields(manifest["items"], None, "items.0.settings") if kind == "south" and not source.edit else [],
+        "item_fields": (
+            fields(manifest["items"], None, "items.0.settings") if kind == "south" and not source.edit else []
+        ),
         "scan_modes": await offload(store.list_scan_modes),
         "name": name,
         "description": connector.description if connector else "",

@@ -48,7 +48,11 @@
     const answer = await window.oibus.api("PUT", `/api/south/${south}/groups/${row.dataset.group}`, body);
     slot.hidden = answer.ok;
     slot.textContent = answer.ok ? "" : Object.values((answer.data && answer.data.errors) || {}).join("; ") || failure(answer);
-    if (answer.ok) window.location.reload();
+    row.querySelector(".group-status").textContent = answer.ok ? row.dataset.saved : "";
+    if (!answer.ok) return;
+    // The new name also shows in the "move to" list; the table rows show it on their next refresh.
+    document.querySelector(`#move-group option[value="${CSS.escape(row.dataset.group)}"]`).textContent = body.standardSettings.name;
+    refresh();
   });
 
   // CSV import: check, show every row, then import what the operator confirms.
