@@ -260,21 +260,22 @@ class NorthDisk:
         return True
 
     def publish(self, job: WriteJob, release: Callable[[int], None]) -> None:
-        """Rename a staged (and durable) entry into ``cache/``: content first, then metadata."""
+        """Rename a staged (and durable) entry into its folder (``cache/``): content first, then metadata."""
         assert job.staged is not None
         tmp_content, tmp_metadata, metadata = job.staged
         job.staged = None
-        final_content = f"{self._content['cache']}/{job.name}"
+        folder = job.entry.folder
+        final_content = f"{self._content[folder]}/{job.name}"
         try:
             if tmp_content != final_content:
                 os.replace(tmp_content, final_content)
-            os.replace(tmp_metadata, f"{self._metadata['cache']}/{job.name}")
+            os.replace(tmp_metadata, f"{self._metadata[folder]}/{job.name}")
         except OSError as err:
             self.unstage(tmp_content, tmp_metadata)
             unlink_quietly(final_content)
             self._undo(job, release, err)
             return
-        job.result = self.entry("cache", job.name, metadata, job.reserved)
+        job.result = self.entry(folder, job.name, metadata, job.reserved)
 
     def drop_staged(self, job: WriteJob, release: Callable[[int], None], err: OSError) -> None:
         """Give up a staged entry (its files could not be made durable)."""
@@ -339,19 +340,23 @@ class NorthDisk:
         self.spares.added(spare)
         return True
 
-    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], object]], Callable[[], object]]) -> None:
-        """Fsync ``cache/content`` and ``cache/metadata``: once per group, both at the same time."""
-        wait_other = run_parallel(lambda: fsync_dir(self.content_dir("cache")))
+    def sync_cache_dirs(
+        self,
+        run_parallel: Callable[[Callable[[], object]], Callable[[], object]],
+        folder: Folder = "cache",
+    ) -> None:
+        """Fsync ``<folder>/content`` and ``<folder>/metadata``: once per group, both at the same time."""
+        wait_other = run_parallel(lambda: fsync_dir(self.content_dir(folder)))
         try:
-            fsync_dir(self.metadata_dir("cache"))
+            fsync_dir(self.metadata_dir(folder))
         finally:
             wait_other()
 
-    def drop_written(self, names: Iterable[str]) -> None:
+    def drop_written(self, names: Iterable[str], folder: Folder = "cache") -> None:
         """Undo written entries (their directory fsync failed, so the caller is told they were refused)."""
         for name in names:
-            unlink_quietly(self.metadata_dir("cache") / name)
-            unlink_quietly(self.content_dir("cache") / name)
+            unlink_quietly(self.metadata_dir(folder) / name)
+            unlink_quietly(self.content_dir(folder) / name)
 
     # -- recovery -----------------------------------------------------------------------------------
 

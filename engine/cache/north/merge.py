@@ -39,7 +39,12 @@ def coalesce(jobs: list[WriteJob], max_elements: int) -> None:
     by_type: dict[str, list[tuple[WriteJob, list[msgspec.Raw]]]] = {}
     for job in jobs:
         new = job.entry
-        if new.payload is None or new.filename is not None or new.content_type not in JSON_ARRAY_TYPES:
+        if (
+            new.payload is None
+            or new.filename is not None
+            or new.folder != "cache"
+            or new.content_type not in JSON_ARRAY_TYPES
+        ):
             continue
         try:
             items = _RAW_ARRAY.decode(new.payload)

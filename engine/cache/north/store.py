@@ -173,6 +173,12 @@ class NorthStore:
         """Loop side of a group commit: queue what was stored, report what was refused."""
         stored = False
         for job in jobs:
+            if error is None and job.result is not None and job.result.folder == "error":
+                # Kept for an operator, not sent: counted in ``error``, never queued.
+                self._sizes.add("cache", -job.result.disk_size)
+                self._sizes.add("error", job.result.disk_size)
+                self._others["error"][job.name] = job.result.disk_size
+                continue
             if error is None and job.result is not None:
                 self._enqueue(job.result)
                 self.content_cached_size += job.result.content_size

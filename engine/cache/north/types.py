@@ -80,6 +80,8 @@ class NewEntry:
     is the logical name kept in metadata (default: the file's name, or ``<name>.json``). ``owned`` says
     the file is a private scratch file that the cache may hard-link instead of copying; the cache never
     deletes the source either way. ``count`` is the number of elements (ignored for files: always 0).
+    ``folder`` is ``error`` for content that is not to be sent but kept for an operator (a transformer
+    failed on it): it is written straight into ``error/``, never queued, and never folded with others.
     """
 
     content_type: str
@@ -88,6 +90,7 @@ class NewEntry:
     filename: str | None = None
     owned: bool = False
     count: int = 0
+    folder: Folder = "cache"
 
     def __post_init__(self) -> None:
         if (self.payload is None) == (self.file_path is None):
@@ -101,9 +104,11 @@ class NewEntry:
         return cls(content_type="time-values", payload=payload, count=count)
 
     @classmethod
-    def file(cls, path: Path, *, filename: str | None = None, owned: bool = False) -> NewEntry:
+    def file(
+        cls, path: Path, *, filename: str | None = None, owned: bool = False, folder: Folder = "cache"
+    ) -> NewEntry:
         """Describe an ``any`` file."""
-        return cls(content_type="any", file_path=path, filename=filename, owned=owned)
+        return cls(content_type="any", file_path=path, filename=filename, owned=owned, folder=folder)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
