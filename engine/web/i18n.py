@@ -169,6 +169,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "logs.start": "From",
         "logs.end": "To",
         "logs.live": "Live",
+        "items.delimiter_tab": "Tab",
         "admin.add": "Add",
         "admin.edit": "Edit",
         "admin.cancel": "Cancel",
@@ -350,6 +351,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "logs.start": "Du",
         "logs.end": "Au",
         "logs.live": "En direct",
+        "items.delimiter_tab": "Tabulation",
         # ---- end of branch i12b's block ----
         # --- i12a: connector edit, test connection, items, groups, CSV import (keep together) ---
         "connector.edit": "Modifier",
