@@ -19,6 +19,7 @@ import structlog
 from connectors import registry
 from engine.cache.north.operations import OfflineCaches
 from engine.config_source import ConfigSource, start_message
+from engine.history_query.runs import HistoryRuns
 from engine.ipc import ConnectorState, Content, Log, Message, Metrics, Reconfigure, Refused, Stored
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
@@ -32,10 +33,7 @@ from engine.supervisor.queries import WorkerQueries
 from engine.supervisor.worker import Knobs, Worker, WorkerGone
 
 log = structlog.get_logger(__name__)
-
 _worker_log = get_logger("engine.worker")
-
-
 __all__ = ["ConfigSource", "Engine", "NorthSlot"]  # ConfigSource: engine.config_source
 
 
@@ -80,6 +78,8 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
+        self.history: HistoryRuns = HistoryRuns(data_dir, config, knobs=self.knobs, safe_mode=safe_mode)
+        self.history.relog = self.on_message  # their Log and ConnectorState frames, as any worker's
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -94,6 +94,7 @@ class Engine(Ingestion, WorkerQueries):
         self._scheduler.start(group, self.config.scan_modes())
         self._expiry = group.create_task(self.deliveries.run_expiry(), name="engine:outbox-expiry")
         self.parked.start(group)
+        await self.history.start(group)
         if self.safe_mode:
             log.warning("safe mode: connectors are not started")
             return
@@ -107,6 +108,7 @@ class Engine(Ingestion, WorkerQueries):
         await self._scheduler.stop()
         if self._expiry is not None:
             self._expiry.cancel()
+        await self.history.stop()
         await asyncio.gather(*(worker.stop() for worker in self.souths.values()))
         self.souths.clear()
         await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
