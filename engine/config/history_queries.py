@@ -77,6 +77,24 @@ class HistoryQueriesMixin(ConnectorStoreBase):
         with self._reading() as db:
             return self._history(db, history_id, "reveal")
 
+    def history_test_query(self, history_id: str, kind: Kind, raw_settings: Any | None) -> dict[str, Any]:
+        """The query for a test of its South or North, every secret DECRYPTED (for a worker only).
+
+        ``raw_settings``, when given, replace the stored ones (validated; an empty secret means the stored one).
+        """
+        query: dict[str, Any] = msgspec.to_builtins(self.get_history_query(history_id))
+        if raw_settings is None:
+            return query
+        manifest = self.stored_manifest(kind, query[f"{kind}Type"])
+        errors: dict[str, str] = {}
+        settings = try_convert(raw_settings, manifest.settings, "settings", errors)
+        if settings is None:
+            raise SettingsError(errors)
+        with self._reading() as db:
+            stored = from_json(self._history_row(db, history_id)[f"{kind}_settings"])
+        query[f"{kind}Settings"] = self._candidate(settings, stored, secret_shape(manifest.settings))
+        return query
+
     def history_status(self, history_id: str) -> HistoryQueryStatus:
         """The stored status of a history query."""
         with self._reading() as db:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +20,8 @@ from typing import Any, Protocol
 import structlog
 
 from engine.cache.north.operations import OfflineCaches
+from engine.cache.north.types import FOLDERS
+from engine.cache.south import SouthCacheDB
 from engine.ipc import Ack, Content, Message, Metrics, Nack, Refused, Start, Stored
 from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
 from engine.routing.router import NorthRoute
@@ -249,6 +252,13 @@ class HistoryRuns:
                 async with self.offline_caches.lock(history_id):
                     run.start(self._group)
 
+    async def stop_run(self, history_id: str) -> None:
+        """Stop the run of ``history_id`` whatever its status (before its cache is reset)."""
+        async with self._lock:
+            run = self.runs.get(history_id)
+            if run is not None:
+                await self._drop(run)
+
     async def _drop(self, run: HistoryRun) -> None:
         self.runs.pop(run.id, None)
         for worker in run.workers:
@@ -278,6 +288,17 @@ class HistoryRuns:
         if worker is None or not worker.connected:
             raise WorkerGone(f"history query {history_id} is not running")
         return await worker.request(method, params, timeout_s=timeout_s)
+
+    async def reset_cache(self, history_id: str) -> None:
+        """Forget what the query read and cached (tracked instants, its South and North folders); not running."""
+        async with self.offline_caches.lock(history_id):
+            await asyncio.to_thread(self._remove_cache, history_id)
+
+    def _remove_cache(self, history_id: str) -> None:
+        with SouthCacheDB(self.data_dir / "cache" / "cache.db") as cache:
+            cache.delete_south(history_id)
+        for folder in FOLDERS:
+            shutil.rmtree(self.data_dir / folder / f"history-{history_id}", ignore_errors=True)
 
     async def cache_request(self, history_id: str, method: str, params: dict[str, Any], timeout_s: float = 60.0) -> Any:
         """A North cache operation on the query's cache: in its North worker, or here when it is not running."""
