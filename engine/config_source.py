@@ -66,6 +66,10 @@ class ConfigSource(Protocol):
         """Persist a status the engine decided (FINISHED, ERRORED)."""
         ...
 
+    def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
+        """One custom transformer DTO (camelCase, its code included), or None."""
+        ...
+
 
 def start_message(config: ConfigSource, data_dir: Path, role: str, connector_id: str) -> Callable[[], Start]:
     """What the worker of a connector is started with, read from ``config`` at each spawn."""
@@ -166,3 +170,8 @@ class StoreConfigSource:
         """Persist a status the engine decided; a query deleted meanwhile is left alone."""
         with contextlib.suppress(NotFoundError):
             self.store.set_history_status(history_id, cast("HistoryQueryStatus", status))
+
+    def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
+        """One custom transformer (camelCase DTO, its code included), or ``None``."""
+        found = self.store.find_custom_transformer(transformer_id)
+        return None if found is None else dict(msgspec.to_builtins(found))
