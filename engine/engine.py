@@ -1,8 +1,7 @@
 """The engine's heart: one supervised worker per enabled connector, routing with the durability contract.
 
-A South's content is fanned out to every target North; the South is acknowledged only once every target
-stored it (or told why it could not). Content for a North whose worker is restarting waits in that
-North's outbox and is sent again when the worker is back, so other Norths keep flowing meanwhile.
+A South is acked once every target North stored its content (or said why not); a restarting North's content
+waits in its outbox and is sent again when it is back. History queries run in ``engine.history_query``.
 """
 
 from __future__ import annotations
@@ -81,8 +80,7 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        self.history: HistoryRuns = HistoryRuns(data_dir, config, knobs=self.knobs, safe_mode=safe_mode)
-        self.history.relog = self.on_message  # their Log and ConnectorState frames, as any worker's
+        self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 

@@ -194,11 +194,13 @@ class HistoryRuns:
         self,
         data_dir: Path,
         source: HistorySource,
-        *,
         knobs: Knobs | None = None,
         safe_mode: bool = False,
+        relog: Callable[[Worker, Message], None] | None = None,
+        *,
         store_timeout_s: float = STORE_TIMEOUT_S,
     ) -> None:
+        """``relog``: what to do with the workers' other frames (the engine re-logs their ``Log`` records)."""
         self.data_dir = data_dir
         self.source = source
         self.knobs = knobs or Knobs()
@@ -210,8 +212,7 @@ class HistoryRuns:
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self.offline_caches = OfflineCaches(data_dir)
-        self.relog: Callable[[Worker, Message], None] = lambda worker, message: None
-        """What to do with the workers' other frames (the engine re-logs their ``Log`` records)."""
+        self.relog: Callable[[Worker, Message], None] = relog or (lambda worker, message: None)
 
     async def start(self, group: asyncio.TaskGroup) -> None:
         """Start every RUNNING query again (it resumes from its tracked instants)."""
