@@ -110,16 +110,20 @@ class HistoryQueriesMixin(ConnectorStoreBase):
         *,
         from_south: str | None = None,
         from_north: str | None = None,
+        from_history: str | None = None,
         actor: str = SYSTEM_USER,
     ) -> HistoryQueryDTO:
         """Validate and store a ``HistoryQueryCommand`` body (status PENDING).
 
         ``from_south``/``from_north``: copy that connector's type, settings (secrets kept) and items or caching
-        into what the body leaves out.
+        into what the body leaves out. ``from_history``: an empty secret keeps that history query's.
         """
         history_id = random_id()
         with self._transaction() as db:
             raw, copied = self._history_copied(db, require_object(body), from_south, from_north)
+            if from_history:
+                source = self._history_row(db, from_history)
+                copied = {kind: from_json(source[f"{kind}_settings"]) for kind in ("south", "north")} | copied
             command, columns, items = self._check_history(db, raw, None, copied)
             stamp = now()
             row = {"id": history_id, "status": "PENDING", **columns, **self._history_stamps(actor, stamp, created=True)}
