@@ -57,6 +57,7 @@ from engine.config.models import (
     WebServerSettings,
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
+from engine.metrics.history import Series
 from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
 from engine.sandbox.testing import CustomTransformerTest, TransformerTestRequest, TransformerTestResponse
 
@@ -636,6 +637,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/north/{id}/cache/update"): Operation(body=CacheContentUpdateCommand, errors=(404, 409, 503)),
     # Metrics, live streams, restart.
     ("POST", "/api/engine/metrics/reset"): Operation(),
+    ("GET", "/api/engine/metrics/history"): Operation(
+        status=200,
+        answer=Series,
+        query=(Param("minutes", {"type": "integer", "minimum": 1, "maximum": 60, "default": 60}, "How far back."),),
+        note="Ours: every South's values and files per second and every North's cache size, one point every 10 s.",
+    ),
     ("POST", "/api/south/{id}/metrics/reset"): Operation(),
     ("POST", "/api/north/{id}/metrics/reset"): Operation(),
     ("GET", "/sse/home"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),

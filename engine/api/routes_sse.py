@@ -16,8 +16,20 @@ from engine.api.keys import LIVE_STREAMS, METRICS, RUNTIME, STORE
 from engine.api.sse import LiveStreams
 from engine.api.util import offload
 from engine.metrics.store import MetricsStore
+from engine.runtime import Runtime
 
 routes = web.RouteTableDef()
+
+
+def connector_status(runtime: Runtime, kind: str, connector_id: str) -> dict[str, Any]:
+    """``{state, connectorState, lastError}``: the worker's state, the connector's own, its last error."""
+    found = runtime.connector_state(kind, connector_id)
+    view = found.get("connector") or {}
+    return {
+        "state": found.get("state", ""),
+        "connectorState": view.get("state"),
+        "lastError": view.get("lastError") or found.get("lastError"),
+    }
 
 
 def install(app: web.Application, metrics: MetricsStore, streams: LiveStreams | None = None) -> None:
@@ -33,8 +45,12 @@ def install(app: web.Application, metrics: MetricsStore, streams: LiveStreams | 
 
 @routes.get("/sse/home")
 async def home_stream(request: web.Request) -> web.StreamResponse:
-    """``{norths: {id: NorthMetrics}, engine: EngineMetrics, souths: {id: SouthMetrics}}`` of every connector."""
-    store, metrics = request.app[STORE], request.app[METRICS]
+    """``{norths: {id: NorthMetrics}, engine: EngineMetrics, souths: {id: SouthMetrics}, states}`` of every connector.
+
+    ``states`` is ours (upstream clients ignore it): ``{south: {id: status}, north: {id: status}}`` with each
+    connector's ``connector_status``, so the dashboard follows states and last errors live too.
+    """
+    store, metrics, runtime = request.app[STORE], request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
         # Read each time: connectors created or deleted while the page is open appear or go.
@@ -44,6 +60,10 @@ async def home_stream(request: web.Request) -> web.StreamResponse:
             "norths": {north.id: metrics.get("north", north.id) for north in norths},
             "engine": metrics.engine(),
             "souths": {south.id: metrics.get("south", south.id) for south in souths},
+            "states": {
+                "south": {south.id: connector_status(runtime, "south", south.id) for south in souths},
+                "north": {north.id: connector_status(runtime, "north", north.id) for north in norths},
+            },
         }
 
     return await request.app[LIVE_STREAMS].serve(request, frame)
