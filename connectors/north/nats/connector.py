@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Awaitable, Callable
 
 import nats
 import nats.errors
@@ -120,7 +121,7 @@ class NatsNorth(NorthConnector[NatsNorthSettings]):
         duplicates = sum(1 for ack in acks if ack.duplicate)
         self.context.logger.debug("values published", count=len(acks), duplicates=duplicates)
 
-    async def _connect(self, on_lost: object) -> Client:
+    async def _connect(self, on_lost: Callable[[], Awaitable[None]] | None) -> Client:
         auth = self.settings.authentication
         callbacks = {} if on_lost is None else {"disconnected_cb": on_lost, "closed_cb": on_lost}
         try:
@@ -135,7 +136,7 @@ class NatsNorth(NorthConnector[NatsNorthSettings]):
                 password=auth.password if auth.type == "user-password" else None,
                 token=auth.token if auth.type == "token" else None,
                 error_cb=self._error,
-                **callbacks,  # type: ignore[arg-type]
+                **callbacks,
             )
         except (nats.errors.Error, OSError, TimeoutError) as err:
             raise ConnectorNotReady(f"cannot connect to NATS {self.settings.servers}: {_reason(err)}") from err
