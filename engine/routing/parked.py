@@ -227,7 +227,7 @@ class ParkedLink:
                 seq=content.seq,
                 error=str(err) or type(err).__name__,
             )
-            reason = f"stopped North cannot store: {err or type(err).__name__}"
+            reason = f"stopped North cannot store: {str(err) or type(err).__name__}"
         self._answer(content.seq, reason)
 
     def _answer(self, seq: int, reason: str | None) -> None:

@@ -188,3 +188,11 @@ def test_manifest_registry_and_readme() -> None:
     table = README.read_text().split("## Settings", 1)[1]
     documented = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
     assert documented == [field.encode_name for field in msgspec.structs.fields(OIBusSettings)]
+
+
+def test_north_ids_are_checked_where_they_are_set() -> None:
+    assert msgspec.convert({"host": "http://it:2223", "northIds": ["a", "b"]}, OIBusSettings).north_ids == ["a", "b"]
+    with pytest.raises(msgspec.ValidationError, match=r"northIds: only a 3.8\+ receiver"):
+        msgspec.convert({"host": "http://it:2223", "targetVersion": "2", "northIds": ["a"]}, OIBusSettings)
+    with pytest.raises(msgspec.ValidationError, match=r"northIds\[1\]"):
+        msgspec.convert({"host": "http://it:2223", "northIds": ["a", "b,c"]}, OIBusSettings)
