@@ -25,6 +25,7 @@ from engine.config.certificates import CertificatesMixin
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.errors import NotFoundError
 from engine.config.external_sources import ExternalSourcesMixin
+from engine.config.history_queries import HistoryQueriesMixin
 from engine.config.ip_filters import IpFiltersMixin
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
@@ -78,7 +79,14 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConfigStore(
-    ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFiltersMixin, ExternalSourcesMixin, CertificatesMixin
+    ScanModesMixin,
+    SouthImportMixin,
+    NorthMixin,
+    HistoryQueriesMixin,
+    UsersMixin,
+    IpFiltersMixin,
+    ExternalSourcesMixin,
+    CertificatesMixin,
 ):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 

@@ -18,6 +18,7 @@ from engine.cache.south import SouthCacheDB
 from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.ipc import Ack, Content, Message, Nack, Start
 from engine.worker.channel import Channel
+from engine.worker.history import HistoryReader
 from engine.worker.runner import Runner, convert_settings
 
 SUBSCRIPTION = "subscription"
@@ -111,6 +112,20 @@ class IpcSink:
         self._metrics["numberOfValuesRetrieved"] += 1
 
 
+MAX_TEST_FILE_CHARS = 500 * 1024
+"""How much of a file an item test shows (upstream's 500 KiB)."""
+
+
+def _file_head(path: Path) -> tuple[str, int]:
+    """The first ``MAX_TEST_FILE_CHARS`` bytes of a file as text, and its size (empty if unreadable)."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(MAX_TEST_FILE_CHARS)
+            return head.decode("utf-8", errors="replace"), path.stat().st_size
+    except OSError:
+        return "", 0
+
+
 class CapturingSink:
     """The ``ValueSink`` of an item test: keeps what a read produced, sends nothing anywhere.
 
@@ -123,6 +138,8 @@ class CapturingSink:
         self.files: list[tuple[str, str]] = []
         self.contents: list[str] = []
         self.dropped = 0
+        self.first_file: tuple[str, int] | None = None
+        """The first file's text (its first ``MAX_TEST_FILE_CHARS``) and its whole size, read when it came."""
 
     async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
         """Keep the values (up to the cap)."""
@@ -131,8 +148,10 @@ class CapturingSink:
         self.dropped += max(0, len(values) - room)
 
     async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
-        """Note the file (the connector may delete a scratch file once this returns)."""
+        """Note the file, and the beginning of the first one (the connector may delete a scratch file after)."""
         self.files.append((str(path), filename or Path(path).name))
+        if self.first_file is None:
+            self.first_file = await asyncio.to_thread(_file_head, Path(path))
 
     async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
         """Note the files."""
@@ -146,7 +165,15 @@ class CapturingSink:
         """What the read produced, as upstream's ``OIBusContent``: its values, else its first file or content."""
         if self.files and not self.values:
             path, filename = self.files[0]
-            return {"type": "any", "filePath": path, "filename": filename}
+            text, size = self.first_file or ("", 0)
+            return {
+                "type": "any",
+                "filePath": path,
+                "filename": filename,
+                "content": text,
+                "truncated": size > len(text.encode()),
+                "totalSize": size,
+            }
         if self.contents and not self.values:
             return {"type": "any-content", "content": self.contents[0]}
         return {"type": "time-values", "content": self.values}
@@ -204,6 +231,13 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         self._parallel = asyncio.Semaphore(1)
         self._stop_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        history = self.dto.get("history")
+        self._history_reader = (
+            HistoryReader(history, self._cache, self._history_progress, self.logger)
+            if history is not None and not history.get("test")
+            else None
+        )
+        """Set in history mode (a history query's South): its range is read once, no scan mode triggers it."""
 
     def metrics(self) -> dict[str, Any]:
         """South metrics as upstream names them."""
@@ -240,7 +274,10 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
     async def start_connector(self) -> None:
         """Build the connector from the DTO and start it."""
         settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
-        base = self.data_dir / "cache" / f"south-{self.connector_id}"
+        folder = (
+            f"history-{self.connector_id}/south" if self._history_reader is not None else f"south-{self.connector_id}"
+        )
+        base = self.data_dir / "cache" / folder
         (base / "tmp").mkdir(parents=True, exist_ok=True)
         connector: SouthConnector[Any, Any] = self.connector_cls(settings, self.context(base), self.sink, self._cache)
         self.connector = connector
@@ -306,12 +343,32 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         """Start the connector (retrying), until the stop."""
         async with asyncio.TaskGroup() as group:
             starter = group.create_task(self.start_with_backoff(), name=f"{self.connector_id}:start")
+            if self._history_reader is not None:
+                reading = asyncio.create_task(
+                    self._read_history(self._history_reader), name=f"{self.connector_id}:history"
+                )
+                self._tasks.add(reading)
+                reading.add_done_callback(self._tasks.discard)
             await self._stop_event.wait()
             starter.cancel()
 
+    async def _read_history(self, reader: HistoryReader) -> None:
+        """History mode: once the connector runs, read the whole range (then the engine stops this worker)."""
+        await self.started.wait()
+        await reader.run(lambda: self.connector, self._items)
+
+    def _history_progress(self, progress: dict[str, Any]) -> None:
+        self._metrics["historyMetrics"] = dict(progress)
+        self.send_metrics()
+
     def on_trigger(self, scan_mode_id: str) -> None:
         """Run the items of ``scan_mode_id``, unless their previous run is still going."""
-        if self.connector is None or not self.started.is_set() or scan_mode_id == SUBSCRIPTION:
+        if (
+            self.connector is None
+            or not self.started.is_set()
+            or scan_mode_id == SUBSCRIPTION
+            or self._history_reader is not None
+        ):
             return
         items = self._items_for(scan_mode_id)
         if not items:
@@ -395,7 +452,9 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         await super().stop_connector()
 
     async def stop(self) -> None:
-        """Stop the connector, then let ``run`` return."""
+        """Stop the connector (a history read first delivers its window in progress), then let ``run`` return."""
+        if self._history_reader is not None:
+            await self._history_reader.stop()
         await super().stop()
         await self.stop_connector()
         self.sink.fail_all("worker stopping")

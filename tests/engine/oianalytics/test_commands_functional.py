@@ -10,20 +10,6 @@ from engine_process import EngineProcess, north_body, scan_mode_id
 from oia_support import assert_secret_nowhere, registered_engine, wait_until
 from servers.oianalytics import FakeOIAnalytics
 
-HISTORY_AND_TRANSFORMER_TYPES = (
-    "create-history-query",
-    "update-history-query",
-    "delete-history-query",
-    "update-history-query-status",
-    "test-history-query-north-connection",
-    "test-history-query-south-connection",
-    "test-history-query-south-item",
-    "create-or-update-history-query-south-items-from-csv",
-    "search-history-cache-content",
-    "get-history-cache-file-content",
-    "update-history-cache-content",
-    "test-transformer",
-)
 NORTH_SECRET = "oia-secret"  # the password the fake checks (FakeOIAnalytics.basic)
 LOKI_SECRET = "loki-pw-31f9"
 SMB_SECRET = "smb-pw-77c2"
@@ -250,14 +236,14 @@ def test_every_command_type(tmp_path: Path) -> None:
             commandContent={**south_command, "settings": {"compression": False}},
         )
 
-        # Not in this version, unknown, wrong version, unpermitted.
+        # An unknown history query, unknown, wrong version, unpermitted (each history-query command is
+        # run in test_history_commands_functional).
         # (sent together: one refresh cycle fetches them all, the executor runs them in order)
-        batch = {t: commands.send(t, historyId="h1", commandContent={}) for t in HISTORY_AND_TRANSFORMER_TYPES}
+        missing = commands.send("delete-history-query", historyId="h1")
         coffee = commands.send("make-coffee")
         wrong_version = fake.add_command("delete-scan-mode", "0.0.1", scanModeId=mode)
-        for command_id in batch.values():
-            report = commands.final(command_id)
-            assert report["status"] == "ERRORED" and "not supported by this version" in report["result"], report
+        report = commands.final(missing)
+        assert report["status"] == "ERRORED" and "History query h1 not found" in report["result"], report
         assert commands.final(coffee)["result"] == "Unknown command type make-coffee"
         report = commands.final(wrong_version)
         assert report["status"] == "ERRORED" and report["result"].startswith("Wrong target version: 0.0.1")
@@ -307,6 +293,54 @@ def test_every_command_type(tmp_path: Path) -> None:
             commandContent={"command": transformer, "testRequest": {"inputData": "[1, 2, 3]", "options": {}}},
         )
         assert msgspec.json.decode(tested["result"])["output"] == "6"
+
+        # test-transformer: a stored custom one and a standard one on a sample, then on an item's fresh read.
+        tested = commands.completed(
+            "test-transformer", transformerId=created["id"], commandContent={"inputData": "[1, 2, 3]"}
+        )
+        dual = msgspec.json.decode(tested["result"])
+        assert dual["raw"] == {"type": "time-values", "content": [1, 2, 3], "truncated": False, "totalSize": 3}
+        assert dual["transformed"] == {"type": "time-values", "content": "6", "truncated": False, "totalSize": 1}
+        assert set(dual) == {"raw", "transformed", "connectionDuration", "queryDuration"}
+        sample = '[{"pointId":"p1","timestamp":"2026-01-01T00:00:00.523Z","data":{"value":1,"quality":"good"}}]'
+        tested = commands.completed(
+            "test-transformer",
+            transformerId="time-values-to-oianalytics",
+            commandContent={"inputData": sample, "options": {"precision": "s"}},
+        )
+        assert msgspec.json.decode(tested["result"])["transformed"]["content"] == [
+            {"pointId": "p1", "timestamp": "2026-01-01T00:00:00.000Z", "data": {"value": 1}}
+        ]
+        upper = {**transformer, "name": "upper", "inputType": "any", "outputType": "any"}
+        upper["customCode"] = "function transform(c) { return { data: c.toUpperCase(), numberOfElement: 1 }; }"
+        commands.completed("create-custom-transformer", commandContent=upper)
+        upper_id = next(
+            t["id"] for t in engine.ok("GET", "/api/transformers/search?type=custom")["content"] if t["name"] == "upper"
+        )
+        (inbox / "probe.json").write_text("{}")
+        item_settings = {"regex": ".*\\.json", "minAge": 0, "preserveFiles": True, "maxFiles": 0, "maxSize": 0}
+        tested = commands.completed(
+            "test-transformer",
+            transformerId=upper_id,
+            commandContent={
+                "southId": south,
+                "southType": "folder-scanner",
+                "itemName": "probe",
+                "southSettings": south_command["settings"],
+                "itemSettings": item_settings,
+                "testingSettings": {"transformer": {"transformerId": upper_id, "options": {}}},
+            },
+        )
+        dual = msgspec.json.decode(tested["result"])
+        # The folder scanner's item test lists the files it would take, as time-values (upstream's shape).
+        assert dual["raw"]["type"] == "time-values"
+        assert [value["data"]["value"] for value in dual["raw"]["content"]] == ["probe.json"]
+        assert dual["transformed"]["type"] == "any"
+        assert '"VALUE":"PROBE.JSON"' in dual["transformed"]["content"]
+        commands.errored(
+            "test-transformer", "not found", transformerId="no-such-one", commandContent={"inputData": "[]"}
+        )
+        commands.completed("delete-custom-transformer", transformerId=upper_id)
         commands.completed("delete-custom-transformer", "Transformer deleted successfully", transformerId=created["id"])
         assert engine.ok("GET", "/api/transformers/search?type=custom")["content"] == []
 
