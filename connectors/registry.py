@@ -32,8 +32,10 @@ NORTH: dict[str, str] = {
     "oibus": "connectors.north.oibus",
     "modbus": "connectors.north.modbus",
     "mqtt": "connectors.north.mqtt",
+    "nats": "connectors.north.nats",
     "oianalytics": "connectors.north.oianalytics",
     "opcua": "connectors.north.opcua",
+    "postgresql": "connectors.north.postgresql",
     "rest": "connectors.north.rest",
     "sftp": "connectors.north.sftp",
 }
