@@ -105,20 +105,20 @@ class StoreConfigSource:
 
     def scan_modes(self) -> dict[str, str]:
         """Scan mode id → cron."""
-        return {mode.id: mode.cron for mode in self.store.list_scan_modes()}
+        return {mode.id: mode.cron for mode in self.store.scan_modes.list_scan_modes()}
 
     def souths(self) -> list[dict[str, Any]]:
         """Every South, whole."""
-        return [found for light in self.store.list_souths() if (found := self.south(light.id)) is not None]
+        return [found for light in self.store.souths.list_souths() if (found := self.south(light.id)) is not None]
 
     def norths(self) -> list[dict[str, Any]]:
         """Every North, whole."""
-        return [found for light in self.store.list_norths() if (found := self.north(light.id)) is not None]
+        return [found for light in self.store.norths.list_norths() if (found := self.north(light.id)) is not None]
 
     def south(self, south_id: str) -> dict[str, Any] | None:
         """One South for its worker; each item also carries ``scanModeId`` and ``groupId``."""
         try:
-            dto: dict[str, Any] = msgspec.to_builtins(self.store.get_south(south_id))
+            dto: dict[str, Any] = msgspec.to_builtins(self.store.souths.get_south(south_id))
         except NotFoundError:
             return None
         for item in dto.get("items") or []:
@@ -129,7 +129,7 @@ class StoreConfigSource:
     def north(self, north_id: str) -> dict[str, Any] | None:
         """One North for its worker."""
         try:
-            dto: dict[str, Any] = msgspec.to_builtins(self.store.get_north(north_id))
+            dto: dict[str, Any] = msgspec.to_builtins(self.store.norths.get_north(north_id))
         except NotFoundError:
             return None
         return self._with_extra("north", dto)

@@ -38,8 +38,8 @@ async def home_stream(request: web.Request) -> web.StreamResponse:
 
     async def frame() -> dict[str, Any]:
         # Read each time: connectors created or deleted while the page is open appear or go.
-        souths = await offload(store.list_souths)
-        norths = await offload(store.list_norths)
+        souths = await offload(store.souths.list_souths)
+        norths = await offload(store.norths.list_norths)
         return {
             "norths": {north.id: metrics.get("north", north.id) for north in norths},
             "engine": metrics.engine(),
@@ -64,7 +64,7 @@ async def engine_stream(request: web.Request) -> web.StreamResponse:
 async def south_stream(request: web.Request) -> web.StreamResponse:
     """``SouthConnectorMetrics`` of one South, with its ``state`` as in ``GET /api/south/{id}``."""
     south_id = request.match_info["id"]
-    await offload(request.app[STORE].south_dto, south_id)  # NotFoundError: 404
+    await offload(request.app[STORE].souths.south_dto, south_id)  # NotFoundError: 404
     metrics, runtime = request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
@@ -77,7 +77,7 @@ async def south_stream(request: web.Request) -> web.StreamResponse:
 async def north_stream(request: web.Request) -> web.StreamResponse:
     """``NorthConnectorMetrics`` of one North, with its ``state`` as in ``GET /api/north/{id}``."""
     north_id = request.match_info["id"]
-    await offload(request.app[STORE].north_dto, north_id)  # NotFoundError: 404
+    await offload(request.app[STORE].norths.north_dto, north_id)  # NotFoundError: 404
     metrics, runtime = request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:

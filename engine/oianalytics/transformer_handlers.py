@@ -37,21 +37,23 @@ def _transformer_id(command: StoredCommand) -> str:
 
 async def create_custom_transformer(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-custom-transformer``."""
-    await asyncio.to_thread(ctx.store.create_custom_transformer, _content(command))
+    await asyncio.to_thread(ctx.store.custom_transformers.create_custom_transformer, _content(command))
     ctx.config_changed()
     return "Transformer created successfully"
 
 
 async def update_custom_transformer(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-custom-transformer``."""
-    await asyncio.to_thread(ctx.store.update_custom_transformer, _transformer_id(command), _content(command))
+    await asyncio.to_thread(
+        ctx.store.custom_transformers.update_custom_transformer, _transformer_id(command), _content(command)
+    )
     ctx.config_changed()
     return "Transformer updated successfully"
 
 
 async def delete_custom_transformer(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-custom-transformer``."""
-    await asyncio.to_thread(ctx.store.delete_custom_transformer, _transformer_id(command))
+    await asyncio.to_thread(ctx.store.custom_transformers.delete_custom_transformer, _transformer_id(command))
     ctx.config_changed()
     return "Transformer deleted successfully"
 

@@ -37,7 +37,9 @@ async def connector_list(request: web.Request) -> web.Response:
     """Every South (or North) with its state and start/stop buttons."""
     kind = _kind(request)
     store = request.app[STORE]
-    found: list[Any] = await offload(store.list_souths) if kind == "south" else await offload(store.list_norths)
+    found: list[Any] = (
+        await offload(store.souths.list_souths) if kind == "south" else await offload(store.norths.list_norths)
+    )
     rows = [
         {"connector": connector, "state": request.app[RUNTIME].connector_state(kind, connector.id).get("state", "")}
         for connector in found
@@ -50,14 +52,14 @@ async def connector_list(request: web.Request) -> web.Response:
 async def choose_type(request: web.Request) -> web.Response:
     """The types a connector can be created from, each with its description."""
     kind = _kind(request)
-    types = await offload(request.app[STORE].connector_types, kind)
+    types = await offload(request.app[STORE].connectors.connector_types, kind)
     return await render(request, "connector_types.html", {"kind": kind, "types": types})
 
 
 async def _form(request: web.Request, kind: Kind, type_name: str, source: dict[str, Any] | None) -> web.Response:
     store = request.app[STORE]
     try:
-        manifest = await offload(store.connector_manifest, kind, type_name)
+        manifest = await offload(store.connectors.connector_manifest, kind, type_name)
     except NotFoundError as err:
         raise web.HTTPNotFound(text=str(err)) from err
     settings = (source or {}).get("settings") or {}
@@ -66,7 +68,7 @@ async def _form(request: web.Request, kind: Kind, type_name: str, source: dict[s
         "manifest": manifest,
         "fields": fields(manifest["settings"], settings),
         "item_fields": fields(manifest["items"], None, "items.0.settings") if kind == "south" else [],
-        "scan_modes": await offload(store.list_scan_modes),
+        "scan_modes": await offload(store.scan_modes.list_scan_modes),
         "name": f"{source['name']} (copy)" if source else "",
         "description": (source or {}).get("description", ""),
     }
@@ -89,9 +91,9 @@ async def duplicate_form(request: web.Request) -> web.Response:
     try:
         connector_id = request.match_info["id"]
         source: Any = (
-            await offload(store.get_south, connector_id)
+            await offload(store.souths.get_south, connector_id)
             if kind == "south"
-            else await offload(store.get_north, connector_id)
+            else await offload(store.norths.get_north, connector_id)
         )
     except NotFoundError as err:
         raise web.HTTPNotFound(text=str(err)) from err

@@ -30,11 +30,11 @@ async def _context(request: web.Request) -> dict[str, Any]:
     except ValueError:
         number = 0
     # The light list, not get_south: that one would load all 10,000 items to show 50.
-    south = next((south for south in await offload(store.list_souths) if south.id == south_id), None)
+    south = next((south for south in await offload(store.souths.list_souths) if south.id == south_id), None)
     if south is None:
         raise web.HTTPNotFound(text=f"South {south_id} not found")
     try:
-        found = await offload(store.search_items, south_id, name=name, enabled=enabled, page=number)
+        found = await offload(store.souths.search_items, south_id, name=name, enabled=enabled, page=number)
     except NotFoundError as err:
         raise web.HTTPNotFound(text=str(err)) from err
     return {
