@@ -50,6 +50,10 @@ class ConfigSource(Protocol):
         """One North DTO, or None."""
         ...
 
+    def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
+        """One custom transformer DTO (camelCase, its code included), or None."""
+        ...
+
 
 def start_message(config: ConfigSource, data_dir: Path, role: str, connector_id: str) -> Callable[[], Start]:
     """What the worker of a connector is started with, read from ``config`` at each spawn."""
@@ -133,3 +137,8 @@ class StoreConfigSource:
         except NotFoundError:
             return None
         return self._with_extra("north", dto)
+
+    def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
+        """One custom transformer (camelCase DTO, its code included), or ``None``."""
+        found = self.store.find_custom_transformer(transformer_id)
+        return None if found is None else dict(msgspec.to_builtins(found))

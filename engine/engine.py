@@ -26,6 +26,7 @@ from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
 from engine.routing.fanout import Fanout, Ingestion
 from engine.routing.parked import ParkedNorths
 from engine.routing.router import NorthRoute
+from engine.sandbox.routing import CustomTransformers, lookup_in
 from engine.scheduler.scheduler import Scheduler
 from engine.states import WorkerState
 from engine.supervisor.queries import WorkerQueries
@@ -67,7 +68,9 @@ class Engine(Ingestion, WorkerQueries):
         """Norths without a worker (disabled): still targets, the engine stores their content in their cache."""
         targets: ChainMap[str, NorthSlot[Any]] = ChainMap(self.norths, self.parked.slots)
         self.deliveries = Deliveries(targets, store_timeout_s=store_timeout_s)
-        self.fanout = Fanout(targets, self.deliveries)
+        self.custom_transformers = CustomTransformers(lookup_in(config))
+        """The one sandbox process custom transformer rules run in (started on first use)."""
+        self.fanout = Fanout(targets, self.deliveries, self.custom_transformers)
         self._connector_states: dict[str, ConnectorState] = {}
         """Per worker key, the connector's own state as its worker last reported it."""
         self.metrics: dict[str, dict[str, Any]] = {}
@@ -109,6 +112,8 @@ class Engine(Ingestion, WorkerQueries):
             self._expiry.cancel()
         await asyncio.gather(*(worker.stop() for worker in self.souths.values()))
         self.souths.clear()
+        await self.fanout.close()
+        await self.custom_transformers.close()
         await asyncio.gather(*(slot.worker.stop() for slot in self.norths.values()))
         self.deliveries.refuse_all(self.norths.values(), "engine stopping")
         self.norths.clear()

@@ -34,6 +34,10 @@ log = logging.getLogger("oibus.launcher")
 
 CRASH_WINDOW_S = 120.0
 CRASHES_BEFORE_SAFE_MODE = 5
+EXIT_CONFIG = 78
+"""The engine's exit code (EX_CONFIG) for a damaged configuration it could not restore from a backup."""
+CONFIG_TRIES = 3
+"""Starts in a row that end in ``EXIT_CONFIG`` before the launcher gives up: safe mode cannot fix a damaged file."""
 
 
 def launcher_version() -> str:
@@ -98,6 +102,7 @@ class Launcher:
     def run(self) -> int:
         """Run until stopped; return the launcher's exit code."""
         failures = 0
+        config_failures = 0
         while not self.stop_requested.is_set():
             if self.upgrader is not None and self.upgrader.pending():
                 self._reap_engine_children()
@@ -146,6 +151,17 @@ class Launcher:
                 self.crashes.clear()
                 self.stop_requested.wait(self.args.backoff_initial)
                 continue
+            config_failures = config_failures + 1 if code == EXIT_CONFIG else 0
+            if config_failures >= CONFIG_TRIES:
+                # FATAL: the engine printed which file is damaged; another start would only repeat it.
+                self._set_state(EngineState.FATAL)
+                log.error(
+                    "the engine cannot start: its configuration (oibus.db or crypto.db) is damaged and no good "
+                    "backup is left (exit code %d, %d starts); giving up until an operator restores it",
+                    code,
+                    config_failures,
+                )
+                return EXIT_CONFIG
             now = time.monotonic()
             if now - started >= self.args.stable_after:
                 failures = 0

@@ -19,7 +19,7 @@ class EngineState(Enum):
     STOPPING = ("STOPPING", True)
     """Stop requested: SIGTERM forwarded, waiting, then kill."""
     FATAL = ("FATAL", False)
-    """Too many crashes in a row even in safe mode: the launcher gives up."""
+    """Too many crashes in a row even in safe mode, or a damaged configuration: the launcher gives up."""
 
     def __init__(self, label: str, recoverable: bool) -> None:
         self.label = label

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,8 @@ class Content:
     ``[path, filename]`` pairs, which the North stores as one cache entry each and answers for at once)
     or ``any-content`` (``payload`` = text). ``owned`` tells the North that the files are scratch copies
     nobody will modify, so they may be hard-linked instead of copied. ``seq`` is unique per sender and is
-    echoed by ``Stored``/``Ack``.
+    echoed by ``Stored``/``Ack``. ``error`` (engine → North) says the content goes straight to the North's
+    error cache, not to its send queue, and why (the custom transformer meant to convert it failed).
     """
 
     kind: ClassVar[str] = "content"
@@ -85,6 +86,7 @@ class Content:
     items: list[str] = field(default_factory=list)
     source_type: str = "south"
     files: list[list[str]] = field(default_factory=list)
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

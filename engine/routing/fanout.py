@@ -8,9 +8,10 @@ worker's ``Content`` frame (``route_south``) and the API and OIAnalytics entry p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,26 @@ from engine.runtime import IngestResult
 log = structlog.get_logger(__name__)
 
 NO_TARGET = "no North connector takes this content: the source keeps it until one does"
+
+
+class CustomRunner(Protocol):
+    """Runs custom (JavaScript) transformer rules (``engine.sandbox.routing.CustomTransformers`` does)."""
+
+    async def apply(self, transformer_id: str, rule: Mapping[str, Any] | None, part: Content) -> Content | None:
+        """The transformed part, ``None`` (nothing to send), or the part marked ``error`` for the error cache."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A part a custom transformer rule applies to: it becomes what the North stores once the sandbox ran."""
+
+    verdict: Verdict
+    part: Content
+
+
+Planned = list[tuple["NorthSlot[Any]", list[Content | Pending]]]
+"""Parts per target North, some still to go through a custom transformer."""
 
 
 class SouthLink(Protocol):
@@ -49,9 +70,16 @@ class SouthLink(Protocol):
 class Fanout:
     """Parts of each content for every target North, handed to ``Deliveries``."""
 
-    def __init__(self, norths: Mapping[str, NorthSlot[Any]], deliveries: Deliveries) -> None:
+    def __init__(
+        self, norths: Mapping[str, NorthSlot[Any]], deliveries: Deliveries, custom: CustomRunner | None = None
+    ) -> None:
         self.norths = norths
         self.deliveries = deliveries
+        self.custom = custom
+        """Where custom transformer rules run (``None``: they fail, and their input goes to the error cache)."""
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        """Per South, the last of its contents waiting for a custom transformer: the next one waits for it,
+        so a North stores a South's contents in the order the South sent them."""
         self.south_groups: dict[str, dict[str, str | None]] = {}
         """Per South, item id → group id."""
         self.south_item_ids: dict[str, dict[str, str]] = {}
@@ -78,27 +106,67 @@ class Fanout:
         verdicts: dict[str | None, Verdict],
         item_ids_by_name: Mapping[str, str] | None = None,
         fallback: Callable[[], Verdict] | None = None,
-    ) -> list[Content]:
-        """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target)."""
-        contents: list[Content] = []
+    ) -> list[Content | Pending]:
+        """What ``slot`` caches of ``content``: as is, or through its transformer rules (empty: not a target).
+
+        A part for a custom transformer is left ``Pending``: :meth:`resolve` runs it in the sandbox.
+        """
+        contents: list[Content | Pending] = []
         for verdict, payload, count in split(
             verdicts, content.content_type, content.payload, item_ids_by_name, fallback
         ):
             part = content if payload is None else replace(content, payload=payload, count=count or 0)
             if verdict.transformer is None:
                 contents.append(part)
-                continue
-            transformed = self._transformed(slot, verdict, part)
-            if transformed is not None:
+            elif verdict.transformer not in STANDARD:
+                contents.append(Pending(verdict, part))
+            elif (transformed := self._transformed(slot, verdict, part)) is not None:
                 contents.append(transformed)
         return contents
 
+    async def resolve(self, planned: Planned) -> tuple[Parts, bool]:
+        """Run the pending custom transformers; also tell whether a North was left nothing (dropped on purpose)."""
+        parts: Parts = []
+        emptied = False
+        for slot, items in planned:
+            contents: list[Content] = []
+            for item in items:
+                if isinstance(item, Pending):
+                    contents.extend(await self._custom(item))
+                else:
+                    contents.append(item)
+            if contents:
+                parts.append((slot, contents))
+            else:
+                emptied = True
+        return parts, emptied
+
+    async def _custom(self, pending: Pending) -> list[Content]:
+        """What a custom rule makes of a part: one run per file of a several-file part, one run otherwise."""
+        part = pending.part
+        if len(part.files) < 2:
+            return [found] if (found := await self._custom_one(pending.verdict, part)) is not None else []
+        results: list[Content] = []
+        for path, name in part.files:
+            single = replace(part, file_path=path, filename=name, files=[])
+            if (found := await self._custom_one(pending.verdict, single)) is not None:
+                results.append(found)
+        return results
+
+    async def _custom_one(self, verdict: Verdict, part: Content) -> Content | None:
+        transformer_id = verdict.transformer
+        assert transformer_id is not None
+        if self.custom is None:
+            return replace(part, error=f"custom transformer '{transformer_id}' cannot run in this engine")
+        try:
+            return await self.custom.apply(transformer_id, verdict.rule, part)
+        except Exception as err:
+            # Whatever went wrong, the input is kept (error cache) and routing goes on.
+            log.exception("custom transformer run failed", transformer=transformer_id)
+            return replace(part, error=f"custom transformer '{transformer_id}' failed: {err!r}")
+
     def _transformed(self, slot: NorthSlot[Any], verdict: Verdict, part: Content) -> Content | None:
         assert verdict.transformer is not None
-        if verdict.transformer not in STANDARD:
-            # Custom transformers run in the sandbox process; the routing path does not call it yet.
-            self._warn_transform(slot, verdict, f"custom transformer '{verdict.transformer}' is not run on routing yet")
-            return None
         try:
             result = transform_content(
                 verdict.transformer, (verdict.rule or {}).get("options"), part.content_type, content_bytes(part)
@@ -127,9 +195,17 @@ class Fanout:
 
     def route_south(self, worker: SouthLink, south_id: str, content: Content) -> None:
         """Fan a South's content out; ack (or nack) that worker process once every target answered."""
+        planned, ignored = self._plan_south(south_id, content)
+        if south_id in self._chains or any(isinstance(item, Pending) for _, items in planned for item in items):
+            self._later(south_id, partial(self._route_resolved, worker, south_id, content, planned, ignored))
+            return
+        ready = [(slot, _ready(items)) for slot, items in planned]
+        self._dispatch_south(worker, south_id, content, ready, ignored)
+
+    def _plan_south(self, south_id: str, content: Content) -> tuple[Planned, bool]:
         groups = self.south_groups.get(south_id, {})
         names = self.south_item_ids.get(south_id, {})
-        parts: Parts = []
+        planned: Planned = []
         ignored = False
         for slot in self.norths.values():
             verdicts = slot.route.decide_south(south_id, content.items, groups, content.content_type)
@@ -137,9 +213,45 @@ class Fanout:
             fallback = partial(slot.route.decide_item, south_id, None, None, content.content_type)
             contents = self.parts(slot, content, verdicts, names, fallback)
             if contents:
-                parts.append((slot, contents))
+                planned.append((slot, contents))
             elif any(verdict.decision is not Decision.SKIP for verdict in verdicts.values()):
                 ignored = True  # An ``ignore`` rule (or a transformer that left nothing): dropped on purpose.
+        return planned, ignored
+
+    def _later(self, south_id: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` once the South's previous pending content was dispatched (its order is kept)."""
+        previous = self._chains.get(south_id)
+
+        async def chained() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await job()
+
+        task = asyncio.get_running_loop().create_task(chained(), name=f"fanout:{south_id}:custom-transformers")
+        self._chains[south_id] = task
+        task.add_done_callback(partial(self._chain_done, south_id))
+
+    def _chain_done(self, south_id: str, task: asyncio.Task[None]) -> None:
+        if self._chains.get(south_id) is task:
+            del self._chains[south_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("routing through custom transformers failed", south=south_id, error=repr(task.exception()))
+
+    async def _route_resolved(
+        self, worker: SouthLink, south_id: str, content: Content, planned: Planned, ignored: bool
+    ) -> None:
+        parts, emptied = await self.resolve(planned)
+        self._dispatch_south(worker, south_id, content, parts, ignored or emptied)
+
+    async def close(self) -> None:
+        """Cancel the contents still waiting for a custom transformer (their Souths were not acked)."""
+        chains = list(self._chains.values())
+        for task in chains:
+            task.cancel()
+        if chains:
+            await asyncio.wait(chains)
+
+    def _dispatch_south(self, worker: SouthLink, south_id: str, content: Content, parts: Parts, ignored: bool) -> None:
         self._note_unrouted(south_id, bool(parts) or ignored)
         generation = worker.generation
 
@@ -173,18 +285,21 @@ class Fanout:
             " (create or enable a North, or give one a routing rule for this South; 'ignore' drops on purpose)"
         )
 
-    def parts_by_verdict(self, content: Content, verdicts: list[tuple[NorthSlot[Any], Verdict]]) -> tuple[Parts, bool]:
+    async def parts_by_verdict(
+        self, content: Content, verdicts: list[tuple[NorthSlot[Any], Verdict]]
+    ) -> tuple[Parts, bool]:
         """The parts of ``content`` for each candidate, and whether some candidate ignores it on purpose."""
-        parts: Parts = []
+        planned: Planned = []
         ignored = False
         for slot, verdict in verdicts:
             contents = self.parts(slot, content, {None: verdict})
             if contents:
-                parts.append((slot, contents))
+                planned.append((slot, contents))
             elif verdict.decision is not Decision.SKIP:
                 # An ``ignore`` rule, or a rule whose transformer left nothing to send: dropped on purpose.
                 ignored = True
-        return parts, ignored
+        parts, emptied = await self.resolve(planned)
+        return parts, ignored or emptied
 
     async def ingest_api(self, content: Content, data_source_id: str, north_ids: list[str] | None) -> IngestResult:
         """Deliver API content to the Norths named, or to every North whose rules name its data source."""
@@ -192,10 +307,15 @@ class Fanout:
             slots = [self.norths[north_id] for north_id in north_ids if north_id in self.norths]
         else:
             slots = [slot for slot in self.norths.values() if slot.route.names_api(data_source_id)]
-        parts, ignored = self.parts_by_verdict(
+        parts, ignored = await self.parts_by_verdict(
             content, [(slot, slot.route.decide_api(data_source_id, content.content_type)) for slot in slots]
         )
         return await self.deliveries.deliver(parts, ignored)
+
+
+def _ready(items: list[Content | Pending]) -> list[Content]:
+    """The parts of a plan that has nothing pending."""
+    return [item for item in items if isinstance(item, Content)]
 
 
 def _group_of(item: Mapping[str, object]) -> str | None:
@@ -223,7 +343,7 @@ class Ingestion:
         )
         norths = self.fanout.norths
         slots = [norths[north_id] for north_id in north_ids if north_id in norths]
-        parts, ignored = self.fanout.parts_by_verdict(
+        parts, ignored = await self.fanout.parts_by_verdict(
             content, [(slot, slot.route.decide_setpoints()) for slot in slots]
         )
         return await self.fanout.deliveries.deliver(parts, ignored)

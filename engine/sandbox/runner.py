@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import re
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -96,6 +97,24 @@ globalThis.__entry = (function () {
 """
 
 
+_EXPORT_DECLARATION = re.compile(r"^(\s*)export\s+(?=(?:async\s+)?function\b|const\b|let\b|var\b|class\b)", re.M)
+_EXPORT_DEFAULT = re.compile(r"^(\s*)export\s+default\s+", re.M)
+_EXPORT_LIST = re.compile(r"^(\s*)export\s*\{[^}]*\}\s*;?", re.M)
+
+
+def _as_script(code: str) -> str:
+    """Upstream's documented ES module form as a script: ``export`` statements at a line start become plain ones.
+
+    Upstream's documentation writes ``export function transform(...)``; V8 runs the code as a script inside a
+    function (see ``_MODULE``), where ``export`` is a syntax error. ``export function f`` / ``export const f``
+    become declarations (a top-level ``transform`` is an entry point), ``export default X`` becomes
+    ``module.exports.default = X``, and ``export { ... }`` lists are dropped (the names stay declared).
+    """
+    code = _EXPORT_DECLARATION.sub(r"\1", code)
+    code = _EXPORT_DEFAULT.sub(r"\1module.exports.default = ", code)
+    return _EXPORT_LIST.sub(r"\1", code)
+
+
 class _Isolate:
     """One V8 context holding one transformer's code."""
 
@@ -106,7 +125,7 @@ class _Isolate:
         self.context.set_hard_memory_limit(memory_limit_mb * 1024 * 1024)
         self.context.eval(f"globalThis.__sources = {_library_sources()};")
         self.context.eval(_PRELUDE)
-        self.context.eval(_MODULE % code, timeout_sec=timeout_s)
+        self.context.eval(_MODULE % _as_script(code), timeout_sec=timeout_s)
         # The content goes in as a native string argument, not inside a script V8 would have to parse.
         entry = self.context.eval("__run")
         if not isinstance(entry, JSFunction):

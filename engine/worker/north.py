@@ -129,6 +129,11 @@ class NorthRunner(Runner[NorthConnector[Any]]):
 
     async def _store(self, content: Content) -> None:
         await self._cache_ready.wait()
+        if content.error is not None:
+            # Logged here, under this North's scope: the operator finds it beside the entry it explains.
+            self.logger.error(
+                "transformer failed: content kept in the error cache", error=content.error, source=content.source_id
+            )
         try:
             entries = content_entries(content)
             # Several files of one frame are answered for together: refused if any of them was.

@@ -278,3 +278,27 @@ def test_killing_the_launcher_alone_stops_engine_and_workers(tmp_path: Path, lau
     wait_until(lambda: api_up(api.port), "the API of the engine of a new launcher on the same data folder")
     assert again.terminate() == 0
     assert "address already in use" not in again.log() and "in use by another" not in again.log()
+
+
+def test_a_damaged_configuration_without_backup_makes_the_launcher_give_up(
+    tmp_path: Path, launchers: list[LauncherRun]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "oibus.db").write_bytes(b"")  # damaged, and no backup/ folder to restore it from
+    record = tmp_path / "engine.jsonl"
+    wrapper = script(tmp_path, "oibus-engine", ENGINE_WRAPPER, RECORD=str(record))
+    run = LauncherRun(tmp_path, "--config", str(data), "--engine", str(wrapper), "--backoff-initial", "0.01")
+    launchers.append(run)
+    assert run.proc.wait(60) == 78, run.log()
+    exits = [entry["exit"] for entry in records(record) if "exit" in entry]
+    assert exits == [78, 78, 78], "a few tries, then it stops (safe mode cannot repair a damaged file)"
+    starts = [entry for entry in records(record) if "argv" in entry]
+    assert not any("--safe-mode" in entry["argv"] for entry in starts)
+    log = run.log()
+    giving_up = [line for line in log.splitlines() if "giving up" in line]
+    assert len(giving_up) == 1 and "configuration (oibus.db or crypto.db) is damaged" in giving_up[0], log
+    assert "Traceback" not in log
+    assert "-> FATAL" in log
+    assert (data / "oibus.db").stat().st_size == 0, "never recreated as a new install"
+    assert children(run.proc) == []

@@ -253,23 +253,28 @@ class GroupCommitter:
             # Parallel writers let the filesystem share one journal commit among many fsyncs.
             for _ in self._io_pool.map(self.write, units):
                 pass
-        written = [job for job in units if job.result is not None]
-        if written:
-            try:
-                self._disk.sync_cache_dirs(self._in_parallel)
-            except OSError as err:
-                # Not durable, so not stored: undo, since the callers will be told so.
-                self._disk.drop_written(job.name for job in written)
-                for job in written:
-                    self._sizes.release(job.reserved)
-                    job.result = None
-                    job.refuse("write_failed", f"cache write failed: {err}", 0)
+        for folder in FOLDERS:
+            written = [job for job in units if job.result is not None and job.entry.folder == folder]
+            if written:
+                self._sync_written(written, folder)
         for job in jobs:
             unit = job.unit
             if unit.result is None and job.entry.payload is not None:
                 # Folded entries are refused together, each for its own bytes.
                 size = own_sizes[id(job)] if unit.reason_kind == "cache_full" else 0
                 job.refuse(unit.reason_kind or "write_failed", unit.reason or "cache write failed", size)
+
+    def _sync_written(self, written: list[WriteJob], folder: Folder) -> None:
+        """Fsync the directories the group renamed entries into; on failure those entries are undone."""
+        try:
+            self._disk.sync_cache_dirs(self._in_parallel, folder)
+        except OSError as err:
+            # Not durable, so not stored: undo, since the callers will be told so.
+            self._disk.drop_written((job.name for job in written), folder)
+            for job in written:
+                self._sizes.release(job.reserved)
+                job.result = None
+                job.refuse("write_failed", f"cache write failed: {err}", 0)
 
     def _in_parallel(self, work: Callable[[], object]) -> Callable[[], object]:
         assert self._io_pool is not None

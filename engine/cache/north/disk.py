@@ -26,12 +26,16 @@ import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from engine.cache.north.files import (
+    checksum_of,
     clear_folder,
+    file_checksum,
     fsync_dir,
     list_files,
     overwrite_durable,
@@ -47,6 +51,7 @@ from engine.cache.north.types import (
     NewEntry,
     decode_metadata,
     encode_metadata,
+    format_instant,
 )
 
 
@@ -93,7 +98,10 @@ class Recovery:
     orphan_contents: int = 0
     dangling_metadata: int = 0
     unparsable: list[tuple[Folder, str, str]] = field(default_factory=list)
+    """Entries whose metadata could not be parsed (folder, name, why): now in ``error/`` with rebuilt metadata."""
     unreadable: list[tuple[Folder, str, str]] = field(default_factory=list)
+    mismatched: list[tuple[str, str]] = field(default_factory=list)
+    """Entries of ``cache/`` whose content is not what their metadata recorded (name, why): moved to ``error/``."""
 
 
 Admit = Callable[[int], bool]
@@ -227,10 +235,10 @@ class NorthDisk:
                 tmp_content = f"{self._content['cache']}/{name}"
                 actual = place_file(new.file_path, tmp_content, link=new.owned, sync=sync)
                 source_stage = False
+                # Of the bytes stored, not of the source: a file changed between stat and copy is described as kept.
+                metadata = msgspec.structs.replace(metadata, content_size=actual, checksum=file_checksum(tmp_content))
+                metadata_bytes = encode_metadata(metadata)
                 if actual != size:
-                    # The file changed between stat and copy: describe what was actually stored.
-                    metadata = msgspec.structs.replace(metadata, content_size=actual)
-                    metadata_bytes = encode_metadata(metadata)
                     resized = actual + len(metadata_bytes)
                     release(job.reserved - resized)
                     job.reserved = resized
@@ -252,21 +260,22 @@ class NorthDisk:
         return True
 
     def publish(self, job: WriteJob, release: Callable[[int], None]) -> None:
-        """Rename a staged (and durable) entry into ``cache/``: content first, then metadata."""
+        """Rename a staged (and durable) entry into its folder (``cache/``): content first, then metadata."""
         assert job.staged is not None
         tmp_content, tmp_metadata, metadata = job.staged
         job.staged = None
-        final_content = f"{self._content['cache']}/{job.name}"
+        folder = job.entry.folder
+        final_content = f"{self._content[folder]}/{job.name}"
         try:
             if tmp_content != final_content:
                 os.replace(tmp_content, final_content)
-            os.replace(tmp_metadata, f"{self._metadata['cache']}/{job.name}")
+            os.replace(tmp_metadata, f"{self._metadata[folder]}/{job.name}")
         except OSError as err:
             self.unstage(tmp_content, tmp_metadata)
             unlink_quietly(final_content)
             self._undo(job, release, err)
             return
-        job.result = self.entry("cache", job.name, metadata, job.reserved)
+        job.result = self.entry(folder, job.name, metadata, job.reserved)
 
     def drop_staged(self, job: WriteJob, release: Callable[[int], None], err: OSError) -> None:
         """Give up a staged entry (its files could not be made durable)."""
@@ -331,24 +340,34 @@ class NorthDisk:
         self.spares.added(spare)
         return True
 
-    def sync_cache_dirs(self, run_parallel: Callable[[Callable[[], object]], Callable[[], object]]) -> None:
-        """Fsync ``cache/content`` and ``cache/metadata``: once per group, both at the same time."""
-        wait_other = run_parallel(lambda: fsync_dir(self.content_dir("cache")))
+    def sync_cache_dirs(
+        self,
+        run_parallel: Callable[[Callable[[], object]], Callable[[], object]],
+        folder: Folder = "cache",
+    ) -> None:
+        """Fsync ``<folder>/content`` and ``<folder>/metadata``: once per group, both at the same time."""
+        wait_other = run_parallel(lambda: fsync_dir(self.content_dir(folder)))
         try:
-            fsync_dir(self.metadata_dir("cache"))
+            fsync_dir(self.metadata_dir(folder))
         finally:
             wait_other()
 
-    def drop_written(self, names: Iterable[str]) -> None:
+    def drop_written(self, names: Iterable[str], folder: Folder = "cache") -> None:
         """Undo written entries (their directory fsync failed, so the caller is told they were refused)."""
         for name in names:
-            unlink_quietly(self.metadata_dir("cache") / name)
-            unlink_quietly(self.content_dir("cache") / name)
+            unlink_quietly(self.metadata_dir(folder) / name)
+            unlink_quietly(self.content_dir(folder) / name)
 
     # -- recovery -----------------------------------------------------------------------------------
 
     def recover(self) -> Recovery:
-        """Create the folders, clear ``tmp/``, remove half-made entries, and list the complete ones."""
+        """Create the folders, clear ``tmp/``, remove half-made entries, and list the complete ones.
+
+        Nothing acknowledged is deleted for being damaged: an entry of ``cache/`` whose content does not
+        match the size or checksum its metadata records goes to ``error/``, and an entry whose metadata
+        cannot be parsed gets metadata rebuilt from its content, in ``error/`` (the damaged metadata kept in
+        ``error/<north>/damaged/``). ``cache`` is listed first, so ``error/`` then lists what it received.
+        """
         report = Recovery()
         for folder in FOLDERS:
             self.content_dir(folder).mkdir(parents=True, exist_ok=True)
@@ -358,34 +377,93 @@ class NorthDisk:
         for extra in self.spares.load(spares):
             unlink_quietly(extra)
         for folder in FOLDERS:
-            contents = list_files(self.content_dir(folder))
-            metadata_files = list_files(self.metadata_dir(folder))
-            entries: list[CacheEntry] = []
-            for name, metadata_size in metadata_files.items():
-                metadata_path = self.metadata_dir(folder) / name
-                content_size = contents.pop(name, None)
-                if content_size is None:
-                    unlink_quietly(metadata_path)
-                    report.dangling_metadata += 1
-                    continue
-                try:
-                    metadata = decode_metadata(metadata_path.read_bytes())
-                except OSError as err:
-                    # Unreadable is not proof of garbage (permissions, I/O error): keep the files.
-                    report.unreadable.append((folder, name, str(err)))
-                    continue
-                except (msgspec.DecodeError, msgspec.ValidationError) as err:
-                    report.unparsable.append((folder, name, str(err)))
-                    unlink_quietly(metadata_path)
-                    unlink_quietly(self.content_dir(folder) / name)
-                    continue
-                entries.append(self.entry(folder, name, metadata, content_size + metadata_size))
-            for name in contents:
-                unlink_quietly(self.content_dir(folder) / name)
-                report.orphan_contents += 1
+            entries = self._recover_folder(folder, report)
             entries.sort(key=lambda e: (e.created_at, e.name))
             report.entries[folder] = entries
         return report
+
+    def _recover_folder(self, folder: Folder, report: Recovery) -> list[CacheEntry]:
+        contents = list_files(self.content_dir(folder))
+        entries: list[CacheEntry] = []
+        damaged: list[str] = []
+        for name, metadata_size in list_files(self.metadata_dir(folder)).items():
+            metadata_path = self.metadata_dir(folder) / name
+            content_size = contents.pop(name, None)
+            if content_size is None:
+                unlink_quietly(metadata_path)
+                report.dangling_metadata += 1
+                continue
+            try:
+                data = metadata_path.read_bytes()
+            except OSError as err:
+                # Unreadable is not proof of garbage (permissions, I/O error): keep the files.
+                report.unreadable.append((folder, name, str(err)))
+                continue
+            try:
+                metadata = decode_metadata(data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as err:
+                rebuilt = self._salvage(folder, name, data)
+                if rebuilt is None:
+                    report.unreadable.append((folder, name, f"{err}; could not be moved to the error folder"))
+                    continue
+                report.unparsable.append((folder, name, str(err)))
+                if folder == "error":
+                    entries.append(self.entry(folder, name, rebuilt, content_size + len(encode_metadata(rebuilt))))
+                continue
+            problem = self._mismatch(folder, name, metadata, content_size) if folder == "cache" else None
+            if problem is not None:
+                report.mismatched.append((name, problem))
+                damaged.append(name)
+                continue
+            entries.append(self.entry(folder, name, metadata, content_size + metadata_size))
+        for name in contents:
+            unlink_quietly(self.content_dir(folder) / name)
+            report.orphan_contents += 1
+        if damaged:
+            self.move(damaged, "cache", "error")
+        return entries
+
+    def _mismatch(self, folder: Folder, name: str, metadata: CacheMetadata, size: int) -> str | None:
+        """Why the content of an entry is not what its metadata recorded (truncated, torn), or None."""
+        if size != metadata.content_size:
+            return f"content is {size} bytes, its metadata recorded {metadata.content_size}"
+        if metadata.checksum is None:
+            return None  # Written before checksums were recorded: the size is all there is to check.
+        try:
+            found = file_checksum(self.content_dir(folder) / name)
+        except OSError as err:
+            return f"content unreadable: {err}"
+        if found != metadata.checksum:
+            return f"content checksum is {found}, its metadata recorded {metadata.checksum}"
+        return None
+
+    def _salvage(self, folder: Folder, name: str, damaged: bytes) -> CacheMetadata | None:
+        """Give an entry with unparsable metadata new metadata in ``error/``; keep the damaged bytes beside.
+
+        Crash order: the damaged metadata and the content are copied into ``error/`` first, then the new
+        metadata is written there, then the originals go; a crash leaves at worst the entry twice.
+        """
+        content = self.content_dir(folder) / name
+        try:
+            rebuilt = rebuilt_metadata(name, content)
+            kept = self.roots["error"] / "damaged"
+            kept.mkdir(parents=True, exist_ok=True)
+            write_durable(kept / f"{name}.metadata", damaged)
+            if folder != "error":
+                target = self.content_dir("error") / name
+                unlink_quietly(target)
+                place_file(content, target, link=True)
+                fsync_dir(target.parent)
+            partial = self._tmp + f"/{name}.rebuilt"
+            write_durable(partial, encode_metadata(rebuilt))
+            _replace_across(Path(partial), self.metadata_dir("error") / name)
+            fsync_dir(self.metadata_dir("error"))
+        except OSError:
+            return None  # Left as it is (nothing deleted): tried again at the next open.
+        if folder != "error":
+            unlink_quietly(self.metadata_dir(folder) / name)
+            unlink_quietly(content)
+        return rebuilt
 
     # -- moving and deleting ------------------------------------------------------------------------
 
@@ -481,6 +559,28 @@ class NorthDisk:
         return found
 
 
+def rebuilt_metadata(name: str, content: Path) -> CacheMetadata:
+    """Metadata for a content file whose own is lost: a JSON array of objects is time-values, else a file."""
+    data = content.read_bytes()
+    try:
+        count = len(_ELEMENTS.decode(data))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        content_type, content_file, count = "any", name, 0
+    else:
+        content_type, content_file = "time-values", default_content_file(name, "time-values")
+    return CacheMetadata(
+        content_file=content_file,
+        content_size=len(data),
+        number_of_element=count,
+        created_at=format_instant(datetime.fromtimestamp(content.stat().st_mtime, UTC)),
+        content_type=content_type,
+        checksum=checksum_of(data),
+    )
+
+
+_ELEMENTS = msgspec.json.Decoder(list[dict[str, Any]])
+
+
 def _replace_across(source: Path, target: Path) -> None:
     """Rename ``source`` to ``target``, copying durably when they sit on different filesystems."""
     try:
@@ -510,5 +610,7 @@ def _describe(job: WriteJob) -> tuple[int, CacheMetadata]:
         number_of_element=count,
         created_at=job.created_at,
         content_type=new.content_type,
+        # A file's is taken once it is copied (``stage``), of the bytes stored; the placeholder has its length.
+        checksum=checksum_of(new.payload if new.payload is not None else b""),
     )
     return size, metadata

@@ -39,7 +39,12 @@ def coalesce(jobs: list[WriteJob], max_elements: int) -> None:
     by_type: dict[str, list[tuple[WriteJob, list[msgspec.Raw]]]] = {}
     for job in jobs:
         new = job.entry
-        if new.payload is None or new.filename is not None or new.content_type not in JSON_ARRAY_TYPES:
+        if (
+            new.payload is None
+            or new.filename is not None
+            or new.folder != "cache"
+            or new.content_type not in JSON_ARRAY_TYPES
+        ):
             continue
         try:
             items = _RAW_ARRAY.decode(new.payload)
@@ -185,7 +190,7 @@ def gather(head: CacheEntry, candidates: list[CacheEntry], max_elements: int) ->
         return None
     payload = msgspec.json.encode(collected.elements)
     metadata = msgspec.structs.replace(
-        head.metadata, content_size=len(payload), number_of_element=len(collected.elements)
+        head.metadata, content_size=len(payload), number_of_element=len(collected.elements), checksum=None
     )
     # The head's name and folder: the merged content is sent on its behalf and is never a file of its own.
     entry = CacheEntry(name=head.name, folder=head.folder, metadata=metadata, root=head.root, disk_size=0, data=payload)

@@ -113,7 +113,14 @@ class NorthStore:
                 dangling_metadata=report.dangling_metadata,
             )
         for folder, name, problem in report.unparsable:
-            self._logger.error("unparsable cache metadata removed", folder=folder, entry=name, error=problem)
+            self._logger.error(
+                "unparsable cache metadata: entry kept in the error folder with metadata rebuilt from its content",
+                folder=folder,
+                entry=name,
+                error=problem,
+            )
+        for name, problem in report.mismatched:
+            self._logger.error("damaged cache content moved to the error folder", entry=name, problem=problem)
         for folder, name, problem in report.unreadable:
             self._logger.error("unreadable cache metadata skipped", folder=folder, entry=name, error=problem)
         for entry in report.entries["cache"]:
@@ -166,6 +173,12 @@ class NorthStore:
         """Loop side of a group commit: queue what was stored, report what was refused."""
         stored = False
         for job in jobs:
+            if error is None and job.result is not None and job.result.folder == "error":
+                # Kept for an operator, not sent: counted in ``error``, never queued.
+                self._sizes.add("cache", -job.result.disk_size)
+                self._sizes.add("error", job.result.disk_size)
+                self._others["error"][job.name] = job.result.disk_size
+                continue
             if error is None and job.result is not None:
                 self._enqueue(job.result)
                 self.content_cached_size += job.result.content_size

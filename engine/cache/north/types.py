@@ -19,7 +19,7 @@ JSON_ARRAY_TYPES: frozenset[str] = frozenset({"time-values", "setpoint", "oianal
 """Content types whose payload is a JSON array: compaction may concatenate them."""
 
 
-class CacheMetadata(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class CacheMetadata(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """The ``metadata/<name>`` file of an entry (upstream ``CacheMetadata``; unknown fields are ignored)."""
 
     content_file: str
@@ -27,6 +27,8 @@ class CacheMetadata(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     number_of_element: int
     created_at: str
     content_type: str
+    checksum: str | None = None
+    """``crc32:<hex>`` of the content, checked at open; entries written before it was recorded have none."""
 
 
 _METADATA_DECODER = msgspec.json.Decoder(CacheMetadata)
@@ -78,6 +80,8 @@ class NewEntry:
     is the logical name kept in metadata (default: the file's name, or ``<name>.json``). ``owned`` says
     the file is a private scratch file that the cache may hard-link instead of copying; the cache never
     deletes the source either way. ``count`` is the number of elements (ignored for files: always 0).
+    ``folder`` is ``error`` for content that is not to be sent but kept for an operator (a transformer
+    failed on it): it is written straight into ``error/``, never queued, and never folded with others.
     """
 
     content_type: str
@@ -86,6 +90,7 @@ class NewEntry:
     filename: str | None = None
     owned: bool = False
     count: int = 0
+    folder: Folder = "cache"
 
     def __post_init__(self) -> None:
         if (self.payload is None) == (self.file_path is None):
@@ -99,9 +104,11 @@ class NewEntry:
         return cls(content_type="time-values", payload=payload, count=count)
 
     @classmethod
-    def file(cls, path: Path, *, filename: str | None = None, owned: bool = False) -> NewEntry:
+    def file(
+        cls, path: Path, *, filename: str | None = None, owned: bool = False, folder: Folder = "cache"
+    ) -> NewEntry:
         """Describe an ``any`` file."""
-        return cls(content_type="any", file_path=path, filename=filename, owned=owned)
+        return cls(content_type="any", file_path=path, filename=filename, owned=owned, folder=folder)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -85,7 +85,7 @@ async def test_open_repairs_every_partial_state_and_rebuilds_the_queue(tmp_path:
             }
         ).encode()
     )
-    # Garbage metadata: logged and removed with its content.
+    # Garbage metadata: its acknowledged content is kept, in error/ with metadata rebuilt from it.
     (cache_dir / "metadata" / "garbage00000").write_bytes(b"not json")
     (cache_dir / "content" / "garbage00000").write_bytes(values(6))
     # Orphans in error/ and archive/ (moves interrupted after the link).
@@ -103,15 +103,39 @@ async def test_open_repairs_every_partial_state_and_rebuilds_the_queue(tmp_path:
     assert metrics["numberOfQueuedFiles"] == 1
     check_consistent(tmp_path)
     assert names_in(tmp_path, "cache") == set(queue)
-    assert [e.name for e in errors] == ["eeeeeeeeeeee"]
+    assert [e.name for e in errors] == ["eeeeeeeeeeee", "garbage00000"]
+    assert (errors[1].content_type, errors[1].number_of_element) == ("time-values", 1)
+    assert (folder(tmp_path, "error") / "damaged" / "garbage00000.metadata").read_bytes() == b"not json"
     assert names_in(tmp_path, "archive", "content") == {"rrrrrrrrrrrr"}
     for where, key in (("cache", "currentCacheSize"), ("error", "currentErrorSize"), ("archive", "currentArchiveSize")):
         on_disk = sum(
             p.stat().st_size for sub in ("content", "metadata") for p in (folder(tmp_path, where) / sub).iterdir()
         )
         assert metrics[key] == on_disk
-    assert "unparsable cache metadata removed" in logger.events("error")
+    assert (
+        "unparsable cache metadata: entry kept in the error folder with metadata rebuilt from its content"
+        in logger.events("error")
+    )
     assert "cache recovered from an interrupted write" in logger.events("info")
+
+
+async def test_open_moves_content_off_its_metadata_to_the_error_folder(tmp_path: Path) -> None:
+    # An entry of an earlier version (no checksum) truncated, and one with its checksum whose bytes changed.
+    async with opened(make_cache(tmp_path)) as cache:
+        await cache.store([NewEntry.time_values(values(3), 1)])
+        (stored,) = [entry.name for entry in cache.queued()]
+    put_entry(tmp_path, "cache", "oldtruncated", values(1, 2), "2024-05-01T00:00:00.000Z", count=2)
+    content = folder(tmp_path, "cache") / "content" / "oldtruncated"
+    content.write_bytes(content.read_bytes()[:-3])
+    content = folder(tmp_path, "cache") / "content" / stored
+    content.write_bytes(content.read_bytes().replace(b"p3", b"p4"))
+    logger = RecordingLogger()
+    async with opened(make_cache(tmp_path, logger=logger)) as cache:
+        assert cache.queued() == []
+        errors = await cache.search("error")
+    assert sorted(entry.name for entry in errors) == sorted(["oldtruncated", stored])
+    assert logger.events("error").count("damaged cache content moved to the error folder") == 2
+    assert b"p4" in (folder(tmp_path, "error") / "content" / stored).read_bytes()
 
 
 async def test_reopen_rebuilds_the_same_queue(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ async def test_layout_and_time_values_metadata(tmp_path: Path) -> None:
     assert names_in(tmp_path, "cache", "tmp") == set()
     assert (folder(tmp_path, "cache") / "content" / name).read_bytes() == payload
     metadata = json.loads((folder(tmp_path, "cache") / "metadata" / name).read_bytes())
-    assert list(metadata) == ["contentFile", "contentSize", "numberOfElement", "createdAt", "contentType"]
+    # Upstream's five fields, then the checksum of the content (upstream ignores a field it does not know).
+    assert list(metadata) == ["contentFile", "contentSize", "numberOfElement", "createdAt", "contentType", "checksum"]
+    assert metadata["checksum"] == f"crc32:{zlib.crc32(payload):08x}"
     assert metadata["contentFile"] == f"{name}.json"
     assert metadata["contentSize"] == len(payload)
     assert metadata["numberOfElement"] == 1
