@@ -140,5 +140,5 @@ class StoreConfigSource:
 
     def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
         """One custom transformer (camelCase DTO, its code included), or ``None``."""
-        found = self.store.find_custom_transformer(transformer_id)
+        found = self.store.custom_transformers.find_custom_transformer(transformer_id)
         return None if found is None else dict(msgspec.to_builtins(found))
