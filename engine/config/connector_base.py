@@ -12,7 +12,7 @@ from engine.config.base import StoreBase, from_json, now, to_json
 from engine.config.crypto import Shape, blank, blank_sealed, reveal, seal, secret_shape
 from engine.config.errors import NotFoundError, SettingsError
 from engine.config.manifests import Kind
-from engine.config.models import ConnectorCommand, ConnectorHeaderDTO, UserInfo
+from engine.config.models import ConnectorCommand, ConnectorHeaderDTO, ConnectorSettingsDTO, UserInfo
 from engine.config.validation import convert, try_convert
 
 HeaderT = TypeVar("HeaderT", bound=ConnectorHeaderDTO)
@@ -157,6 +157,12 @@ class ConnectorStoreBase(StoreBase):
         return to_json(seal(msgspec.to_builtins(settings), previous, shape, self._box))
 
     # --- Reading ------------------------------------------------------------------------------------------
+
+    def connector_settings(self, kind: Kind, connector_id: str) -> ConnectorSettingsDTO:
+        """A connector's header and settings with every secret blank, and nothing else (light: no items read)."""
+        with self._reading() as db:
+            _, fields, _ = self._read_connector(db, kind, connector_id, "blank")
+        return ConnectorSettingsDTO(**fields)
 
     def _read_connector(
         self, db: sqlite3.Connection, kind: Kind, connector_id: str, secrets: Secrets

@@ -253,6 +253,12 @@ class ConnectorHeaderDTO(Audited, frozen=True, kw_only=True):
     enabled: bool
 
 
+class ConnectorSettingsDTO(ConnectorHeaderDTO, frozen=True, kw_only=True):
+    """A connector's header and settings (secrets blank), without its items, groups or rules (the UI's forms)."""
+
+    settings: dict[str, Any]
+
+
 # --- South --------------------------------------------------------------------------------------------
 
 

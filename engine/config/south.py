@@ -39,6 +39,15 @@ _ITEM_COLUMNS = (
     "updated_at"
 )
 
+# The columns the items table may be sorted by (``sort=``), each an SQL expression over ``south_items``; the
+# item's name breaks ties so that paging is stable.
+ITEM_SORTS: dict[str, str] = {
+    "name": "name",
+    "enabled": "enabled",
+    "scanMode": "(SELECT name FROM scan_modes WHERE scan_modes.id = south_items.scan_mode_id)",
+    "group": "(SELECT name FROM south_item_groups g WHERE g.id = south_items.group_id)",
+}
+
 
 class SouthRepository(SouthImportMixin):
     """South connectors (``store.souths``): where a South, its groups and its items are saved (and imported)."""
@@ -131,8 +140,16 @@ class SouthRepository(SouthImportMixin):
         scan_mode_id: str | None = None,
         enabled: bool | None = None,
         page: int = 0,
+        sort: str = "name",
+        descending: bool = False,
     ) -> Page[SouthItemDTO]:
-        """One page (50 items) of the items whose name contains ``name`` and match the other filters."""
+        """One page (50 items) of the items whose name contains ``name`` and match the other filters.
+
+        ``sort`` names a column of ``ITEM_SORTS`` (``SettingsError`` for another), ``descending`` its order.
+        """
+        if sort not in ITEM_SORTS:
+            raise SettingsError({"sort": f"unknown sort column '{sort}', expected one of {', '.join(ITEM_SORTS)}"})
+        order = f"{ITEM_SORTS[sort]} {'DESC' if descending else 'ASC'}, name"
         clauses: list[str] = ["connector_id = ?"]
         params: list[Any] = [south_id]
         if name:
@@ -152,7 +169,7 @@ class SouthRepository(SouthImportMixin):
             content = self._items(
                 db,
                 south_id,
-                f"WHERE {where} ORDER BY name LIMIT {PAGE_SIZE} OFFSET {page * PAGE_SIZE}",
+                f"WHERE {where} ORDER BY {order} LIMIT {PAGE_SIZE} OFFSET {page * PAGE_SIZE}",
                 params,
                 "blank",
             )

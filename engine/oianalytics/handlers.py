@@ -663,6 +663,6 @@ HANDLERS: dict[str, Handler] = {
     "update-custom-transformer": transformer_handlers.update_custom_transformer,
     "delete-custom-transformer": transformer_handlers.delete_custom_transformer,
     "test-custom-transformer": transformer_handlers.test_custom_transformer,
-    "test-transformer": not_supported("Transformer tests from OIAnalytics"),
+    "test-transformer": transformer_handlers.test_transformer,
 }
 """Command type → handler. History queries plug in here when they exist."""

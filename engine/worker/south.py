@@ -111,6 +111,20 @@ class IpcSink:
         self._metrics["numberOfValuesRetrieved"] += 1
 
 
+MAX_TEST_FILE_CHARS = 500 * 1024
+"""How much of a file an item test shows (upstream's 500 KiB)."""
+
+
+def _file_head(path: Path) -> tuple[str, int]:
+    """The first ``MAX_TEST_FILE_CHARS`` bytes of a file as text, and its size (empty if unreadable)."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(MAX_TEST_FILE_CHARS)
+            return head.decode("utf-8", errors="replace"), path.stat().st_size
+    except OSError:
+        return "", 0
+
+
 class CapturingSink:
     """The ``ValueSink`` of an item test: keeps what a read produced, sends nothing anywhere.
 
@@ -123,6 +137,8 @@ class CapturingSink:
         self.files: list[tuple[str, str]] = []
         self.contents: list[str] = []
         self.dropped = 0
+        self.first_file: tuple[str, int] | None = None
+        """The first file's text (its first ``MAX_TEST_FILE_CHARS``) and its whole size, read when it came."""
 
     async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
         """Keep the values (up to the cap)."""
@@ -131,8 +147,10 @@ class CapturingSink:
         self.dropped += max(0, len(values) - room)
 
     async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
-        """Note the file (the connector may delete a scratch file once this returns)."""
+        """Note the file, and the beginning of the first one (the connector may delete a scratch file after)."""
         self.files.append((str(path), filename or Path(path).name))
+        if self.first_file is None:
+            self.first_file = await asyncio.to_thread(_file_head, Path(path))
 
     async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
         """Note the files."""
@@ -146,7 +164,15 @@ class CapturingSink:
         """What the read produced, as upstream's ``OIBusContent``: its values, else its first file or content."""
         if self.files and not self.values:
             path, filename = self.files[0]
-            return {"type": "any", "filePath": path, "filename": filename}
+            text, size = self.first_file or ("", 0)
+            return {
+                "type": "any",
+                "filePath": path,
+                "filename": filename,
+                "content": text,
+                "truncated": size > len(text.encode()),
+                "totalSize": size,
+            }
         if self.contents and not self.values:
             return {"type": "any-content", "content": self.contents[0]}
         return {"type": "time-values", "content": self.values}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.pages import cache, connectors, home, items, login, logs, oianalytics, scan_modes
+from engine.web.pages import cache, connectors, home, item_form, items, login, logs, oianalytics, scan_modes
 
 PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     login.routes,
     home.routes,
     items.routes,
+    item_form.routes,
     cache.routes,
     connectors.routes,
     logs.routes,

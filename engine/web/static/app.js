@@ -45,11 +45,13 @@ window.oibus = {
     for (const [path, problem] of Object.entries((answer.data && answer.data.errors) || {})) {
       let probe = path.replace(/\[(\d+)\]/g, ".$1");
       let field = null;
+      // The field the path names, else the nearest fieldset above it (an error about the whole settings object).
       while (probe && !field) {
-        field = form.querySelector(`[data-field="${CSS.escape(probe)}"]`);
+        const name = CSS.escape(probe);
+        field = form.querySelector(`[data-field="${name}"], [data-group="${name}"]`);
         probe = probe.includes(".") ? probe.slice(0, probe.lastIndexOf(".")) : "";
       }
-      const slot = field && field.querySelector(".field-error");
+      const slot = field && field.querySelector(":scope > .field-error");
       if (slot) { slot.textContent = problem; slot.hidden = false; placed += 1; }
     }
     banner.textContent = placed ? banner.dataset.invalid : ((answer.data && answer.data.message) || `Error ${answer.status}`);
@@ -65,7 +67,8 @@ document.addEventListener("click", async (event) => {
   button.disabled = false;
   if (!answer.ok) { window.alert((answer.data && answer.data.message) || `Error ${answer.status}`); return; }
   // A page whose table is swapped by htmx refreshes that table (keeping its search and page); others reload.
+  // A [data-reload] button reloads the page even there (what it changed is outside the swapped table).
   const refresh = document.querySelector("[data-refresh]");
-  if (refresh && window.htmx) window.htmx.trigger(refresh, "submit");
+  if (refresh && window.htmx && !("reload" in button.dataset)) window.htmx.trigger(refresh, "submit");
   else if (!button.dataset.noReload) window.location.reload();
 });

@@ -166,6 +166,37 @@ def test_search_pages(store: ConfigStore) -> None:
     assert store.souths.search_items(south.id, name="%").total_elements == 0  # LIKE wildcards are literal
 
 
+def test_search_sorts_on_the_server(store: ConfigStore) -> None:
+    south = store.souths.create_south(south_body(store, items=60))
+    group = store.souths.create_group(south.id, {"standardSettings": {"name": "A", "scanModeId": scan_mode_id(store)}})
+    last = sorted(item.id for item in south.items)[:2]
+    store.souths.move_items_to_group(south.id, last, group.id)
+    store.souths.set_items_enabled(south.id, [south.items[5].id], False)
+    names = [item.name for item in store.souths.search_items(south.id, sort="name", descending=True).content]
+    assert names[:2] == ["item-9", "item-8"] and len(names) == 50
+    assert [item.name for item in store.souths.search_items(south.id, sort="name", descending=True, page=1).content][
+        -1
+    ] == ("item-0")
+    assert store.souths.search_items(south.id, sort="enabled").content[0].enabled is False
+    # Ungrouped items sort first (NULL), so descending puts the two grouped ones on top.
+    top = store.souths.search_items(south.id, sort="group", descending=True).content[:2]
+    assert {item.id for item in top} == set(last)
+    with pytest.raises(SettingsError) as caught:
+        store.souths.search_items(south.id, sort="settings; DROP TABLE south_items")
+    assert list(caught.value.errors) == ["sort"]
+
+
+def test_connector_settings_is_light_and_blank(store: ConfigStore) -> None:
+    south = store.souths.create_south(south_body(store, items=3))
+    found = store.souths.connector_settings("south", south.id)
+    assert (found.id, found.name, found.type) == (south.id, south.name, south.type)
+    assert found.settings == store.souths.south_dto(south.id).settings
+    assert "s3cret-pw" not in str(found.settings) and "tok-1" not in str(found.settings)
+    assert not hasattr(found, "items")
+    with pytest.raises(NotFoundError):
+        store.souths.connector_settings("north", south.id)
+
+
 def test_groups_crud_and_scan_mode_follow(store: ConfigStore) -> None:
     south = store.souths.create_south(south_body(store, items=0))
     group = store.souths.create_group(south.id, {"standardSettings": {"name": "G", "scanModeId": scan_mode_id(store)}})

@@ -22,7 +22,6 @@ HISTORY_AND_TRANSFORMER_TYPES = (
     "search-history-cache-content",
     "get-history-cache-file-content",
     "update-history-cache-content",
-    "test-transformer",
 )
 NORTH_SECRET = "oia-secret"  # the password the fake checks (FakeOIAnalytics.basic)
 LOKI_SECRET = "loki-pw-31f9"
@@ -307,6 +306,54 @@ def test_every_command_type(tmp_path: Path) -> None:
             commandContent={"command": transformer, "testRequest": {"inputData": "[1, 2, 3]", "options": {}}},
         )
         assert msgspec.json.decode(tested["result"])["output"] == "6"
+
+        # test-transformer: a stored custom one and a standard one on a sample, then on an item's fresh read.
+        tested = commands.completed(
+            "test-transformer", transformerId=created["id"], commandContent={"inputData": "[1, 2, 3]"}
+        )
+        dual = msgspec.json.decode(tested["result"])
+        assert dual["raw"] == {"type": "time-values", "content": [1, 2, 3], "truncated": False, "totalSize": 3}
+        assert dual["transformed"] == {"type": "time-values", "content": "6", "truncated": False, "totalSize": 1}
+        assert set(dual) == {"raw", "transformed", "connectionDuration", "queryDuration"}
+        sample = '[{"pointId":"p1","timestamp":"2026-01-01T00:00:00.523Z","data":{"value":1,"quality":"good"}}]'
+        tested = commands.completed(
+            "test-transformer",
+            transformerId="time-values-to-oianalytics",
+            commandContent={"inputData": sample, "options": {"precision": "s"}},
+        )
+        assert msgspec.json.decode(tested["result"])["transformed"]["content"] == [
+            {"pointId": "p1", "timestamp": "2026-01-01T00:00:00.000Z", "data": {"value": 1}}
+        ]
+        upper = {**transformer, "name": "upper", "inputType": "any", "outputType": "any"}
+        upper["customCode"] = "function transform(c) { return { data: c.toUpperCase(), numberOfElement: 1 }; }"
+        commands.completed("create-custom-transformer", commandContent=upper)
+        upper_id = next(
+            t["id"] for t in engine.ok("GET", "/api/transformers/search?type=custom")["content"] if t["name"] == "upper"
+        )
+        (inbox / "probe.json").write_text("{}")
+        item_settings = {"regex": ".*\\.json", "minAge": 0, "preserveFiles": True, "maxFiles": 0, "maxSize": 0}
+        tested = commands.completed(
+            "test-transformer",
+            transformerId=upper_id,
+            commandContent={
+                "southId": south,
+                "southType": "folder-scanner",
+                "itemName": "probe",
+                "southSettings": south_command["settings"],
+                "itemSettings": item_settings,
+                "testingSettings": {"transformer": {"transformerId": upper_id, "options": {}}},
+            },
+        )
+        dual = msgspec.json.decode(tested["result"])
+        # The folder scanner's item test lists the files it would take, as time-values (upstream's shape).
+        assert dual["raw"]["type"] == "time-values"
+        assert [value["data"]["value"] for value in dual["raw"]["content"]] == ["probe.json"]
+        assert dual["transformed"]["type"] == "any"
+        assert '"VALUE":"PROBE.JSON"' in dual["transformed"]["content"]
+        commands.errored(
+            "test-transformer", "not found", transformerId="no-such-one", commandContent={"inputData": "[]"}
+        )
+        commands.completed("delete-custom-transformer", transformerId=upper_id)
         commands.completed("delete-custom-transformer", "Transformer deleted successfully", transformerId=created["id"])
         assert engine.ok("GET", "/api/transformers/search?type=custom")["content"] == []
 

@@ -1,4 +1,4 @@
-"""The items page in a real browser: 10,000 items, search narrowing as one types, paging, enable/disable."""
+"""The items page in a real browser: 10,000 items, search narrowing as one types, paging, sort, enable/disable."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def test_items_table_searches_and_pages_on_the_server(tmp_path: Path) -> None:
         page.get_by_role("link", name="Next").click()
         expect(page.locator("#items-page")).to_have_text("2 / 200")
         expect(page.locator("#items-table tbody tr").first).to_contain_text("item-00050")
+        # Sorting is done by the server over all 10,000, and the pager keeps it.
+        page.locator('a.sort[data-sort="name"]').click()
+        expect(page.locator("#items-table tbody tr").first).to_contain_text("item-09999")
+        expect(page.locator("#items-page")).to_have_text("1 / 200")
+        page.get_by_role("link", name="Next").click()
+        expect(page.locator("#items-table tbody tr").first).to_contain_text("item-09949")
+        page.locator('a.sort[data-sort="name"]').click()
+        expect(page.locator("#items-table tbody tr").first).to_contain_text("item-00000")
         # Typing narrows the table without a page load (htmx swaps the rows).
         page.locator("#item-search").press_sequentially("item-0999", delay=20)
         expect(page.locator("#items-count")).to_have_text("10 items")

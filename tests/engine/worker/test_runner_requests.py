@@ -164,9 +164,23 @@ async def test_item_test_reads_the_stored_state_and_writes_none(runner: SouthRun
 async def test_capturing_sink_answers_upstreams_content_shapes(tmp_path: Path) -> None:
     sink = CapturingSink()
     assert sink.result() == {"type": "time-values", "content": []}
+    (tmp_path / "a.csv").write_text("ref;value\nT1;21.5\n")
     await sink.add_file(tmp_path / "a.csv", filename="dir/a.csv")
+    (tmp_path / "a.csv").unlink()  # the connector may delete a scratch file once it was handed over
     await sink.add_file(tmp_path / "b.csv")
-    assert sink.result() == {"type": "any", "filePath": str(tmp_path / "a.csv"), "filename": "dir/a.csv"}
+    assert sink.result() == {
+        "type": "any",
+        "filePath": str(tmp_path / "a.csv"),
+        "filename": "dir/a.csv",
+        "content": "ref;value\nT1;21.5\n",
+        "truncated": False,
+        "totalSize": 18,
+    }
+    big = CapturingSink()
+    (tmp_path / "big.txt").write_bytes(b"x" * (600 * 1024))
+    await big.add_file(tmp_path / "big.txt")
+    shown = big.result()
+    assert (len(shown["content"]), shown["truncated"], shown["totalSize"]) == (500 * 1024, True, 600 * 1024)
     contents = CapturingSink()
     await contents.add_content('{"a":1}')
     assert contents.result() == {"type": "any-content", "content": '{"a":1}'}
