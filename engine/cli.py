@@ -208,7 +208,7 @@ def _web_app(
 ) -> web.Application:
     """The REST API and UI with the engine's extras: OIAnalytics, logs, live streams, the restart route."""
     from engine.api.app import create_app
-    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
+    from engine.api.keys import HISTORY, LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
     from engine.api.routes_oianalytics import config_change_middleware
     from engine.api.routes_sse import install as install_live_streams
     from engine.api.served import extra_route_tables
@@ -216,6 +216,7 @@ def _web_app(
 
     app = create_app(store, engine, info, extra_routes=extra_route_tables())
     app[OIANALYTICS] = agent
+    app[HISTORY] = engine.history
     app.middlewares.append(config_change_middleware)
     app[LOGS] = LogStore(info.data_directory)
     app[LOG_PIPELINE] = logs

@@ -8,7 +8,7 @@ Accepted, as upstream (reference §6.3):
 - ``?token=<token>`` on ``GET /sse/...`` only: a browser ``EventSource`` cannot send headers. Upstream
   left ``/sse`` open to anyone past the IP filter; we authenticate it.
 - The web UI's session cookie (``engine.api.session``): a token too; a write must also carry the
-  session's CSRF token in ``X-CSRF-Token``.
+  session's CSRF token in ``X-CSRF-Token`` and no ``Origin`` of another site.
 
 Refusals, as upstream: no or bad credentials → 401 ``{"error": "Unauthorized", "status": 401}`` with
 ``WWW-Authenticate: Basic realm="Secure Area"``; a malformed, forged or expired token → 403 ``Invalid
@@ -30,7 +30,7 @@ from aiohttp.typedefs import Handler
 
 from engine.api.errors import AuthenticationError
 from engine.api.keys import CREDENTIALS, STORE, THROTTLE, TOKENS, USER
-from engine.api.session import CSRF_HEADER, SESSION_COOKIE, csrf_matches
+from engine.api.session import CSRF_HEADER, SESSION_COOKIE, csrf_matches, foreign_origin
 from engine.api.tokens import BadToken
 from engine.api.util import offload
 from engine.config.users import Credentials
@@ -93,6 +93,8 @@ async def authenticate(request: web.Request) -> Credentials:
         return _bearer(request, token)
     session = request.cookies.get(SESSION_COOKIE)
     if session:
+        if request.method not in _READ_METHODS and foreign_origin(request):
+            raise AuthenticationError("Cross-site request refused", 403, challenge=False)
         if request.method not in _READ_METHODS and not csrf_matches(
             request.app[STORE].token_key, session, request.headers.get(CSRF_HEADER, "")
         ):

@@ -16,6 +16,7 @@ import msgspec
 from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
+from engine.api.openapi_history import history_operations
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.api.routes_transformers import TransformerDTO
@@ -57,6 +58,7 @@ from engine.config.models import (
     WebServerSettings,
 )
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
+from engine.metrics.history import Series
 from engine.oianalytics.models import COMMAND_STATUSES, CommandDTO, RegistrationDTO, RegistrationSettings
 from engine.sandbox.testing import CustomTransformerTest, TransformerTestRequest, TransformerTestResponse
 
@@ -636,6 +638,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/north/{id}/cache/update"): Operation(body=CacheContentUpdateCommand, errors=(404, 409, 503)),
     # Metrics, live streams, restart.
     ("POST", "/api/engine/metrics/reset"): Operation(),
+    ("GET", "/api/engine/metrics/history"): Operation(
+        status=200,
+        answer=Series,
+        query=(Param("minutes", {"type": "integer", "minimum": 1, "maximum": 60, "default": 60}, "How far back."),),
+        note="Ours: every South's values and files per second and every North's cache size, one point every 10 s.",
+    ),
     ("POST", "/api/south/{id}/metrics/reset"): Operation(),
     ("POST", "/api/north/{id}/metrics/reset"): Operation(),
     ("GET", "/sse/home"): Operation(status=200, answer=_SSE_EVENT, answer_media="text/event-stream"),
@@ -672,3 +680,5 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/api/oianalytics/commands/{id}"): Operation(),
 }
+
+OPERATIONS.update(history_operations())

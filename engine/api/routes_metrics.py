@@ -1,5 +1,8 @@
 """Metrics resets (reference §6.4): ``POST /api/engine/metrics/reset``, ``/api/{south,north}/{id}/metrics/reset``.
 
+``GET /api/engine/metrics/history`` (ours) answers the last ``minutes`` (1 to 60, default 60) of throughput
+and cache size that ``metrics.db`` keeps for the home dashboard's chart.
+
 A reset sets ``metricsStart`` to now and counts again from zero (``MetricsStore.reset``); 204. An unknown
 connector is a 404. The store writes the new row with its next flush (about a second later).
 """
@@ -8,10 +11,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from engine.api.errors import InvalidRequest
 from engine.api.keys import METRICS, METRICS_TEXT, STORE
-from engine.api.util import no_content, offload
+from engine.api.util import json_response, no_content, offload, query_int
+from engine.metrics.history import WINDOW_S
 
 routes = web.RouteTableDef()
+
+HISTORY_MINUTES_MAX = int(WINDOW_S // 60)
+
+
+@routes.get("/api/engine/metrics/history")
+async def metrics_history(request: web.Request) -> web.Response:
+    """``{times, valuesPerSecond, filesPerSecond, cacheSize, stepS}`` of the last ``minutes``, every connector."""
+    minutes = query_int(request, "minutes", HISTORY_MINUTES_MAX)
+    if not 1 <= minutes <= HISTORY_MINUTES_MAX:
+        raise InvalidRequest(f"Query parameter minutes must be from 1 to {HISTORY_MINUTES_MAX}, got {minutes}")
+    return json_response(request.app[METRICS].series(minutes * 60.0))
 
 
 @routes.post("/api/engine/metrics/reset")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
@@ -13,10 +15,14 @@ from engine.scheduler import cron
 routes = web.RouteTableDef()
 
 
+NEXT_EXECUTIONS_MAX = 10
+
+
 class CronBody(msgspec.Struct, frozen=True, kw_only=True):
-    """Body of ``POST /api/scan-modes/verify``."""
+    """Body of ``POST /api/scan-modes/verify``: ``count`` (ours, default upstream's 3) runs are listed."""
 
     cron: str
+    count: Annotated[int, msgspec.Meta(ge=1, le=NEXT_EXECUTIONS_MAX)] = 3
 
 
 @routes.get("/api/scan-modes")
@@ -29,7 +35,7 @@ async def list_scan_modes(request: web.Request) -> web.Response:
 async def verify_cron(request: web.Request) -> web.Response:
     """``{isValid, errorMessage, nextExecutions, humanReadableForm}`` of body ``{cron}``."""
     body = convert(await read_json(request), CronBody)
-    return json_response(cron.verify(body.cron).to_dto())
+    return json_response(cron.verify(body.cron, count=body.count).to_dto())
 
 
 @routes.post("/api/scan-modes")

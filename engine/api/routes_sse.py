@@ -1,4 +1,4 @@
-"""Live metrics streams (reference §6.4): ``GET /sse/home``, ``/sse/engine``, ``/sse/south/{id}``, ``/sse/north/{id}``.
+"""Live metrics streams (reference §6.4): ``/sse/home``, ``/sse/engine``, ``/sse/south|north|history-queries/{id}``.
 
 ``text/event-stream`` with a ``data: <json>`` frame about every second, the persisted cumulative metrics of
 ``engine.metrics``. Authenticated like ``/api``; a browser's ``EventSource`` passes its token as ``?token=``.
@@ -12,12 +12,24 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.api.keys import LIVE_STREAMS, METRICS, RUNTIME, STORE
+from engine.api.keys import HISTORY, LIVE_STREAMS, METRICS, RUNTIME, STORE
 from engine.api.sse import LiveStreams
 from engine.api.util import offload
 from engine.metrics.store import MetricsStore
+from engine.runtime import Runtime
 
 routes = web.RouteTableDef()
+
+
+def connector_status(runtime: Runtime, kind: str, connector_id: str) -> dict[str, Any]:
+    """``{state, connectorState, lastError}``: the worker's state, the connector's own, its last error."""
+    found = runtime.connector_state(kind, connector_id)
+    view = found.get("connector") or {}
+    return {
+        "state": found.get("state", ""),
+        "connectorState": view.get("state"),
+        "lastError": view.get("lastError") or found.get("lastError"),
+    }
 
 
 def install(app: web.Application, metrics: MetricsStore, streams: LiveStreams | None = None) -> None:
@@ -33,8 +45,12 @@ def install(app: web.Application, metrics: MetricsStore, streams: LiveStreams | 
 
 @routes.get("/sse/home")
 async def home_stream(request: web.Request) -> web.StreamResponse:
-    """``{norths: {id: NorthMetrics}, engine: EngineMetrics, souths: {id: SouthMetrics}}`` of every connector."""
-    store, metrics = request.app[STORE], request.app[METRICS]
+    """``{norths: {id: NorthMetrics}, engine: EngineMetrics, souths: {id: SouthMetrics}, states}`` of every connector.
+
+    ``states`` is ours (upstream clients ignore it): ``{south: {id: status}, north: {id: status}}`` with each
+    connector's ``connector_status``, so the dashboard follows states and last errors live too.
+    """
+    store, metrics, runtime = request.app[STORE], request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
         # Read each time: connectors created or deleted while the page is open appear or go.
@@ -44,6 +60,10 @@ async def home_stream(request: web.Request) -> web.StreamResponse:
             "norths": {north.id: metrics.get("north", north.id) for north in norths},
             "engine": metrics.engine(),
             "souths": {south.id: metrics.get("south", south.id) for south in souths},
+            "states": {
+                "south": {south.id: connector_status(runtime, "south", south.id) for south in souths},
+                "north": {north.id: connector_status(runtime, "north", north.id) for north in norths},
+            },
         }
 
     return await request.app[LIVE_STREAMS].serve(request, frame)
@@ -82,5 +102,21 @@ async def north_stream(request: web.Request) -> web.StreamResponse:
 
     async def frame() -> dict[str, Any]:
         return {**metrics.get("north", north_id), "state": runtime.connector_state("north", north_id)}
+
+    return await request.app[LIVE_STREAMS].serve(request, frame)
+
+
+@routes.get("/sse/history-queries/{id}")
+async def history_query_stream(request: web.Request) -> web.StreamResponse:
+    """``HistoryQueryMetrics`` of one query: ``{status, south, north, historyMetrics}`` (progress "n of N")."""
+    history_id = request.match_info["id"]
+    store, history = request.app[STORE], request.app[HISTORY]
+    await offload(store.history_queries.history_status, history_id)  # NotFoundError: 404
+
+    async def frame() -> dict[str, Any]:
+        return {
+            "status": await offload(store.history_queries.history_status, history_id),
+            **history.progress(history_id),
+        }
 
     return await request.app[LIVE_STREAMS].serve(request, frame)

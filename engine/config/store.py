@@ -25,6 +25,7 @@ from engine.config.connector_base import ConnectorRepository
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.custom_transformers import CustomTransformerRepository
 from engine.config.external_sources import ExternalSourceRepository
+from engine.config.history_queries import HistoryQueryRepository
 from engine.config.ip_filters import IpFilterRepository
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
@@ -83,8 +84,8 @@ class ConfigStore:
     One repository per aggregate, all over one ``Database``: ``souths`` (South connectors, their groups and
     items: ``engine/config/south.py``), ``norths`` (North connectors and their rules: ``north.py``),
     ``connectors`` (types, manifests, settings tests of either kind: ``connector_base.py``), ``scan_modes``,
-    ``users``, ``ip_filters``, ``external_sources``, ``certificates``, ``custom_transformers`` (each in the
-    module of that name). The engine's own settings are read and changed here.
+    ``users``, ``ip_filters``, ``external_sources``, ``certificates``, ``custom_transformers``,
+    ``history_queries`` (each in the module of that name). The engine's own settings are read and changed here.
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class ConfigStore:
         self.external_sources = ExternalSourceRepository(database)
         self.certificates = CertificateRepository(database)
         self.custom_transformers = CustomTransformerRepository(database)
+        self.history_queries = HistoryQueryRepository(database)
 
     @classmethod
     def open(

@@ -8,7 +8,8 @@ whole even when its first report is already above its predecessor's last one.
 
 Rows change on the event loop; about once a second the changed rows are written in a thread (WAL,
 ``synchronous=NORMAL``, like upstream's metrics.db). The table is ours (``oibus_metrics``: kind, id, JSON):
-an upstream ``metrics.db`` in the same file keeps its own tables untouched.
+an upstream ``metrics.db`` in the same file keeps its own tables untouched. A second table of ours,
+``oibus_metrics_history``, keeps the last hour of throughput and cache size (``engine.metrics.history``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ import psutil
 import structlog
 
 from engine.config.base import now
+from engine.metrics import history
+from engine.metrics.history import Point, Series, ThroughputHistory
 from engine.metrics.model import COUNTERS, ENGINE_ID, GAUGES, Kind, connector_row, engine_row
 from engine.metrics.process import ProcessSample, ProcessSampler
 from engine.rebuildable import DamagedDatabase, check_integrity, move_aside
@@ -61,6 +65,8 @@ class Sampler(Protocol):
 class _Batch:
     upserts: list[tuple[str, str, str]]
     deletes: list[RowKey]
+    points: list[Point]
+    prune_before: float | None
 
 
 def _number(value: object) -> bool:
@@ -94,10 +100,16 @@ class MetricsStore:
         sampler: Sampler | None = None,
         interval_s: float = FLUSH_INTERVAL_S,
         clock: Callable[[], str] = now,
+        wall: Callable[[], float] = time.time,
+        history_step_s: float = history.STEP_S,
     ) -> None:
         self.path = path
         self.interval_s = interval_s
         self._clock = clock
+        self._wall = wall
+        self.history = ThroughputHistory(step_s=history_step_s)
+        self._points: list[Point] = []
+        self._prune_before: float | None = None
         self._sampler: Sampler = sampler if sampler is not None else ProcessSampler()
         self._lock = threading.Lock()
         self._rows: dict[RowKey, dict[str, Any]] = {}
@@ -129,6 +141,7 @@ class MetricsStore:
                 "metrics_db_unreadable", path=str(self.path), moved_to=str(aside), error=str(err), lost="counters"
             )
             self._rows.clear()
+            self.history = ThroughputHistory(step_s=self.history.step_s)
             return self._open_db()
 
     def _open_db(self) -> sqlite3.Connection:
@@ -139,8 +152,10 @@ class MetricsStore:
             conn.execute("PRAGMA synchronous = NORMAL")
             check_integrity(conn)
             conn.execute(_SCHEMA)
+            conn.execute(history.SCHEMA)
             for kind, row_id, data in conn.execute("SELECT kind, id, data FROM oibus_metrics"):
                 self._load(kind, row_id, data)
+            self.history.load(conn.execute(history.SELECT, (self._wall() - self.history.window_s,)))
         except BaseException:
             conn.close()
             raise
@@ -254,6 +269,19 @@ class MetricsStore:
         """A copy of the row of a connector (a zeroed row counting from now if it never reported)."""
         return dict(self._row(kind, connector_id))
 
+    def series(self, since_s: float) -> Series:
+        """Throughput and cache size of the last ``since_s`` seconds (at most the history's hour)."""
+        return self.history.series(self._wall() - since_s)
+
+    def take_point(self) -> None:
+        """Add a history point of the current rows when one is due (``tick`` calls it every second)."""
+        at = self._wall()
+        if not self.history.due(at):
+            return
+        point = history.take_point(at, self._rows)
+        self._prune_before = self.history.add(point)
+        self._points.append(point)
+
     def engine(self) -> dict[str, Any]:
         """A copy of the engine row."""
         row = self._rows.get(("engine", ENGINE_ID))
@@ -286,25 +314,33 @@ class MetricsStore:
             log.warning("engine_metrics_sample_failed", error=str(err))
         else:
             self.add_sample(sample)
+        self.take_point()
         await self.flush()
 
     def _take(self) -> _Batch | None:
-        if not self._dirty and not self._deleted:
+        if not self._dirty and not self._deleted and not self._points:
             return None
         upserts = [
             (kind, row_id, msgspec.json.encode(self._rows[(kind, row_id)]).decode())
             for kind, row_id in self._dirty
             if (kind, row_id) in self._rows
         ]
-        batch = _Batch(upserts=upserts, deletes=list(self._deleted))
+        batch = _Batch(
+            upserts=upserts, deletes=list(self._deleted), points=self._points, prune_before=self._prune_before
+        )
         self._dirty.clear()
         self._deleted.clear()
+        self._points = []
+        self._prune_before = None
         return batch
 
     def _give_back(self, batch: _Batch) -> None:
         """A batch that was not written: its rows are written with the next one."""
         self._dirty.update((kind, row_id) for kind, row_id, _ in batch.upserts)
         self._deleted.update(key for key in batch.deletes if key not in self._rows)
+        self._points = batch.points + self._points
+        if self._prune_before is None:
+            self._prune_before = batch.prune_before
 
     def _write(self, batch: _Batch) -> None:
         with self._lock:
@@ -315,6 +351,9 @@ class MetricsStore:
             try:
                 conn.executemany(_DELETE, batch.deletes)
                 conn.executemany(_UPSERT, batch.upserts)
+                conn.executemany(history.INSERT, [point.row() for point in batch.points])
+                if batch.prune_before is not None:
+                    conn.execute(history.PRUNE, (batch.prune_before,))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

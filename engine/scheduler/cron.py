@@ -123,8 +123,8 @@ def describe(expression: str) -> str:
     return expression
 
 
-def verify(expression: str, *, now: datetime | None = None) -> CronCheck:
-    """Check ``expression`` and, when valid, give its next three runs (UTC ISO-8601) and readable form.
+def verify(expression: str, *, now: datetime | None = None, count: int = 3) -> CronCheck:
+    """Check ``expression`` and, when valid, give its next ``count`` runs (UTC ISO-8601) and readable form.
 
     Runs are computed in the server's local time, like the scheduler, then shown in UTC.
     """
@@ -133,7 +133,7 @@ def verify(expression: str, *, now: datetime | None = None) -> CronCheck:
     except InvalidCron as err:
         return CronCheck(is_valid=False, error_message=str(err))
     start = (now or datetime.now(UTC)).astimezone()
-    runs = next_executions(" ".join(expression.split()), start)
+    runs = next_executions(" ".join(expression.split()), start, count)
     return CronCheck(
         is_valid=True,
         next_executions=[_iso_utc(run) for run in runs],

@@ -21,4 +21,8 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("nav.north", "/north"),
     NavEntry("nav.logs", "/logs"),
     NavEntry("nav.oianalytics", "/oianalytics"),
+    NavEntry("nav.ip_filters", "/ip-filters"),
+    NavEntry("nav.users", "/users"),
+    NavEntry("nav.certificates", "/certificates"),
+    NavEntry("nav.external_sources", "/external-sources"),
 )

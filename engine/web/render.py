@@ -18,7 +18,7 @@ from aiohttp import web
 from engine.api.auth import bearer_credentials
 from engine.api.errors import AuthenticationError
 from engine.api.keys import STORE
-from engine.api.session import CSRF_FIELD, SESSION_COOKIE, csrf_matches, csrf_token
+from engine.api.session import CSRF_FIELD, SESSION_COOKIE, csrf_matches, csrf_token, foreign_origin
 from engine.api.util import offload
 from engine.config.users import Credentials
 from engine.web.i18n import language, translate
@@ -51,6 +51,8 @@ def page(handler: Handler) -> Handler:
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
         request[WEB_USER] = user
         if request.method not in ("GET", "HEAD"):
+            if foreign_origin(request):
+                raise web.HTTPForbidden(text="Cross-site request refused")
             form = await request.post()
             offered = form.get(CSRF_FIELD)
             token = request.cookies[SESSION_COOKIE]

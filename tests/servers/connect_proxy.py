@@ -1,7 +1,10 @@
-"""A minimal HTTP CONNECT proxy (asyncio streams) that records what it tunnelled, for proxy tests.
+"""A minimal HTTP proxy (asyncio streams) that records what it tunnelled or forwarded, for proxy tests.
 
-It answers only ``CONNECT host:port``: with ``credentials`` set, ``Proxy-Authorization: Basic`` must match
-(else 407). It runs in a thread of its own so that tests driving a real engine can stay synchronous.
+It answers ``CONNECT host:port`` (tunnels, for HTTPS) and, with ``forward_http``, plain HTTP requests in
+absolute form (``PUT http://host:port/path``: sent on in origin form with ``Connection: close``, so every
+request opens a connection of its own and is recorded in ``forwarded``). With ``credentials`` set,
+``Proxy-Authorization: Basic`` must match (else 407). It runs in a thread of its own so that tests driving
+a real engine can stay synchronous.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import contextlib
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -19,7 +23,10 @@ class ConnectProxy:
 
     credentials: tuple[str, str] | None = None
     port: int = 0
+    forward_http: bool = False
     tunnels: list[str] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)
+    """``METHOD host:port/path`` of each plain HTTP request forwarded."""
     refused: list[str] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -70,12 +77,14 @@ class ConnectProxy:
         try:
             request_line = (await reader.readline()).decode("latin-1").strip()
             headers: dict[str, str] = {}
+            lines: list[str] = []
             while (line := (await reader.readline()).decode("latin-1").strip()) != "":
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
+                lines.append(line)
             method, _, rest = request_line.partition(" ")
             target = rest.split(" ", 1)[0]
-            if method != "CONNECT":
+            if method != "CONNECT" and not (self.forward_http and target.startswith("http://")):
                 self.refused.append(request_line)
                 writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
                 return
@@ -85,6 +94,9 @@ class ConnectProxy:
                     self.refused.append(f"{target}: bad proxy credentials")
                     writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
                     return
+            if method != "CONNECT":
+                await self._forward(method, target, lines, reader, writer)
+                return
             host, _, port = target.rpartition(":")
             upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
             self.tunnels.append(target)
@@ -96,6 +108,20 @@ class ConnectProxy:
         finally:
             with contextlib.suppress(OSError):
                 writer.close()
+
+    async def _forward(
+        self, method: str, target: str, lines: list[str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        url = urlsplit(target)
+        port = url.port or 80
+        upstream_reader, upstream_writer = await asyncio.open_connection(url.hostname, port)
+        self.forwarded.append(f"{method} {url.hostname}:{port}{url.path}")
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        kept = [line for line in lines if not line.lower().startswith(("proxy-", "connection:", "keep-alive:"))]
+        head = "\r\n".join([f"{method} {path} HTTP/1.1", *kept, "Connection: close", "", ""])
+        upstream_writer.write(head.encode("latin-1"))
+        await upstream_writer.drain()
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
 
 
 async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.pages import cache, connectors, home, item_form, items, login, logs, oianalytics, scan_modes
+from engine.web.pages import (
+    admin,
+    cache,
+    connectors,
+    engine,
+    home,
+    item_form,
+    items,
+    login,
+    logs,
+    oianalytics,
+    scan_modes,
+)
 
 PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     login.routes,
@@ -16,4 +28,6 @@ PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     logs.routes,
     oianalytics.routes,
     scan_modes.routes,
+    engine.routes,
+    admin.routes,
 )

@@ -16,7 +16,7 @@ from aiohttp import web
 from engine.api.auth import verify_login
 from engine.api.errors import AuthenticationError
 from engine.api.keys import STORE, TOKENS
-from engine.api.session import CSRF_FIELD, SESSION_COOKIE
+from engine.api.session import CSRF_FIELD, SESSION_COOKIE, foreign_origin
 from engine.api.tokens import TOKEN_LIFETIMES
 from engine.api.util import offload
 from engine.web.i18n import CATALOGUE, LANG_COOKIE
@@ -57,6 +57,8 @@ async def login_page(request: web.Request) -> web.Response:
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     """Check the login form and open a session, or show the form again with the reason."""
+    if foreign_origin(request):
+        raise web.HTTPForbidden(text="Cross-site request refused")
     form = await request.post()
     login = str(form.get("login", ""))
     password = str(form.get("password", ""))

@@ -1,16 +1,13 @@
-"""The logs page and the engine page.
+"""The logs page.
 
 The logs page is a shell: ``static/logs.js`` reads ``GET /api/logs`` with the filters the operator sets
 (the API parses and checks them), pages through the answer, and tails it every two seconds unless paused.
-The engine page shows the engine's settings and restarts it after a confirmation.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from engine.api.keys import STORE
-from engine.api.util import offload
 from engine.logs.records import LOG_LEVELS, SCOPE_TYPES
 from engine.web.render import page, render
 
@@ -22,11 +19,3 @@ routes = web.RouteTableDef()
 async def logs_page(request: web.Request) -> web.Response:
     """Filters, a table filled by ``logs.js``, paging and the live tail switch."""
     return await render(request, "logs.html", {"levels": LOG_LEVELS, "scope_types": SCOPE_TYPES})
-
-
-@routes.get("/engine")
-@page
-async def engine_page(request: web.Request) -> web.Response:
-    """The engine's name, port, log levels per sink and proxy; restart with confirmation."""
-    settings = await offload(request.app[STORE].engine_settings_dto)
-    return await render(request, "engine.html", {"settings": settings})

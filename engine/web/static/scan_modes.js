@@ -1,4 +1,4 @@
-// Scan modes: check the cron as it is typed (POST /api/scan-modes/verify), show the next runs (at most five), create.
+// Scan modes: check the cron as it is typed (POST /api/scan-modes/verify), show its next five runs, create.
 "use strict";
 (() => {
   const form = document.getElementById("scan-mode-form");
@@ -7,7 +7,7 @@
   let asked = 0;
   cron.addEventListener("input", async () => {
     const mine = ++asked;
-    const answer = await window.oibus.api("POST", "/api/scan-modes/verify", { cron: cron.value });
+    const answer = await window.oibus.api("POST", "/api/scan-modes/verify", { cron: cron.value, count: 5 });
     if (mine !== asked || !answer.ok) return;
     const result = answer.data;
     error.hidden = result.isValid; error.textContent = result.isValid ? "" : result.errorMessage;

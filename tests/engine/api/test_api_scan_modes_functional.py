@@ -61,3 +61,13 @@ async def test_verify(client: Client) -> None:
     assert body["isValid"] is False and "'?'" in body["errorMessage"] and body["nextExecutions"] == []
     response = await client.post("/api/scan-modes/verify", json={}, headers=AUTH)
     assert response.status == 400
+
+
+async def test_verify_lists_as_many_runs_as_asked(client: Client) -> None:
+    response = await client.post("/api/scan-modes/verify", json={"cron": "*/10 * * * * *", "count": 5}, headers=AUTH)
+    runs = (await response.json())["nextExecutions"]
+    assert len(runs) == 5 and runs == sorted(runs)
+    for bad in (0, 11, "5"):
+        response = await client.post("/api/scan-modes/verify", json={"cron": "* * * * * *", "count": bad}, headers=AUTH)
+        assert response.status == 400, bad
+        assert "count" in await response.text()

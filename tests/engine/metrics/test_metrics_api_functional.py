@@ -132,7 +132,9 @@ async def test_home_and_engine_streams(served: Served, store: ConfigStore) -> No
     await served.metrics.tick()
     async with served.session.get(f"{served.url}/sse/home", headers=AUTH) as response:
         (home,) = await frames(response, 1)
-    assert list(home) == ["norths", "engine", "souths"]
+    assert list(home) == ["norths", "engine", "souths", "states"]
+    assert home["states"]["south"][south_id] == {"state": "RUNNING", "connectorState": None, "lastError": None}
+    assert list(home["states"]["north"]) == [north_id]
     assert list(home["souths"]) == [south_id] and home["souths"][south_id]["numberOfValuesRetrieved"] == 0
     assert home["norths"][north_id]["contentSentSize"] == 10
     assert home["engine"]["currentRss"] == 7
@@ -278,9 +280,24 @@ async def test_restart_answers_then_sets_the_stop_event(served: Served) -> None:
 async def test_every_new_route_refuses_anonymous_clients(served: Served) -> None:
     tables = (reset_routes, sse_routes, restart_routes, prometheus_routes)
     found = [(route.method, route.path) for table in tables for route in table if isinstance(route, web.RouteDef)]
-    assert len(found) == 9
+    assert len(found) == 10
     for method, path in found:
         async with served.session.request(method, served.url + path.replace("{id}", "x1")) as response:
             assert response.status == 401, f"{method} {path}"
             assert response.headers["WWW-Authenticate"] == 'Basic realm="Secure Area"'
     assert not served.stop.is_set()
+
+
+async def test_the_history_route(served: Served) -> None:
+    served.metrics.record("south:s1", {"numberOfValuesRetrieved": 0})
+    await served.metrics.tick()
+    url = f"{served.url}/api/engine/metrics/history"
+    async with served.session.get(url, headers=AUTH) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert set(body) == {"times", "valuesPerSecond", "filesPerSecond", "cacheSize", "stepS"}
+    assert body["times"] == [] and body["stepS"] == 10.0
+    for bad in ("0", "61", "x"):
+        async with served.session.get(url, params={"minutes": bad}, headers=AUTH) as response:
+            assert response.status == 400, bad
+            assert "minutes" in (await response.json())["message"]

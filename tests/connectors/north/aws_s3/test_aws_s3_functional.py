@@ -14,6 +14,7 @@ import aiobotocore.session
 import msgspec
 import pytest
 from fakes import RecordingLogger
+from servers.connect_proxy import ConnectProxy
 from servers.s3 import moto_s3
 
 from connectors import registry
@@ -146,3 +147,36 @@ async def test_refusals_and_unreachable_store(tmp_path: Path, endpoint: str) -> 
         await down.stop()
     with pytest.raises(ConnectorNotReady, match="cannot be reached"):
         await down.test_connection()
+
+
+async def test_traffic_goes_through_the_configured_proxy(
+    tmp_path: Path, endpoint: str, bucket: tuple[str, Any]
+) -> None:
+    name, admin = bucket
+    source = tmp_path / "cached"
+    payload = os.urandom(50_000)
+    source.write_bytes(payload)
+    port = endpoint.split("://", 1)[1].split("/", 1)[0]
+    with ConnectProxy(credentials=("pu", "pp"), forward_http=True) as proxy:
+        via = {"useProxy": True, "proxyUrl": proxy.url, "proxyUsername": "pu", "proxyPassword": "pp"}
+        north = make(endpoint, name, **via)
+        await north.start()
+        try:
+            await north.test_connection()
+            await north.handle_file(source, "proxied.bin")
+        finally:
+            await north.stop()
+        assert await read(admin, name, "plant/a/proxied.bin") == payload
+        uploads = [line for line in proxy.forwarded if line.startswith("PUT ") and line.endswith("/proxied.bin")]
+        assert uploads and all(port in line for line in uploads), proxy.forwarded
+        # Wrong proxy credentials: the proxy refuses, so nothing can have gone around it.
+        forwarded = len(proxy.forwarded)
+        wrong = make(endpoint, name, **{**via, "proxyPassword": "nope"})
+        await wrong.start()
+        try:
+            with pytest.raises(SendError, match="407"):
+                await wrong.handle_file(source, "refused.bin")
+        finally:
+            await wrong.stop()
+        assert len(proxy.forwarded) == forwarded
+        assert proxy.refused and all("bad proxy credentials" in line for line in proxy.refused)

@@ -16,6 +16,7 @@ from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from azure.storage.blob.aio import BlobServiceClient
 from fakes import RecordingLogger
 from servers.azurite import ACCOUNT, ACCOUNT_KEY, AzuriteMissing, azurite_blob
+from servers.connect_proxy import ConnectProxy
 
 from connectors import registry
 from connectors.base import ConnectorContext
@@ -150,3 +151,36 @@ async def test_refusals_and_unreachable_store(tmp_path: Path, endpoint: str, con
         await down.stop()
     with pytest.raises(ConnectorNotReady, match="cannot be reached"):
         await down.test_connection()
+
+
+async def test_traffic_goes_through_the_configured_proxy(
+    tmp_path: Path, endpoint: str, container: tuple[str, Any]
+) -> None:
+    name, client = container
+    source = tmp_path / "cached"
+    payload = os.urandom(50_000)
+    source.write_bytes(payload)
+    port = endpoint.split("://", 1)[1].split("/", 1)[0]
+    with ConnectProxy(credentials=("pu", "pp"), forward_http=True) as proxy:
+        via = {"useProxy": True, "proxyUrl": proxy.url, "proxyUsername": "pu", "proxyPassword": "pp"}
+        north = make(endpoint, name, **via)
+        await north.start()
+        try:
+            await north.test_connection()
+            await north.handle_file(source, "proxied.bin")
+        finally:
+            await north.stop()
+        assert await read(client, "plant/a/proxied.bin") == payload
+        uploads = [line for line in proxy.forwarded if line.startswith("PUT ") and line.endswith("/proxied.bin")]
+        assert uploads and all(port in line for line in uploads), proxy.forwarded
+        # Wrong proxy credentials: the proxy refuses, so nothing can have gone around it.
+        forwarded = len(proxy.forwarded)
+        wrong = make(endpoint, name, **{**via, "proxyPassword": "nope"})
+        await wrong.start()
+        try:
+            with pytest.raises(SendError, match="407"):
+                await wrong.handle_file(source, "refused.bin")
+        finally:
+            await wrong.stop()
+        assert len(proxy.forwarded) == forwarded
+        assert proxy.refused and all("bad proxy credentials" in line for line in proxy.refused)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -18,6 +19,9 @@ from connectors.base import ConnectorContext
 from connectors.errors import ConnectorNotReady, SendError
 from connectors.north.sftp import MANIFEST, SftpNorth
 from connectors.north.sftp.manifest import SftpNorthSettings
+from engine.cache.north import CacheEntry, NorthCache
+from engine.cache.north.types import NewEntry
+from engine.cache.settings import CachingSettings
 
 
 @pytest.fixture
@@ -119,3 +123,62 @@ async def test_wrong_password_and_missing_folder_are_clear(server: SftpServer) -
     with pytest.raises(ConnectorNotReady, match="remote folder /nope does not exist"):
         await make(server, remoteFolder="/nope").test_connection()
     assert server.auth_attempts == 2
+
+
+async def test_no_file_lost_across_a_server_restart_through_the_north_cache(
+    tmp_path: Path, root: Path, server: SftpServer
+) -> None:
+    """The real North cache feeds the North while the server goes away and comes back: every file arrives intact."""
+    lost: list[str] = []
+    north = make(server, lost)
+    delivered: list[str] = []
+    restarts: list[int] = []
+
+    async def send(entry: CacheEntry) -> None:
+        if len(lost) > len(restarts):
+            # What the worker's runner does when the connector reports its session lost: restart it.
+            restarts.append(len(lost))
+            await north.stop()
+            await north.start()
+        await north.handle_file(entry.content_path, entry.content_file)
+        delivered.append(entry.content_file)
+
+    settings = msgspec.convert(
+        {
+            "trigger": {"scanModeId": "none", "numberOfElements": 1, "numberOfFiles": 1},
+            "throttling": {"runMinDelay": 0, "maxSize": 0, "maxNumberOfElements": 0},
+            "error": {"retryInterval": 50, "retryCount": 3, "retentionDuration": 0},
+            "archive": {"enabled": False, "retentionDuration": 0},
+        },
+        CachingSettings,
+    )
+    files = {f"f{index:02d}.bin": os.urandom(1000 + index * 997) for index in range(12)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    await north.start()
+    cache = NorthCache(tmp_path / "data", "n1", settings, send=send, supported_types=["any"], logger=RecordingLogger())
+    await cache.open()
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(cache.run())
+            names = list(files)
+            await cache.store([NewEntry.file(tmp_path / name, filename=name) for name in names[:6]])
+            async with asyncio.timeout(30):
+                while len(delivered) < 6:  # noqa: ASYNC110 (the cache offers no event for a send)
+                    await asyncio.sleep(0.01)
+            await server.stop()
+            # Stored while the server is down: the sends fail (a lost session retries forever) and wait.
+            await cache.store([NewEntry.file(tmp_path / name, filename=name) for name in names[6:]])
+            async with asyncio.timeout(30):
+                while not lost:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await server.start()
+            async with asyncio.timeout(30):
+                while len(delivered) < len(files):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await cache.close()
+    finally:
+        await cache.close()
+        await north.stop()
+    assert {path.name: path.read_bytes() for path in (root / "out").iterdir()} == files
+    assert sorted(delivered) == sorted(files)

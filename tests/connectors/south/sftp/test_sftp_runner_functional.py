@@ -1,4 +1,8 @@
-"""SFTP and FTP Souths in their real runner with refused credentials: one login per backoff step, no storm."""
+"""SFTP and FTP Souths and the SFTP North in their real runner with refused credentials: one login per backoff step.
+
+The server counts the logins it refused, so the test measures on the peer's side that a wrong password costs
+one attempt per retry delay of the runner's backoff, never a storm.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_process import north_body
 from servers.ftp import FtpServer
 from servers.sftp import SftpServer
 
 from engine.ipc import Log, Message, Start
 from engine.worker import runner as runner_module
 from engine.worker.channel import Channel
+from engine.worker.north import NorthRunner
 from engine.worker.south import SouthRunner
 
 ATTEMPTS = 6
@@ -35,22 +41,23 @@ class Enough(Exception):
     """Raised by the fake sleep to end the runner's retry loop after ``ATTEMPTS`` attempts."""
 
 
-@pytest.fixture(params=["sftp", "ftp"])
+@pytest.fixture(params=["south:sftp", "south:ftp", "north:sftp"])
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
     root = tmp_path / "root"
     root.mkdir()
-    if request.param == "sftp":
+    (root / "out").mkdir()
+    if request.param.endswith(":sftp"):
         async with SftpServer(root, users={"oibus": "right"}) as sftp:
-            yield "sftp", sftp
+            yield request.param, sftp
     else:
         async with FtpServer(root, users={"oibus": "right"}) as ftp:
-            yield "ftp", ftp
+            yield request.param, ftp
 
 
 async def test_refused_credentials_are_retried_only_at_the_runner_backoff(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[str, Any]
 ) -> None:
-    kind, peer = server
+    peer = server[1]
     delays: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -65,15 +72,16 @@ async def test_refused_credentials_are_retried_only_at_the_runner_backoff(
         return result
 
     monkeypatch.setattr("asyncio.sleep", fake_sleep)
-    dto: dict[str, Any] = {
-        "id": "s1",
-        "name": "files",
-        "type": kind,
-        "settings": {"host": "127.0.0.1", "port": peer.port, "username": "oibus", "password": "wrong"},
-        "items": [],
-    }
+    role, kind = server[0].split(":")
+    settings: dict[str, Any] = {"host": "127.0.0.1", "port": peer.port, "username": "oibus", "password": "wrong"}
+    if role == "north":
+        settings.update(remoteFolder="/out", prefix="", suffix="")
+    dto: dict[str, Any] = {"id": "c1", "name": "files", "type": kind, "settings": settings, "items": []}
+    if role == "north":
+        dto["caching"] = north_body("files", kind, settings, "no-scan-mode")["caching"]
     channel = RecordingChannel()
-    runner = SouthRunner(channel, Start(role="south", connector=dto, data_dir=str(tmp_path / "data")))
+    start = Start(role=role, connector=dto, data_dir=str(tmp_path / "data"))
+    runner = SouthRunner(channel, start) if role == "south" else NorthRunner(channel, start)
     with pytest.raises(Enough):
         await runner.start_with_backoff()
     # One login per attempt, each attempt after a backoff delay that starts at ~1 s and doubles (capped at 60 s):

@@ -1,0 +1,45 @@
+// Engine page: save the whole settings form with PUT /api/engine (field errors in place), restart and wait for the engine.
+"use strict";
+(() => {
+  const form = document.getElementById("engine-form");
+  const ok = form.querySelector(".form-ok");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    ok.hidden = true;
+    // Every text is sent, empty ones too (an emptied Loki address is cleared); an empty password is left out.
+    const body = window.oibus.collect(form, {}, () => false);
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    const answer = await window.oibus.api("PUT", "/api/engine", body);
+    button.disabled = false;
+    window.oibus.showErrors(form, answer);
+    if (!answer.ok) return;
+    form.querySelectorAll('input[type="password"]').forEach((input) => { input.value = ""; });
+    const port = body.webServer && body.webServer.port;
+    ok.textContent = port && String(port) !== form.dataset.port ? `${form.dataset.moved} ${port}` : ok.textContent;
+    ok.hidden = false;
+  });
+  const restart = document.getElementById("engine-restart");
+  const status = document.getElementById("engine-restart-status");
+  const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+  async function answers() {
+    try { return (await fetch("/api/engine/status", { cache: "no-store" })).ok; } catch (_) { return false; }
+  }
+  restart.addEventListener("click", async () => {
+    if (!window.confirm(restart.dataset.confirm)) return;
+    restart.disabled = true;
+    status.textContent = restart.dataset.restarting;
+    const answer = await window.oibus.api("POST", "/api/engine/restart");
+    if (!answer.ok) { status.textContent = (answer.data && answer.data.message) || `Error ${answer.status}`; restart.disabled = false; return; }
+    // The engine answers, then stops; the launcher starts it again. Wait for it to go, then to come back (60 s at most).
+    let gone = false;
+    for (let waited = 0; waited < 60000; waited += 500) {
+      const up = await answers();
+      if (!up) gone = true;
+      if (gone && up) { status.textContent = restart.dataset.restarted; restart.disabled = false; return; }
+      await sleep(500);
+    }
+    status.textContent = restart.dataset.notBack;
+    restart.disabled = false;
+  });
+})();
