@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_process import closed_port
 from sql_harness import Harness, item
 
 from connectors.common.sql.south import SqlSouth
@@ -26,15 +27,6 @@ def silent_peer() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         yield listener.getsockname()[1]
-
-
-@contextmanager
-def closed_port() -> Iterator[int]:
-    """A port the kernel assigned and that nothing listens on while the block runs (bound, not listening)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
-        # Bound without listen(): connections are refused, and no other process can take the port meanwhile.
-        holder.bind(("127.0.0.1", 0))
-        yield holder.getsockname()[1]
 
 
 async def assert_unreachable(
