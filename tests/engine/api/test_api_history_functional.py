@@ -14,7 +14,7 @@ from engine_process import AUTH, EngineProcess, running_engine, wait_for
 from sql_servers import postgres_database, psql
 
 SECRET = "pg-pw-9d2a"
-ITEM = {
+ITEM: dict[str, Any] = {
     "query": "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime ORDER BY ts",
     "dateTimeFields": [{"fieldName": "ts", "useAsReference": True, "type": "timestamptz"}],
     "serialization": {"filename": "@ItemName-@QueryStartTime.csv", "outputTimezone": "UTC"},
