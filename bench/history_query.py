@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from engine_process import EngineProcess, wait_for  # noqa: E402
+from history_support import history_body, postgres, sql_item  # noqa: E402
 
 MIB = 1024 * 1024
 YEAR_OF_SECONDS = 365 * 24 * 3600
@@ -70,31 +71,8 @@ class PeakUss:
 
 def query_body(database: str, output: Path, rows: int, window_s: int) -> dict[str, object]:
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.mktime((2025, 1, 1, 0, 0, 0, 0, 0, 0)) + rows + 1))
-    item_settings = {
-        "query": "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime",
-        "dateTimeFields": [{"fieldName": "ts", "useAsReference": True, "type": "timestamptz"}],
-        "serialization": {"filename": "@ItemName-@QueryStartTime.csv", "outputTimezone": "UTC"},
-    }
-    return {
-        "name": "bench",
-        "queryTimeRange": {
-            "startTime": "2025-01-01T00:00:00Z",
-            "endTime": end,
-            "maxReadInterval": window_s,
-            "readDelay": 0,
-        },
-        "southType": "postgresql",
-        "southSettings": {
-            "host": "127.0.0.1",
-            "database": database,
-            "username": "postgres",
-            "connectionTimeout": 10000,
-            "requestTimeout": 600000,
-        },
-        "northType": "file-writer",
-        "northSettings": {"outputFolder": str(output), "prefix": "", "suffix": ""},
-        "items": [{"name": "seconds", "settings": item_settings}],
-    }
+    south = postgres(database, connectionTimeout=10000, requestTimeout=600000)
+    return history_body("bench", ("2025-01-01T00:00:00Z", end, window_s), south, output, [sql_item("seconds")])
 
 
 def run(rows: int, window_s: int) -> None:

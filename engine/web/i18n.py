@@ -251,6 +251,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.cancel": "Cancel",
         "items.imported": "{new} items imported.",
         # --- end i12a ---
+        # --- history queries (branch i17h) ---
+        "nav.history": "History queries",
+        "history.intro": "Backfill a time range from a South into a North of its own (see /api/history-queries).",
+        "history.status": "Status",
+        "history.flow": "South → North",
+        "history.range": "Time range",
+        "history.progress": "Progress",
+        "history.interval": "interval {n} of {total}",
+        "history.start": "Start",
+        "history.pause": "Pause",
+        "history.confirm_delete": "Delete this history query and what it cached?",
+        "history.none": "No history query yet.",
+        "history.s.PENDING": "pending",
+        "history.s.RUNNING": "running",
+        "history.s.PAUSED": "paused",
+        "history.s.FINISHED": "finished",
+        "history.s.ERRORED": "errored",
     },
     "fr": {
         "nav.home": "Accueil",
@@ -389,6 +406,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.cancel": "Annuler",
         "items.imported": "{new} éléments importés.",
         # --- end i12a ---
+        # --- history queries (branch i17h) ---
+        "nav.history": "Requêtes d'historique",
+        "history.intro": "Rattraper une période d'un Sud vers un Nord dédié (voir /api/history-queries).",
+        "history.status": "État",
+        "history.flow": "Sud → Nord",
+        "history.range": "Période",
+        "history.progress": "Avancement",
+        "history.interval": "intervalle {n} sur {total}",
+        "history.start": "Démarrer",
+        "history.pause": "Suspendre",
+        "history.confirm_delete": "Supprimer cette requête d'historique et son cache ?",
+        "history.none": "Aucune requête d'historique.",
+        "history.s.PENDING": "en attente",
+        "history.s.RUNNING": "en cours",
+        "history.s.PAUSED": "suspendue",
+        "history.s.FINISHED": "terminée",
+        "history.s.ERRORED": "en erreur",
     },
 }
 
