@@ -17,7 +17,7 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -144,7 +144,7 @@ async def _serve(
             if args.launcherVersion:
                 group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
-            _announce(args, data_dir, settings.web_server.port, [(scheme, site_port) for scheme, site_port, _ in sites])
+            _announce(args, data_dir, [(scheme, site_port) for scheme, site_port, _ in sites])
             await stop.wait()
             log.info("stopping")
             for _, _, site in sites:
@@ -208,7 +208,7 @@ def _web_app(
 ) -> web.Application:
     """The REST API and UI with the engine's extras: OIAnalytics, logs, live streams, the restart route."""
     from engine.api.app import create_app
-    from engine.api.keys import LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
+    from engine.api.keys import HISTORY, LOG_PIPELINE, LOGS, OIANALYTICS, STOP_ENGINE
     from engine.api.routes_oianalytics import config_change_middleware
     from engine.api.routes_sse import install as install_live_streams
     from engine.api.served import extra_route_tables
@@ -216,6 +216,7 @@ def _web_app(
 
     app = create_app(store, engine, info, extra_routes=extra_route_tables())
     app[OIANALYTICS] = agent
+    app[HISTORY] = engine.history
     app.middlewares.append(config_change_middleware)
     app[LOGS] = LogStore(info.data_directory)
     app[LOG_PIPELINE] = logs
@@ -235,8 +236,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
-def _announce(args: argparse.Namespace, data_dir: Path, port: int, sites: list[tuple[str, int]]) -> None:
+def _announce(args: argparse.Namespace, data_dir: Path, sites: list[tuple[str, int]]) -> None:
     """Log that the engine is up and print where it listens (the launcher and operators read that line)."""
+    port = sites[0][1]
     log.info(
         "oibus fully started", version=engine_version(), port=port, dataFolder=str(data_dir), safeMode=args.safe_mode
     )
@@ -264,6 +266,7 @@ async def _listen(
     sites: list[tuple[str, int, web.TCPSite]] = []
     for scheme, port, context in wanted:
         site = web.TCPSite(runner, host=None, port=port, reuse_address=True, ssl_context=context)
+        known = len(runner.addresses)
         try:
             await site.start()
         except OSError as err:
@@ -271,8 +274,20 @@ async def _listen(
             for _, _, started in sites:
                 await started.stop()
             return []
-        sites.append((scheme, port, site))
+        sites.append((scheme, _bound_port(runner.addresses[known:], port), site))
     return sites
+
+
+def _bound_port(addresses: list[Any], configured: int) -> int:
+    """The port a site got: the configured one, or with port 0 the one the system gave its IPv4 socket.
+
+    With port 0 and every interface, each address family gets its own port; loopback IPv4 is the one
+    announced (IPv4 socket names are ``(host, port)`` pairs, IPv6 ones have four fields).
+    """
+    if configured or not addresses:
+        return configured
+    ipv4 = [address for address in addresses if isinstance(address, tuple) and len(address) == 2]
+    return int((ipv4 or addresses)[0][1])
 
 
 def reset_admin_password(data_dir: Path) -> int:

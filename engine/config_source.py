@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import msgspec
 
 from engine.config.errors import NotFoundError
 from engine.config.store import ConfigStore
 from engine.ipc import Start
+
+if TYPE_CHECKING:
+    from engine.config.history_models import HistoryQueryStatus
 
 _LEVEL_ORDER = ["trace", "debug", "info", "warn", "error", "silent"]
 
@@ -48,6 +52,18 @@ class ConfigSource(Protocol):
 
     def north(self, north_id: str) -> dict[str, Any] | None:
         """One North DTO, or None."""
+        ...
+
+    def history_ids(self) -> list[str]:
+        """Every history query id."""
+        ...
+
+    def history_query(self, history_id: str) -> dict[str, Any] | None:
+        """One history query (secrets decrypted), or None."""
+        ...
+
+    def set_history_status(self, history_id: str, status: str) -> None:
+        """Persist a status the engine decided (FINISHED, ERRORED)."""
         ...
 
     def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
@@ -137,6 +153,23 @@ class StoreConfigSource:
         except NotFoundError:
             return None
         return self._with_extra("north", dto)
+
+    def history_ids(self) -> list[str]:
+        """Every history query id."""
+        return [query.id for query in self.store.list_history_queries()]
+
+    def history_query(self, history_id: str) -> dict[str, Any] | None:
+        """One history query for its workers (secrets decrypted)."""
+        try:
+            dto: dict[str, Any] = msgspec.to_builtins(self.store.get_history_query(history_id))
+        except NotFoundError:
+            return None
+        return dto
+
+    def set_history_status(self, history_id: str, status: str) -> None:
+        """Persist a status the engine decided; a query deleted meanwhile is left alone."""
+        with contextlib.suppress(NotFoundError):
+            self.store.set_history_status(history_id, cast("HistoryQueryStatus", status))
 
     def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
         """One custom transformer (camelCase DTO, its code included), or ``None``."""

@@ -1,8 +1,7 @@
 """The engine's heart: one supervised worker per enabled connector, routing with the durability contract.
 
-A South's content is fanned out to every target North; the South is acknowledged only once every target
-stored it (or told why it could not). Content for a North whose worker is restarting waits in that
-North's outbox and is sent again when the worker is back, so other Norths keep flowing meanwhile.
+A South is acked once every target North stored its content (or said why not); a restarting North's content
+waits in its outbox and is sent again when it is back. History queries run in ``engine.history_query``.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import structlog
 from connectors import registry
 from engine.cache.north.operations import OfflineCaches
 from engine.config_source import ConfigSource, start_message
+from engine.history_query.runs import HistoryRuns
 from engine.ipc import ConnectorState, Content, Log, Message, Metrics, Reconfigure, Refused, Stored
 from engine.logs import get_logger
 from engine.paths import api_tmp_dir
@@ -33,10 +33,7 @@ from engine.supervisor.queries import WorkerQueries
 from engine.supervisor.worker import Knobs, Worker, WorkerGone
 
 log = structlog.get_logger(__name__)
-
 _worker_log = get_logger("engine.worker")
-
-
 __all__ = ["ConfigSource", "Engine", "NorthSlot"]  # ConfigSource: engine.config_source
 
 
@@ -83,6 +80,7 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
+        self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -97,6 +95,7 @@ class Engine(Ingestion, WorkerQueries):
         self._scheduler.start(group, self.config.scan_modes())
         self._expiry = group.create_task(self.deliveries.run_expiry(), name="engine:outbox-expiry")
         self.parked.start(group)
+        await self.history.start(group)
         if self.safe_mode:
             log.warning("safe mode: connectors are not started")
             return
@@ -110,6 +109,7 @@ class Engine(Ingestion, WorkerQueries):
         await self._scheduler.stop()
         if self._expiry is not None:
             self._expiry.cancel()
+        await self.history.stop()
         await asyncio.gather(*(worker.stop() for worker in self.souths.values()))
         self.souths.clear()
         await self.fanout.close()

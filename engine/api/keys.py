@@ -15,6 +15,7 @@ from engine.api.throttle import LoginThrottle
 from engine.api.tokens import TokenSigner
 from engine.api.ttl_cache import TtlCache
 from engine.config.store import ConfigStore
+from engine.history_query.runs import HistoryRuns
 from engine.info import EngineInfo
 from engine.logs.database import LogStore
 from engine.logs.pipeline import LogPipeline
@@ -76,3 +77,6 @@ SANDBOX = web.AppKey("sandbox", SandboxClient)
 
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""
+
+HISTORY: web.AppKey[HistoryRuns] = web.AppKey("history")
+"""The running history queries (start, pause, progress, tests and cache operations)."""

@@ -16,6 +16,7 @@ import msgspec
 from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
+from engine.api.openapi_history import history_operations
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.api.routes_transformers import TransformerDTO
@@ -679,3 +680,5 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/api/oianalytics/commands/{id}"): Operation(),
 }
+
+OPERATIONS.update(history_operations())

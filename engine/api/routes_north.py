@@ -83,7 +83,7 @@ async def test_north_connection(request: web.Request) -> web.Response:
     return await test_connection(request, "north")
 
 
-def _instant_query(request: web.Request, name: str) -> str | None:
+def instant_query(request: web.Request, name: str) -> str | None:
     """An optional ISO-8601 query parameter (no offset: UTC), in the ``createdAt`` format so it compares as text."""
     value = request.query.get(name)
     if not value:
@@ -113,8 +113,8 @@ async def search_cache(request: web.Request) -> web.Response:
     north_id = await _require_north(request)
     params: dict[str, Any] = {
         "nameContains": request.query.get("nameContains") or None,
-        "start": _instant_query(request, "start"),
-        "end": _instant_query(request, "end"),
+        "start": instant_query(request, "start"),
+        "end": instant_query(request, "end"),
         "maxNumberOfFilesReturned": query_int(request, "maxNumberOfFilesReturned", DEFAULT_MAX_FILES),
     }
     found = await call_worker(

@@ -34,6 +34,8 @@ async def config_change_middleware(request: web.Request, handler: Handler) -> we
     """After a configuration change through the API: a new full-config message, and a configuration backup."""
     response = await handler(request)
     if response.status < 300 and changes_configuration(request):
+        if request.path.startswith("/api/history-queries"):
+            request.app[OIANALYTICS].history_changed()
         request.app[OIANALYTICS].config_changed()
         await offload(take_backup, request.app[INFO].data_directory)
     return response

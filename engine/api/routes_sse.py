@@ -1,4 +1,4 @@
-"""Live metrics streams (reference §6.4): ``GET /sse/home``, ``/sse/engine``, ``/sse/south/{id}``, ``/sse/north/{id}``.
+"""Live metrics streams (reference §6.4): ``/sse/home``, ``/sse/engine``, ``/sse/south|north|history-queries/{id}``.
 
 ``text/event-stream`` with a ``data: <json>`` frame about every second, the persisted cumulative metrics of
 ``engine.metrics``. Authenticated like ``/api``; a browser's ``EventSource`` passes its token as ``?token=``.
@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.api.keys import LIVE_STREAMS, METRICS, RUNTIME, STORE
+from engine.api.keys import HISTORY, LIVE_STREAMS, METRICS, RUNTIME, STORE
 from engine.api.sse import LiveStreams
 from engine.api.util import offload
 from engine.metrics.store import MetricsStore
@@ -102,5 +102,18 @@ async def north_stream(request: web.Request) -> web.StreamResponse:
 
     async def frame() -> dict[str, Any]:
         return {**metrics.get("north", north_id), "state": runtime.connector_state("north", north_id)}
+
+    return await request.app[LIVE_STREAMS].serve(request, frame)
+
+
+@routes.get("/sse/history-queries/{id}")
+async def history_query_stream(request: web.Request) -> web.StreamResponse:
+    """``HistoryQueryMetrics`` of one query: ``{status, south, north, historyMetrics}`` (progress "n of N")."""
+    history_id = request.match_info["id"]
+    store, history = request.app[STORE], request.app[HISTORY]
+    await offload(store.history_status, history_id)  # NotFoundError: 404
+
+    async def frame() -> dict[str, Any]:
+        return {"status": await offload(store.history_status, history_id), **history.progress(history_id)}
 
     return await request.app[LIVE_STREAMS].serve(request, frame)

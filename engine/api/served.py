@@ -15,6 +15,7 @@ def extra_route_tables() -> tuple[web.RouteTableDef, ...]:
     from engine.api.content_legacy import routes as legacy_content_routes
     from engine.api.log_relay import routes as log_relay_routes
     from engine.api.metrics import routes as metrics_routes
+    from engine.api.routes_history import routes as history_routes
     from engine.api.routes_logs import routes as logs_routes
     from engine.api.routes_metrics import routes as metrics_reset_routes
     from engine.api.routes_oianalytics import routes as oianalytics_routes
@@ -31,4 +32,5 @@ def extra_route_tables() -> tuple[web.RouteTableDef, ...]:
         legacy_content_routes,
         log_relay_routes,
         oianalytics_routes,
+        history_routes,
     )

@@ -217,6 +217,38 @@ def _v6_custom_transformers(db: sqlite3.Connection) -> None:
     )
 
 
+def _v7_history_queries(db: sqlite3.Connection) -> None:
+    """History queries (upstream's ``history_queries`` and ``history_items``): one South into one private North."""
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS history_queries (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'PENDING',
+            start_time TEXT NOT NULL,
+            end_time TEXT NOT NULL,
+            max_read_interval INTEGER NOT NULL,
+            read_delay INTEGER NOT NULL,
+            south_type TEXT NOT NULL,
+            south_settings TEXT NOT NULL,
+            north_type TEXT NOT NULL,
+            north_settings TEXT NOT NULL,
+            caching TEXT NOT NULL,
+            {_AUDIT})"""
+    )
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS history_items (
+            id TEXT PRIMARY KEY,
+            history_id TEXT NOT NULL REFERENCES history_queries(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            enabled INTEGER NOT NULL,
+            settings TEXT NOT NULL,
+            {_AUDIT},
+            UNIQUE (history_id, name))"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS history_items_query ON history_items (history_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial_schema,
     _v2_ip_filters,
@@ -224,6 +256,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_certificates,
     _v5_oianalytics,
     _v6_custom_transformers,
+    _v7_history_queries,
 )
 
 

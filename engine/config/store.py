@@ -25,6 +25,7 @@ from engine.config.certificates import CertificatesMixin
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
 from engine.config.errors import NotFoundError
 from engine.config.external_sources import ExternalSourcesMixin
+from engine.config.history_queries import HistoryQueriesMixin
 from engine.config.ip_filters import IpFiltersMixin
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
@@ -78,7 +79,14 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConfigStore(
-    ScanModesMixin, SouthImportMixin, NorthMixin, UsersMixin, IpFiltersMixin, ExternalSourcesMixin, CertificatesMixin
+    ScanModesMixin,
+    SouthImportMixin,
+    NorthMixin,
+    HistoryQueriesMixin,
+    UsersMixin,
+    IpFiltersMixin,
+    ExternalSourcesMixin,
+    CertificatesMixin,
 ):
     """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
 
@@ -217,12 +225,13 @@ class ConfigStore(
             row = db.execute("SELECT settings FROM engines WHERE id = ?", (self.engine_id,)).fetchone()
             stored = from_json(row["settings"])
             settings = convert(_deep_merge(blank(stored, shape), patch), EngineSettings)
-            if settings.proxy_server.enabled and settings.proxy_server.port == settings.web_server.port:
+            # Port 0 (the system picks one at each start) never clashes with another listener.
+            if settings.proxy_server.enabled and settings.proxy_server.port == settings.web_server.port != 0:
                 raise SettingsError({"proxyServer.port": "must differ from webServer.port"})
             https = settings.web_server.https
-            if https.enabled and https.keep_http and https.port == settings.web_server.port:
+            if https.enabled and https.keep_http and https.port == settings.web_server.port != 0:
                 raise SettingsError({"webServer.https.port": "must differ from webServer.port while HTTP is kept"})
-            if https.enabled and settings.proxy_server.enabled and https.port == settings.proxy_server.port:
+            if https.enabled and settings.proxy_server.enabled and https.port == settings.proxy_server.port != 0:
                 raise SettingsError({"webServer.https.port": "must differ from proxyServer.port"})
             db.execute(
                 "UPDATE engines SET settings = ?, updated_by = ?, updated_at = ? WHERE id = ?",

@@ -130,6 +130,8 @@ class OIAnalyticsAgent:
             launcher_version=info.launcher_version,
             key_size=key_size,
             stage_upgrade=stage_upgrade,
+            history=getattr(runtime, "history", None),  # the Engine's; a bare runtime has none
+            history_changed=self.history_changed,
         )
         self.commands = CommandLoop(self.repo, HANDLERS, self.context, self.connection)
         self.messages = MessageQueue(self.repo, self._build_message, self.connection)
@@ -171,6 +173,10 @@ class OIAnalyticsAgent:
     def config_changed(self) -> None:
         """The configuration changed: OIAnalytics gets a new full-config message."""
         self.messages.queue(FULL_CONFIG)
+
+    def history_changed(self) -> None:
+        """A history query changed (or finished): OIAnalytics gets a new history-queries message."""
+        self.messages.queue(HISTORY_QUERIES)
 
     # --- Running ------------------------------------------------------------------------------------------
 
@@ -226,7 +232,7 @@ class OIAnalyticsAgent:
     def _build_message(self, message_type: str) -> dict[str, Any]:
         if message_type == FULL_CONFIG:
             return full_config(self.store, self.repo, self.info)
-        return history_queries()
+        return history_queries(self.store)
 
     # --- Upgrade outcome ----------------------------------------------------------------------------------
 

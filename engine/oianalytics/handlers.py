@@ -3,8 +3,8 @@
 Configuration commands go through the same store methods as the REST API and the same runtime calls
 (reconcile, reload scan modes, engine settings changed), so a bad payload fails the command with the
 store's ``SettingsError`` naming the field. Secrets inside connector payloads arrive RSA-encrypted and are
-decrypted with the registration's private key before the store encrypts them at rest. History queries and
-custom transformers do not exist in this version yet: their commands are ERRORED with a clear message.
+decrypted with the registration's private key before the store encrypts them at rest. History-query commands
+live in ``engine.oianalytics.history_handlers``, custom transformer ones in ``transformer_handlers``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from engine.config.crypto import secret_shape
 from engine.config.errors import RefusedError
 from engine.config.store import ConfigStore
 from engine.config.validation import convert
+from engine.history_query.runs import HistoryRuns
 from engine.oianalytics import transformer_handlers
 from engine.oianalytics.cipher import Decryptor, generate_key_pair
 from engine.oianalytics.commands import Handler, LeaveRunning
+from engine.oianalytics.history_handlers import HISTORY_HANDLERS
 from engine.oianalytics.registration import RegistrationService
 from engine.oianalytics.repository import OIAnalyticsRepository, StoredCommand
 from engine.runtime import IngestResult, Runtime
@@ -84,6 +86,10 @@ class CommandContext:
     """A test double of ``engine.upgrade.stage_upgrade``; None imports the real one when needed."""
     after_command: Callable[[], Awaitable[None]] | None = field(default=None)
     """Set by a handler to run once its status was reported (restart, upgrade)."""
+    history: HistoryRuns | None = None
+    """The engine's history-query runs (None: this runtime runs none, history commands are refused)."""
+    history_changed: Callable[[], None] = field(default=lambda: None)
+    """The history queries changed: OIAnalytics gets a new history-queries message."""
 
     def decryptor(self) -> Decryptor:
         """Decrypts with the current private key."""
@@ -539,10 +545,8 @@ def _instant(value: Any, name: str) -> str | None:
     return format_instant(instant if instant.tzinfo else instant.replace(tzinfo=UTC))
 
 
-async def search_north_cache(ctx: CommandContext, command: StoredCommand) -> str:
-    """``search-north-cache-content`` (the flat and the nested ``searchParams`` forms both read)."""
-    north_id = _id(command, "northConnectorId")
-    content = _content(command)
+def cache_search_params(content: dict[str, Any]) -> dict[str, Any]:
+    """The cache search of a ``search-*-cache-content`` command (the flat and nested ``searchParams`` forms)."""
     nested = content.get("searchParams")
     search = {
         **(nested if isinstance(nested, dict) else {}),
@@ -551,18 +555,18 @@ async def search_north_cache(ctx: CommandContext, command: StoredCommand) -> str
     maximum = search.get("maxNumberOfFilesReturned", 1000)
     if not isinstance(maximum, int) or maximum < 0:
         raise SettingsError({"maxNumberOfFilesReturned": "expected a non-negative integer"})
-    params = {
+    return {
         "nameContains": search.get("nameContains") or None,
         "start": _instant(search.get("start"), "start"),
         "end": _instant(search.get("end"), "end"),
         "maxNumberOfFilesReturned": maximum,
     }
-    found = await ctx.runtime.worker_request("north", north_id, "cache_search", params, timeout_s=CACHE_TIMEOUT_S)
+
+
+def cache_search_result(found: Any, metrics: dict[str, Any]) -> str:
+    """The answer of a cache search: the North's metrics and each folder's entries with their metadata."""
     metadata_keys = ("contentFile", "contentSize", "numberOfElement", "createdAt", "contentType")
-    result: dict[str, Any] = {
-        "metrics": ctx.runtime.connector_metrics().get(f"north:{north_id}", {}),
-        "searchDate": format_instant(datetime.now(UTC)),
-    }
+    result: dict[str, Any] = {"metrics": metrics, "searchDate": format_instant(datetime.now(UTC))}
     for folder in ("cache", "error", "archive"):
         result[folder] = [
             {"filename": entry["filename"], "metadata": {key: entry.get(key) for key in metadata_keys}}
@@ -571,22 +575,31 @@ async def search_north_cache(ctx: CommandContext, command: StoredCommand) -> str
     return _json(result)
 
 
+async def search_north_cache(ctx: CommandContext, command: StoredCommand) -> str:
+    """``search-north-cache-content`` (the flat and the nested ``searchParams`` forms both read)."""
+    north_id = _id(command, "northConnectorId")
+    params = cache_search_params(_content(command))
+    found = await ctx.runtime.worker_request("north", north_id, "cache_search", params, timeout_s=CACHE_TIMEOUT_S)
+    return cache_search_result(found, ctx.runtime.connector_metrics().get(f"north:{north_id}", {}))
+
+
 _CONTENT_TYPES = {".csv": "csv", ".xml": "xml", ".json": "json"}
 
 
-async def get_north_cache_file(ctx: CommandContext, command: StoredCommand) -> str:
-    """``get-north-cache-file-content``: the first 2 MiB of one entry."""
-    north_id = _id(command, "northConnectorId")
-    content = _content(command)
+def cache_file_params(content: dict[str, Any]) -> dict[str, Any]:
+    """The entry a ``get-*-cache-file-content`` command asks for."""
     folder, filename = content.get("folder", "cache"), content.get("filename")
     if folder not in ("cache", "error", "archive"):
         raise SettingsError({"folder": "expected cache, error or archive"})
     if not isinstance(filename, str) or not filename:
         raise SettingsError({"filename": "required"})
-    params = {"folder": folder, "filename": filename, "maxBytes": PREVIEW_BYTES}
-    found = await ctx.runtime.worker_request("north", north_id, "cache_content", params, timeout_s=CACHE_TIMEOUT_S)
+    return {"folder": folder, "filename": filename, "maxBytes": PREVIEW_BYTES}
+
+
+def cache_file_result(found: Any, params: dict[str, Any], owner: str) -> str:
+    """The answer of a cache file read (its first 2 MiB); ``RefusedError`` when there is no such entry."""
     if found is None:
-        raise RefusedError(f"No entry {filename} in the {folder} folder of North {north_id}")
+        raise RefusedError(f"No entry {params['filename']} in the {params['folder']} folder of {owner}")
     logical = str(found["contentFile"])
     data = found["content"]
     return _json(
@@ -600,6 +613,14 @@ async def get_north_cache_file(ctx: CommandContext, command: StoredCommand) -> s
     )
 
 
+async def get_north_cache_file(ctx: CommandContext, command: StoredCommand) -> str:
+    """``get-north-cache-file-content``: the first 2 MiB of one entry."""
+    north_id = _id(command, "northConnectorId")
+    params = cache_file_params(_content(command))
+    found = await ctx.runtime.worker_request("north", north_id, "cache_content", params, timeout_s=CACHE_TIMEOUT_S)
+    return cache_file_result(found, params, f"North {north_id}")
+
+
 async def update_north_cache(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-north-cache-content``: removals then moves, folder by folder."""
     north_id = _id(command, "northConnectorId")
@@ -609,8 +630,6 @@ async def update_north_cache(ctx: CommandContext, command: StoredCommand) -> str
     )
     return "Cache updated successfully"
 
-
-_HISTORY = not_supported("History queries")
 
 HANDLERS: dict[str, Handler] = {
     "update-version": update_version,
@@ -645,21 +664,11 @@ HANDLERS: dict[str, Handler] = {
     "search-north-cache-content": search_north_cache,
     "get-north-cache-file-content": get_north_cache_file,
     "update-north-cache-content": update_north_cache,
-    "create-history-query": _HISTORY,
-    "update-history-query": _HISTORY,
-    "delete-history-query": _HISTORY,
-    "update-history-query-status": _HISTORY,
-    "test-history-query-north-connection": _HISTORY,
-    "test-history-query-south-connection": _HISTORY,
-    "test-history-query-south-item": _HISTORY,
-    "create-or-update-history-query-south-items-from-csv": _HISTORY,
-    "search-history-cache-content": _HISTORY,
-    "get-history-cache-file-content": _HISTORY,
-    "update-history-cache-content": _HISTORY,
+    **HISTORY_HANDLERS,
     "create-custom-transformer": transformer_handlers.create_custom_transformer,
     "update-custom-transformer": transformer_handlers.update_custom_transformer,
     "delete-custom-transformer": transformer_handlers.delete_custom_transformer,
     "test-custom-transformer": transformer_handlers.test_custom_transformer,
     "test-transformer": transformer_handlers.test_transformer,
 }
-"""Command type → handler. History queries plug in here when they exist."""
+"""Command type → handler (the history-query ones: ``engine.oianalytics.history_handlers``)."""

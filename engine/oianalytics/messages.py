@@ -209,9 +209,30 @@ def _full_transformers() -> list[dict[str, Any]]:
     ]
 
 
-def history_queries() -> dict[str, Any]:
-    """The ``history-queries`` payload: the complete set, empty until history queries exist in this version."""
-    return {"historyQueries": []}
+def history_queries(store: ConfigStore) -> dict[str, Any]:
+    """The ``history-queries`` payload: the complete set of history queries, every secret blank."""
+    found = []
+    for light in store.list_history_queries():
+        dto = msgspec.to_builtins(store.history_query_dto(light.id))
+        settings = {key: dto[key] for key in ("name", "description", "status", "southType", "southSettings",
+                                              "queryTimeRange", "northType", "northSettings", "caching")}  # fmt: skip
+        settings["items"] = [
+            {"id": item["id"], **_internal(item), **{key: item[key] for key in ("name", "enabled", "settings")}}
+            for item in dto["items"]
+        ]
+        settings["northTransformers"] = []
+        found.append({"oIBusInternalId": dto["id"], **_internal(dto), "settings": settings})
+    return {"historyQueries": found}
+
+
+def _internal(dto: dict[str, Any]) -> dict[str, Any]:
+    """Upstream's audit fields of a message entry."""
+    return {
+        "oIBusCreatedBy": (dto.get("createdBy") or {}).get("id"),
+        "oIBusUpdatedBy": (dto.get("updatedBy") or {}).get("id"),
+        "oIBusCreatedAt": dto.get("createdAt"),
+        "oIBusUpdatedAt": dto.get("updatedAt"),
+    }
 
 
 class MessageQueue:

@@ -6,7 +6,7 @@ Mixed into ``engine.engine.Engine`` (part of ``engine.runtime.Runtime``), which 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -20,6 +20,14 @@ from engine.supervisor.worker import Worker, WorkerGone
 log = structlog.get_logger("engine.engine")
 
 
+class WorkerGroup(Protocol):
+    """Workers the engine supervises besides its connectors' (the history queries' runs)."""
+
+    def workers(self) -> list[Worker]:
+        """Every worker of the group."""
+        ...
+
+
 class WorkerQueries:
     """Lookups over ``souths`` (id → worker) and ``norths`` (id → routing slot with its worker)."""
 
@@ -29,6 +37,7 @@ class WorkerQueries:
     _connector_states: dict[str, ConnectorState]
     offline_caches: OfflineCaches
     parked: ParkedNorths
+    history: WorkerGroup
 
     def _worker(self, kind: str, connector_id: str) -> Worker | None:
         if kind == "south":
@@ -37,7 +46,7 @@ class WorkerQueries:
         return slot.worker if slot is not None else None
 
     def _workers(self) -> list[Worker]:
-        return [*self.souths.values(), *(slot.worker for slot in self.norths.values())]
+        return [*self.souths.values(), *(slot.worker for slot in self.norths.values()), *self.history.workers()]
 
     def connector_state(self, kind: str, connector_id: str) -> dict[str, Any]:
         """Supervision state of a connector's worker."""

@@ -52,7 +52,11 @@ class Runner(ABC, Generic[C]):
         self.engine_name = start.engine_name
         self.connector_id: str = self.dto["id"]
         self.logger = WorkerLogger(
-            channel, start.log_level, scopeType=start.role, scopeId=self.connector_id, scopeName=self.dto["name"]
+            channel,
+            start.log_level,
+            scopeType="history-query" if "history" in self.dto else start.role,
+            scopeId=self.connector_id,
+            scopeName=self.dto["name"],
         )
         self.manifest: ConnectorManifest = registry.manifest(start.role, self.dto["type"])
         self.connector_cls = registry.connector_class(start.role, self.dto["type"])

@@ -18,6 +18,7 @@ from engine.cache.south import SouthCacheDB
 from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
 from engine.ipc import Ack, Content, Message, Nack, Start
 from engine.worker.channel import Channel
+from engine.worker.history import HistoryReader
 from engine.worker.runner import Runner, convert_settings
 
 SUBSCRIPTION = "subscription"
@@ -230,6 +231,13 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         self._parallel = asyncio.Semaphore(1)
         self._stop_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        history = self.dto.get("history")
+        self._history_reader = (
+            HistoryReader(history, self._cache, self._history_progress, self.logger)
+            if history is not None and not history.get("test")
+            else None
+        )
+        """Set in history mode (a history query's South): its range is read once, no scan mode triggers it."""
 
     def metrics(self) -> dict[str, Any]:
         """South metrics as upstream names them."""
@@ -266,7 +274,10 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
     async def start_connector(self) -> None:
         """Build the connector from the DTO and start it."""
         settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
-        base = self.data_dir / "cache" / f"south-{self.connector_id}"
+        folder = (
+            f"history-{self.connector_id}/south" if self._history_reader is not None else f"south-{self.connector_id}"
+        )
+        base = self.data_dir / "cache" / folder
         (base / "tmp").mkdir(parents=True, exist_ok=True)
         connector: SouthConnector[Any, Any] = self.connector_cls(settings, self.context(base), self.sink, self._cache)
         self.connector = connector
@@ -332,12 +343,32 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         """Start the connector (retrying), until the stop."""
         async with asyncio.TaskGroup() as group:
             starter = group.create_task(self.start_with_backoff(), name=f"{self.connector_id}:start")
+            if self._history_reader is not None:
+                reading = asyncio.create_task(
+                    self._read_history(self._history_reader), name=f"{self.connector_id}:history"
+                )
+                self._tasks.add(reading)
+                reading.add_done_callback(self._tasks.discard)
             await self._stop_event.wait()
             starter.cancel()
 
+    async def _read_history(self, reader: HistoryReader) -> None:
+        """History mode: once the connector runs, read the whole range (then the engine stops this worker)."""
+        await self.started.wait()
+        await reader.run(lambda: self.connector, self._items)
+
+    def _history_progress(self, progress: dict[str, Any]) -> None:
+        self._metrics["historyMetrics"] = dict(progress)
+        self.send_metrics()
+
     def on_trigger(self, scan_mode_id: str) -> None:
         """Run the items of ``scan_mode_id``, unless their previous run is still going."""
-        if self.connector is None or not self.started.is_set() or scan_mode_id == SUBSCRIPTION:
+        if (
+            self.connector is None
+            or not self.started.is_set()
+            or scan_mode_id == SUBSCRIPTION
+            or self._history_reader is not None
+        ):
             return
         items = self._items_for(scan_mode_id)
         if not items:
@@ -421,7 +452,9 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         await super().stop_connector()
 
     async def stop(self) -> None:
-        """Stop the connector, then let ``run`` return."""
+        """Stop the connector (a history read first delivers its window in progress), then let ``run`` return."""
+        if self._history_reader is not None:
+            await self._history_reader.stop()
         await super().stop()
         await self.stop_connector()
         self.sink.fail_all("worker stopping")

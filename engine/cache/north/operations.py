@@ -83,9 +83,20 @@ async def run_operation(cache: OperableCache, method: str, params: dict[str, Any
     raise ValueError(f"unknown cache operation {method!r}")
 
 
-async def offline(data_folder: Path, north_id: str, method: str, params: dict[str, Any], *, logger: CacheLogger) -> Any:
-    """Run an operation on the cache folder of a North that no worker has open (open, run, close)."""
-    store = NorthStore(data_folder, f"north-{north_id}", logger=logger, io_threads=2)
+async def offline(
+    data_folder: Path,
+    north_id: str,
+    method: str,
+    params: dict[str, Any],
+    *,
+    logger: CacheLogger,
+    folder_name: str | None = None,
+) -> Any:
+    """Run an operation on the cache folder of a North that no worker has open (open, run, close).
+
+    ``folder_name`` defaults to ``north-<id>`` (a history query's North: ``history-<id>/north``).
+    """
+    store = NorthStore(data_folder, folder_name or f"north-{north_id}", logger=logger, io_threads=2)
     await store.open()
     try:
         return await run_operation(store, method, params)
@@ -109,12 +120,19 @@ class OfflineCaches:
         return self._locks.setdefault(north_id, asyncio.Lock())
 
     async def run(
-        self, north_id: str, method: str, params: dict[str, Any], timeout_s: float, *, logger: CacheLogger
+        self,
+        north_id: str,
+        method: str,
+        params: dict[str, Any],
+        timeout_s: float,
+        *,
+        logger: CacheLogger,
+        folder_name: str | None = None,
     ) -> Any:
         """``offline`` within ``timeout_s`` (hold ``lock(north_id)``); an unusable folder is a ``RuntimeError``."""
         try:
             async with asyncio.timeout(timeout_s):
-                return await offline(self.data_folder, north_id, method, params, logger=logger)
+                return await offline(self.data_folder, north_id, method, params, logger=logger, folder_name=folder_name)
         except OSError as err:
             raise RuntimeError(f"cannot work on the cache folder of North {north_id}: {err}") from err
 

@@ -52,6 +52,13 @@ def test_init_file_beats_everything_field_by_field(tmp_path: Path) -> None:
     )
 
 
+def test_port_0_is_kept_not_replaced_by_a_default(tmp_path: Path) -> None:
+    # 0 asks the system for a free port at each start: it must win over DEFAULT_PORT, not read as "unset".
+    (tmp_path / "oibus.init.json").write_text(json.dumps({"port": 0}))
+    assert read_init_settings(tmp_path, {"DEFAULT_PORT": "3000"}).port == 0
+    assert read_init_settings(tmp_path / "none", {"DEFAULT_PORT": "0"}).port == 0
+
+
 def test_bad_sources_are_all_reported(tmp_path: Path) -> None:
     (tmp_path / "oibus.init.json").write_text(json.dumps({"port": "x", "adminUsername": 3}))
     env = {"ADMIN_PASSWORD_FILE": str(tmp_path / "missing"), "DEFAULT_PORT": "70000"}

@@ -10,19 +10,6 @@ from engine_process import EngineProcess, north_body, scan_mode_id
 from oia_support import assert_secret_nowhere, registered_engine, wait_until
 from servers.oianalytics import FakeOIAnalytics
 
-HISTORY_AND_TRANSFORMER_TYPES = (
-    "create-history-query",
-    "update-history-query",
-    "delete-history-query",
-    "update-history-query-status",
-    "test-history-query-north-connection",
-    "test-history-query-south-connection",
-    "test-history-query-south-item",
-    "create-or-update-history-query-south-items-from-csv",
-    "search-history-cache-content",
-    "get-history-cache-file-content",
-    "update-history-cache-content",
-)
 NORTH_SECRET = "oia-secret"  # the password the fake checks (FakeOIAnalytics.basic)
 LOKI_SECRET = "loki-pw-31f9"
 SMB_SECRET = "smb-pw-77c2"
@@ -249,14 +236,14 @@ def test_every_command_type(tmp_path: Path) -> None:
             commandContent={**south_command, "settings": {"compression": False}},
         )
 
-        # Not in this version, unknown, wrong version, unpermitted.
+        # An unknown history query, unknown, wrong version, unpermitted (each history-query command is
+        # run in test_history_commands_functional).
         # (sent together: one refresh cycle fetches them all, the executor runs them in order)
-        batch = {t: commands.send(t, historyId="h1", commandContent={}) for t in HISTORY_AND_TRANSFORMER_TYPES}
+        missing = commands.send("delete-history-query", historyId="h1")
         coffee = commands.send("make-coffee")
         wrong_version = fake.add_command("delete-scan-mode", "0.0.1", scanModeId=mode)
-        for command_id in batch.values():
-            report = commands.final(command_id)
-            assert report["status"] == "ERRORED" and "not supported by this version" in report["result"], report
+        report = commands.final(missing)
+        assert report["status"] == "ERRORED" and "History query h1 not found" in report["result"], report
         assert commands.final(coffee)["result"] == "Unknown command type make-coffee"
         report = commands.final(wrong_version)
         assert report["status"] == "ERRORED" and report["result"].startswith("Wrong target version: 0.0.1")
