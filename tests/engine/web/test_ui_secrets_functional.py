@@ -179,5 +179,5 @@ def test_no_secret_comes_back_from_any_form(tmp_path: Path) -> None:
     # The edits' markers are what the store holds: typed secrets were saved, only never shown.
     with ConfigStore.open(data_dir, init=None) as store:
         for (kind, type_name), connector_id in saved.items():
-            stored = store.get_south(connector_id) if kind == "south" else store.get_north(connector_id)
+            stored = store.souths.get_south(connector_id) if kind == "south" else store.norths.get_north(connector_id)
             assert re.search(r"mk2[0-9a-f]{12}-0", json.dumps(stored.settings)), f"{kind} {type_name}: {stored}"
