@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from engine_process import AUTH, EngineProcess, free_port, scan_mode_id, wait_for  # noqa: E402
+from engine_process import AUTH, EngineProcess, scan_mode_id, wait_for  # noqa: E402
 from pipeline import CpuWatch, Fleet, _on_sigterm, file_writer_body, label  # noqa: E402
 
 MIB = 1024 * 1024
@@ -84,9 +84,10 @@ def south_metrics(engine: EngineProcess, south_id: str) -> dict[str, float]:
     return found
 
 
-def start_server(port: int, size: int) -> subprocess.Popen[bytes]:
+def start_server(size: int) -> tuple[subprocess.Popen[bytes], int]:
+    """The Modbus server in its own process, on the port the system assigns it (its first line says which)."""
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "servers" / "modbus.py"), "--port", str(port), "--size", str(size)],
+        [sys.executable, str(ROOT / "tests" / "servers" / "modbus.py"), "--size", str(size)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -94,7 +95,7 @@ def start_server(port: int, size: int) -> subprocess.Popen[bytes]:
     line = server.stdout.readline().decode()
     if not line.startswith("listening"):
         raise RuntimeError(f"Modbus server did not start: {line}{server.stdout.read().decode()[-2000:]}")
-    return server
+    return server, int(line.rsplit(":", 1)[1])
 
 
 def memory_lines(procs: list[tuple[str, psutil.Process]]) -> list[str]:
@@ -112,8 +113,7 @@ def run(args: argparse.Namespace, fleet: Fleet, tmp: Path) -> None:
     registers_per_scan = args.items * words
     if registers_per_scan > 65536:
         raise SystemExit(f"{args.items} {args.data_type} items need {registers_per_scan} registers (at most 65,536)")
-    port = free_port()
-    server = start_server(port, registers_per_scan)
+    server, port = start_server(registers_per_scan)
     fleet.raw.append(server)
     engine = fleet.engine(tmp / "data", args.log_level)
     every_second = scan_mode_id(engine, "Every second")

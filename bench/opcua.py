@@ -35,14 +35,15 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from engine_process import EngineProcess, free_port, north_body, scan_mode_id, wait_for  # noqa: E402
+from engine_process import EngineProcess, north_body, scan_mode_id, wait_for  # noqa: E402
 
 MIB = 1024 * 1024
 
 
-def start_server(port: int, items: int) -> subprocess.Popen[str]:
+def start_server(items: int) -> tuple[subprocess.Popen[str], str]:
+    """The OPC UA server in its own process, on the port the system assigns it (its ``ready`` line gives the URL)."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "servers" / "opcua.py"), "--port", str(port), "--items", str(items)],
+        [sys.executable, str(ROOT / "tests" / "servers" / "opcua.py"), "--items", str(items)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -52,7 +53,7 @@ def start_server(port: int, items: int) -> subprocess.Popen[str]:
     if not line.startswith("ready"):
         proc.kill()
         raise RuntimeError(f"OPC UA server did not start: {line!r}")
-    return proc
+    return proc, line.split(maxsplit=1)[1].strip()
 
 
 def south_body(url: str, items: int, scan_mode: str, name: str) -> dict[str, Any]:
@@ -170,9 +171,7 @@ def main() -> int:
     server: subprocess.Popen[str] | None = None
     engine: EngineProcess | None = None
     try:
-        port = free_port()
-        server = start_server(port, args.items)
-        url = f"opc.tcp://127.0.0.1:{port}/oibus/"
+        server, url = start_server(args.items)
         print(f"OPC UA server pid {server.pid} at {url}: {args.items:,} Double variables changing every second")
         engine = EngineProcess(tmp / "data", log_level="warning").start(timeout_s=60)
         for name in args.only.split(","):

@@ -17,7 +17,7 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -90,8 +90,8 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         # Closed after the API and the engine: the last reports of the workers are written too.
         async with MetricsStore.open(data_dir) as metrics:
-            metrics.prune("south", [south.id for south in store.list_souths()])
-            metrics.prune("north", [north.id for north in store.list_norths()])
+            metrics.prune("south", [south.id for south in store.souths.list_souths()])
+            metrics.prune("north", [north.id for north in store.norths.list_norths()])
             return await _serve(args, data_dir, store, logs, metrics, restored)
     finally:
         store.close()
@@ -120,7 +120,7 @@ async def _serve(
     engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
     # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
     stop = asyncio.Event()
-    proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
+    proxy = ProxyService(store.ip_filters.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
     _listen_to_engine(engine, store, logs, proxy, metrics)
     info = _engine_info(args, data_dir, restored)
@@ -144,7 +144,7 @@ async def _serve(
             if args.launcherVersion:
                 group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
-            _announce(args, data_dir, settings.web_server.port, [(scheme, site_port) for scheme, site_port, _ in sites])
+            _announce(args, data_dir, [(scheme, site_port) for scheme, site_port, _ in sites])
             await stop.wait()
             log.info("stopping")
             for _, _, site in sites:
@@ -237,8 +237,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
-def _announce(args: argparse.Namespace, data_dir: Path, port: int, sites: list[tuple[str, int]]) -> None:
+def _announce(args: argparse.Namespace, data_dir: Path, sites: list[tuple[str, int]]) -> None:
     """Log that the engine is up and print where it listens (the launcher and operators read that line)."""
+    port = sites[0][1]
     log.info(
         "oibus fully started", version=engine_version(), port=port, dataFolder=str(data_dir), safeMode=args.safe_mode
     )
@@ -266,6 +267,7 @@ async def _listen(
     sites: list[tuple[str, int, web.TCPSite]] = []
     for scheme, port, context in wanted:
         site = web.TCPSite(runner, host=None, port=port, reuse_address=True, ssl_context=context)
+        known = len(runner.addresses)
         try:
             await site.start()
         except OSError as err:
@@ -273,8 +275,20 @@ async def _listen(
             for _, _, started in sites:
                 await started.stop()
             return []
-        sites.append((scheme, port, site))
+        sites.append((scheme, _bound_port(runner.addresses[known:], port), site))
     return sites
+
+
+def _bound_port(addresses: list[Any], configured: int) -> int:
+    """The port a site got: the configured one, or with port 0 the one the system gave its IPv4 socket.
+
+    With port 0 and every interface, each address family gets its own port; loopback IPv4 is the one
+    announced (IPv4 socket names are ``(host, port)`` pairs, IPv6 ones have four fields).
+    """
+    if configured or not addresses:
+        return configured
+    ipv4 = [address for address in addresses if isinstance(address, tuple) and len(address) == 2]
+    return int((ipv4 or addresses)[0][1])
 
 
 def reset_admin_password(data_dir: Path) -> int:
@@ -285,9 +299,9 @@ def reset_admin_password(data_dir: Path) -> int:
     store = ConfigStore.open(data_dir, init=None)
     try:
         try:
-            store.set_user_password("admin", "pass")
+            store.users.set_user_password("admin", "pass")
         except NotFoundError:
-            store.create_user({"login": "admin", "password": "pass"})
+            store.users.create_user({"login": "admin", "password": "pass"})
     finally:
         store.close()
     print("User admin can log in with the password 'pass': change it at once.", flush=True)

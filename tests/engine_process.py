@@ -1,4 +1,4 @@
-"""Run a real engine process on a free port for end-to-end tests, and talk to its REST API."""
+"""Run a real engine process on a port the system assigns for end-to-end tests, and talk to its REST API."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -24,34 +25,64 @@ import psutil
 AUTH = "Basic " + b64encode(b"admin:pass").decode()
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+ANNOUNCE = re.compile(r"listening on (https?://localhost:\d+(?: and https?://localhost:\d+)?)")
+
+
+def announced_ports(output: str) -> dict[str, int] | None:
+    """``{"http": port, "https": port}`` from the last ``listening on`` line an engine printed, if any."""
+    found = ANNOUNCE.findall(output)
+    if not found:
+        return None
+    ports: dict[str, int] = {}
+    for url in found[-1].split(" and "):
+        scheme, _, port = url.partition("://localhost:")
+        ports[scheme] = int(port)
+    return ports
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    The socket is bound (so nobody else can take the port) but never listens: a connection gets a reset,
+    exactly as a host with nothing on that port answers.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
-        return port
+        yield port
 
 
 class EngineProcess:
-    """``python -m engine --config <data_dir>`` with a first-start port from ``oibus.init.json``."""
+    """``python -m engine --config <data_dir>``; on a first start it listens on the port the system gives.
+
+    ``oibus.init.json`` says port 0 unless ``port`` is given; ``start`` reads the port from the engine's
+    ``listening on`` line, so no test ever guesses a free port. A restart on the same data folder gets a new
+    port, unless the test pinned one (``pin_port``).
+    """
 
     def __init__(
         self,
         data_dir: Path,
-        port: int | None = None,
+        port: int = 0,
         *,
         log_level: str = "info",
         tls: ssl.SSLContext | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
+        self.port = port
+        """Where the API answers: the first-start port until ``start`` learns the one the engine got."""
         self.log_level = log_level
         self.tls = tls
-        """With a client TLS context, talk HTTPS to ``port`` (the engine's ``webServer.https.port``)."""
+        """With a client TLS context, talk HTTPS to the engine's ``webServer.https`` listener."""
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-engine.log"
+
+    def pin_port(self) -> None:
+        """Store the port the engine got as ``webServer.port``, so its next starts listen there again."""
+        self.ok("PUT", "/api/engine/web-server", {"port": self.port})
 
     @property
     def url(self) -> str:
@@ -64,6 +95,8 @@ class EngineProcess:
         if not (self.data_dir / "oibus.db").exists():
             (self.data_dir / "oibus.init.json").write_text(json.dumps({"port": self.port}))
         env = {**os.environ, "OIBUS_LOG_LEVEL": self.log_level, **self.env}
+        # The log file keeps previous starts: only the line this start prints tells where it listens now.
+        printed = len(self.log())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--config", str(self.data_dir)],
@@ -76,6 +109,11 @@ class EngineProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"engine exited with {self.proc.returncode}: {self.log()}")
+            ports = announced_ports(self.log()[printed:])
+            if ports is None:
+                time.sleep(0.05)
+                continue
+            self.port = ports["https" if self.tls else "http"]
             try:
                 with urllib.request.urlopen(f"{self.url}/api/engine/status", timeout=1, context=self.tls):
                     return self

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from engine_process import EngineProcess, announced_ports
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +42,25 @@ def api_up(port: int) -> bool:
             return bool(200 <= answer.status < 300)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def engine_api(data: Path, output: Callable[[], str], timeout_s: float = 60.0) -> EngineProcess:
+    """A client for the engine a launcher runs on ``data``, first started with port 0 (``oibus.init.json``).
+
+    It waits for the engine's ``listening on`` line in ``output`` (the launcher's log) and pins that port as
+    ``webServer.port``, so the engines the launcher starts next (restarts, upgrades) listen there again.
+    """
+    found: dict[str, int] = {}
+
+    def announced() -> bool:
+        found.update(announced_ports(output()) or {})
+        return "http" in found
+
+    wait_until(announced, "the engine's 'listening on' line", timeout_s)
+    api = EngineProcess(data, found["http"])
+    wait_until(lambda: api_up(api.port), "the engine API", timeout_s)
+    api.pin_port()
+    return api
 
 
 def children(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:

@@ -71,23 +71,32 @@ def _data_source(request: web.Request) -> str:
 
 
 def answer(
-    result: IngestResult, data_source_id: str, *, ok_status: int = 204, failure_status: int | None = None
+    result: IngestResult,
+    data_source_id: str,
+    *,
+    ok_status: int = 204,
+    failure_status: int | None = None,
+    north_ids: list[str] | None = None,
 ) -> web.Response:
     """The answer to an ingestion: ``ok_status`` once stored everywhere; otherwise raise.
 
     A North that could not store the content gives 503 (``Retry-After``); no North, running or stopped, taking
     it gives 404 (nothing was stored: the client keeps its data). ``failure_status`` replaces both for
-    clients that retry only on some statuses (v2 senders: 400 and 500).
+    clients that retry only on some statuses (v2 senders: 400 and 500). With ``northId`` (``north_ids``),
+    ids naming no North are skipped as upstream does, but when none of them names one the answer is that
+    404, where upstream answers 204 and drops the content.
     """
     if result.refused:
         reasons = "; ".join(f"{north}: {reason}" for north, reason in result.refused.items())
         message = f"content not stored everywhere, send it again ({reasons})"
         raise TryAgainLater(message, status=failure_status or 503)
     if not result.stored and not result.ignored:
-        message = (
-            f"nothing stored: no North connector takes content from data source {data_source_id!r}"
-            " (keep it and send it again once one does)"
+        taker = (
+            f"the Norths named by northId ({', '.join(north_ids)}) do not exist here or do not take this content"
+            if north_ids
+            else f"no North connector takes content from data source {data_source_id!r}"
         )
+        message = f"nothing stored: {taker} (keep it and send it again once one does)"
         if failure_status is not None:
             raise TryAgainLater(message, status=failure_status)
         raise NotFoundError(message)
@@ -139,14 +148,15 @@ async def post_content(request: web.Request) -> web.Response:
         )
     else:
         result = await runtime.ingest_content(body, data_source_id=data_source_id, north_ids=_north_ids(request))
-    return answer(result, data_source_id)
+    return answer(result, data_source_id, north_ids=_north_ids(request))
 
 
 @routes.post("/api/content/file")
 async def post_file(request: web.Request) -> web.Response:
     """Multipart field ``file``: saved to a private scratch file, routed, then removed."""
     data_source_id = _data_source(request)
-    return answer(await receive_file(request, data_source_id, _north_ids(request)), data_source_id)
+    north_ids = _north_ids(request)
+    return answer(await receive_file(request, data_source_id, north_ids), data_source_id, north_ids=north_ids)
 
 
 async def receive_file(request: web.Request, data_source_id: str, north_ids: list[str] | None) -> IngestResult:

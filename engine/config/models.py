@@ -32,6 +32,14 @@ Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Positive = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+ListenPort = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=65535,
+        description="TCP port to listen on; 0 lets the system pick a free one at each start (the console says which).",
+    ),
+]
 
 LogLevel = Literal["silent", "error", "warn", "info", "debug", "trace"]
 TokenDuration = Literal["1h", "6h", "1d", "3d", "7d", "14d", "30d"]
@@ -89,14 +97,14 @@ class HttpsSettings(Model, frozen=True, kw_only=True):
     """
 
     enabled: bool = False
-    port: Port = 2443
+    port: ListenPort = 2443
     keep_http: bool = True
 
 
 class WebServerSettings(Model, frozen=True, kw_only=True):
     """``webServer``: HTTP port of the API and UI, the lifetime of login tokens, and HTTPS (ours)."""
 
-    port: Port = 2223
+    port: ListenPort = 2223
     auth_token_duration: TokenDuration = "7d"
     https: HttpsSettings = HttpsSettings()
 
@@ -114,7 +122,7 @@ class ProxyServerSettings(Model, frozen=True, kw_only=True):
     """``proxyServer``: the built-in HTTP forward proxy."""
 
     enabled: bool = False
-    port: Port = 9000
+    port: ListenPort = 9000
     username: str | None = None
     password: OptionalSecret = None
     forward: ForwardProxySettings = ForwardProxySettings()

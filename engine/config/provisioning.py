@@ -42,7 +42,8 @@ class InitSettings:
         )
 
 
-_Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+# 0: the system picks a free port at each start (tests, several engines on one host).
+_Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
 class _InitFile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -77,7 +78,7 @@ def read_init_settings(data_dir: Path, environ: Mapping[str, str] | None = None)
         engine_name=_first(from_file.engine_name, env.get("ENGINE_NAME"), defaults.engine_name),
         admin_username=_first(from_file.admin_username, username_file, env.get("ADMIN_USERNAME"), "admin"),
         admin_password=_first(from_file.admin_password, password_file, env.get("ADMIN_PASSWORD"), "pass"),
-        port=from_file.port or port or defaults.port,
+        port=next((value for value in (from_file.port, port) if value is not None), defaults.port),
     )
     log.info(
         "init_settings_read",

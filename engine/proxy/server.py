@@ -20,6 +20,7 @@ import base64
 import binascii
 import contextlib
 import hmac
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -110,9 +111,14 @@ class ProxyServer:
 
     @property
     def port(self) -> int:
-        """The port actually listened on (useful with port 0)."""
+        """The port actually listened on (useful with port 0: that of the IPv4 socket, which clients use).
+
+        With port 0 and every interface, each address family gets its own port from the system.
+        """
         assert self._server is not None, "proxy not started"
-        port: int = self._server.sockets[0].getsockname()[1]
+        sockets = self._server.sockets
+        ipv4 = [sock for sock in sockets if sock.family == socket.AF_INET]
+        port: int = (ipv4 or list(sockets))[0].getsockname()[1]
         return port
 
     async def start(self) -> None:

@@ -184,13 +184,16 @@ class ParkedLink:
     """Stands for the worker of a parked North in its ``NorthSlot``.
 
     Each content sent is stored by the engine in the North's cache, then answered in the slot's outbox, as
-    a worker's ``stored`` would be.
+    a worker's ``stored`` would be. The stores run in the engine's task group (``group``), tracked here so
+    that ``drain`` can wait for them; a store that fails is logged under the North's scope and answered
+    as refused (the South keeps its data), so no content waits for an answer that never comes.
     """
 
-    def __init__(self, north: ParkedNorth, caches: ParkedCaches) -> None:
+    def __init__(self, north: ParkedNorth, caches: ParkedCaches, group: asyncio.TaskGroup) -> None:
         self.north = north
         self.slot: NorthSlot[ParkedLink] | None = None
         self._caches = caches
+        self._group = group
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -207,16 +210,36 @@ class ParkedLink:
         """Store one content (other frames mean nothing here)."""
         if not isinstance(message, Content):
             return
-        task = asyncio.get_running_loop().create_task(self._store(message), name=f"engine:park:{self.north.route.id}")
+        task = self._group.create_task(self._store(message), name=f"engine:park:{self.north.route.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _store(self, content: Content) -> None:
-        reason = await self._caches.store(self.north, content)
-        if self.slot is not None:
-            entry = self.slot.outbox.pop(content.seq, None)
-            if entry is not None:
-                entry[1].answer(self.north.route.id, reason)
+        # Nothing may escape: an exception would cancel the engine's whole task group.
+        try:
+            reason = await self._caches.store(self.north, content)
+        except Exception as err:
+            _log.error(
+                "stopped north cannot store content",
+                scopeType="north",
+                scopeId=self.north.route.id,
+                scopeName=self.north.name,
+                seq=content.seq,
+                error=str(err) or type(err).__name__,
+            )
+            reason = f"stopped North cannot store: {str(err) or type(err).__name__}"
+        self._answer(content.seq, reason)
+
+    def _answer(self, seq: int, reason: str | None) -> None:
+        if self.slot is None:
+            return
+        entry = self.slot.outbox.pop(seq, None)
+        if entry is None:
+            return
+        try:
+            entry[1].answer(self.north.route.id, reason)
+        except Exception:
+            _log.exception("stopped north answer failed", scopeType="north", scopeId=self.north.route.id, seq=seq)
 
     async def drain(self) -> None:
         """Wait for the stores under way (before the North's worker takes its cache back)."""
@@ -224,9 +247,11 @@ class ParkedLink:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def parked_slot(dto: Mapping[str, Any], types: Iterable[str], caches: ParkedCaches) -> NorthSlot[ParkedLink]:
-    """The routing slot of a North without a worker."""
-    link = ParkedLink(ParkedNorth.from_dto(dto, types), caches)
+def parked_slot(
+    dto: Mapping[str, Any], types: Iterable[str], caches: ParkedCaches, group: asyncio.TaskGroup
+) -> NorthSlot[ParkedLink]:
+    """The routing slot of a North without a worker; its stores run in ``group``."""
+    link = ParkedLink(ParkedNorth.from_dto(dto, types), caches, group)
     slot = NorthSlot(route=link.north.route, worker=link)
     link.slot = slot
     return slot
@@ -240,9 +265,11 @@ class ParkedNorths:
         """North id → routing slot, for every parked North (the engine routes to these beside its workers)."""
         self.caches = ParkedCaches(data_dir, lock_for)
         self._sweeper: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
 
     def start(self, group: asyncio.TaskGroup) -> None:
-        """Close idle cache folders in the background, in the engine's task group."""
+        """Close idle cache folders in the background, and store parked content, in the engine's task group."""
+        self._group = group
         self._sweeper = group.create_task(self.caches.run_sweeper(), name="engine:parked-sweeper")
 
     async def park(self, north_id: str, dto: Mapping[str, Any] | None, types: Callable[[str], Iterable[str]]) -> None:
@@ -258,8 +285,10 @@ class ParkedNorths:
         if dto is None:
             await self.caches.release(north_id)
             return
+        if self._group is None:
+            raise RuntimeError("ParkedNorths.start(group) must run before a North is parked")
         try:
-            self.slots[north_id] = parked_slot(dto, types(dto["type"]), self.caches)
+            self.slots[north_id] = parked_slot(dto, types(dto["type"]), self.caches, self._group)
         except Exception as err:  # An unknown type: nothing can be stored for it.
             _log.warning("stopped north cannot keep content", north=north_id, error=str(err))
 

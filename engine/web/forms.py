@@ -1,8 +1,8 @@
 """Turn a manifest's JSON Schema (as ``GET /api/{south|north}/manifests/{type}`` serves it) into form fields.
 
-Enums become selects, booleans switches, nested objects fieldsets, ``secret`` fields password inputs
-that are never filled back; every field carries its dotted path so that the API's field errors
-(``settings.inputFolder: ...``) land next to the input they name.
+Enums become selects, booleans switches, nested objects fieldsets, lists and free-form maps JSON text
+areas, ``secret`` fields password inputs that are never filled back; every field carries its dotted path
+so that the API's field errors (``settings.inputFolder: ...``) land next to the input they name.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One input of a generated form (``kind``: text, integer, number, boolean, select, secret, group)."""
+    """One input of a generated form (``kind``: text, integer, number, boolean, select, secret, json, group)."""
 
     path: str
     label: str
@@ -70,6 +70,9 @@ def _object_fields(schema: dict[str, Any], defs: dict[str, Any], values: dict[st
         elif prop.get("type") == "object" and "properties" in prop:
             nested = value if isinstance(value, dict) else {}
             found.append(replace(base, kind="group", children=tuple(_object_fields(prop, defs, nested, path))))
+        elif prop.get("type") in ("array", "object"):
+            # A list, or a free-form map: edited as JSON text (the API checks its shape and names the field).
+            found.append(replace(base, kind="json", value=value))
         else:
             found.append(replace(base, value="" if value is None else value))
     return found

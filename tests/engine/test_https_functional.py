@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from config_fakes import FAST_HASHER
-from engine_process import AUTH, EngineProcess, free_port
+from engine_process import AUTH, EngineProcess, announced_ports
 
 from engine.config import ConfigStore, InitSettings
 
@@ -39,13 +39,17 @@ def refuses_connections(port: int) -> bool:
 
 
 def test_https_with_a_generated_certificate_then_without_http(tmp_path: Path) -> None:
-    data_dir, http_port, https_port = tmp_path / "data", free_port(), free_port()
-    configure(data_dir, http_port, enabled=True, port=https_port)
+    # Port 0 for both listeners: the system assigns them and the engine's console line says which.
+    data_dir = tmp_path / "data"
+    configure(data_dir, 0, enabled=True, port=0)
     cert_path, key_path = data_dir / "certs" / "cert.pem", data_dir / "certs" / "private.pem"
     assert not cert_path.exists()
 
-    engine = EngineProcess(data_dir, http_port).start()
+    engine = EngineProcess(data_dir).start()
     try:
+        ports = announced_ports(engine.log())
+        assert ports is not None and set(ports) == {"http", "https"}, engine.log()
+        http_port, https_port = ports["http"], ports["https"]
         assert cert_path.is_file() and stat.S_IMODE(key_path.stat().st_mode) == 0o600
         # Clients pin the self-signed certificate; its names cover 127.0.0.1 and localhost.
         pinned = ssl.create_default_context(cafile=str(cert_path))
@@ -61,10 +65,11 @@ def test_https_with_a_generated_certificate_then_without_http(tmp_path: Path) ->
         assert engine.stop() == 0, engine.log()
     certificate = cert_path.read_bytes()
 
-    configure(data_dir, http_port, enabled=True, port=https_port, keepHttp=False)
-    engine = EngineProcess(data_dir, https_port, tls=pinned).start()
+    configure(data_dir, 0, enabled=True, port=0, keepHttp=False)
+    engine = EngineProcess(data_dir, tls=pinned).start()
     try:
         assert engine.ok("GET", "/api/engine/info")["oibusName"] == "OIBus"
+        assert set(announced_ports(engine.log()) or {}) == {"https"}, engine.log()
         assert refuses_connections(http_port)
         # The certificate of the first start is kept.
         assert cert_path.read_bytes() == certificate

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from pathlib import Path
 
-from engine_process import EngineProcess, free_port, wait_for
+from engine_process import EngineProcess, wait_for
 
 sys.path.insert(0, str(Path(__file__).parent / "oianalytics"))
 
@@ -15,6 +16,7 @@ from servers.oianalytics import FakeOIAnalytics
 
 PROXY_USER = "ot-oibus"
 PROXY_PASSWORD = "it-proxy-pw-41d7"
+PROXY_STARTED = re.compile(r"proxy_started port=(\d+)")
 
 
 def listening(port: int) -> bool:
@@ -28,10 +30,14 @@ def test_ot_registers_through_the_it_proxy_and_only_with_its_credentials(tmp_pat
         it = EngineProcess(tmp_path / "it").start()
         ot = EngineProcess(tmp_path / "ot", env=FAST_CHECK).start()
         try:
-            port = free_port()
-            proxy = {"enabled": True, "port": port, "username": PROXY_USER, "password": PROXY_PASSWORD}
+            # Port 0: the system assigns the proxy's port, which IT logs when it starts listening.
+            proxy = {"enabled": True, "port": 0, "username": PROXY_USER, "password": PROXY_PASSWORD}
             assert it.request("PUT", "/api/engine/proxy", proxy)[0] in (200, 204)
-            wait_for(lambda: listening(port), 10, "IT proxy listening")
+            wait_for(lambda: PROXY_STARTED.search(it.log()) is not None, 10, "IT proxy listening")
+            started = PROXY_STARTED.search(it.log())
+            assert started is not None
+            port = int(started.group(1))
+            assert listening(port)
             via_it = {"useProxy": True, "proxyUrl": f"http://127.0.0.1:{port}", "proxyUsername": PROXY_USER}
 
             # Wrong proxy credentials: IT's proxy refuses the tunnel, so nothing reaches OIAnalytics.

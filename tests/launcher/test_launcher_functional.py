@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from engine_process import EngineProcess, free_port, north_body
-from launcher_process import LauncherRun, api_up, children, records, wait_until
+from engine_process import EngineProcess, north_body
+from launcher_process import LauncherRun, api_up, children, engine_api, records, wait_until
 
 from engine.config.provisioning import InitSettings
 from engine.config.store import ConfigStore
@@ -62,11 +62,10 @@ def script(tmp_path: Path, name: str, body: str, **constants: Any) -> Path:
 
 
 def engine_launcher(tmp_path: Path, launchers: list[LauncherRun]) -> tuple[LauncherRun, EngineProcess, Path]:
-    """A launcher running the real engine on a free port (set by ``oibus.init.json`` on first start)."""
+    """A launcher running the real engine on a port the system assigns (port 0 in ``oibus.init.json``)."""
     data = tmp_path / "data"
     data.mkdir()
-    port = free_port()
-    (data / "oibus.init.json").write_text(json.dumps({"port": port}))
+    (data / "oibus.init.json").write_text(json.dumps({"port": 0}))
     record = tmp_path / "engine.jsonl"
     wrapper = script(tmp_path, "oibus-engine", ENGINE_WRAPPER, RECORD=str(record))
     run = LauncherRun(
@@ -86,8 +85,7 @@ def engine_launcher(tmp_path: Path, launchers: list[LauncherRun]) -> tuple[Launc
     )
     launchers.append(run)
     # An API client only: the launcher owns the engine process.
-    api = EngineProcess(data, port)
-    wait_until(lambda: api_up(port), "the engine API")
+    api = engine_api(data, run.log)
     return run, api, record
 
 
@@ -237,7 +235,7 @@ def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) ->
     data = tmp_path / "data"
     store = ConfigStore.open(data, init=InitSettings(admin_password="forgotten"))
     try:
-        assert store.password_hash("admin") is not None
+        assert store.users.password_hash("admin") is not None
     finally:
         store.close()
 
@@ -253,10 +251,10 @@ def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) ->
     assert "password 'pass'" in done.stdout.decode()
     store = ConfigStore.open(data, init=None)
     try:
-        found = store.password_hash("admin")
+        found = store.users.password_hash("admin")
         assert found is not None
-        assert store.verify_password(found[1], "pass")
-        assert not store.verify_password(found[1], "forgotten")
+        assert store.users.verify_password(found[1], "pass")
+        assert not store.users.verify_password(found[1], "forgotten")
     finally:
         store.close()
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import psutil
 import pytest
-from engine_process import EngineProcess, free_port, north_body
-from launcher_process import LauncherRun, api_up, wait_until
+from engine_process import north_body
+from launcher_process import LauncherRun, api_up, engine_api, wait_until
 from release_build import Release, Y, Z
 from upgrade_bundles import snapshot, unzip
 
@@ -45,8 +45,7 @@ class Installed:
         self.install = unzip(release.x, tmp_path / "OIBus")
         self.data = tmp_path / "OIBusData"
         self.data.mkdir()
-        port = free_port()
-        (self.data / "oibus.init.json").write_text(json.dumps({"port": port}))
+        (self.data / "oibus.init.json").write_text(json.dumps({"port": 0}))
         no_python = tmp_path / "empty-path"
         no_python.mkdir()
         env = {"PATH": str(no_python), "HOME": str(tmp_path), "LANG": "C.UTF-8", "OIBUS_LOG_LEVEL": "info"}
@@ -55,7 +54,7 @@ class Installed:
         args = ["--config", str(self.data), "--upgrade-window", str(window_s), "--backoff-initial", "0.1"]
         self.run = LauncherRun(tmp_path, *args, command=[str(self.install / "oibus-launcher")], env=env)
         launchers.append(self.run)
-        self.api = EngineProcess(self.data, port)
+        self.api = engine_api(self.data, self.run.log)
         self.wait_version(X)
 
     def version(self) -> str | None:

@@ -6,8 +6,9 @@ assigns to its listener, with four separate tables (coils, discrete inputs, hold
 ``set``/``get`` change and read the tables from the test; ``stop``/``start`` drop and bring back the server on
 the same port, keeping the tables (a device rebooting, or a network cut).
 
-Standalone (``python tests/servers/modbus.py --port N``), it serves tables where register ``i`` holds ``i``
-and coil ``i`` is ``i % 2``, until SIGTERM or SIGINT: the benchmark runs it in its own process.
+Standalone (``python tests/servers/modbus.py [--port N]``, by default on a port the system assigns, printed on
+its first line), it serves tables where register ``i`` holds ``i`` and coil ``i`` is ``i % 2``, until SIGTERM or
+SIGINT: the benchmark runs it in its own process.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ async def _serve(port: int, size: int) -> None:
 def main() -> None:
     """Serve until SIGTERM/SIGINT (used by ``bench/modbus.py``)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0, help="0 (default): the system assigns one, printed")
     parser.add_argument("--size", type=int, default=10_000)
     args = parser.parse_args()
     asyncio.run(_serve(args.port, args.size))

@@ -1,4 +1,4 @@
-"""A private Mosquitto broker for tests that need auth, TLS or a restart: a real child process on a free port.
+"""A private Mosquitto broker for tests that need auth, TLS or a restart: a real child process on its own port.
 
     with private_mosquitto(tmp_path, users={"oibus": "secret"}) as broker:
         broker.url  # mqtt://127.0.0.1:<port>
@@ -27,7 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from engine_process import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
@@ -122,6 +121,30 @@ def make_pki(folder: Path, client_name: str = "oibus-client") -> TlsFiles:
     return files
 
 
+PORT_ATTEMPTS = 5
+
+
+class PortTaken(RuntimeError):
+    """Another process took the port between the probe and the broker's bind."""
+
+
+def _probe_port() -> int:
+    """A port the system assigns to a probe socket (closed at once: the broker binds it next)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, offset: int) -> str:
+    """What was appended to ``path`` after ``offset``."""
+    if not path.exists():
+        return ""
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode(errors="replace")
+
+
 class Mosquitto:
     """``mosquitto -c <conf>`` on a free loopback port; ``stop`` saves its sessions, ``start`` restores them."""
 
@@ -134,12 +157,12 @@ class Mosquitto:
         require_certificate: bool = False,
     ) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = 0
+        """Chosen at the first ``start``; restarts keep it."""
         self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} 127.0.0.1",
             "user root",
             f"allow_anonymous {'false' if users or require_certificate else 'true'}",
             "persistence true",
@@ -160,7 +183,7 @@ class Mosquitto:
             lines += [f"cafile {tls.ca}", f"certfile {tls.server_cert}", f"keyfile {tls.server_key}"]
             if require_certificate:
                 lines += ["require_certificate true", "use_identity_as_username true"]
-        (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+        self._settings = lines
 
     @property
     def url(self) -> str:
@@ -168,17 +191,39 @@ class Mosquitto:
         return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Mosquitto:
-        """Spawn the broker and wait until it accepts connections."""
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.folder / "stderr.log").open("ab"),
-        )
+        """Spawn the broker and wait until it listens.
+
+        Mosquitto cannot listen on a port the system assigns (its port 0 means a Unix socket), so the first
+        start takes a port the system just assigned to a probe socket and, should another process take it
+        first, starts again on another one: the broker's own log says whether it got the port.
+        """
+        if self.port:
+            return self._spawn(self.port, timeout_s)
+        for _ in range(PORT_ATTEMPTS):
+            try:
+                return self._spawn(_probe_port(), timeout_s)
+            except PortTaken:
+                continue
+        raise RuntimeError(f"mosquitto found every port taken after {PORT_ATTEMPTS} attempts: {self.log()}")
+
+    def _spawn(self, port: int, timeout_s: float) -> Mosquitto:
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text("\n".join([f"listener {port} 127.0.0.1", *self._settings]) + "\n")
+        # Only what this start writes tells whether it listens: the files keep earlier runs.
+        logs = [self.folder / "mosquitto.log", self.folder / "stderr.log"]
+        offsets = [path.stat().st_size if path.exists() else 0 for path in logs]
+        with logs[1].open("ab") as stderr:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            said = "".join(_tail(path, offset) for path, offset in zip(logs, offsets, strict=True))
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {self.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                self.proc = None
+                if "Address already in use" in said and not self.port:
+                    raise PortTaken(port)
+                raise RuntimeError(f"mosquitto exited: {self.log()}")
+            if f"listen socket on port {port}" in said:
+                self.port = port
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"mosquitto not listening after {timeout_s} s: {self.log()}")

@@ -1,6 +1,6 @@
 """An in-process asyncua server for the OPC UA connector tests (and a stand-alone one for the bench).
 
-``OpcuaTestServer`` listens on a free loopback port with:
+``OpcuaTestServer`` listens on a loopback port the system assigns (``port``, ``url`` once started) with:
 - one writable variable per built-in type in namespace 2 (``ns=2;s=<Type>``, see ``SCALARS``), plus ``Array``
   (Int32[]), ``Uncertain`` (a value with an Uncertain status) and ``Counter`` (Double, for subscriptions);
 - a historized Double ``ns=2;s=History`` whose history a test fills with ``add_history``; raw reads are
@@ -11,8 +11,9 @@
   generated with the connector's own helper, users (user name -> password) and trusted user certificates.
 
 ``stop()`` then ``start()`` restarts it on the same port with the same history and current values (what a
-peer restart looks like to a client). ``python tests/servers/opcua.py --port P --items N --period-ms T``
-serves N Double variables ``ns=2;s=Item<i>`` that all change every T ms (the bench runs it in its own process).
+peer restart looks like to a client). ``python tests/servers/opcua.py --items N --period-ms T`` serves N
+Double variables ``ns=2;s=Item<i>`` that all change every T ms on a port the system assigns (printed on its
+``ready`` line; ``--port P`` for a fixed one); the bench runs it in its own process.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import asyncio
 import bisect
 import contextlib
 import logging
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from asyncua import Server, ua
 from asyncua.crypto import uacrypto
@@ -200,21 +201,13 @@ def _server_certificate() -> tuple[bytes, bytes]:
     return _SERVER_CERT
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class OpcuaTestServer:
     """See the module docstring. Use ``async with OpcuaTestServer(...) as server``."""
 
     def __init__(
         self,
         *,
-        port: int | None = None,
+        port: int = 0,
         policies: Iterable[str | tuple[str, str]] = ("none",),
         users: dict[str, str] | None = None,
         user_certificates: Iterable[bytes] = (),
@@ -222,8 +215,8 @@ class OpcuaTestServer:
         page_size: int = 10_000,
         items: int = 0,
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"opc.tcp://127.0.0.1:{self.port}/oibus/"
+        self.port = port
+        """0 until the first ``start``, which takes the port the system assigns; restarts reuse it."""
         self.policies = list(policies)
         self.users = _Users(users or {}, user_certificates, anonymous)
         self.history = KeptHistory(max_history_data_response_size=page_size)
@@ -231,6 +224,11 @@ class OpcuaTestServer:
         self.values: dict[str, ua.DataValue] = {}
         self.server: Server | None = None
         self._folder = tempfile.TemporaryDirectory(prefix="oibus-opcua-server-")
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL clients connect to."""
+        return f"opc.tcp://127.0.0.1:{self.port}/oibus/"
 
     async def __aenter__(self) -> OpcuaTestServer:
         await self.start()
@@ -281,7 +279,21 @@ class OpcuaTestServer:
         for i in range(self.items):
             await self._variable(folder, index, f"Item{i}", ua.VariantType.Double, 0.0)
         await server.start()
+        if self.port == 0:
+            self._adopt_assigned_port(server)
         self.server = server
+
+    def _adopt_assigned_port(self, server: Server) -> None:
+        """After a first start on port 0: keep the port the system gave, and advertise it in the endpoints.
+
+        asyncua builds its endpoint descriptions before it binds, so they still say port 0.
+        """
+        assert server.bserver is not None
+        self.port = int(server.bserver.port)
+        server.endpoint = urlparse(self.url)
+        for endpoint in server.iserver.endpoints:
+            endpoint.EndpointUrl = self.url
+            endpoint.Server.DiscoveryUrls = [self.url]
 
     async def _variable(self, folder: Any, index: int, name: str, kind: ua.VariantType, initial: Any) -> Any:
         kept = self.values.get(name)
@@ -344,7 +356,7 @@ async def _serve(port: int, items: int, period_ms: int) -> None:
         assert server.server is not None
         nodes = [ua.NodeId(f"Item{i}", 2) for i in range(items)]
         iserver = server.server.iserver
-        print(f"ready {server.url}", flush=True)
+        print(f"ready {server.url}", flush=True)  # the bench reads the URL (and the assigned port) here
         tick = 0
         loop = asyncio.get_running_loop()
         next_at = loop.time()
@@ -362,9 +374,9 @@ async def _serve(port: int, items: int, period_ms: int) -> None:
 
 
 def main() -> None:
-    """``python tests/servers/opcua.py --port P --items N --period-ms T``."""
+    """``python tests/servers/opcua.py [--port P] --items N --period-ms T`` (port 0: the system assigns one)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--period-ms", type=int, default=1000)
     args = parser.parse_args()

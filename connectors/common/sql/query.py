@@ -14,8 +14,12 @@ from typing import Literal
 
 __all__ = ["BoundQuery", "ParamStyle", "bind_placeholders"]
 
-ParamStyle = Literal["dollar", "qmark", "format", "numeric"]
-"""``$1`` (PostgreSQL), ``?`` (SQLite, ODBC), ``%s`` (MySQL, SQL Server), ``:1`` (Oracle)."""
+ParamStyle = Literal["dollar", "qmark", "format", "numeric", "pyformat"]
+"""``$1`` (PostgreSQL), ``?`` (SQLite, ODBC), ``%s`` (MySQL), ``:1`` (Oracle), ``%(p1)s`` (SQL Server).
+
+pymssql replaces every ``%s`` of the text, inside quoted strings too, and never undoes ``%%``: named
+markers with a dict of values leave a ``LIKE '%s%'`` of the query alone.
+"""
 
 _SCAN = re.compile(
     r"""('(?:[^']|'')*'?)"""  # string literal ('' escapes a quote)
@@ -72,6 +76,8 @@ def _marker(style: ParamStyle, index: int) -> str:
         return f"${index}"
     if style == "numeric":
         return f":{index}"
+    if style == "pyformat":
+        return f"%(p{index})s"
     if style == "format":
         return "%s"
     return "?"

@@ -8,22 +8,23 @@ only after the file of an interval was stored by every target North.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
 from connectors.base import Item, SouthConnector
-from connectors.common.sql.output import CsvRowWriter, filename_for, parameter_value
+from connectors.common.sql.output import CsvRowWriter, output_name, parameter_value
 from connectors.common.sql.query import ParamStyle, bind_placeholders
 from connectors.common.sql.settings import SqlItemSettings
 
-__all__ = ["FETCH_CHUNK", "TEST_ROWS", "SqlClient", "SqlSouth"]
+__all__ = ["FETCH_CHUNK", "TEST_ROWS", "NaiveUtcClient", "SqlClient", "SqlSouth", "ThreadedClient"]
 
 FETCH_CHUNK = 10_000
 """Rows fetched from the driver and written to the file at a time: the most a read holds in memory."""
@@ -81,6 +82,55 @@ class SqlClient(ABC):
 
 
 S = TypeVar("S", bound=msgspec.Struct)
+
+
+def naive_utc(value: Any) -> Any:
+    """An aware datetime as naive UTC; any other value as it is."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class NaiveUtcClient(SqlClient, Generic[S]):
+    """A client over a driver whose date-time values carry no zone: every instant binds as naive UTC.
+
+    Holds the South's settings, the open connection and the cursor of the last ``execute``.
+    """
+
+    def __init__(self, settings: S) -> None:
+        self._settings = settings
+        self._connection: Any = None
+        self._cursor: Any = None
+
+    def native_instant(self, instant: datetime) -> Any:
+        """A naive UTC datetime."""
+        return naive_utc(instant)
+
+    @staticmethod
+    def naive_params(params: Sequence[Any]) -> list[Any]:
+        """``params`` with every aware datetime made naive UTC."""
+        return [naive_utc(value) for value in params]
+
+
+class ThreadedClient(NaiveUtcClient[S]):
+    """A client over a blocking DB-API driver: each call runs in a worker thread, the loop never blocks.
+
+    ``driver_errors`` are the exceptions the driver raises; ``translate`` turns one into ours.
+    """
+
+    driver_errors: ClassVar[tuple[type[BaseException], ...]]
+
+    @abstractmethod
+    def translate(self, err: BaseException) -> Exception:
+        """``ConnectorConnectionError`` for a lost connection, else ``ConnectorError``, with the driver's text."""
+
+    async def fetch(self, size: int) -> Sequence[Sequence[Any]]:
+        """The next rows of the cursor, fetched in a thread."""
+        try:
+            rows: Sequence[Sequence[Any]] = await asyncio.to_thread(self._cursor.fetchmany, size)
+            return rows
+        except self.driver_errors as err:
+            raise self.translate(err) from err
 
 
 class SqlSouth(SouthConnector[S, SqlItemSettings], ABC):
@@ -158,11 +208,7 @@ class SqlSouth(SouthConnector[S, SqlItemSettings], ABC):
             if not writer.rows:
                 self.context.logger.debug("no rows", item=item.name, start=start.isoformat(), end=end.isoformat())
                 return None
-            filename = filename_for(
-                out.filename, connector=self.context.name, item=item.name, start=start, end=end, now=datetime.now(UTC)
-            )
-            if out.compression and not filename.endswith(".gz"):
-                filename += ".gz"
+            filename = output_name(out, connector=self.context.name, item=item.name, start=start, end=end)
             await self.sink.add_file(path, filename=filename, owned=True)
             self.context.logger.debug("rows handed over", item=item.name, rows=writer.rows, file=filename)
             return writer.newest

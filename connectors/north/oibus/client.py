@@ -60,6 +60,9 @@ class OIBusClient:
         self.paths = paths_for(settings.target_version)
         self.base = settings.host.rstrip("/")
         self.params = {self.paths.query: source_name}
+        if settings.north_ids:
+            # Upstream 3.8+ splits one northId on commas; it and this OIBus store in exactly those Norths.
+            self.params["northId"] = ",".join(settings.north_ids)
         self._headers = {"Authorization": basic(settings.username, settings.password)} if settings.username else {}
         self._proxy = settings.proxy_url if settings.use_proxy else None
         self._proxy_headers = (

@@ -12,6 +12,8 @@ __all__ = ["MANIFEST", "OIBusSettings"]
 
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+[^\s]*$(?!\n)")]
 TargetVersion = Literal["3.8+", "3.0-3.4", "2"]
+NorthId = Annotated[str, msgspec.Meta(pattern=r"^[^,\s]+$", max_length=255)]
+"""One North id of the receiver: no comma (the separator on the wire) and no blank."""
 
 
 class OIBusSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -28,6 +30,17 @@ class OIBusSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
             description="Generation of the receiving OIBus: 3.8+ (content API), 3.0-3.4 or 2.",
         ),
     ] = "3.8+"
+    north_ids: Annotated[
+        list[NorthId],
+        msgspec.Meta(
+            title="Target North ids",
+            description=(
+                "Ids of the receiving OIBus's Norths that store the data, sent as northId=<id>,<id> (3.8+ only;"
+                " an upstream 3.8+ receiver requires them). Empty: the receiver routes by its own rules."
+            ),
+            max_length=100,
+        ),
+    ] = []
     username: Annotated[
         str | None, msgspec.Meta(title="Username", description="User of the other OIBus (HTTP Basic).")
     ] = None
@@ -50,9 +63,12 @@ class OIBusSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     ] = None
 
     def __post_init__(self) -> None:
-        """Refuse a proxy switched on without its URL."""
+        """Refuse a proxy switched on without its URL, and target North ids for a receiver that has none."""
         if self.use_proxy and not self.proxy_url:
             raise ValueError("proxyUrl is required when useProxy is true")
+        if self.north_ids and self.target_version != "3.8+":
+            version = self.target_version
+            raise ValueError(f"northIds: only a 3.8+ receiver takes target North ids (targetVersion is {version})")
 
 
 MANIFEST = ConnectorManifest(

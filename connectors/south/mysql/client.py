@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import asyncmy
@@ -11,7 +10,7 @@ from asyncmy.cursors import SSCursor
 from asyncmy.errors import MySQLError, OperationalError
 
 from connectors.common.sql.query import ParamStyle
-from connectors.common.sql.south import SqlClient
+from connectors.common.sql.south import NaiveUtcClient
 from connectors.errors import ConnectorConnectionError, ConnectorError
 from connectors.south.mysql.manifest import MysqlSettings
 
@@ -19,15 +18,10 @@ from connectors.south.mysql.manifest import MysqlSettings
 _LOST_CODES = frozenset({2006, 2013, 2055})
 
 
-class MysqlClient(SqlClient):
+class MysqlClient(NaiveUtcClient[MysqlSettings]):
     """One asyncmy connection; rows come from an ``SSCursor``, so the server streams them."""
 
     paramstyle: ClassVar[ParamStyle] = "format"
-
-    def __init__(self, settings: MysqlSettings) -> None:
-        self._settings = settings
-        self._connection: Any = None
-        self._cursor: Any = None
 
     async def connect(self) -> None:
         """Open the connection (``connectionTimeout``), in UTC so that TIMESTAMP columns read as UTC."""
@@ -58,10 +52,6 @@ class MysqlClient(SqlClient):
             except Exception:  # The connection is closed below anyway.
                 pass
             connection.close()
-
-    def native_instant(self, instant: datetime) -> Any:
-        """A naive UTC datetime (the session runs in UTC)."""
-        return instant.astimezone(UTC).replace(tzinfo=None)
 
     def _error(self, err: Exception) -> Exception:
         code = err.args[0] if err.args and isinstance(err.args[0], int) else 0

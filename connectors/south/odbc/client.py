@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pyodbc
 
 from connectors.common.sql.query import ParamStyle
-from connectors.common.sql.south import SqlClient
+from connectors.common.sql.south import ThreadedClient
 from connectors.errors import ConnectorConnectionError, ConnectorError
 from connectors.south.odbc.manifest import OdbcSettings
 
@@ -19,15 +18,11 @@ from connectors.south.odbc.manifest import OdbcSettings
 _LOST_STATES = ("08",)
 
 
-class OdbcClient(SqlClient):
+class OdbcClient(ThreadedClient[OdbcSettings]):
     """One ODBC connection; every call runs in a thread, so the event loop never blocks."""
 
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (pyodbc.Error,)
     paramstyle: ClassVar[ParamStyle] = "qmark"
-
-    def __init__(self, settings: OdbcSettings) -> None:
-        self._settings = settings
-        self._connection: Any = None
-        self._cursor: Any = None
 
     def _connection_string(self) -> str:
         text = self._settings.connection_string.rstrip(";")
@@ -58,11 +53,8 @@ class OdbcClient(SqlClient):
         if connection is not None:
             await asyncio.to_thread(connection.close)
 
-    def native_instant(self, instant: datetime) -> Any:
-        """A naive UTC datetime (ODBC timestamps carry no zone)."""
-        return instant.astimezone(UTC).replace(tzinfo=None)
-
-    def _error(self, err: pyodbc.Error) -> Exception:
+    def translate(self, err: BaseException) -> Exception:
+        """The connector error for a pyodbc error."""
         state = str(err.args[0]) if err.args else ""
         if state.startswith(_LOST_STATES):
             return ConnectorConnectionError(f"ODBC connection lost: {_message(err)}")
@@ -71,21 +63,13 @@ class OdbcClient(SqlClient):
     async def execute(self, text: str, params: Sequence[Any]) -> list[str]:
         """Run the statement."""
         assert self._connection is not None
-        values = [v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v for v in params]
+        values = self.naive_params(params)
         try:
             self._cursor = await asyncio.to_thread(self._connection.execute, text, *values)
         except pyodbc.Error as err:
-            raise self._error(err) from err
+            raise self.translate(err) from err
         return [column[0] for column in self._cursor.description or ()]
 
-    async def fetch(self, size: int) -> Sequence[Sequence[Any]]:
-        """The next rows."""
-        try:
-            rows: Sequence[Sequence[Any]] = await asyncio.to_thread(self._cursor.fetchmany, size)
-            return rows
-        except pyodbc.Error as err:
-            raise self._error(err) from err
 
-
-def _message(err: pyodbc.Error) -> str:
+def _message(err: BaseException) -> str:
     return str(err.args[1]) if len(err.args) > 1 else str(err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,6 +14,19 @@ from connectors.errors import ConnectorConnectionError, ConnectorError
 from connectors.south.postgresql.manifest import PostgresqlSettings
 
 _LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError)
+
+
+def _ssl(mode: str) -> str | ssl.SSLContext:
+    """The ``ssl`` asyncpg takes for a libpq ``sslmode``; the ``verify-*`` modes trust the system's CA store.
+
+    Given the mode name alone, asyncpg looks for libpq's ``~/.postgresql/root.crt``, which an OIBus
+    service account seldom has; a context built from the system's defaults verifies as a browser would.
+    """
+    if mode not in ("verify-ca", "verify-full"):
+        return mode
+    context = ssl.create_default_context()
+    context.check_hostname = mode == "verify-full"
+    return context
 
 
 class PostgresqlClient(SqlClient):
@@ -39,9 +53,13 @@ class PostgresqlClient(SqlClient):
                 timeout=s.connection_timeout / 1000,
                 command_timeout=s.request_timeout / 1000,
                 statement_cache_size=0,
+                ssl=_ssl(s.ssl_mode),
             )
-        except (OSError, TimeoutError, asyncpg.exceptions.PostgresError) as err:
-            raise ConnectorConnectionError(f"cannot connect to PostgreSQL {s.host}:{s.port}: {err}") from err
+        except (OSError, TimeoutError, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError) as err:
+            # OSError includes asyncpg's "rejected SSL upgrade" when sslMode requires TLS the server lacks.
+            raise ConnectorConnectionError(
+                f"cannot connect to PostgreSQL {s.host}:{s.port} (sslMode {s.ssl_mode}): {err}"
+            ) from err
 
     async def close(self) -> None:
         """Close the connection (ending the transaction with it)."""

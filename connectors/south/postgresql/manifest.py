@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from connectors.common.sql.settings import ConnectionTimeout, RequestTimeout, SqlItemSettings
 from connectors.manifest import ConnectorManifest, Modes, OptionalSecret
 
-__all__ = ["MANIFEST", "PostgresqlSettings"]
+__all__ = ["MANIFEST", "PostgresqlSettings", "SslMode"]
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+"""libpq's ``sslmode`` values, with libpq's meanings (``verify-*`` check against the system's CA store)."""
 
 
 class PostgresqlSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -22,6 +25,14 @@ class PostgresqlSettings(msgspec.Struct, frozen=True, kw_only=True, rename="came
     username: Annotated[str | None, msgspec.Meta(title="Username", description="Login role.")] = None
     password: OptionalSecret = None
     request_timeout: RequestTimeout = 1000
+    ssl_mode: Annotated[
+        SslMode,
+        msgspec.Meta(
+            title="SSL mode",
+            description="libpq's sslmode: `disable`, `allow`, `prefer` (TLS if the server offers it), `require`, "
+            "`verify-ca`, `verify-full` (certificate and host name checked against the system's CAs).",
+        ),
+    ] = "prefer"
 
 
 MANIFEST = ConnectorManifest(

@@ -30,6 +30,11 @@ window.oibus = {
       if (kind === "boolean") value = input.checked;
       else if (kind === "integer" || kind === "number") value = input.value === "" ? null : Number(input.value);
       else if (kind === "secret") { if (input.value === "") continue; value = input.value; }
+      else if (kind === "json") {
+        // Text that is not JSON goes as typed: the API then names the field and what it expected.
+        if (input.value.trim() === "") continue;
+        try { value = JSON.parse(input.value); } catch (_) { value = input.value; }
+      }
       else value = input.value;
       if (value === null || (value === "" && !input.required && optional(input.name))) continue;
       this.put(body, input.name, value);

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from engine_process import closed_port
 
 from engine.config.models import LoggerSettings
 from engine.logs import LogPipeline, LogQuery, LogStore
@@ -203,25 +203,23 @@ async def test_a_refused_batch_is_dropped_not_retried(loki: FakeLoki) -> None:
 
 
 async def test_unreachable_loki_is_reported_once() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    reports: list[str] = []
-    sink = LokiSink(
-        LokiSpec(f"http://127.0.0.1:{port}", "", "", 60, "Bus"),
-        INFO,
-        lambda level, event, fields: reports.append(event),
-    )
-    sink.start()
-    try:
-        for attempt in range(3):
-            sink.offer(record(f"attempt {attempt}"))
-            assert await asyncio.to_thread(sink.request_flush().wait, 10)
-        assert failing(sink)
-        assert reports == ["log sink unavailable"]
-    finally:
-        sink.close()
-        await asyncio.to_thread(sink.join, 10)
+    with closed_port() as port:
+        reports: list[str] = []
+        sink = LokiSink(
+            LokiSpec(f"http://127.0.0.1:{port}", "", "", 60, "Bus"),
+            INFO,
+            lambda level, event, fields: reports.append(event),
+        )
+        sink.start()
+        try:
+            for attempt in range(3):
+                sink.offer(record(f"attempt {attempt}"))
+                assert await asyncio.to_thread(sink.request_flush().wait, 10)
+            assert failing(sink)
+            assert reports == ["log sink unavailable"]
+        finally:
+            sink.close()
+            await asyncio.to_thread(sink.join, 10)
 
 
 async def test_a_hanging_loki_never_blocks_logging_or_other_sinks(loki: FakeLoki, tmp_path: Path) -> None:

@@ -104,16 +104,15 @@ def test_tcp_newline_framing_and_level_change(pipeline: LogPipeline) -> None:
 
 
 def test_tcp_target_down_then_up(pipeline: LogPipeline) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    pipeline.start(logger_settings({"level": "info", "host": "127.0.0.1", "port": port, "protocol": "tcp"}))
-    log = pipeline.get_logger()
-    log.info("while down")
-    assert pipeline.flush()
+    # One socket, bound from the start so the port stays ours: refused while it does not listen (down),
+    # then listening (up).
     with socket.socket() as server:
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", port))
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        pipeline.start(logger_settings({"level": "info", "host": "127.0.0.1", "port": port, "protocol": "tcp"}))
+        log = pipeline.get_logger()
+        log.info("while down")
+        assert pipeline.flush()
         server.listen()
         server.settimeout(10)
         log.info("back up")

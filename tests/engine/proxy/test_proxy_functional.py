@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import aiohttp
 import msgspec
 import pytest
 from aiohttp import web
+from engine_process import closed_port
 from servers.tls import SelfSigned, self_signed
 
 from engine.config.models import ProxyServerSettings
@@ -171,15 +171,13 @@ async def test_upstream_proxy_chaining(target: Target) -> None:
 
 
 async def test_bad_targets_are_explained(target: Target) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
     async with running(ProxySpec(port=0, host="127.0.0.1")) as proxy:
-        status, text, _ = await fetch(f"http://127.0.0.1:{closed}/x", proxy, target)
-        assert status == 502 and f"cannot reach 127.0.0.1:{closed}" in text
-        with pytest.raises(aiohttp.ClientHttpProxyError) as refused:
-            await fetch(f"https://localhost:{closed}/x", proxy, target)
-        assert refused.value.status == 502
+        with closed_port() as closed:
+            status, text, _ = await fetch(f"http://127.0.0.1:{closed}/x", proxy, target)
+            assert status == 502 and f"cannot reach 127.0.0.1:{closed}" in text
+            with pytest.raises(aiohttp.ClientHttpProxyError) as refused:
+                await fetch(f"https://localhost:{closed}/x", proxy, target)
+            assert refused.value.status == 502
         port = int(proxy.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /relative HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -199,18 +197,18 @@ async def test_service_follows_the_settings(target: Target) -> None:
     service = ProxyService(lambda: (), ignore_ip_filters=False)
     async with asyncio.TaskGroup() as group:
         group.create_task(service.run(), name="test:proxy")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            free = sock.getsockname()[1]
-        service.apply(settings(enabled=True, port=free))
+        # Port 0: the system assigns one at each (re)start of the proxy; ``server.port`` says which.
+        service.apply(settings(enabled=True, port=0))
         await _until(lambda: service.server is not None)
-        assert service.server is not None and service.server.port == free
-        proxy = f"http://127.0.0.1:{free}"
+        assert service.server is not None and service.server.port != 0
+        proxy = f"http://127.0.0.1:{service.server.port}"
         assert (await fetch(f"{target.https}/hello", proxy, target))[0] == 200
-        service.apply(settings(enabled=True, port=free, username="u", password="p"))
+        service.apply(settings(enabled=True, port=0, username="u", password="p"))
         await _until(lambda: service.server is not None and service.server.spec.username == "u")
+        assert service.server is not None
+        proxy = f"http://127.0.0.1:{service.server.port}"
         assert (await fetch(f"{target.http}/hello", proxy, target))[0] == 407
-        service.apply(settings(enabled=False, port=free))
+        service.apply(settings(enabled=False, port=0))
         await _until(lambda: service.server is None)
         with pytest.raises(aiohttp.ClientConnectionError):
             await fetch(f"{target.http}/hello", proxy, target)

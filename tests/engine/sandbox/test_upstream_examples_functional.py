@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from engine.ipc import Content
 from engine.sandbox.client import SandboxClient
@@ -161,3 +162,19 @@ async def test_on_the_routing_path_the_examples_become_what_the_north_stores() -
         assert missing.error == "custom transformer 'gone' does not exist"
     finally:
         await runner.close()
+
+
+async def test_console_lines_of_a_routed_transformer_reach_the_engine_log() -> None:
+    code = "function transform(c) { console.warn('odd row', 3); return { data: c }; }"
+    runner = CustomTransformers({"c": CustomCode("c", "any", "any", code, 2000)}.get)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            part = Content(seq=1, source_id="s", content_type="any-content", payload=b"x", count=1)
+            stored = await runner.apply("c", None, part)
+    finally:
+        await runner.close()
+    assert stored is not None and stored.payload == b"x"
+    lines = [entry for entry in logs if entry["event"] == "CUSTOM TRANSFORMER: console"]
+    assert lines == [
+        {"event": "CUSTOM TRANSFORMER: console", "transformer": "c", "text": "odd row 3", "log_level": "warning"}
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from config_fakes import IngestingRuntime, store_fixture  # noqa: F401
+from engine_process import closed_port
 from fakes import RecordingLogger
 
 from connectors import registry
@@ -50,8 +50,8 @@ def ingesting_fixture() -> IngestingRuntime:
 
 @pytest.fixture(name="receiver")
 async def receiver_fixture(store: ConfigStore, ingesting: IngestingRuntime) -> AsyncIterator[str]:
-    store.create_external_source({"reference": "To IT"})
-    store.create_external_source({"reference": "OT-OIBus:To IT"})
+    store.external_sources.create_external_source({"reference": "To IT"})
+    store.external_sources.create_external_source({"reference": "OT-OIBus:To IT"})
     app = create_app(
         store, ingesting, EngineInfo(data_directory=store.data_dir), extra_routes=[content_routes, legacy_routes]
     )
@@ -123,20 +123,25 @@ async def test_retry_classification(receiver: str, ingesting: IngestingRuntime) 
         await wrong.stop()
 
 
-async def test_unreachable_and_silent_receivers(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    connector = north(f"http://127.0.0.1:{closed_port}")
+async def fails_to_send(connector: OIBusNorth, match: str, *, finally_: asyncio.Event | None = None) -> None:
+    """Sending values fails with a ``SendError`` matching ``match`` that is retried forever."""
     await connector.start()
     try:
-        with pytest.raises(SendError, match="cannot reach") as down:
+        with pytest.raises(SendError, match=match) as failed:
             await connector.handle_values_json(VALUES_JSON)
-        assert down.value.retry_forever
+        assert failed.value.retry_forever
     finally:
+        if finally_ is not None:
+            finally_.set()
         await connector.stop()
-    with pytest.raises(ConnectorConnectionError, match="cannot reach"):
-        await connector.test_connection()
+
+
+async def test_unreachable_and_silent_receivers(tmp_path: Path) -> None:
+    with closed_port() as port:
+        connector = north(f"http://127.0.0.1:{port}")
+        await fails_to_send(connector, "cannot reach")
+        with pytest.raises(ConnectorConnectionError, match="cannot reach"):
+            await connector.test_connection()
 
     release = asyncio.Event()
 
@@ -148,14 +153,7 @@ async def test_unreachable_and_silent_receivers(tmp_path: Path) -> None:
     app.router.add_post("/api/content/content", hang)
     async with TestServer(app, host="127.0.0.1") as server:
         slow = north(f"http://127.0.0.1:{server.port}", timeout=1)
-        await slow.start()
-        try:
-            with pytest.raises(SendError, match="did not answer within 1 s") as timed_out:
-                await slow.handle_values_json(VALUES_JSON)
-            assert timed_out.value.retry_forever
-        finally:
-            release.set()
-            await slow.stop()
+        await fails_to_send(slow, "did not answer within 1 s", finally_=release)
 
 
 async def test_connection_test_names_the_refusal(receiver: str) -> None:
@@ -190,3 +188,11 @@ def test_manifest_registry_and_readme() -> None:
     table = README.read_text().split("## Settings", 1)[1]
     documented = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
     assert documented == [field.encode_name for field in msgspec.structs.fields(OIBusSettings)]
+
+
+def test_north_ids_are_checked_where_they_are_set() -> None:
+    assert msgspec.convert({"host": "http://it:2223", "northIds": ["a", "b"]}, OIBusSettings).north_ids == ["a", "b"]
+    with pytest.raises(msgspec.ValidationError, match=r"northIds: only a 3.8\+ receiver"):
+        msgspec.convert({"host": "http://it:2223", "targetVersion": "2", "northIds": ["a"]}, OIBusSettings)
+    with pytest.raises(msgspec.ValidationError, match=r"northIds\[1\]"):
+        msgspec.convert({"host": "http://it:2223", "northIds": ["a", "b,c"]}, OIBusSettings)

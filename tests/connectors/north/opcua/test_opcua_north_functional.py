@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 import pytest_asyncio
+from engine_process import closed_port
 from fakes import RecordingLogger
-from servers.opcua import OpcuaTestServer, free_port
+from servers.opcua import OpcuaTestServer
 
 from connectors.base import ConnectorContext
 from connectors.errors import ConnectorNotReady, SendError
@@ -172,8 +173,8 @@ async def test_secured_session_with_a_user(server: OpcuaTestServer, harness: Har
 
 
 async def test_connection_test_names_the_problem(harness: Harness) -> None:
-    with pytest.raises(ConnectorNotReady, match="refused the connection"):
-        await harness.north(f"opc.tcp://127.0.0.1:{free_port()}/").test_connection()
+    with closed_port() as port, pytest.raises(ConnectorNotReady, match="refused the connection"):
+        await harness.north(f"opc.tcp://127.0.0.1:{port}/").test_connection()
 
 
 async def test_a_lost_session_is_retried_forever_and_reported(harness: Harness) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_process import closed_port
 from fakes import RecordingLogger, RecordingSink
 from servers.modbus import ModbusTestServer, modbus_server
 
@@ -269,13 +270,6 @@ async def test_item_test_answers_the_value_or_raises_the_reason(server: ModbusTe
         await south.test_item(harness.item("too far", "65535", dataType="uint32"), NOW, NOW)
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def saturated_listener() -> Iterator[int]:
     """A port whose accept queue is full: a new connection gets no answer (a host that drops packets)."""
@@ -292,8 +286,8 @@ def saturated_listener() -> Iterator[int]:
 
 async def test_connection_test_names_the_reason(server: ModbusTestServer, harness: Harness) -> None:
     await harness.south(server.port).test_connection()
-    with pytest.raises(ConnectorNotReady, match="connection refused"):
-        await harness.south(unused_port()).test_connection()
+    with closed_port() as port, pytest.raises(ConnectorNotReady, match="connection refused"):
+        await harness.south(port).test_connection()
     converted = msgspec.convert({"host": "no-such-host.invalid"}, ModbusSettings)
     context = ConnectorContext(id="s1", name="plc", logger=harness.logger, base_folder=harness.tmp_path)
     with pytest.raises(ConnectorNotReady, match="not found"):
@@ -303,8 +297,8 @@ async def test_connection_test_names_the_reason(server: ModbusTestServer, harnes
 
 
 async def test_start_fails_with_the_reason_when_the_server_is_down(harness: Harness) -> None:
-    with pytest.raises(ConnectorNotReady, match="connection refused"):
-        await harness.south(unused_port()).start()
+    with closed_port() as port, pytest.raises(ConnectorNotReady, match="connection refused"):
+        await harness.south(port).start()
     with saturated_listener() as port, pytest.raises(ConnectorNotReady, match="connectTimeout"):
         await harness.south(port, connectTimeout=200).start()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_process import closed_port
 from fakes import RecordingLogger, RecordingSink
 from servers.mosquitto import (
     MACHINE_PORT,
@@ -280,9 +281,8 @@ async def test_item_test_reads_one_message(
 
 async def test_connection_test_names_the_broker_and_the_reason(harness: Harness, machine_broker: str) -> None:
     await harness.south(machine_broker).test_connection()
-    closed_port = _closed_port()
-    with pytest.raises(ConnectorNotReady, match=rf"127\.0\.0\.1:{closed_port} unreachable"):
-        await harness.south(f"mqtt://127.0.0.1:{closed_port}").test_connection()
+    with closed_port() as port, pytest.raises(ConnectorNotReady, match=rf"127\.0\.0\.1:{port} unreachable"):
+        await harness.south(f"mqtt://127.0.0.1:{port}").test_connection()
     with pytest.raises(ConnectorNotReady, match="CA file"):
         await harness.south(
             "mqtts://127.0.0.1:1", authentication={"type": "none", "caFilePath": "/nonexistent/ca.pem"}
@@ -379,9 +379,3 @@ def _no_window() -> tuple[Any, Any]:
 
     now = datetime.now(UTC)
     return now, now
-
-
-def _closed_port() -> int:
-    from engine_process import free_port
-
-    return free_port()

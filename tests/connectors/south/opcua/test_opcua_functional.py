@@ -14,8 +14,9 @@ import pytest
 import pytest_asyncio
 from asyncua import ua
 from cryptography import x509
+from engine_process import closed_port
 from fakes import RecordingLogger, RecordingSink
-from servers.opcua import HISTORY_NODE, SCALARS, OpcuaTestServer, free_port
+from servers.opcua import HISTORY_NODE, SCALARS, OpcuaTestServer
 
 from connectors.base import ConnectorContext, Item
 from connectors.common.opcua import CERT_FILE, PRIVATE_KEY_FILE, self_signed_certificate
@@ -413,8 +414,7 @@ async def test_user_certificate(secure_server: OpcuaTestServer, harness: Harness
 
 async def test_connection_test_reasons(server: OpcuaTestServer, harness: Harness) -> None:
     await harness.south(server.url).test_connection()
-    port = free_port()
-    with pytest.raises(ConnectorNotReady, match="refused the connection"):
+    with closed_port() as port, pytest.raises(ConnectorNotReady, match="refused the connection"):
         await harness.south(f"opc.tcp://127.0.0.1:{port}/x").test_connection()
     with pytest.raises(ConnectorNotReady, match="unknown"):
         await harness.south("opc.tcp://no-such-host.invalid:4840/").test_connection()

@@ -98,3 +98,20 @@ async def test_an_unreachable_server_is_a_connection_error(tmp_path: Path) -> No
             await h.south.test_connection()
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])
+async def test_ssl_mode_is_applied_as_libpq_would(database: str, tmp_path: Path, mode: str) -> None:
+    # The machine's PostgreSQL runs without TLS (checked): the modes that accept plain text connect,
+    # the ones that demand TLS fail with a connection error naming the mode.
+    assert psql(database, "SHOW ssl") == "off"
+    settings = PostgresqlSettings(host="127.0.0.1", database=database, username="postgres", ssl_mode=mode)  # type: ignore[arg-type]
+    h = Harness(PostgresqlSouth, settings, tmp_path)
+    try:
+        if mode in ("disable", "allow", "prefer"):
+            await h.south.test_connection()
+        else:
+            with pytest.raises(ConnectorConnectionError, match=f"sslMode {mode}"):
+                await h.south.test_connection()
+    finally:
+        h.close()
