@@ -21,7 +21,7 @@ routes = web.RouteTableDef()
 @page
 async def history_queries_page(request: web.Request) -> web.Response:
     """Every history query with its status and, while it runs, its progress."""
-    queries = await offload(request.app[STORE].list_history_queries)
+    queries = await offload(request.app[STORE].history_queries.list_history_queries)
     runs = request.app.get(HISTORY)
     progress: dict[str, dict[str, Any]] = {
         query.id: (runs.progress(query.id).get("historyMetrics") or {}) if runs is not None else {} for query in queries

@@ -40,17 +40,19 @@ def body(**extra: Any) -> dict[str, Any]:
 
 
 def test_a_query_is_stored_pending_with_its_secret_sealed_and_shown_blank(store: ConfigStore, tmp_path: Path) -> None:
-    created = store.create_history_query(body())
+    created = store.history_queries.create_history_query(body())
     assert created.status == "PENDING"
     assert created.south_settings["password"] == ""
     assert created.query_time_range.max_read_interval == 3600 and created.query_time_range.read_delay == 200
     assert [item.name for item in created.items] == ["minutes"]
-    assert store.get_history_query(created.id).south_settings["password"] == SECRET
+    assert store.history_queries.get_history_query(created.id).south_settings["password"] == SECRET
     with sqlite3.connect(tmp_path / "oibus.db") as db:
         assert SECRET not in str(db.execute("SELECT south_settings FROM history_queries").fetchall())
     # An update with the secret left empty keeps it.
-    store.update_history_query(created.id, body(southSettings={**body()["southSettings"], "password": ""}))
-    assert store.get_history_query(created.id).south_settings["password"] == SECRET
+    store.history_queries.update_history_query(
+        created.id, body(southSettings={**body()["southSettings"], "password": ""})
+    )
+    assert store.history_queries.get_history_query(created.id).south_settings["password"] == SECRET
 
 
 def test_every_bad_field_is_named_and_nothing_is_stored(store: ConfigStore) -> None:
@@ -61,7 +63,7 @@ def test_every_bad_field_is_named_and_nothing_is_stored(store: ConfigStore) -> N
         items=[{"name": "a", "settings": {}}, {"name": "a", "settings": ITEM}],
     )
     with pytest.raises(SettingsError) as raised:
-        store.create_history_query(bad)
+        store.history_queries.create_history_query(bad)
     errors = raised.value.errors
     assert "queryTimeRange.endTime" in errors and "after startTime" in errors["queryTimeRange.endTime"]
     assert "southSettings.port" in errors
@@ -69,17 +71,21 @@ def test_every_bad_field_is_named_and_nothing_is_stored(store: ConfigStore) -> N
     assert "items[0].settings.query" in errors
     assert errors["items[1].name"] == "another item is already named 'a'"
     with pytest.raises(SettingsError) as raised:
-        store.create_history_query(body(southType="folder-scanner", southSettings={"inputFolder": "in"}))
+        store.history_queries.create_history_query(
+            body(southType="folder-scanner", southSettings={"inputFolder": "in"})
+        )
     assert raised.value.errors["southType"] == "South type 'folder-scanner' cannot read history"
     with pytest.raises(SettingsError) as raised:
-        store.create_history_query(body(queryTimeRange={"startTime": "soon", "endTime": "2025-01-01T00:00:00Z"}))
+        store.history_queries.create_history_query(
+            body(queryTimeRange={"startTime": "soon", "endTime": "2025-01-01T00:00:00Z"})
+        )
     assert "ISO-8601" in raised.value.errors["queryTimeRange.startTime"]
-    assert store.list_history_queries() == []
+    assert store.history_queries.list_history_queries() == []
 
 
 def test_a_copy_of_a_south_and_a_north_keeps_their_secrets(store: ConfigStore) -> None:
-    mode = next(mode.id for mode in store.list_scan_modes() if mode.name == "Every hour")
-    south = store.create_south(
+    mode = next(mode.id for mode in store.scan_modes.list_scan_modes() if mode.name == "Every hour")
+    south = store.souths.create_south(
         {
             "name": "plant",
             "type": "postgresql",
@@ -88,7 +94,7 @@ def test_a_copy_of_a_south_and_a_north_keeps_their_secrets(store: ConfigStore) -
             "items": [{"name": "minutes", "scanModeId": mode, "settings": ITEM}],
         }
     )
-    north = store.create_north(
+    north = store.norths.create_north(
         {
             "name": "files",
             "type": "file-writer",
@@ -98,40 +104,43 @@ def test_a_copy_of_a_south_and_a_north_keeps_their_secrets(store: ConfigStore) -
         }
     )
     copy = {"name": "copy", "queryTimeRange": body()["queryTimeRange"]}
-    created = store.create_history_query(copy, from_south=south.id, from_north=north.id)
+    created = store.history_queries.create_history_query(copy, from_south=south.id, from_north=north.id)
     assert (created.south_type, created.north_type) == ("postgresql", "file-writer")
     assert created.north_settings["outputFolder"] == "there"
     assert created.caching.trigger.scan_mode_id == mode
     assert [item.name for item in created.items] == ["minutes"]
     assert created.south_settings["password"] == ""
-    assert store.get_history_query(created.id).south_settings["password"] == SECRET
+    assert store.history_queries.get_history_query(created.id).south_settings["password"] == SECRET
     with pytest.raises(NotFoundError):
-        store.create_history_query({**copy, "name": "other"}, from_south="nope")
+        store.history_queries.create_history_query({**copy, "name": "other"}, from_south="nope")
 
 
 def test_items_are_saved_imported_by_name_and_deleted(store: ConfigStore) -> None:
-    created = store.create_history_query(body())
-    added = store.save_history_item(created.id, {"name": "hours", "settings": ITEM})
-    assert sorted(item.name for item in store.history_query_dto(created.id).items) == ["hours", "minutes"]
+    created = store.history_queries.create_history_query(body())
+    added = store.history_queries.save_history_item(created.id, {"name": "hours", "settings": ITEM})
+    assert sorted(item.name for item in store.history_queries.history_query_dto(created.id).items) == [
+        "hours",
+        "minutes",
+    ]
     with pytest.raises(SettingsError):
-        store.save_history_item(created.id, {"name": "minutes", "settings": ITEM})
-    store.set_history_item_enabled(created.id, added.id, False)
-    assert not next(i for i in store.history_query_dto(created.id).items if i.id == added.id).enabled
+        store.history_queries.save_history_item(created.id, {"name": "minutes", "settings": ITEM})
+    store.history_queries.set_history_item_enabled(created.id, added.id, False)
+    assert not next(i for i in store.history_queries.history_query_dto(created.id).items if i.id == added.id).enabled
     text = history_items_to_csv(
         [{"name": "hours", "enabled": True, "settings": {**ITEM, "query": "SELECT 2"}}], SqlItemSettings, ","
     )
     commands = history_items_from_csv(SqlItemSettings, text, ",")
-    assert store.import_history_items(created.id, commands, delete_missing=True) == 1
-    (item,) = store.history_query_dto(created.id).items
+    assert store.history_queries.import_history_items(created.id, commands, delete_missing=True) == 1
+    (item,) = store.history_queries.history_query_dto(created.id).items
     assert (item.id, item.settings["query"]) == (added.id, "SELECT 2")  # updated by name, id kept
     with pytest.raises(SettingsError) as raised:
         history_items_from_csv(SqlItemSettings, "name,enabled\nx,maybe\n", ",")
     assert "line 2.enabled" in raised.value.errors
-    store.delete_history_items(created.id)
-    assert store.history_query_dto(created.id).items == []
-    assert convert(store.history_status(created.id), str) == "PENDING"
-    store.set_history_status(created.id, "RUNNING")
-    assert store.history_status(created.id) == "RUNNING"
-    store.delete_history_query(created.id)
+    store.history_queries.delete_history_items(created.id)
+    assert store.history_queries.history_query_dto(created.id).items == []
+    assert convert(store.history_queries.history_status(created.id), str) == "PENDING"
+    store.history_queries.set_history_status(created.id, "RUNNING")
+    assert store.history_queries.history_status(created.id) == "RUNNING"
+    store.history_queries.delete_history_query(created.id)
     with pytest.raises(NotFoundError):
-        store.history_query_dto(created.id)
+        store.history_queries.history_query_dto(created.id)
