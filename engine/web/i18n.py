@@ -122,8 +122,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "engine.restarting": "Restarting…",
         "engine.restarted": "The engine restarted.",
         "engine.not_back": "The engine did not answer again within 60 s: check its logs.",
-        "engine.port_moved": "Saved. The engine now listens on port",
-        "engine.secret_hint": "A password left empty keeps the stored one.",
+        "engine.port_moved": "Saved. The new port applies at the next restart; then open the UI on port",
+        "engine.restarting_elsewhere": "Restarting. The engine will answer on its new port:",
+        "engine.secret_hint": (
+            "A password left empty keeps the stored one. Log levels, sinks and the proxy apply at once;"
+            " the port and HTTPS at the next restart."
+        ),
         "engine.f.general": "General",
         "engine.f.general.name": "Engine name",
         "engine.f.webServer": "Web server",
