@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import structlog.testing
 
@@ -178,3 +179,24 @@ async def test_console_lines_of_a_routed_transformer_reach_the_engine_log() -> N
     assert lines == [
         {"event": "CUSTOM TRANSFORMER: console", "transformer": "c", "text": "odd row 3", "log_level": "warning"}
     ]
+
+
+async def test_a_dead_routing_sandbox_is_replaced_and_its_run_kept_for_the_error_cache() -> None:
+    upper = "function transform(c) { return { data: c.toUpperCase() }; }"
+    runner = CustomTransformers({"u": CustomCode("u", "any", "any", upper, 2000)}.get)
+    part = Content(seq=1, source_id="s", content_type="any-content", payload=b"abc", count=1)
+    try:
+        first = await runner.apply("u", None, part)
+        assert first is not None and first.payload == b"ABC"
+        pid = runner.sandbox.pid
+        assert pid is not None
+        victim = psutil.Process(pid)
+        victim.kill()
+        victim.wait(10)
+        lost = await runner.apply("u", None, part)
+        assert lost is not None and lost.payload == b"abc" and "SANDBOX_ERROR" in (lost.error or "")
+        again = await runner.apply("u", None, part)
+        assert again is not None and again.payload == b"ABC" and again.error is None
+        assert runner.sandbox.pid not in (None, pid)
+    finally:
+        await runner.close()
