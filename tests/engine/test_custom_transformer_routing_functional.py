@@ -141,23 +141,9 @@ def test_upstreams_mqtt_example_converts_api_content_for_a_north(engine: EngineP
     rule = {"source": {"type": "oibus-api", "dataSourceId": "mqtt"}, "transformerId": transformer, "options": {}}
     out = tmp_path / "values"
     writer(engine, "values", out, scan_mode_id(engine, "Every second"), [rule])
-    messages = [
-        {
-            "message": '{"value":35.17,"unit":"celsius","timestamp":"2026-06-04T08:15:06.673+00:00"}',
-            "timestamp": "2026-06-04T08:15:06.700Z",
-            "item": {"id": "i1", "name": "flat", "topic": "workshop1/json/flat"},
-        },
-        {
-            "message": "44.53",
-            "timestamp": "2026-06-04T08:15:06.700Z",
-            "item": {"id": "i2", "name": "number", "topic": "workshop2/json/number"},
-        },
-    ]
+    messages = json.loads((examples / "mqtt-messages.input.json").read_text())
     status, _ = engine.request("POST", "/api/content/content?dataSourceId=mqtt", messages)
     assert status in (200, 204)  # stored by the North only once transformed
     wait_for(lambda: any(out.iterdir()), 30, "the transformed values written")
     (written,) = list(out.iterdir())
-    assert json.loads(written.read_text()) == [
-        {"pointId": "workshop1/json/flat", "timestamp": "2026-06-04T08:15:06.673+00:00", "data": {"value": "35.17"}},
-        {"pointId": "workshop2/json/number", "timestamp": "2026-06-04T08:15:06.700Z", "data": {"value": "44.53"}},
-    ]
+    assert json.loads(written.read_text()) == json.loads((examples / "mqtt-messages.output.json").read_text())
