@@ -90,30 +90,9 @@ async def test_example_4_epoch_to_iso_with_luxon(sandbox: SandboxClient) -> None
     ]
 
 
-MQTT_MESSAGES: list[dict[str, Any]] = [
-    {
-        "message": '{"value":35.17,"unit":"celsius","timestamp":"2026-06-04T08:15:06.673+00:00","quality":"good"}',
-        "timestamp": "2026-06-04T08:15:06.700Z",
-        "item": {"id": "i1", "name": "flat", "topic": "workshop1/json/flat"},
-    },
-    {
-        "message": "44.53",
-        "timestamp": "2026-06-04T08:15:06.700Z",
-        "item": {"id": "i2", "name": "number", "topic": "workshop2/json/number"},
-    },
-    {
-        "message": '[{"timestamp":"2026-06-04T08:15:06.673+00:00","value":34.95},'
-        '{"timestamp":"2026-06-04T08:15:08.673+00:00","value":35.48}]',
-        "timestamp": "2026-06-04T08:15:06.700Z",
-        "item": {"id": "i3", "name": "array", "topic": "workshop1/json/array"},
-    },
-]
-MQTT_OUTPUT = [
-    {"pointId": "workshop1/json/flat", "timestamp": "2026-06-04T08:15:06.673+00:00", "data": {"value": "35.17"}},
-    {"pointId": "workshop2/json/number", "timestamp": "2026-06-04T08:15:06.700Z", "data": {"value": "44.53"}},
-    {"pointId": "workshop1/json/array", "timestamp": "2026-06-04T08:15:06.673+00:00", "data": {"value": "34.95"}},
-    {"pointId": "workshop1/json/array", "timestamp": "2026-06-04T08:15:08.673+00:00", "data": {"value": "35.48"}},
-]
+# Example 5's documented input and output, kept beside the script (the engine test posts the same input).
+MQTT_MESSAGES: list[dict[str, Any]] = json.loads((UPSTREAM / "mqtt-messages.input.json").read_text())
+MQTT_OUTPUT: list[dict[str, Any]] = json.loads((UPSTREAM / "mqtt-messages.output.json").read_text())
 
 
 async def test_example_5_mqtt_messages_to_time_values(sandbox: SandboxClient) -> None:
