@@ -106,6 +106,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "common.no": "no",
         # ---- Engine page, administration pages, dashboard chart, skip link (branch i12b) ----
         "nav.skip": "Skip to content",
+        "banner.change_password": "Change my password",
         "nav.ip_filters": "IP filters",
         "nav.users": "Users",
         "nav.certificates": "Certificates",
@@ -341,6 +342,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "common.no": "non",
         # ---- Engine page, administration pages, dashboard chart, skip link (branch i12b) ----
         "nav.skip": "Aller au contenu",
+        "banner.change_password": "Changer mon mot de passe",
         "nav.ip_filters": "Filtres IP",
         "nav.users": "Utilisateurs",
         "nav.certificates": "Certificats",
