@@ -10,6 +10,7 @@ from connectors.manifest import ConnectorManifest
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
     "ftp": "connectors.south.ftp",
+    "influxdb": "connectors.south.influxdb",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
     "mssql": "connectors.south.mssql",

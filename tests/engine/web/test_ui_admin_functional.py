@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine_process import EngineProcess, running_engine
+from engine_process import EngineProcess, running_engine, wait_for
 from playwright.sync_api import Page, expect
 from ui_browser import TIMEOUT_MS, chromium, login, screenshot_everywhere
 
@@ -20,11 +20,11 @@ def _engine_settings(page: Page, engine: EngineProcess) -> None:
     page.goto(f"{base}/engine")
     page.locator("#general-name").fill("Plant A")
     page.locator("#logger-console-level").select_option("debug")
-    page.locator("#webServer-port").fill("0")
+    page.locator("#webServer-port").fill("70000")
     page.get_by_role("button", name="Save").click()
     error = page.locator('[data-field="webServer.port"] .field-error')
     expect(error).to_be_visible()
-    expect(error).to_contain_text(">= 1")
+    expect(error).to_contain_text("<= 65535")
     expect(page.locator("#general-name")).to_have_value("Plant A")
     screenshot_everywhere(page, "engine-form-error")
     assert engine.ok("GET", "/api/engine")["general"]["name"] != "Plant A"
@@ -39,6 +39,16 @@ def _engine_settings(page: Page, engine: EngineProcess) -> None:
     expect(page.locator("#general-name")).to_have_value("Plant A")
     assert "loki-typed-s3cret" not in page.content()
     assert "loki-typed-s3cret" not in str(settings)
+    # A new port is stored for the next start: the page says so rather than pretending it moved.
+    page.locator("#webServer-port").fill(str(engine.port + 1))
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#engine-form .form-ok")).to_contain_text(
+        f"next restart; then open the UI on port {engine.port + 1}"
+    )
+    assert engine.ok("GET", "/api/engine")["webServer"]["port"] == engine.port + 1
+    page.locator("#webServer-port").fill(str(engine.port))
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#engine-form .form-ok")).to_have_text("Saved.")
     # Restart asks first; dismissed, nothing happens.
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.locator("#engine-restart").click()
@@ -107,16 +117,40 @@ def _scan_mode_and_dashboard(page: Page, engine: EngineProcess) -> None:
     page.locator("#sm-cron").press_sequentially("0 */5 * * * *", delay=10)
     expect(page.locator("#sm-cron-next li")).to_have_count(5)
     expect(page.locator("#sm-cron-human")).to_have_text("every 5 minutes")
-    page.goto(f"{base}/")
+    page.locator("#sm-name").fill("Every 5 min")
+    page.get_by_role("button", name="Save").click()
+    row = page.locator("#scan-modes tbody tr", has_text="Every 5 min")
+    expect(row).to_be_visible()
+    # Edit it: the form takes its values, the cron is checked again, the change goes through PUT.
+    row.get_by_role("button", name="Edit").click()
+    expect(page.locator("#sm-cron")).to_have_value("0 */5 * * * *")
+    expect(page.locator("#sm-cron-next li")).to_have_count(5)
+    page.locator("#sm-name").fill("Every 30 s")
+    page.locator("#sm-cron").fill("*/30 * * * * *")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#scan-modes")).to_contain_text("Every 30 s")
+    names = {mode["name"]: mode["cron"] for mode in engine.ok("GET", "/api/scan-modes")}
+    assert names["Every 30 s"] == "*/30 * * * * *" and "Every 5 min" not in names
+    screenshot_everywhere(page, "scan-modes-edit")
     # The chart is drawn from the stored hour first (one point every 10 s), then grows with the live stream.
+    wait_for(lambda: bool(engine.ok("GET", "/api/engine/metrics/history")["times"]), 30, "a stored history point")
+    stored = len(engine.ok("GET", "/api/engine/metrics/history")["times"])
+    page.goto(f"{base}/")
     page.wait_for_function("document.querySelector('#chart canvas') !== null")
     expect(page.locator("#chart-status")).to_have_text(re.compile(r"^\d+ points$"))
+    drawn = int(page.locator("#chart-status").inner_text().split()[0])
+    assert drawn >= stored >= 1
+    page.wait_for_function(
+        "(n) => parseInt(document.querySelector('#chart-status').textContent, 10) > n", arg=drawn, timeout=TIMEOUT_MS
+    )
 
 
 def _password(page: Page, engine: EngineProcess) -> None:
     base = engine.url
-    page.goto(f"{base}/users")
-    expect(page.locator(".banner.warning")).to_be_visible()
+    page.goto(f"{base}/")
+    # The banner leads to the form that ends it.
+    page.locator(".banner.warning").get_by_role("link", name="Change my password").click()
+    page.wait_for_url(f"{base}/users#password-form")
     form = page.locator("#password-form")
     form.locator("#pw-current").fill("wrong")
     form.locator("#pw-new").fill("new-pass-123")
