@@ -39,6 +39,7 @@ SOUTH_REQUIRED: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "sftp": ({"username": "user"}, {"remoteFolder": "/"}),
 }
 NORTH_REQUIRED: dict[str, dict[str, str]] = {
+    "amqp": {},
     "aws-s3": {"bucket": "bucket", "accessKey": "AKIAEXAMPLE"},
     "azure-blob": {"container": "container", "account": "account"},
     "file-writer": {"outputFolder": "./output"},
@@ -50,6 +51,7 @@ NORTH_REQUIRED: dict[str, dict[str, str]] = {
     "postgresql": {},
     "rest": {"host": "http://127.0.0.1:1"},
     "sftp": {"username": "user"},
+    "sparkplug": {"url": "mqtt://127.0.0.1:1"},
 }
 
 
