@@ -141,6 +141,7 @@ def test_ot_relays_data_and_logs_through_it(tmp_path: Path) -> None:
 
             # 2. IT goes away while OT keeps producing; OT keeps everything and retries.
             failures_before = len(logs(ot, "messageContent=cache%20entry%20send%20failed"))
+            it.pin_port()  # OT keeps sending to the same port after IT restarts
             assert it.stop() == 0
             for index in range(1, 10):
                 assert post_values(ot, batch(index * 100, 100), "plc") == 204
