@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_process import (
@@ -134,3 +135,54 @@ def _refused_scans(engine: EngineProcess, south_id: str) -> int:
     """Scans that found their files refused (the folder scanner warns once per scan)."""
     page = engine.ok("GET", f"/api/logs?scopeIds={south_id}&levels=warn")
     return sum("files kept for next scan" in entry["message"] for entry in page["content"])
+
+
+def test_a_stopped_north_whose_cache_fills_refuses_the_rest_and_the_source_keeps_it(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
+    input_dir.mkdir()
+    output_dir.mkdir()
+    every_second = scan_mode_id(engine, "Every second")
+    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
+    # maxSize 1 MB: two 400 kB files fit in the stopped North's cache, the third does not.
+    body = north_body("files", "file-writer", settings, every_second, throttling={"maxSize": 1})
+    north = engine.ok("POST", "/api/north", body)
+    engine.wait_state("north", north["id"], "RUNNING")
+    engine.ok("POST", f"/api/north/{north['id']}/stop")
+    engine.wait_state("north", north["id"], "STOPPED")
+
+    south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
+    engine.wait_state("south", south["id"], "RUNNING")
+    written = {f"big{index}.bin": os.urandom(400 * 1024) for index in range(5)}
+    for name, data in written.items():
+        (input_dir / name).write_bytes(data)
+
+    wait_for(lambda: bool(_cache_full_warnings(engine, north["id"])), 30, f"cache full: {engine.log()[-3000:]}")
+    wait_for(lambda: _refused_scans(engine, south["id"]) >= 3, 30, "three scans find the cache full")
+    # The cache filled up to its limit; what left the input folder is in it (a file is acknowledged only once
+    # stored), and the rest stays at the source. A batch refused as a whole may leave copies of files that
+    # are also still at the source: those are delivered twice (at least once), never lost.
+    left = set(written) - {path.name for path in input_dir.iterdir()}
+    cached = [entry["contentFile"] for entry in _cache(engine, north["id"])]
+    assert 1 <= len(cached) <= 2, cached
+    assert len(left) < len(written), "the source keeps what the full cache refused"
+    assert left <= {name for name in written if any(name in content for content in cached)}
+    assert not any(output_dir.iterdir())
+    # The full cache warns once, not at every refused scan.
+    assert len(_cache_full_warnings(engine, north["id"])) < _refused_scans(engine, south["id"])
+
+    engine.ok("POST", f"/api/north/{north['id']}/start")
+    wait_for(lambda: sorted(path.name for path in output_dir.iterdir()) == sorted(written), 60, "everything delivered")
+    wait_for(lambda: not any(input_dir.iterdir()), 30, "input folder emptied")
+    assert {path.name: path.read_bytes() for path in output_dir.iterdir()} == written
+
+
+def _cache_full_warnings(engine: EngineProcess, north_id: str) -> list[str]:
+    page = engine.ok("GET", f"/api/logs?scopeIds={north_id}&levels=warn&messageContent=cache%20entry%20refused")
+    return [entry["message"] for entry in page["content"] if "cache full" in entry["message"]]
+
+
+def _cache(engine: EngineProcess, north_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = engine.ok("GET", f"/api/north/{north_id}/cache/search")["cache"]
+    return found
