@@ -31,7 +31,7 @@ async def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     timings: list[float] = []
     with tempfile.TemporaryDirectory() as folder, ConfigStore.open(Path(folder), init=None) as store:
-        mode = store.list_scan_modes()[0].id
+        mode = store.scan_modes.list_scan_modes()[0].id
         app = create_app(store, RecordingRuntime(), EngineInfo(data_directory=Path(folder)))
         async with TestClient(TestServer(app)) as client:
             for run in range(RUNS):

@@ -32,8 +32,8 @@ async def main() -> None:
     search: list[float] = []
     by_group: list[float] = []
     with tempfile.TemporaryDirectory() as folder, ConfigStore.open(Path(folder), init=None) as store:
-        mode = store.list_scan_modes()[0].id
-        south = store.create_south(
+        mode = store.scan_modes.list_scan_modes()[0].id
+        south = store.souths.create_south(
             {
                 "name": "bench",
                 "type": "folder-scanner",

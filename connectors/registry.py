@@ -10,6 +10,7 @@ from connectors.manifest import ConnectorManifest
 SOUTH: dict[str, str] = {
     "folder-scanner": "connectors.south.folder_scanner",
     "ftp": "connectors.south.ftp",
+    "influxdb": "connectors.south.influxdb",
     "modbus": "connectors.south.modbus",
     "mqtt": "connectors.south.mqtt",
     "mssql": "connectors.south.mssql",
@@ -32,8 +33,10 @@ NORTH: dict[str, str] = {
     "oibus": "connectors.north.oibus",
     "modbus": "connectors.north.modbus",
     "mqtt": "connectors.north.mqtt",
+    "nats": "connectors.north.nats",
     "oianalytics": "connectors.north.oianalytics",
     "opcua": "connectors.north.opcua",
+    "postgresql": "connectors.north.postgresql",
     "rest": "connectors.north.rest",
     "sftp": "connectors.north.sftp",
 }

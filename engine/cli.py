@@ -90,8 +90,8 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         # Closed after the API and the engine: the last reports of the workers are written too.
         async with MetricsStore.open(data_dir) as metrics:
-            metrics.prune("south", [south.id for south in store.list_souths()])
-            metrics.prune("north", [north.id for north in store.list_norths()])
+            metrics.prune("south", [south.id for south in store.souths.list_souths()])
+            metrics.prune("north", [north.id for north in store.norths.list_norths()])
             return await _serve(args, data_dir, store, logs, metrics, restored)
     finally:
         store.close()
@@ -120,7 +120,7 @@ async def _serve(
     engine = Engine(data_dir, config_source, safe_mode=args.safe_mode)
     # Set by a signal, by POST /api/engine/restart or by an OIAnalytics command: all stop gracefully, exit 0.
     stop = asyncio.Event()
-    proxy = ProxyService(store.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
+    proxy = ProxyService(store.ip_filters.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
     _listen_to_engine(engine, store, logs, proxy, metrics)
     info = _engine_info(args, data_dir, restored)
@@ -298,9 +298,9 @@ def reset_admin_password(data_dir: Path) -> int:
     store = ConfigStore.open(data_dir, init=None)
     try:
         try:
-            store.set_user_password("admin", "pass")
+            store.users.set_user_password("admin", "pass")
         except NotFoundError:
-            store.create_user({"login": "admin", "password": "pass"})
+            store.users.create_user({"login": "admin", "password": "pass"})
     finally:
         store.close()
     print("User admin can log in with the password 'pass': change it at once.", flush=True)

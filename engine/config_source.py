@@ -125,20 +125,20 @@ class StoreConfigSource:
 
     def scan_modes(self) -> dict[str, str]:
         """Scan mode id → cron."""
-        return {mode.id: mode.cron for mode in self.store.list_scan_modes()}
+        return {mode.id: mode.cron for mode in self.store.scan_modes.list_scan_modes()}
 
     def souths(self) -> list[dict[str, Any]]:
         """Every South, whole."""
-        return [found for light in self.store.list_souths() if (found := self.south(light.id)) is not None]
+        return [found for light in self.store.souths.list_souths() if (found := self.south(light.id)) is not None]
 
     def norths(self) -> list[dict[str, Any]]:
         """Every North, whole."""
-        return [found for light in self.store.list_norths() if (found := self.north(light.id)) is not None]
+        return [found for light in self.store.norths.list_norths() if (found := self.north(light.id)) is not None]
 
     def south(self, south_id: str) -> dict[str, Any] | None:
         """One South for its worker; each item also carries ``scanModeId`` and ``groupId``."""
         try:
-            dto: dict[str, Any] = msgspec.to_builtins(self.store.get_south(south_id))
+            dto: dict[str, Any] = msgspec.to_builtins(self.store.souths.get_south(south_id))
         except NotFoundError:
             return None
         for item in dto.get("items") or []:
@@ -149,19 +149,19 @@ class StoreConfigSource:
     def north(self, north_id: str) -> dict[str, Any] | None:
         """One North for its worker."""
         try:
-            dto: dict[str, Any] = msgspec.to_builtins(self.store.get_north(north_id))
+            dto: dict[str, Any] = msgspec.to_builtins(self.store.norths.get_north(north_id))
         except NotFoundError:
             return None
         return self._with_extra("north", dto)
 
     def history_ids(self) -> list[str]:
         """Every history query id."""
-        return [query.id for query in self.store.list_history_queries()]
+        return [query.id for query in self.store.history_queries.list_history_queries()]
 
     def history_query(self, history_id: str) -> dict[str, Any] | None:
         """One history query for its workers (secrets decrypted)."""
         try:
-            dto: dict[str, Any] = msgspec.to_builtins(self.store.get_history_query(history_id))
+            dto: dict[str, Any] = msgspec.to_builtins(self.store.history_queries.get_history_query(history_id))
         except NotFoundError:
             return None
         return dto
@@ -169,9 +169,9 @@ class StoreConfigSource:
     def set_history_status(self, history_id: str, status: str) -> None:
         """Persist a status the engine decided; a query deleted meanwhile is left alone."""
         with contextlib.suppress(NotFoundError):
-            self.store.set_history_status(history_id, cast("HistoryQueryStatus", status))
+            self.store.history_queries.set_history_status(history_id, cast("HistoryQueryStatus", status))
 
     def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
         """One custom transformer (camelCase DTO, its code included), or ``None``."""
-        found = self.store.find_custom_transformer(transformer_id)
+        found = self.store.custom_transformers.find_custom_transformer(transformer_id)
         return None if found is None else dict(msgspec.to_builtins(found))

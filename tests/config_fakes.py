@@ -94,7 +94,7 @@ def open_store(data_dir: Path, init: InitSettings | None = None) -> ConfigStore:
 
 def scan_mode_id(store: ConfigStore, name: str = "Every second") -> str:
     """Return the id of a seeded scan mode."""
-    return next(mode.id for mode in store.list_scan_modes() if mode.name == name)
+    return next(mode.id for mode in store.scan_modes.list_scan_modes() if mode.name == name)
 
 
 def south_body(store: ConfigStore, *, name: str = "PLC", items: int = 2, **extra: Any) -> dict[str, Any]:

@@ -85,7 +85,7 @@ async def _default_password_check(app: web.Application) -> AsyncIterator[None]:
     """Warn at start while ``admin``/``pass`` opens the engine (argon2 runs beside the start, not before)."""
 
     async def check() -> None:
-        if await offload(app[STORE].default_password_in_use):
+        if await offload(app[STORE].users.default_password_in_use):
             log.warning("default_password_in_use", login=DEFAULT_LOGIN, fix="change it: POST /api/users/{id}/password")
 
     # Owned by the application: started with it, awaited at its cleanup (one argon2 verification at most).

@@ -119,7 +119,7 @@ async def _basic(request: web.Request, header: str) -> Credentials:
     wait = throttle.retry_after(address, login)
     if wait is not None:
         raise AuthenticationError("Too many failed logins", 429, challenge=False, retry_after=wait)
-    found = request.app[STORE].credentials_by_login(login)
+    found = request.app[STORE].users.credentials_by_login(login)
     cache = request.app[CREDENTIALS]
     key = cache.key(login, password)
     if found is not None and cache.matches(key, found.password_hash):
@@ -150,9 +150,9 @@ async def _verify(
     try:
         if found is None:
             # Spend an argon2 verification anyway so that timing does not tell which logins exist.
-            await offload(store.verify_password, cache.decoy_hash(store.hash_password), password)
+            await offload(store.users.verify_password, cache.decoy_hash(store.users.hash_password), password)
         else:
-            matched = await offload(store.verify_password, found.password_hash, password)
+            matched = await offload(store.users.verify_password, found.password_hash, password)
             if matched:
                 cache.remember(key, found.password_hash)
     finally:
@@ -183,7 +183,7 @@ def _bearer(request: web.Request, token: str) -> Credentials:
     except BadToken as err:
         log.info("api_token_refused", reason=str(err), path=request.path)
         raise AuthenticationError("Invalid token", 403, challenge=request.path != LOGIN_ROUTE) from err
-    found = request.app[STORE].credentials_by_id(claims.sub)
+    found = request.app[STORE].users.credentials_by_id(claims.sub)
     if found is None or not hmac.compare_digest(claims.pwd.encode(), signer.fingerprint(found.password_hash).encode()):
         log.info("api_token_outdated", user_id=claims.sub, login=claims.login, path=request.path)
         raise refused(request)

@@ -34,7 +34,7 @@ class _SetEnabled(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorCalls:
-    """The store methods of one kind behind the shared routes (``ConfigStore.list_souths``, ...)."""
+    """The store methods of one kind behind the shared routes (``store.souths.list_souths``, ...)."""
 
     list_all: Callable[[ConfigStore], Iterable[ConnectorHeaderDTO]]
     create: _Create
@@ -83,12 +83,14 @@ def connector_routes(kind: Kind, calls: ConnectorCalls) -> web.RouteTableDef:
     @routes.get(f"{base}/types")
     async def list_types(request: web.Request) -> web.Response:
         """Every available type (id, name, category, description; modes of a South, content types of a North)."""
-        return json_response(await offload(request.app[STORE].connector_types, kind))
+        return json_response(await offload(request.app[STORE].connectors.connector_types, kind))
 
     @routes.get(f"{base}/manifests/{{type}}")
     async def get_manifest(request: web.Request) -> web.Response:
         """The manifest of a type (settings JSON Schema, and item settings JSON Schema for a South)."""
-        return json_response(await offload(request.app[STORE].connector_manifest, kind, request.match_info["type"]))
+        return json_response(
+            await offload(request.app[STORE].connectors.connector_manifest, kind, request.match_info["type"])
+        )
 
     @routes.get(base)
     async def list_connectors(request: web.Request) -> web.Response:

@@ -50,7 +50,7 @@ def _external_source(request: web.Request, generation: Generation) -> str:
     name = request.query.get("name") or request.query.get("dataSourceId")
     if not name:
         raise InvalidRequest("Query parameter name is required: the external source the data comes from")
-    references = request.app[STORE].external_source_references()
+    references = request.app[STORE].external_sources.external_source_references()
     if name in references:
         return name
     if request.app[REFUSED_NAMES].first(name, references):

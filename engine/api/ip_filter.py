@@ -30,7 +30,7 @@ async def ip_filter_middleware(request: web.Request, handler: Handler) -> web.St
     if address is None:
         return await handler(request)
     guard = request.app[IP_FILTER]
-    if guard.allows(request.app[STORE].ip_filter_addresses(), address):
+    if guard.allows(request.app[STORE].ip_filters.ip_filter_addresses(), address):
         return await handler(request)
     if guard.first_refusal(address):
         log.warning("ip_address_refused", address=address, path=request.path)

@@ -62,8 +62,8 @@ async def _persisted(request: web.Request) -> dict[str, dict[str, object]]:
     runtime, store, metrics = request.app[RUNTIME], request.app[STORE], request.app[METRICS]
     live = runtime.connector_metrics()
     configured: list[tuple[Kind, list[str]]] = [
-        ("south", [south.id for south in await offload(store.list_souths)]),
-        ("north", [north.id for north in await offload(store.list_norths)]),
+        ("south", [south.id for south in await offload(store.souths.list_souths)]),
+        ("north", [north.id for north in await offload(store.norths.list_norths)]),
     ]
     rows: dict[str, dict[str, object]] = {}
     for kind, ids in configured:

@@ -84,7 +84,7 @@ async def get_engine_info(request: web.Request) -> web.Response:
     store = request.app[STORE]
     settings = await offload(store.engine_settings_dto)
     info = request.app[INFO].to_dto(oibus_id=store.engine_id, oibus_name=settings.general.name)
-    info["defaultPasswordInUse"] = await offload(store.default_password_in_use)
+    info["defaultPasswordInUse"] = await offload(store.users.default_password_in_use)
     return json_response(info)
 
 

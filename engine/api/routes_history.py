@@ -49,7 +49,7 @@ async def _reconciled(request: web.Request, *, restart: bool = True) -> web.Resp
 @routes.get(BASE)
 async def list_history_queries(request: web.Request) -> web.Response:
     """Every history query (light form: no settings)."""
-    return json_response(await offload(request.app[STORE].list_history_queries))
+    return json_response(await offload(request.app[STORE].history_queries.list_history_queries))
 
 
 @routes.post(BASE)
@@ -57,7 +57,7 @@ async def create_history_query(request: web.Request) -> web.Response:
     """Create a history query (PENDING); ``?fromSouth=``/``?fromNorth=`` copy an existing connector; 201."""
     body = await read_json(request)
     created = await offload(
-        request.app[STORE].create_history_query,
+        request.app[STORE].history_queries.create_history_query,
         body,
         from_south=request.query.get("fromSouth") or None,
         from_north=request.query.get("fromNorth") or None,
@@ -69,7 +69,7 @@ async def create_history_query(request: web.Request) -> web.Response:
 @routes.get(BASE + "/{id}")
 async def get_history_query(request: web.Request) -> web.Response:
     """One history query (secrets blank)."""
-    return json_response(await offload(request.app[STORE].history_query_dto, request.match_info["id"]))
+    return json_response(await offload(request.app[STORE].history_queries.history_query_dto, request.match_info["id"]))
 
 
 @routes.put(BASE + "/{id}")
@@ -77,7 +77,12 @@ async def update_history_query(request: web.Request) -> web.Response:
     """Replace a history query (``items`` left out: kept); ``?resetCache=true`` forgets what it read; 204."""
     history_id, history = request.match_info["id"], request.app[HISTORY]
     reset = bool(query_bool(request, "resetCache"))
-    await offload(request.app[STORE].update_history_query, history_id, await read_json(request), actor=actor(request))
+    await offload(
+        request.app[STORE].history_queries.update_history_query,
+        history_id,
+        await read_json(request),
+        actor=actor(request),
+    )
     if reset:
         running = history_id in history.runs
         if running:
@@ -90,14 +95,16 @@ async def update_history_query(request: web.Request) -> web.Response:
 async def delete_history_query(request: web.Request) -> web.Response:
     """Delete a history query: its workers stop, what it read and cached is forgotten; 204."""
     history_id, history = request.match_info["id"], request.app[HISTORY]
-    await offload(request.app[STORE].delete_history_query, history_id)
+    await offload(request.app[STORE].history_queries.delete_history_query, history_id)
     await history.reconcile(history_id)
     await history.reset_cache(history_id)
     return no_content()
 
 
 async def _set_status(request: web.Request, status: Any) -> web.Response:
-    await offload(request.app[STORE].set_history_status, request.match_info["id"], status, actor=actor(request))
+    await offload(
+        request.app[STORE].history_queries.set_history_status, request.match_info["id"], status, actor=actor(request)
+    )
     return await _reconciled(request, restart=False)
 
 
@@ -120,8 +127,8 @@ async def pause_history_query(request: web.Request) -> web.Response:
 async def export_history_items(request: web.Request) -> web.Response:
     """The query's items as CSV (``?delimiter=``, default ``,``); secret settings empty."""
     store, history_id = request.app[STORE], request.match_info["id"]
-    query = await offload(store.history_query_dto, history_id)
-    manifest = await offload(store.history_south_manifest, history_id)
+    query = await offload(store.history_queries.history_query_dto, history_id)
+    manifest = await offload(store.history_queries.history_south_manifest, history_id)
     if manifest.item_settings is None:
         raise SettingsError({"southType": f"South type '{manifest.id}' has no items"})
     items = msgspec.to_builtins(query.items)
@@ -138,28 +145,38 @@ async def export_history_items(request: web.Request) -> web.Response:
 async def import_history_items(request: web.Request) -> web.Response:
     """Create or update items (by name) from multipart ``itemsToImport`` (CSV); all or none; 204."""
     store, history_id = request.app[STORE], request.match_info["id"]
-    manifest = await offload(store.history_south_manifest, history_id)
+    manifest = await offload(store.history_queries.history_south_manifest, history_id)
     if manifest.item_settings is None:
         raise SettingsError({"southType": f"South type '{manifest.id}' has no items"})
     form = await _form(request)
     text = _text(form, "itemsToImport", required=True) or ""
     commands = history_items_from_csv(manifest.item_settings, text, _text(form, "delimiter", required=False))
     delete_missing = (_text(form, "deleteItemsNotPresent", required=False) or "").lower() in ("true", "1")
-    await offload(store.import_history_items, history_id, commands, delete_missing=delete_missing, actor=actor(request))
+    await offload(
+        store.history_queries.import_history_items,
+        history_id,
+        commands,
+        delete_missing=delete_missing,
+        actor=actor(request),
+    )
     return await _reconciled(request)
 
 
 @routes.get(BASE + "/{id}/items")
 async def list_history_items(request: web.Request) -> web.Response:
     """Every item of the query."""
-    return json_response((await offload(request.app[STORE].history_query_dto, request.match_info["id"])).items)
+    return json_response(
+        (await offload(request.app[STORE].history_queries.history_query_dto, request.match_info["id"])).items
+    )
 
 
 @routes.post(BASE + "/{id}/items")
 async def create_history_item(request: web.Request) -> web.Response:
     """Add an item (settings checked against the South type); 201 with it."""
     body = await read_json(request)
-    item = await offload(request.app[STORE].save_history_item, request.match_info["id"], body, actor=actor(request))
+    item = await offload(
+        request.app[STORE].history_queries.save_history_item, request.match_info["id"], body, actor=actor(request)
+    )
     await request.app[HISTORY].reconcile(request.match_info["id"], restart=True)
     return json_response(item, status=201)
 
@@ -167,14 +184,14 @@ async def create_history_item(request: web.Request) -> web.Response:
 @routes.delete(BASE + "/{id}/items")
 async def delete_all_history_items(request: web.Request) -> web.Response:
     """Delete every item of the query; 204."""
-    await offload(request.app[STORE].delete_history_items, request.match_info["id"])
+    await offload(request.app[STORE].history_queries.delete_history_items, request.match_info["id"])
     return await _reconciled(request)
 
 
 @routes.get(BASE + "/{id}/items/{itemId}")
 async def get_history_item(request: web.Request) -> web.Response:
     """One item of the query."""
-    query = await offload(request.app[STORE].history_query_dto, request.match_info["id"])
+    query = await offload(request.app[STORE].history_queries.history_query_dto, request.match_info["id"])
     item_id = request.match_info["itemId"]
     for item in query.items:
         if item.id == item_id:
@@ -187,20 +204,24 @@ async def update_history_item(request: web.Request) -> web.Response:
     """Replace an item; 204."""
     body = await read_json(request)
     history_id, item_id = request.match_info["id"], request.match_info["itemId"]
-    await offload(request.app[STORE].save_history_item, history_id, body, item_id, actor=actor(request))
+    await offload(request.app[STORE].history_queries.save_history_item, history_id, body, item_id, actor=actor(request))
     return await _reconciled(request)
 
 
 @routes.delete(BASE + "/{id}/items/{itemId}")
 async def delete_history_item(request: web.Request) -> web.Response:
     """Delete an item; 204."""
-    await offload(request.app[STORE].delete_history_items, request.match_info["id"], [request.match_info["itemId"]])
+    await offload(
+        request.app[STORE].history_queries.delete_history_items,
+        request.match_info["id"],
+        [request.match_info["itemId"]],
+    )
     return await _reconciled(request)
 
 
 async def _item_enabled(request: web.Request, enabled: bool) -> web.Response:
     history_id, item_id = request.match_info["id"], request.match_info["itemId"]
-    await offload(request.app[STORE].set_history_item_enabled, history_id, item_id, enabled)
+    await offload(request.app[STORE].history_queries.set_history_item_enabled, history_id, item_id, enabled)
     return await _reconciled(request)
 
 
@@ -233,7 +254,7 @@ async def run_test(request: web.Request, query: dict[str, Any], role: str, metho
 
 async def _test_connection(request: web.Request, kind: Any) -> web.Response:
     raw, _ = settings_to_test(await optional_json(request))
-    query = await offload(request.app[STORE].history_test_query, request.match_info["id"], kind, raw)
+    query = await offload(request.app[STORE].history_queries.history_test_query, request.match_info["id"], kind, raw)
     await run_test(request, query, kind, "test_connection", {})
     return no_content()
 
@@ -260,7 +281,10 @@ async def test_history_item(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("itemSettings"), dict):
         raise SettingsError({"itemSettings": "required object"})
     query = await offload(
-        request.app[STORE].history_test_query, request.match_info["id"], "south", body.get("southSettings")
+        request.app[STORE].history_queries.history_test_query,
+        request.match_info["id"],
+        "south",
+        body.get("southSettings"),
     )
     window = ((body.get("testingSettings") or {}).get("history")) or {}
     if not isinstance(window, dict):
@@ -279,7 +303,7 @@ async def test_history_item(request: web.Request) -> web.Response:
 async def cache_call(request: web.Request, method: str, params: dict[str, Any]) -> Any:
     """A cache operation on the query's North cache (its worker's, or the engine's when it is not running)."""
     history_id = request.match_info["id"]
-    await offload(request.app[STORE].history_status, history_id)  # 404 for an unknown query
+    await offload(request.app[STORE].history_queries.history_status, history_id)  # 404 for an unknown query
     try:
         return await request.app[HISTORY].cache_request(history_id, method, params, CACHE_TIMEOUT_S)
     except (ConnectionError, TimeoutError, RuntimeError) as err:

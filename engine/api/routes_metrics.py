@@ -42,7 +42,7 @@ async def reset_engine_metrics(request: web.Request) -> web.Response:
 async def reset_south_metrics(request: web.Request) -> web.Response:
     """Count the metrics of one South again from now."""
     south_id = request.match_info["id"]
-    await offload(request.app[STORE].south_dto, south_id)  # NotFoundError: 404
+    await offload(request.app[STORE].souths.south_dto, south_id)  # NotFoundError: 404
     request.app[METRICS].reset("south", south_id)
     request.app[METRICS_TEXT].clear()
     return no_content()
@@ -52,7 +52,7 @@ async def reset_south_metrics(request: web.Request) -> web.Response:
 async def reset_north_metrics(request: web.Request) -> web.Response:
     """Count the metrics of one North again from now (its live cache sizes stay)."""
     north_id = request.match_info["id"]
-    await offload(request.app[STORE].north_dto, north_id)  # NotFoundError: 404
+    await offload(request.app[STORE].norths.north_dto, north_id)  # NotFoundError: 404
     request.app[METRICS].reset("north", north_id)
     request.app[METRICS_TEXT].clear()
     return no_content()

@@ -24,7 +24,6 @@ from engine.api.worker_calls import call_worker, test_connection
 from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.cache.north.types import FOLDERS, format_instant
 from engine.config.errors import NotFoundError
-from engine.config.store import ConfigStore
 from engine.config.validation import convert
 from engine.errors import TryAgainLater
 
@@ -43,10 +42,12 @@ _CACHE_WHY = "its cache is managed by its worker, which is not connected"
 routes = connector_routes(
     "north",
     ConnectorCalls(
-        list_all=ConfigStore.list_norths,
-        create=ConfigStore.create_north,
-        read=ConfigStore.north_dto,
-        set_enabled=ConfigStore.set_north_enabled,
+        list_all=lambda store: store.norths.list_norths(),
+        create=lambda store, body, *, actor: store.norths.create_north(body, actor=actor),
+        read=lambda store, north_id: store.norths.north_dto(north_id),
+        set_enabled=lambda store, north_id, enabled, *, actor: store.norths.set_north_enabled(
+            north_id, enabled, actor=actor
+        ),
     ),
 )
 
@@ -55,26 +56,30 @@ routes = connector_routes(
 async def update_north(request: web.Request) -> web.Response:
     """Replace a North (``transformers`` left out: rules kept)."""
     body = await read_json(request)
-    return await changed(request, "north", request.app[STORE].update_north, body, actor=actor(request))
+    return await changed(request, "north", request.app[STORE].norths.update_north, body, actor=actor(request))
 
 
 @routes.delete("/api/north/{id}")
 async def delete_north(request: web.Request) -> web.Response:
     """Delete a North (its worker stops; its cache folder stays until cleaned)."""
-    return await changed(request, "north", request.app[STORE].delete_north)
+    return await changed(request, "north", request.app[STORE].norths.delete_north)
 
 
 @routes.post("/api/north/{id}/transformers")
 async def save_transformer(request: web.Request) -> web.Response:
     """Add a routing rule, or replace the one whose ``id`` the body names."""
     body = await read_json(request)
-    return await changed(request, "north", request.app[STORE].upsert_north_transformer, body, actor=actor(request))
+    return await changed(
+        request, "north", request.app[STORE].norths.upsert_north_transformer, body, actor=actor(request)
+    )
 
 
 @routes.delete("/api/north/{id}/transformers/{tid}")
 async def delete_transformer(request: web.Request) -> web.Response:
     """Delete a routing rule."""
-    return await changed(request, "north", request.app[STORE].delete_north_transformer, request.match_info["tid"])
+    return await changed(
+        request, "north", request.app[STORE].norths.delete_north_transformer, request.match_info["tid"]
+    )
 
 
 @routes.post("/api/north/{id}/test/connection")
@@ -97,7 +102,7 @@ def instant_query(request: web.Request, name: str) -> str | None:
 
 async def _require_north(request: web.Request) -> str:
     north_id = request.match_info["id"]
-    await offload(request.app[STORE].connector_type, "north", north_id)  # 404 for an unknown North
+    await offload(request.app[STORE].connectors.connector_type, "north", north_id)  # 404 for an unknown North
     return north_id
 
 

@@ -28,7 +28,7 @@ class CronBody(msgspec.Struct, frozen=True, kw_only=True):
 @routes.get("/api/scan-modes")
 async def list_scan_modes(request: web.Request) -> web.Response:
     """Every scan mode (``subscription`` included)."""
-    return json_response(await offload(request.app[STORE].list_scan_modes))
+    return json_response(await offload(request.app[STORE].scan_modes.list_scan_modes))
 
 
 @routes.post("/api/scan-modes/verify")
@@ -42,7 +42,7 @@ async def verify_cron(request: web.Request) -> web.Response:
 async def create_scan_mode(request: web.Request) -> web.Response:
     """Create a scan mode; 201 with it."""
     body = await read_json(request)
-    created = await offload(request.app[STORE].create_scan_mode, body, actor=actor(request))
+    created = await offload(request.app[STORE].scan_modes.create_scan_mode, body, actor=actor(request))
     await request.app[RUNTIME].reload_scan_modes()
     return json_response(created, status=201)
 
@@ -50,14 +50,14 @@ async def create_scan_mode(request: web.Request) -> web.Response:
 @routes.get("/api/scan-modes/{id}")
 async def get_scan_mode(request: web.Request) -> web.Response:
     """One scan mode."""
-    return json_response(await offload(request.app[STORE].get_scan_mode, request.match_info["id"]))
+    return json_response(await offload(request.app[STORE].scan_modes.get_scan_mode, request.match_info["id"]))
 
 
 @routes.put("/api/scan-modes/{id}")
 async def update_scan_mode(request: web.Request) -> web.Response:
     """Replace a scan mode (never ``subscription``)."""
     body = await read_json(request)
-    await offload(request.app[STORE].update_scan_mode, request.match_info["id"], body, actor=actor(request))
+    await offload(request.app[STORE].scan_modes.update_scan_mode, request.match_info["id"], body, actor=actor(request))
     await request.app[RUNTIME].reload_scan_modes()
     return no_content()
 
@@ -65,6 +65,6 @@ async def update_scan_mode(request: web.Request) -> web.Response:
 @routes.delete("/api/scan-modes/{id}")
 async def delete_scan_mode(request: web.Request) -> web.Response:
     """Delete an unused scan mode (400 naming its users otherwise)."""
-    await offload(request.app[STORE].delete_scan_mode, request.match_info["id"])
+    await offload(request.app[STORE].scan_modes.delete_scan_mode, request.match_info["id"])
     await request.app[RUNTIME].reload_scan_modes()
     return no_content()

@@ -22,7 +22,6 @@ from engine.api.util import actor, json_response, offload, query_bool, query_int
 from engine.api.worker_calls import call_worker, test_connection
 from engine.cache.south import CacheEntry, SouthCacheDB, format_instant
 from engine.config.errors import NotFoundError
-from engine.config.store import ConfigStore
 from engine.config.validation import convert
 
 P = ParamSpec("P")
@@ -31,10 +30,12 @@ P = ParamSpec("P")
 routes = connector_routes(
     "south",
     ConnectorCalls(
-        list_all=ConfigStore.list_souths,
-        create=ConfigStore.create_south,
-        read=ConfigStore.south_dto,
-        set_enabled=ConfigStore.set_south_enabled,
+        list_all=lambda store: store.souths.list_souths(),
+        create=lambda store, body, *, actor: store.souths.create_south(body, actor=actor),
+        read=lambda store, south_id: store.souths.south_dto(south_id),
+        set_enabled=lambda store, south_id, enabled, *, actor: store.souths.set_south_enabled(
+            south_id, enabled, actor=actor
+        ),
     ),
 )
 
@@ -124,13 +125,13 @@ async def _routing_changed(
 async def update_south(request: web.Request) -> web.Response:
     """Replace a South (``items``/``groups`` given are complete sets; left out, they stay)."""
     body = await read_json(request)
-    return await _routing_changed(request, request.app[STORE].update_south, body, actor=actor(request))
+    return await _routing_changed(request, request.app[STORE].souths.update_south, body, actor=actor(request))
 
 
 @routes.delete("/api/south/{id}")
 async def delete_south(request: web.Request) -> web.Response:
     """Delete a South with its items and groups (its worker stops)."""
-    return await _routing_changed(request, request.app[STORE].delete_south)
+    return await _routing_changed(request, request.app[STORE].souths.delete_south)
 
 
 @routes.post("/api/south/{id}/test/connection")
@@ -164,13 +165,17 @@ async def test_item(request: web.Request) -> web.Response:
             "id": item_id,
             "name": request.query.get("itemName") or "test",
             "settings": await offload(
-                store.candidate_item_settings, south_id, command.item_settings, item_id=item_id, type_name=type_name
+                store.souths.candidate_item_settings,
+                south_id,
+                command.item_settings,
+                item_id=item_id,
+                type_name=type_name,
             ),
         }
     }
     if command.south_settings is not None:
         params["settings"] = await offload(
-            store.candidate_settings, "south", south_id, command.south_settings, type_name=type_name
+            store.connectors.candidate_settings, "south", south_id, command.south_settings, type_name=type_name
         )
     if window is not None:
         try:
@@ -193,14 +198,14 @@ async def test_item(request: web.Request) -> web.Response:
 @routes.get("/api/south/{id}/items/list")
 async def list_items(request: web.Request) -> web.Response:
     """Every item of a South."""
-    return json_response(await offload(request.app[STORE].list_items, _south_id(request)))
+    return json_response(await offload(request.app[STORE].souths.list_items, _south_id(request)))
 
 
 @routes.get("/api/south/{id}/items/search")
 async def search_items(request: web.Request) -> web.Response:
     """A page of 50 items filtered by ``name`` (contains), ``scanModeId`` and ``enabled``."""
     page = await offload(
-        request.app[STORE].search_items,
+        request.app[STORE].souths.search_items,
         _south_id(request),
         name=request.query.get("name") or None,
         scan_mode_id=request.query.get("scanModeId") or None,
@@ -215,7 +220,9 @@ async def enable_items(request: web.Request) -> web.Response:
     """Enable the items whose ids the body lists (``{itemIds}`` or a bare array)."""
     ids, prefix = await _item_ids(request)
     with _under(prefix):
-        return await changed(request, "south", request.app[STORE].set_items_enabled, ids, True, actor=actor(request))
+        return await changed(
+            request, "south", request.app[STORE].souths.set_items_enabled, ids, True, actor=actor(request)
+        )
 
 
 @routes.post("/api/south/{id}/items/disable")
@@ -223,7 +230,9 @@ async def disable_items(request: web.Request) -> web.Response:
     """Disable the items whose ids the body lists."""
     ids, prefix = await _item_ids(request)
     with _under(prefix):
-        return await changed(request, "south", request.app[STORE].set_items_enabled, ids, False, actor=actor(request))
+        return await changed(
+            request, "south", request.app[STORE].souths.set_items_enabled, ids, False, actor=actor(request)
+        )
 
 
 @routes.post("/api/south/{id}/items/move-to-group")
@@ -232,7 +241,7 @@ async def move_items_to_group(request: web.Request) -> web.Response:
     body = convert(await read_json(request), MoveToGroup)
     store = request.app[STORE]
     return await changed(
-        request, "south", store.move_items_to_group, body.item_ids, body.group_id, actor=actor(request)
+        request, "south", store.souths.move_items_to_group, body.item_ids, body.group_id, actor=actor(request)
     )
 
 
@@ -241,25 +250,27 @@ async def delete_some_items(request: web.Request) -> web.Response:
     """Delete the items whose ids the body lists."""
     ids, prefix = await _item_ids(request)
     with _under(prefix):
-        return await _routing_changed(request, request.app[STORE].delete_items, ids)
+        return await _routing_changed(request, request.app[STORE].souths.delete_items, ids)
 
 
 @routes.post("/api/south/{id}/items")
 async def create_item(request: web.Request) -> web.Response:
     """Add one item; 201 with it."""
-    return await _created(request, request.app[STORE].create_item)
+    return await _created(request, request.app[STORE].souths.create_item)
 
 
 @routes.delete("/api/south/{id}/items")
 async def delete_all_items(request: web.Request) -> web.Response:
     """Delete every item of a South."""
-    return await _routing_changed(request, request.app[STORE].delete_all_items)
+    return await _routing_changed(request, request.app[STORE].souths.delete_all_items)
 
 
 @routes.get("/api/south/{id}/items/{itemId}")
 async def get_item(request: web.Request) -> web.Response:
     """One item (secrets blank)."""
-    return json_response(await offload(request.app[STORE].get_item, _south_id(request), request.match_info["itemId"]))
+    return json_response(
+        await offload(request.app[STORE].souths.get_item, _south_id(request), request.match_info["itemId"])
+    )
 
 
 @routes.get("/api/south/{id}/items/{itemId}/last-value")
@@ -270,7 +281,7 @@ async def get_item_last_value(request: web.Request) -> web.Response:
     may have no row of its own: the group's row answers for it then.
     """
     store, south_id = request.app[STORE], _south_id(request)
-    item = await offload(store.get_item, south_id, request.match_info["itemId"])
+    item = await offload(store.souths.get_item, south_id, request.match_info["itemId"])
     group_id = item.group.id if item.group else None
     synced_group = group_id if item.sync_with_group else None
     entry = await offload(_last_value, store.data_dir / "cache" / "cache.db", south_id, item.id, synced_group)
@@ -306,16 +317,16 @@ async def update_item(request: web.Request) -> web.Response:
     """Replace one item (an empty secret keeps the stored one)."""
     body = await read_json(request)
     store, south_id = request.app[STORE], _south_id(request)
-    await offload(store.update_item, south_id, request.match_info["itemId"], body, actor=actor(request))
-    return await reconciled(request, "south", await offload(store.routing_norths, south_id))
+    await offload(store.souths.update_item, south_id, request.match_info["itemId"], body, actor=actor(request))
+    return await reconciled(request, "south", await offload(store.souths.routing_norths, south_id))
 
 
 @routes.delete("/api/south/{id}/items/{itemId}")
 async def delete_item(request: web.Request) -> web.Response:
     """Delete one item."""
     store, item_id = request.app[STORE], request.match_info["itemId"]
-    await offload(store.get_item, _south_id(request), item_id)  # 404 for an unknown item, not a 400
-    return await _routing_changed(request, store.delete_items, [item_id])
+    await offload(store.souths.get_item, _south_id(request), item_id)  # 404 for an unknown item, not a 400
+    return await _routing_changed(request, store.souths.delete_items, [item_id])
 
 
 @routes.post("/api/south/{id}/items/{itemId}/enable")
@@ -332,8 +343,8 @@ async def disable_item(request: web.Request) -> web.Response:
 
 async def _set_item_enabled(request: web.Request, enabled: bool) -> web.Response:
     store, item_id = request.app[STORE], request.match_info["itemId"]
-    await offload(store.get_item, _south_id(request), item_id)  # 404 for an unknown item, not a 400
-    return await changed(request, "south", store.set_items_enabled, [item_id], enabled, actor=actor(request))
+    await offload(store.souths.get_item, _south_id(request), item_id)  # 404 for an unknown item, not a 400
+    return await changed(request, "south", store.souths.set_items_enabled, [item_id], enabled, actor=actor(request))
 
 
 # --- Groups -------------------------------------------------------------------------------------------
@@ -342,19 +353,21 @@ async def _set_item_enabled(request: web.Request, enabled: bool) -> web.Response
 @routes.get("/api/south/{id}/groups")
 async def list_groups(request: web.Request) -> web.Response:
     """The groups of a South."""
-    return json_response(await offload(request.app[STORE].list_groups, _south_id(request)))
+    return json_response(await offload(request.app[STORE].souths.list_groups, _south_id(request)))
 
 
 @routes.post("/api/south/{id}/groups")
 async def create_group(request: web.Request) -> web.Response:
     """Add a group; 201 with it."""
-    return await _created(request, request.app[STORE].create_group)
+    return await _created(request, request.app[STORE].souths.create_group)
 
 
 @routes.get("/api/south/{id}/groups/{groupId}")
 async def get_group(request: web.Request) -> web.Response:
     """One group."""
-    return json_response(await offload(request.app[STORE].get_group, _south_id(request), request.match_info["groupId"]))
+    return json_response(
+        await offload(request.app[STORE].souths.get_group, _south_id(request), request.match_info["groupId"])
+    )
 
 
 @routes.put("/api/south/{id}/groups/{groupId}")
@@ -362,10 +375,10 @@ async def update_group(request: web.Request) -> web.Response:
     """Replace a group (its items follow its scan mode)."""
     body = await read_json(request)
     group_id = request.match_info["groupId"]
-    return await changed(request, "south", request.app[STORE].update_group, group_id, body, actor=actor(request))
+    return await changed(request, "south", request.app[STORE].souths.update_group, group_id, body, actor=actor(request))
 
 
 @routes.delete("/api/south/{id}/groups/{groupId}")
 async def delete_group(request: web.Request) -> web.Response:
     """Delete a group (its items stay, ungrouped)."""
-    return await _routing_changed(request, request.app[STORE].delete_group, request.match_info["groupId"])
+    return await _routing_changed(request, request.app[STORE].souths.delete_group, request.match_info["groupId"])

@@ -93,7 +93,7 @@ def _settings_keys(target: ImportTarget) -> list[str]:
 async def items_to_csv(request: web.Request) -> web.Response:
     """The CSV of items the client holds (not stored yet): multipart ``items`` (JSON array) and ``delimiter``."""
     store = request.app[STORE]
-    target = await offload(store.import_target, request.match_info["id"])
+    target = await offload(store.souths.import_target, request.match_info["id"])
     form = await _form(request)
     delimiter = check_delimiter(_text(form, "delimiter", required=False))
     items = _json_array(_text(form, "items", required=True) or "", "items")
@@ -109,10 +109,10 @@ async def items_to_csv(request: web.Request) -> web.Response:
 async def _export(request: web.Request, delimiter: str | None) -> web.Response:
     store, south_id = request.app[STORE], request.match_info["id"]
     delimiter = check_delimiter(delimiter)
-    target = await offload(store.import_target, south_id)
+    target = await offload(store.souths.import_target, south_id)
     if target.south_id is None:
         raise SettingsError({"id": f"'{south_id}' is a South type: export takes a South connector id"})
-    items = await offload(store.list_items, south_id)
+    items = await offload(store.souths.list_items, south_id)
     return _csv_response(to_csv(msgspec.to_builtins(items), _settings_keys(target), delimiter))
 
 
@@ -143,14 +143,14 @@ async def _checked(
     text = _text(form, "itemsToImport", required=True) or ""
     rows = [parse_row(row, target.manifest.item_settings) for row in read_rows(text, delimiter)]
     names = None if current is None else [item["name"] for item in current if isinstance(item, dict) and "name" in item]
-    items, errors = await offload(request.app[STORE].check_item_rows, target, rows, names)
+    items, errors = await offload(request.app[STORE].souths.check_item_rows, target, rows, names)
     return rows, items, errors
 
 
 @routes.post("/api/south/{id}/items/import/check")
 async def check_import(request: web.Request) -> web.Response:
     """Check a CSV of items against the South type (and the current items); ``{items, errors}``, nothing stored."""
-    target = await offload(request.app[STORE].import_target, request.match_info["id"])
+    target = await offload(request.app[STORE].souths.import_target, request.match_info["id"])
     _settings_keys(target)
     form = await _form(request)
     current_text = _text(form, "currentItems", required=False)
@@ -163,7 +163,7 @@ async def check_import(request: web.Request) -> web.Response:
 async def import_items(request: web.Request) -> web.Response:
     """Add items: multipart ``items`` (JSON array) as upstream, or ``itemsToImport`` (CSV); all or none; 204."""
     store, south_id = request.app[STORE], request.match_info["id"]
-    await offload(store.connector_type, "south", south_id)  # 404 for an unknown South
+    await offload(store.connectors.connector_type, "south", south_id)  # 404 for an unknown South
     if request.content_type == "application/json":
         body: Any = await read_json(request)
     else:
@@ -172,7 +172,7 @@ async def import_items(request: web.Request) -> web.Response:
         if items_text is not None:
             body = _json_array(items_text, "items")
         elif "itemsToImport" in form:
-            target = await offload(store.import_target, south_id)
+            target = await offload(store.souths.import_target, south_id)
             _settings_keys(target)
             rows, _, errors = await _checked(request, target, form, None)
             if errors:
@@ -181,5 +181,5 @@ async def import_items(request: web.Request) -> web.Response:
             body = [row.command for row in rows]
         else:
             raise SettingsError({"items": "required form field missing (or itemsToImport, a CSV)"})
-    norths = await offload(store.import_items, south_id, body, actor=actor(request))
+    norths = await offload(store.souths.import_items, south_id, body, actor=actor(request))
     return await reconciled(request, "south", norths)

@@ -54,8 +54,8 @@ async def home_stream(request: web.Request) -> web.StreamResponse:
 
     async def frame() -> dict[str, Any]:
         # Read each time: connectors created or deleted while the page is open appear or go.
-        souths = await offload(store.list_souths)
-        norths = await offload(store.list_norths)
+        souths = await offload(store.souths.list_souths)
+        norths = await offload(store.norths.list_norths)
         return {
             "norths": {north.id: metrics.get("north", north.id) for north in norths},
             "engine": metrics.engine(),
@@ -84,7 +84,7 @@ async def engine_stream(request: web.Request) -> web.StreamResponse:
 async def south_stream(request: web.Request) -> web.StreamResponse:
     """``SouthConnectorMetrics`` of one South, with its ``state`` as in ``GET /api/south/{id}``."""
     south_id = request.match_info["id"]
-    await offload(request.app[STORE].south_dto, south_id)  # NotFoundError: 404
+    await offload(request.app[STORE].souths.south_dto, south_id)  # NotFoundError: 404
     metrics, runtime = request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
@@ -97,7 +97,7 @@ async def south_stream(request: web.Request) -> web.StreamResponse:
 async def north_stream(request: web.Request) -> web.StreamResponse:
     """``NorthConnectorMetrics`` of one North, with its ``state`` as in ``GET /api/north/{id}``."""
     north_id = request.match_info["id"]
-    await offload(request.app[STORE].north_dto, north_id)  # NotFoundError: 404
+    await offload(request.app[STORE].norths.north_dto, north_id)  # NotFoundError: 404
     metrics, runtime = request.app[METRICS], request.app[RUNTIME]
 
     async def frame() -> dict[str, Any]:
@@ -111,9 +111,12 @@ async def history_query_stream(request: web.Request) -> web.StreamResponse:
     """``HistoryQueryMetrics`` of one query: ``{status, south, north, historyMetrics}`` (progress "n of N")."""
     history_id = request.match_info["id"]
     store, history = request.app[STORE], request.app[HISTORY]
-    await offload(store.history_status, history_id)  # NotFoundError: 404
+    await offload(store.history_queries.history_status, history_id)  # NotFoundError: 404
 
     async def frame() -> dict[str, Any]:
-        return {"status": await offload(store.history_status, history_id), **history.progress(history_id)}
+        return {
+            "status": await offload(store.history_queries.history_status, history_id),
+            **history.progress(history_id),
+        }
 
     return await request.app[LIVE_STREAMS].serve(request, frame)

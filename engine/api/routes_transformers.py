@@ -38,12 +38,16 @@ TransformerDTO = StandardTransformerDTO | CustomTransformerDTO
 
 
 def _all(request: web.Request) -> list[TransformerDTO]:
-    return [*STANDARD_TRANSFORMERS.values(), *request.app[STORE].list_custom_transformers()]
+    return [*STANDARD_TRANSFORMERS.values(), *request.app[STORE].custom_transformers.list_custom_transformers()]
 
 
 def _find(request: web.Request, transformer_id: str) -> TransformerDTO:
     standard = STANDARD_TRANSFORMERS.get(transformer_id)
-    return standard if standard is not None else request.app[STORE].get_custom_transformer(transformer_id)
+    return (
+        standard
+        if standard is not None
+        else request.app[STORE].custom_transformers.get_custom_transformer(transformer_id)
+    )
 
 
 @routes.get("/api/transformers/types")
@@ -140,7 +144,9 @@ async def get_transformer(request: web.Request) -> web.Response:
 async def create_transformer(request: web.Request) -> web.Response:
     """Store a custom transformer; 201 with it."""
     body = await read_json(request)
-    created = await offload(request.app[STORE].create_custom_transformer, body, actor=actor(request))
+    created = await offload(
+        request.app[STORE].custom_transformers.create_custom_transformer, body, actor=actor(request)
+    )
     return json_response(created, status=201)
 
 
@@ -148,14 +154,19 @@ async def create_transformer(request: web.Request) -> web.Response:
 async def update_transformer(request: web.Request) -> web.Response:
     """Replace a custom transformer; 204 (standard ones cannot be changed: 404)."""
     body = await read_json(request)
-    await offload(request.app[STORE].update_custom_transformer, request.match_info["id"], body, actor=actor(request))
+    await offload(
+        request.app[STORE].custom_transformers.update_custom_transformer,
+        request.match_info["id"],
+        body,
+        actor=actor(request),
+    )
     return no_content()
 
 
 @routes.delete("/api/transformers/{id}")
 async def delete_transformer(request: web.Request) -> web.Response:
     """Delete a custom transformer no North rule uses; 204."""
-    await offload(request.app[STORE].delete_custom_transformer, request.match_info["id"])
+    await offload(request.app[STORE].custom_transformers.delete_custom_transformer, request.match_info["id"])
     return no_content()
 
 

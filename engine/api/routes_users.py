@@ -24,7 +24,7 @@ routes = web.RouteTableDef()
 async def login(request: web.Request) -> web.Response:
     """Trade valid credentials (Basic, or a token still valid) for a token: ``{"access_token"}``."""
     store = request.app[STORE]
-    found = store.credentials_by_id(request[USER])
+    found = store.users.credentials_by_id(request[USER])
     if found is None:
         # Deleted between the middleware's check and now.
         raise refused(request)
@@ -43,7 +43,7 @@ async def login(request: web.Request) -> web.Response:
 @routes.get("/api/users/current-user")
 async def current_user(request: web.Request) -> web.Response:
     """The authenticated user, with ``defaultPasswordInUse`` while ``admin``/``pass`` still opens the engine."""
-    return json_response(await offload(request.app[STORE].current_user, request[USER]))
+    return json_response(await offload(request.app[STORE].users.current_user, request[USER]))
 
 
 @routes.get("/api/users")
@@ -51,34 +51,34 @@ async def search_users(request: web.Request) -> web.Response:
     """One page (50) of users, by login; ``login`` filters on a part of it."""
     page = query_int(request, "page", 0)
     login = request.query.get("login") or None
-    return json_response(await offload(request.app[STORE].search_users, login=login, page=page))
+    return json_response(await offload(request.app[STORE].users.search_users, login=login, page=page))
 
 
 @routes.post("/api/users")
 async def create_user(request: web.Request) -> web.Response:
     """Create a user (body: the profile and ``password``); 201 with it, password left out."""
     body = await read_json(request)
-    return json_response(await offload(request.app[STORE].create_user, body, actor=actor(request)), status=201)
+    return json_response(await offload(request.app[STORE].users.create_user, body, actor=actor(request)), status=201)
 
 
 @routes.get("/api/users/{id}")
 async def get_user(request: web.Request) -> web.Response:
     """One user."""
-    return json_response(await offload(request.app[STORE].get_user, request.match_info["id"]))
+    return json_response(await offload(request.app[STORE].users.get_user, request.match_info["id"]))
 
 
 @routes.put("/api/users/{id}")
 async def update_user(request: web.Request) -> web.Response:
     """Replace a user's profile (login, names, email, language, time zone); 204."""
     body = await read_json(request)
-    await offload(request.app[STORE].update_user, request.match_info["id"], body, actor=actor(request))
+    await offload(request.app[STORE].users.update_user, request.match_info["id"], body, actor=actor(request))
     return no_content()
 
 
 @routes.delete("/api/users/{id}")
 async def delete_user(request: web.Request) -> web.Response:
     """Delete a user (never the last one); its tokens and cached credentials stop working at once."""
-    await offload(request.app[STORE].delete_user, request.match_info["id"])
+    await offload(request.app[STORE].users.delete_user, request.match_info["id"])
     return no_content()
 
 
@@ -86,5 +86,5 @@ async def delete_user(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.Response:
     """Set a new password (``{currentPassword?, newPassword}``); the user's tokens stop working at once."""
     body = await read_json(request)
-    await offload(request.app[STORE].change_password, request.match_info["id"], body, actor=actor(request))
+    await offload(request.app[STORE].users.change_password, request.match_info["id"], body, actor=actor(request))
     return no_content()

@@ -88,10 +88,12 @@ async def test_connection(request: web.Request, kind: Kind) -> web.Response:
     type_name = request.query.get(f"{kind}Type") or body_type
     params: dict[str, Any] = {}
     if raw is None:
-        stored_type = await offload(store.connector_type, kind, connector_id)
-        await offload(store.stored_manifest, kind, stored_type, type_name)
+        stored_type = await offload(store.connectors.connector_type, kind, connector_id)
+        await offload(store.connectors.stored_manifest, kind, stored_type, type_name)
     else:
-        params["settings"] = await offload(store.candidate_settings, kind, connector_id, raw, type_name=type_name)
+        params["settings"] = await offload(
+            store.connectors.candidate_settings, kind, connector_id, raw, type_name=type_name
+        )
     await call_worker(
         request, kind, connector_id, "test_connection", params, why="connection tests run in the connector's worker"
     )

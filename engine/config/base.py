@@ -7,7 +7,7 @@ import sqlite3
 import string
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,56 +103,96 @@ def _json_type(value: Any) -> str:
     return "str" if isinstance(value, str) else type(value).__name__
 
 
-class StoreBase:
-    """State and helpers every part of the store uses.
+class Database:
+    """The one ``oibus.db`` connection every repository of the store shares.
 
-    One SQLite connection, shared by the threads the API offloads work to, serialised by ``_lock``. Every
-    change runs in one ``BEGIN IMMEDIATE`` transaction: a failure anywhere stores nothing.
+    Shared by the threads the API offloads work to, serialised by ``lock``. Every change runs in one
+    ``BEGIN IMMEDIATE`` transaction: a failure anywhere stores nothing. ``box`` seals and opens secrets;
+    ``manifests`` are the connector types settings are validated against.
     """
 
-    _db: sqlite3.Connection
-    _lock: threading.RLock
-    _box: SecretBox
-    _manifests: ManifestSource
+    def __init__(self, connection: sqlite3.Connection, box: SecretBox, manifests: ManifestSource) -> None:
+        self.connection = connection
+        self.lock = threading.RLock()
+        self.box = box
+        self.manifests = manifests
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
+        with self.lock:
+            self.connection.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield self.connection
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self.connection.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            self.connection.execute("COMMIT")
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        # A read transaction gives a consistent snapshot across the several queries of one DTO.
-        with self._lock:
-            self._db.execute("BEGIN")
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent snapshot across the several queries of one DTO."""
+        with self.lock:
+            self.connection.execute("BEGIN")
             try:
-                yield self._db
+                yield self.connection
             finally:
-                self._db.execute("COMMIT")
+                self.connection.execute("COMMIT")
 
-    def _user_infos(self, db: sqlite3.Connection) -> dict[str, UserInfo]:
-        infos = {SYSTEM_USER: UserInfo(id=SYSTEM_USER, friendly_name=SYSTEM_USER)}
-        for row in db.execute("SELECT id, login, first_name, last_name FROM users"):
-            infos[row["id"]] = UserInfo(
-                id=row["id"], friendly_name=friendly_name(row["login"], row["first_name"], row["last_name"])
-            )
-        return infos
+    def close(self) -> None:
+        """Close the connection."""
+        with self.lock:
+            self.connection.close()
+
+
+def user_infos(db: sqlite3.Connection) -> dict[str, UserInfo]:
+    """How every user (and the system actor) is shown in audit fields, by id."""
+    infos = {SYSTEM_USER: UserInfo(id=SYSTEM_USER, friendly_name=SYSTEM_USER)}
+    for row in db.execute("SELECT id, login, first_name, last_name FROM users"):
+        infos[row["id"]] = UserInfo(
+            id=row["id"], friendly_name=friendly_name(row["login"], row["first_name"], row["last_name"])
+        )
+    return infos
+
+
+def audit(row: sqlite3.Row, users: dict[str, UserInfo]) -> dict[str, Any]:
+    """Return the audit keyword arguments of a DTO built from ``row``."""
+    return {
+        "created_by": users.get(row["created_by"], UserInfo(id=row["created_by"], friendly_name="")),
+        "updated_by": users.get(row["updated_by"], UserInfo(id=row["updated_by"], friendly_name="")),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+class StoreBase:
+    """What every repository of the store shares: the ``Database`` and its helpers.
+
+    A repository is one aggregate's methods (``SouthRepository``, ``UserRepository``, ...); ``ConfigStore``
+    holds one of each over the same ``Database``.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._db = database.connection
+        self._lock = database.lock
+        self._box = database.box
+        self._manifests = database.manifests
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.reading()
+
+    @staticmethod
+    def _user_infos(db: sqlite3.Connection) -> dict[str, UserInfo]:
+        return user_infos(db)
 
     @staticmethod
     def _audit(row: sqlite3.Row, users: dict[str, UserInfo]) -> dict[str, Any]:
         """Return the audit keyword arguments of a DTO built from ``row``."""
-        return {
-            "created_by": users.get(row["created_by"], UserInfo(id=row["created_by"], friendly_name="")),
-            "updated_by": users.get(row["updated_by"], UserInfo(id=row["updated_by"], friendly_name="")),
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-        }
+        return audit(row, users)
 
     def _scan_modes(self, db: sqlite3.Connection, users: dict[str, UserInfo]) -> dict[str, ScanModeDTO]:
         """Every scan mode by id."""

@@ -35,8 +35,8 @@ def _generated(options: CertificateOptions) -> KeyPair:
         raise SettingsError({"options": f"cannot make a certificate of these options: {err}"}) from err
 
 
-class CertificatesMixin(StoreBase):
-    """Certificate methods of ``ConfigStore``."""
+class CertificateRepository(StoreBase):
+    """Certificates (``store.certificates``): CRUD, the private key sealed by the secret box."""
 
     def list_certificates(self) -> list[CertificateDTO]:
         """Every certificate, by name."""

@@ -131,33 +131,6 @@ class ConnectorStoreBase(StoreBase):
             errors["type"] = f"unknown {label} connector type '{type_name}'"
         return manifest
 
-    # --- Settings to test ---------------------------------------------------------------------------------
-
-    def candidate_settings(
-        self, kind: Kind, connector_id: str, raw: Any, *, type_name: str | None = None
-    ) -> dict[str, Any]:
-        """Validate settings to test (``POST .../test/connection``) against the stored connector's manifest.
-
-        As on update, an empty secret means "the stored one". The result has every secret DECRYPTED: it goes
-        to the connector's worker only, never back to the API. ``type_name`` (upstream's ``southType`` or
-        ``northType`` query) must be the stored type when given. Raises ``NotFoundError`` or ``SettingsError``.
-        """
-        with self._reading() as db:
-            stored = self._stored_connector(db, kind, connector_id)
-        assert stored is not None  # _stored_connector raises for an unknown id
-        manifest = self.stored_manifest(kind, stored["type"], type_name)
-        settings = convert(raw, manifest.settings, path="settings")
-        return self._candidate(settings, from_json(stored["settings"]), secret_shape(manifest.settings))
-
-    def connector_type(self, kind: Kind, connector_id: str) -> str:
-        """The type of a stored connector (a light existence check); ``NotFoundError`` for an unknown id."""
-        with self._reading() as db:
-            row = db.execute(f"SELECT type FROM {kind}_connectors WHERE id = ?", (connector_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"{kind.capitalize()} {connector_id} not found")
-        connector_type: str = row["type"]
-        return connector_type
-
     def stored_manifest(self, kind: Kind, stored_type: str, type_name: str | None = None) -> ConnectorManifest:
         """The manifest of a stored connector's type; ``SettingsError`` if it is gone or ``type_name`` differs."""
         label = kind.capitalize()
@@ -221,3 +194,55 @@ class ConnectorStoreBase(StoreBase):
         if manifest is None:
             return blank_sealed(value)
         return blank(value, shape)
+
+
+class ConnectorRepository(ConnectorStoreBase):
+    """What holds for a connector of either kind (``store.connectors``): types, manifests, type and settings checks.
+
+    A South itself is saved by ``SouthRepository`` (``store.souths``), a North by ``NorthRepository``
+    (``store.norths``).
+    """
+
+    def connector_types(self, kind: Kind) -> list[dict[str, Any]]:
+        """``GET /api/{kind}/types``: id, name, category, description and modes (South) or types (North)."""
+        types = []
+        for manifest in self._manifests.types(kind):
+            dto = manifest.to_dto()
+            dto.pop("settings", None)
+            dto.pop("items", None)
+            types.append(dto)
+        return types
+
+    def connector_manifest(self, kind: Kind, type_name: str) -> dict[str, Any]:
+        """``GET /api/{kind}/manifests/{type}``."""
+        manifest = self._manifests.get(kind, type_name)
+        if manifest is None:
+            raise NotFoundError(f"{kind.capitalize()} type {type_name} not found")
+        return manifest.to_dto()
+
+    # --- Settings to test ---------------------------------------------------------------------------------
+
+    def candidate_settings(
+        self, kind: Kind, connector_id: str, raw: Any, *, type_name: str | None = None
+    ) -> dict[str, Any]:
+        """Validate settings to test (``POST .../test/connection``) against the stored connector's manifest.
+
+        As on update, an empty secret means "the stored one". The result has every secret DECRYPTED: it goes
+        to the connector's worker only, never back to the API. ``type_name`` (upstream's ``southType`` or
+        ``northType`` query) must be the stored type when given. Raises ``NotFoundError`` or ``SettingsError``.
+        """
+        with self._reading() as db:
+            stored = self._stored_connector(db, kind, connector_id)
+        assert stored is not None  # _stored_connector raises for an unknown id
+        manifest = self.stored_manifest(kind, stored["type"], type_name)
+        settings = convert(raw, manifest.settings, path="settings")
+        return self._candidate(settings, from_json(stored["settings"]), secret_shape(manifest.settings))
+
+    def connector_type(self, kind: Kind, connector_id: str) -> str:
+        """The type of a stored connector (a light existence check); ``NotFoundError`` for an unknown id."""
+        with self._reading() as db:
+            row = db.execute(f"SELECT type FROM {kind}_connectors WHERE id = ?", (connector_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{kind.capitalize()} {connector_id} not found")
+        connector_type: str = row["type"]
+        return connector_type

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from connectors.errors import SettingsError
-from engine.config.base import StoreBase, from_json, now, random_id, require_object, to_json
+from engine.config.base import StoreBase, audit, from_json, now, random_id, require_object, to_json, user_infos
 from engine.config.errors import NotFoundError, RefusedError
 from engine.config.models import SYSTEM_USER, CustomTransformerCommand, CustomTransformerDTO, UserInfo
 from engine.config.validation import try_convert
@@ -22,22 +22,20 @@ from engine.config.validation import try_convert
 log = structlog.get_logger(__name__)
 
 
-class CustomTransformersMixin(StoreBase):
-    """Custom transformer methods of ``ConfigStore``."""
+class CustomTransformerRepository(StoreBase):
+    """Custom transformers (``store.custom_transformers``): CRUD; one a North rule uses cannot be deleted."""
 
     def list_custom_transformers(self) -> list[CustomTransformerDTO]:
         """Every custom transformer, by name."""
         with self._reading() as db:
             users = self._user_infos(db)
-            return [
-                self._custom_dto(row, users) for row in db.execute("SELECT * FROM custom_transformers ORDER BY name")
-            ]
+            return [_custom_dto(row, users) for row in db.execute("SELECT * FROM custom_transformers ORDER BY name")]
 
     def find_custom_transformer(self, transformer_id: str) -> CustomTransformerDTO | None:
         """One custom transformer, or ``None``."""
         with self._reading() as db:
             row = db.execute("SELECT * FROM custom_transformers WHERE id = ?", (transformer_id,)).fetchone()
-            return None if row is None else self._custom_dto(row, self._user_infos(db))
+            return None if row is None else _custom_dto(row, self._user_infos(db))
 
     def get_custom_transformer(self, transformer_id: str) -> CustomTransformerDTO:
         """One custom transformer (``NotFoundError`` if none)."""
@@ -89,25 +87,28 @@ class CustomTransformersMixin(StoreBase):
             db.execute("DELETE FROM custom_transformers WHERE id = ?", (transformer_id,))
         log.info("custom_transformer_deleted", transformer_id=transformer_id)
 
-    def _custom_dto_by_id(self, db: sqlite3.Connection, transformer_id: str) -> CustomTransformerDTO:
-        row = db.execute("SELECT * FROM custom_transformers WHERE id = ?", (transformer_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"Transformer {transformer_id} not found")
-        return self._custom_dto(row, self._user_infos(db))
 
-    def _custom_dto(self, row: sqlite3.Row, users: dict[str, UserInfo]) -> CustomTransformerDTO:
-        return CustomTransformerDTO(
-            id=row["id"],
-            name=row["name"],
-            description=row["description"],
-            input_type=row["input_type"],
-            output_type=row["output_type"],
-            custom_code=row["custom_code"],
-            custom_manifest=from_json(row["custom_manifest"]),
-            language=row["language"],
-            timeout=row["timeout"],
-            **self._audit(row, users),
-        )
+def custom_transformer_dto(db: sqlite3.Connection, transformer_id: str) -> CustomTransformerDTO:
+    """One stored custom transformer (``NotFoundError`` if none); a North's rules show theirs with it."""
+    row = db.execute("SELECT * FROM custom_transformers WHERE id = ?", (transformer_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"Transformer {transformer_id} not found")
+    return _custom_dto(row, user_infos(db))
+
+
+def _custom_dto(row: sqlite3.Row, users: dict[str, UserInfo]) -> CustomTransformerDTO:
+    return CustomTransformerDTO(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        input_type=row["input_type"],
+        output_type=row["output_type"],
+        custom_code=row["custom_code"],
+        custom_manifest=from_json(row["custom_manifest"]),
+        language=row["language"],
+        timeout=row["timeout"],
+        **audit(row, users),
+    )
 
 
 def is_custom_transformer(db: sqlite3.Connection, transformer_id: str) -> bool:

@@ -17,7 +17,7 @@ import msgspec
 import structlog
 
 from connectors.errors import SettingsError
-from engine.config.base import StoreBase, now, random_id, require_object
+from engine.config.base import Database, StoreBase, now, random_id, require_object
 from engine.config.errors import NotFoundError
 from engine.config.models import NAME_MAX_LENGTH, SYSTEM_USER, Audited, Model, Text, UserInfo
 from engine.config.validation import try_convert
@@ -42,10 +42,14 @@ class ExternalSourceDTO(Audited, frozen=True, kw_only=True):
     description: str
 
 
-class ExternalSourcesMixin(StoreBase):
-    """External source methods of ``ConfigStore``."""
+class ExternalSourceRepository(StoreBase):
+    """External sources (``store.external_sources``): CRUD and the in-memory references."""
 
     _external_references: frozenset[str]
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._load_external_sources()
 
     def external_source_references(self) -> frozenset[str]:
         """The stored references (memory only; a new set after every change)."""

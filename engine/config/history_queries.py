@@ -55,8 +55,8 @@ def _check_range(time_range: QueryTimeRange, errors: dict[str, str]) -> None:
         errors["queryTimeRange.endTime"] = "must be after startTime"
 
 
-class HistoryQueriesMixin(ConnectorStoreBase):
-    """History-query methods of ``ConfigStore``."""
+class HistoryQueryRepository(ConnectorStoreBase):
+    """History queries (``store.history_queries``): where a history query, its items and its status are saved."""
 
     # --- Reading ------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from connectors.errors import SettingsError
-from engine.config.base import StoreBase, now, random_id, require_object
+from engine.config.base import Database, StoreBase, now, random_id, require_object
 from engine.config.errors import NotFoundError
 from engine.config.models import SYSTEM_USER, IpFilterCommand, IpFilterDTO, UserInfo
 from engine.config.validation import try_convert
@@ -20,10 +20,14 @@ from engine.config.validation import try_convert
 log = structlog.get_logger(__name__)
 
 
-class IpFiltersMixin(StoreBase):
-    """IP filter methods of ``ConfigStore``."""
+class IpFilterRepository(StoreBase):
+    """IP filters (``store.ip_filters``): CRUD and the in-memory addresses the web server checks."""
 
     _ip_filter_addresses: tuple[str, ...]
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._load_ip_filters()
 
     def ip_filter_addresses(self) -> tuple[str, ...]:
         """The stored addresses (memory only; a new tuple after every change)."""

@@ -13,7 +13,7 @@ from connectors.errors import SettingsError
 from engine.cache.settings import CachingSettings
 from engine.config.base import claim_id, from_json, moved, now, random_id, require_object, to_json
 from engine.config.connector_base import ConnectorStoreBase, Secrets, command_columns
-from engine.config.custom_transformers import CustomTransformersMixin, is_custom_transformer
+from engine.config.custom_transformers import custom_transformer_dto, is_custom_transformer
 from engine.config.errors import NotFoundError
 from engine.config.models import (
     STANDARD_TRANSFORMERS,
@@ -76,8 +76,8 @@ def _columns(command: NorthCommand, settings: str) -> dict[str, Any]:
     }
 
 
-class NorthMixin(ConnectorStoreBase, CustomTransformersMixin):
-    """North methods of ``ConfigStore``."""
+class NorthRepository(ConnectorStoreBase):
+    """North connectors (``store.norths``): where a North and its routing rules (transformers) are saved."""
 
     def list_norths(self) -> list[NorthConnectorLightDTO]:
         """Every North, without settings, sorted by name."""
@@ -409,7 +409,7 @@ class NorthMixin(ConnectorStoreBase, CustomTransformersMixin):
                     id=row["id"],
                     source=source,
                     transformer=STANDARD_TRANSFORMERS.get(row["transformer_id"])
-                    or self._custom_dto_by_id(db, row["transformer_id"]),
+                    or custom_transformer_dto(db, row["transformer_id"]),
                     options=from_json(row["options"]),
                 )
             )

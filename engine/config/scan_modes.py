@@ -41,8 +41,8 @@ def seed_scan_modes(db: sqlite3.Connection) -> bool:
     return True
 
 
-class ScanModesMixin(StoreBase):
-    """Scan mode methods of ``ConfigStore``."""
+class ScanModeRepository(StoreBase):
+    """Scan modes (``store.scan_modes``): CRUD; one in use by a South or a North cannot be deleted."""
 
     def list_scan_modes(self) -> list[ScanModeDTO]:
         """Every scan mode, ``subscription`` included, sorted by name."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from connectors.errors import SettingsError
+from engine.config import south_rows
 from engine.config.base import PAGE_SIZE, contains_pattern, from_json, now, random_id
 from engine.config.connector_base import Secrets, command_columns
 from engine.config.crypto import secret_shape
@@ -26,7 +27,8 @@ from engine.config.models import (
     SouthItemDTO,
     UserInfo,
 )
-from engine.config.south_checks import GroupPlan, ItemPlan, SouthChecks, stored_history
+from engine.config.south_checks import stored_history
+from engine.config.south_import import SouthImportMixin
 from engine.config.validation import convert
 
 log = structlog.get_logger(__name__)
@@ -47,8 +49,8 @@ ITEM_SORTS: dict[str, str] = {
 }
 
 
-class SouthMixin(SouthChecks):
-    """South methods of ``ConfigStore``."""
+class SouthRepository(SouthImportMixin):
+    """South connectors (``store.souths``): where a South, its groups and its items are saved (and imported)."""
 
     # --- Connectors -------------------------------------------------------------------------------------
 
@@ -74,8 +76,8 @@ class SouthMixin(SouthChecks):
             stamp = now()
             columns = {"type": command.type, **command_columns(command, settings)}
             self._insert_connector(db, "south", south_id, columns, actor, stamp)
-            self._write_groups(db, south_id, groups or [], actor, stamp)
-            self._write_items(db, south_id, items or [], actor, stamp)
+            south_rows.write_groups(db, south_id, groups or [], actor, stamp)
+            south_rows.write_items(db, south_id, items or [], actor, stamp)
         log.info("south_created", south_id=south_id, type=command.type, items=len(items or []))
         return self.south_dto(south_id)
 
@@ -89,16 +91,16 @@ class SouthMixin(SouthChecks):
             command, ctx, groups, items, settings = self._check_south(db, body, south_id)
             stamp = now()
             self._update_connector(db, "south", south_id, command_columns(command, settings), actor, stamp)
-            affected = self._routing_norths(db, south_id)
+            affected = south_rows.routing_norths(db, south_id)
             if groups is not None:
                 kept = {group.id for group in groups}
-                self._delete_groups(db, south_id, [gid for gid in ctx.stored_groups if gid not in kept])
-                self._write_groups(db, south_id, groups, actor, stamp)
+                south_rows.delete_groups(db, south_id, [gid for gid in ctx.stored_groups if gid not in kept])
+                south_rows.write_groups(db, south_id, groups, actor, stamp)
             if items is not None:
                 kept = {item.id for item in items}
-                self._delete_items(db, south_id, [iid for iid in ctx.stored_items if iid not in kept])
-                self._write_items(db, south_id, items, actor, stamp)
-            self._drop_empty_rules(db)
+                south_rows.delete_items(db, south_id, [iid for iid in ctx.stored_items if iid not in kept])
+                south_rows.write_items(db, south_id, items, actor, stamp)
+            south_rows.drop_empty_rules(db)
         log.info("south_updated", south_id=south_id, items=None if items is None else len(items))
         return affected
 
@@ -106,16 +108,16 @@ class SouthMixin(SouthChecks):
         """Delete a South, its groups and items; returns the Norths that routed from it."""
         with self._transaction() as db:
             self._require_connector(db, "south", south_id)
-            affected = self._routing_norths(db, south_id)
+            affected = south_rows.routing_norths(db, south_id)
             db.execute("DELETE FROM south_connectors WHERE id = ?", (south_id,))
-            self._drop_empty_rules(db)
+            south_rows.drop_empty_rules(db)
         log.info("south_deleted", south_id=south_id)
         return affected
 
     def routing_norths(self, south_id: str) -> tuple[str, ...]:
         """Return the Norths with a routing rule that names this South (to reconcile after a change)."""
         with self._reading() as db:
-            return self._routing_norths(db, south_id)
+            return south_rows.routing_norths(db, south_id)
 
     def set_south_enabled(self, south_id: str, enabled: bool, *, actor: str = SYSTEM_USER) -> None:
         """Persist ``enabled`` (``POST /api/south/{id}/start|stop``)."""
@@ -224,7 +226,7 @@ class SouthMixin(SouthChecks):
     def _save_item(self, south_id: str, item_id: str | None, body: Any, actor: str) -> SouthItemDTO:
         with self._transaction() as db:
             item = self._check_single_item(db, south_id, body, item_id)
-            self._write_items(db, south_id, [item], actor, now())
+            south_rows.write_items(db, south_id, [item], actor, now())
         event = "south_item_created" if item_id is None else "south_item_updated"
         log.info(event, south_id=south_id, item_id=item.id)
         return self.get_item(south_id, item.id)
@@ -275,9 +277,9 @@ class SouthMixin(SouthChecks):
         """Delete items (each must belong to the South); returns the Norths that routed from the South."""
         with self._transaction() as db:
             self._require_items(db, south_id, item_ids)
-            affected = self._routing_norths(db, south_id)
-            self._delete_items(db, south_id, item_ids)
-            self._drop_empty_rules(db)
+            affected = south_rows.routing_norths(db, south_id)
+            south_rows.delete_items(db, south_id, item_ids)
+            south_rows.drop_empty_rules(db)
         log.info("south_items_deleted", south_id=south_id, count=len(item_ids))
         return affected
 
@@ -285,9 +287,9 @@ class SouthMixin(SouthChecks):
         """Delete every item of a South; returns the Norths that routed from it."""
         with self._transaction() as db:
             self._require_connector(db, "south", south_id)
-            affected = self._routing_norths(db, south_id)
+            affected = south_rows.routing_norths(db, south_id)
             count = db.execute("DELETE FROM south_items WHERE connector_id = ?", (south_id,)).rowcount
-            self._drop_empty_rules(db)
+            south_rows.drop_empty_rules(db)
         log.info("south_items_deleted", south_id=south_id, count=count)
         return affected
 
@@ -318,7 +320,7 @@ class SouthMixin(SouthChecks):
     def _save_group(self, south_id: str, group_id: str | None, body: Any, actor: str) -> SouthGroupDTO:
         with self._transaction() as db:
             group = self._check_single_group(db, south_id, body, group_id)
-            self._write_groups(db, south_id, [group], actor, now())
+            south_rows.write_groups(db, south_id, [group], actor, now())
         event = "south_group_created" if group_id is None else "south_group_updated"
         log.info(event, south_id=south_id, group_id=group.id)
         return self.get_group(south_id, group.id)
@@ -331,127 +333,12 @@ class SouthMixin(SouthChecks):
                 "SELECT 1 FROM south_item_groups WHERE id = ? AND connector_id = ?", (group_id, south_id)
             ).fetchone():
                 raise NotFoundError(f"Group {group_id} not found in South {south_id}")
-            affected = self._routing_norths(db, south_id)
-            self._delete_groups(db, south_id, [group_id])
+            affected = south_rows.routing_norths(db, south_id)
+            south_rows.delete_groups(db, south_id, [group_id])
         log.info("south_group_deleted", south_id=south_id, group_id=group_id)
         return affected
 
     # --- Writing ------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _write_groups(db: sqlite3.Connection, south_id: str, groups: list[GroupPlan], actor: str, stamp: str) -> None:
-        # Park renamed groups under a unique name first so that swapping two names never trips UNIQUE.
-        db.executemany(
-            "UPDATE south_item_groups SET name = char(0) || id WHERE id = ?",
-            [(group.id,) for group in groups if not group.is_new],
-        )
-        rows = [
-            (
-                group.name,
-                group.scan_mode_id,
-                group.history.start_time_offset,
-                group.history.end_time_offset,
-                group.history.max_read_interval,
-                group.history.read_delay,
-                group.history.recovery_strategy,
-                actor,
-                stamp,
-                group.id,
-            )
-            for group in groups
-        ]
-        db.executemany(
-            "UPDATE south_item_groups SET name = ?, scan_mode_id = ?, start_time_offset = ?, "
-            "end_time_offset = ?, "
-            "max_read_interval = ?, read_delay = ?, recovery_strategy = ?, updated_by = ?, updated_at = ? "
-            "WHERE id = ?",
-            [row for row, group in zip(rows, groups, strict=True) if not group.is_new],
-        )
-        db.executemany(
-            "INSERT INTO south_item_groups (name, scan_mode_id, start_time_offset, end_time_offset, "
-            "max_read_interval, read_delay, recovery_strategy, updated_by, updated_at, id, connector_id, "
-            "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*row, south_id, actor, stamp) for row, group in zip(rows, groups, strict=True) if group.is_new],
-        )
-        # Items of a group use its scan mode.
-        db.executemany(
-            "UPDATE south_items SET scan_mode_id = ? WHERE group_id = ?",
-            [(group.scan_mode_id, group.id) for group in groups if not group.is_new],
-        )
-
-    @staticmethod
-    def _write_items(db: sqlite3.Connection, south_id: str, items: list[ItemPlan], actor: str, stamp: str) -> None:
-        db.executemany(
-            "UPDATE south_items SET name = char(0) || id WHERE id = ?",
-            [(item.id,) for item in items if not item.is_new],
-        )
-        rows = [
-            (
-                item.name,
-                item.enabled,
-                item.settings,
-                item.scan_mode_id,
-                item.group_id,
-                item.sync_with_group,
-                item.history["max_read_interval"],
-                item.history["read_delay"],
-                item.history["start_time_offset"],
-                item.history["end_time_offset"],
-                item.history["recovery_strategy"],
-                actor,
-                stamp,
-                item.id,
-            )
-            for item in items
-        ]
-        db.executemany(
-            "UPDATE south_items SET name = ?, enabled = ?, settings = ?, scan_mode_id = ?, group_id = ?, "
-            "sync_with_group = ?, max_read_interval = ?, read_delay = ?, start_time_offset = ?, "
-            "end_time_offset = ?, recovery_strategy = ?, updated_by = ?, updated_at = ? WHERE id = ?",
-            [row for row, item in zip(rows, items, strict=True) if not item.is_new],
-        )
-        db.executemany(
-            "INSERT INTO south_items (name, enabled, settings, scan_mode_id, group_id, sync_with_group, "
-            "max_read_interval, read_delay, start_time_offset, end_time_offset, recovery_strategy, "
-            "updated_by, "
-            "updated_at, id, connector_id, created_by, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*row, south_id, actor, stamp) for row, item in zip(rows, items, strict=True) if item.is_new],
-        )
-
-    @staticmethod
-    def _delete_items(db: sqlite3.Connection, south_id: str, item_ids: Iterable[str]) -> None:
-        db.executemany(
-            "DELETE FROM south_items WHERE id = ? AND connector_id = ?", [(iid, south_id) for iid in item_ids]
-        )
-
-    @staticmethod
-    def _delete_groups(db: sqlite3.Connection, south_id: str, group_ids: Iterable[str]) -> None:
-        ids = list(group_ids)
-        # Ungrouped items keep the group's scan mode (already theirs) but can no longer sync with it.
-        db.executemany("UPDATE south_items SET sync_with_group = 0 WHERE group_id = ?", [(gid,) for gid in ids])
-        db.executemany(
-            "DELETE FROM south_item_groups WHERE id = ? AND connector_id = ?",
-            [(gid, south_id) for gid in ids],
-        )
-
-    @staticmethod
-    def _drop_empty_rules(db: sqlite3.Connection) -> None:
-        """Delete North rules scoped to items none of which is left (they must not widen to the South)."""
-        db.execute(
-            "DELETE FROM north_transformers WHERE items_scoped = 1 AND NOT EXISTS (SELECT 1 FROM "
-            "north_transformer_items t WHERE t.north_transformer_id = north_transformers.id)"
-        )
-
-    @staticmethod
-    def _routing_norths(db: sqlite3.Connection, south_id: str) -> tuple[str, ...]:
-        return tuple(
-            row[0]
-            for row in db.execute(
-                "SELECT DISTINCT north_id FROM north_transformers WHERE south_id = ? ORDER BY north_id",
-                (south_id,),
-            )
-        )
 
     def _require_items(self, db: sqlite3.Connection, south_id: str, item_ids: Sequence[str]) -> None:
         self._require_connector(db, "south", south_id)

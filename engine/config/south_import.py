@@ -18,13 +18,13 @@ import structlog
 
 from connectors.errors import SettingsError
 from connectors.manifest import ConnectorManifest
+from engine.config import south_rows
 from engine.config.base import from_json, now, random_id
 from engine.config.crypto import blank, secret_shape
 from engine.config.errors import NotFoundError
 from engine.config.items_csv import ParsedRow, column_of
 from engine.config.models import SYSTEM_USER, GroupHistorySettings
-from engine.config.south import SouthMixin
-from engine.config.south_checks import HISTORY_DEFAULTS, CheckContext, GroupPlan, ItemPlan, normalize_item
+from engine.config.south_checks import HISTORY_DEFAULTS, CheckContext, GroupPlan, ItemPlan, SouthChecks, normalize_item
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +46,8 @@ def _group_named(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-class SouthImportMixin(SouthMixin):
-    """South methods of ``ConfigStore`` with bulk item import."""
+class SouthImportMixin(SouthChecks):
+    """The bulk item import of ``SouthRepository``."""
 
     def import_target(self, type_or_id: str) -> ImportTarget:
         """Resolve upstream's ``{southType}`` path segment, which may also be a South id; 404 when it is neither."""
@@ -125,9 +125,9 @@ class SouthImportMixin(SouthMixin):
                 raise SettingsError(errors)
             stamp = now()
             new_groups = [group for group in ctx.groups_by_id.values() if group.is_new]
-            self._write_groups(db, south_id, new_groups, actor, stamp)
-            self._write_items(db, south_id, plans, actor, stamp)
-            affected = self._routing_norths(db, south_id)
+            south_rows.write_groups(db, south_id, new_groups, actor, stamp)
+            south_rows.write_items(db, south_id, plans, actor, stamp)
+            affected = south_rows.routing_norths(db, south_id)
         log.info("south_items_imported", south_id=south_id, count=len(plans), new_groups=len(new_groups))
         return tuple(affected)
 

@@ -10,7 +10,6 @@ transaction and return the API form. Methods are synchronous and thread-safe: th
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -20,13 +19,14 @@ import structlog
 from argon2 import PasswordHasher
 
 from connectors.errors import SettingsError
-from engine.config.base import from_json, now, random_id, require_object, to_json
-from engine.config.certificates import CertificatesMixin
+from engine.config.base import Database, audit, from_json, now, random_id, require_object, to_json, user_infos
+from engine.config.certificates import CertificateRepository
+from engine.config.connector_base import ConnectorRepository
 from engine.config.crypto import SecretBox, blank, reveal, seal, secret_shape, token_key
-from engine.config.errors import NotFoundError
-from engine.config.external_sources import ExternalSourcesMixin
-from engine.config.history_queries import HistoryQueriesMixin
-from engine.config.ip_filters import IpFiltersMixin
+from engine.config.custom_transformers import CustomTransformerRepository
+from engine.config.external_sources import ExternalSourceRepository
+from engine.config.history_queries import HistoryQueryRepository
+from engine.config.ip_filters import IpFilterRepository
 from engine.config.manifests import ManifestSource, RegistryManifests
 from engine.config.migrations import migrate
 from engine.config.models import (
@@ -36,11 +36,11 @@ from engine.config.models import (
     GeneralSettings,
     WebServerSettings,
 )
-from engine.config.north import NorthMixin
+from engine.config.north import NorthRepository
 from engine.config.provisioning import InitSettings
-from engine.config.scan_modes import ScanModesMixin, seed_scan_modes
-from engine.config.south_import import SouthImportMixin
-from engine.config.users import UsersMixin
+from engine.config.scan_modes import ScanModeRepository, seed_scan_modes
+from engine.config.south import SouthRepository
+from engine.config.users import UserRepository
 from engine.config.validation import convert
 from engine.version import engine_version
 
@@ -78,17 +78,15 @@ def engine_patch(body: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class ConfigStore(
-    ScanModesMixin,
-    SouthImportMixin,
-    NorthMixin,
-    HistoryQueriesMixin,
-    UsersMixin,
-    IpFiltersMixin,
-    ExternalSourcesMixin,
-    CertificatesMixin,
-):
-    """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done."""
+class ConfigStore:
+    """All of OIBus's stored configuration. Open with ``ConfigStore.open``; close when done.
+
+    One repository per aggregate, all over one ``Database``: ``souths`` (South connectors, their groups and
+    items: ``engine/config/south.py``), ``norths`` (North connectors and their rules: ``north.py``),
+    ``connectors`` (types, manifests, settings tests of either kind: ``connector_base.py``), ``scan_modes``,
+    ``users``, ``ip_filters``, ``external_sources``, ``certificates``, ``custom_transformers``,
+    ``history_queries`` (each in the module of that name). The engine's own settings are read and changed here.
+    """
 
     def __init__(
         self,
@@ -100,18 +98,21 @@ class ConfigStore(
         engine_id: str,
         token_key: bytes,
     ) -> None:
-        self._db = db
-        self._lock = threading.RLock()
-        self._box = box
-        self._manifests = manifests
-        self._hasher = hasher
+        self._database = database = Database(db, box, manifests)
         self.data_dir = data_dir
         self.engine_id = engine_id
         self.token_key = token_key
         """HMAC-SHA256 key of API login tokens (kept in ``crypto.db``)."""
-        self._load_credentials()
-        self._load_ip_filters()
-        self._load_external_sources()
+        self.souths = SouthRepository(database)
+        self.norths = NorthRepository(database)
+        self.connectors = ConnectorRepository(database)
+        self.scan_modes = ScanModeRepository(database)
+        self.users = UserRepository(database, hasher)
+        self.ip_filters = IpFilterRepository(database)
+        self.external_sources = ExternalSourceRepository(database)
+        self.certificates = CertificateRepository(database)
+        self.custom_transformers = CustomTransformerRepository(database)
+        self.history_queries = HistoryQueryRepository(database)
 
     @classmethod
     def open(
@@ -192,12 +193,11 @@ class ConfigStore(
     @property
     def manifests(self) -> ManifestSource:
         """The connector manifests this store validates settings against (the OpenAPI document shows the same)."""
-        return self._manifests
+        return self._database.manifests
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     def __enter__(self) -> ConfigStore:
         return self
@@ -221,7 +221,7 @@ class ConfigStore(
         """Apply a full or partial body, 3.9 nested or 3.8 flat; sections left out stay as they are."""
         patch = engine_patch(require_object(body))
         shape = secret_shape(EngineSettings)
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             row = db.execute("SELECT settings FROM engines WHERE id = ?", (self.engine_id,)).fetchone()
             stored = from_json(row["settings"])
             settings = convert(_deep_merge(blank(stored, shape), patch), EngineSettings)
@@ -236,7 +236,7 @@ class ConfigStore(
             db.execute(
                 "UPDATE engines SET settings = ?, updated_by = ?, updated_at = ? WHERE id = ?",
                 (
-                    to_json(seal(msgspec.to_builtins(settings), stored, shape, self._box)),
+                    to_json(seal(msgspec.to_builtins(settings), stored, shape, self._database.box)),
                     actor,
                     now(),
                     self.engine_id,
@@ -247,11 +247,11 @@ class ConfigStore(
 
     def _engine(self, secrets: Literal["reveal", "blank"]) -> EngineSettingsDTO:
         shape = secret_shape(EngineSettings)
-        with self._reading() as db:
+        with self._database.reading() as db:
             row = db.execute("SELECT * FROM engines WHERE id = ?", (self.engine_id,)).fetchone()
-            users = self._user_infos(db)
+            users = user_infos(db)
         stored = from_json(row["settings"])
-        shown = reveal(stored, shape, self._box) if secrets == "reveal" else blank(stored, shape)
+        shown = reveal(stored, shape, self._database.box) if secrets == "reveal" else blank(stored, shape)
         settings = msgspec.convert(shown, EngineSettings)
         return EngineSettingsDTO(
             id=row["id"],
@@ -261,24 +261,5 @@ class ConfigStore(
             web_server=settings.web_server,
             proxy_server=settings.proxy_server,
             logger=settings.logger,
-            **self._audit(row, users),
+            **audit(row, users),
         )
-
-    # --- Connector types ------------------------------------------------------------------------------------
-
-    def connector_types(self, kind: Literal["south", "north"]) -> list[dict[str, Any]]:
-        """``GET /api/{kind}/types``: id, name, category, description and modes (South) or types (North)."""
-        types = []
-        for manifest in self._manifests.types(kind):
-            dto = manifest.to_dto()
-            dto.pop("settings", None)
-            dto.pop("items", None)
-            types.append(dto)
-        return types
-
-    def connector_manifest(self, kind: Literal["south", "north"], type_name: str) -> dict[str, Any]:
-        """``GET /api/{kind}/manifests/{type}``."""
-        manifest = self._manifests.get(kind, type_name)
-        if manifest is None:
-            raise NotFoundError(f"{kind.capitalize()} type {type_name} not found")
-        return manifest.to_dto()

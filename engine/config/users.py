@@ -23,7 +23,16 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from connectors.errors import SettingsError
-from engine.config.base import PAGE_SIZE, StoreBase, contains_pattern, friendly_name, now, random_id, require_object
+from engine.config.base import (
+    PAGE_SIZE,
+    Database,
+    StoreBase,
+    contains_pattern,
+    friendly_name,
+    now,
+    random_id,
+    require_object,
+)
 from engine.config.errors import NotFoundError, RefusedError
 from engine.config.models import (
     SYSTEM_USER,
@@ -63,13 +72,17 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-class UsersMixin(StoreBase):
-    """User methods of ``ConfigStore``."""
+class UserRepository(StoreBase):
+    """Users (``store.users``): CRUD, passwords, and the in-memory credentials every request checks."""
 
-    _hasher: PasswordHasher
     _by_login: dict[str, Credentials]
     _by_id: dict[str, Credentials]
     _default_password: bool | None
+
+    def __init__(self, database: Database, hasher: PasswordHasher) -> None:
+        super().__init__(database)
+        self._hasher = hasher
+        self._load_credentials()
 
     # --- Per-request lookups (memory only) ------------------------------------------------------------------
 

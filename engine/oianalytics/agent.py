@@ -213,8 +213,8 @@ class OIAnalyticsAgent:
 
     async def _reconcile_connectors(self) -> None:
         """Restart the ``oianalytics`` connectors: their registration (token, gateway) changed."""
-        souths = await asyncio.to_thread(self.store.list_souths)
-        norths = await asyncio.to_thread(self.store.list_norths)
+        souths = await asyncio.to_thread(self.store.souths.list_souths)
+        norths = await asyncio.to_thread(self.store.norths.list_norths)
         for south in souths:
             if south.type == "oianalytics":
                 await self.runtime.reconcile_south(south.id)

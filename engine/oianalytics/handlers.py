@@ -215,7 +215,7 @@ async def update_version(ctx: CommandContext, command: StoredCommand) -> str:
 
 async def create_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-scan-mode``."""
-    await asyncio.to_thread(ctx.store.create_scan_mode, _content(command))
+    await asyncio.to_thread(ctx.store.scan_modes.create_scan_mode, _content(command))
     await ctx.runtime.reload_scan_modes()
     ctx.config_changed()
     return "Scan mode created successfully"
@@ -223,7 +223,7 @@ async def create_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
 
 async def update_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-scan-mode``."""
-    await asyncio.to_thread(ctx.store.update_scan_mode, _id(command, "scanModeId"), _content(command))
+    await asyncio.to_thread(ctx.store.scan_modes.update_scan_mode, _id(command, "scanModeId"), _content(command))
     await ctx.runtime.reload_scan_modes()
     ctx.config_changed()
     return "Scan mode updated successfully"
@@ -231,7 +231,7 @@ async def update_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
 
 async def delete_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-scan-mode``."""
-    await asyncio.to_thread(ctx.store.delete_scan_mode, _id(command, "scanModeId"))
+    await asyncio.to_thread(ctx.store.scan_modes.delete_scan_mode, _id(command, "scanModeId"))
     await ctx.runtime.reload_scan_modes()
     ctx.config_changed()
     return "Scan mode deleted successfully"
@@ -239,42 +239,42 @@ async def delete_scan_mode(ctx: CommandContext, command: StoredCommand) -> str:
 
 async def create_certificate(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-certificate``: generate one from ``options`` (upstream's content)."""
-    await asyncio.to_thread(ctx.store.create_certificate, _content(command))
+    await asyncio.to_thread(ctx.store.certificates.create_certificate, _content(command))
     ctx.config_changed()
     return "Certificate created successfully"
 
 
 async def update_certificate(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-certificate``: rename, describe, or regenerate (``regenerateCertificate`` + ``options``)."""
-    await asyncio.to_thread(ctx.store.update_certificate, _id(command, "certificateId"), _content(command))
+    await asyncio.to_thread(ctx.store.certificates.update_certificate, _id(command, "certificateId"), _content(command))
     ctx.config_changed()
     return "Certificate updated successfully"
 
 
 async def delete_certificate(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-certificate``."""
-    await asyncio.to_thread(ctx.store.delete_certificate, _id(command, "certificateId"))
+    await asyncio.to_thread(ctx.store.certificates.delete_certificate, _id(command, "certificateId"))
     ctx.config_changed()
     return "Certificate deleted successfully"
 
 
 async def create_ip_filter(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-ip-filter``."""
-    await asyncio.to_thread(ctx.store.create_ip_filter, _content(command))
+    await asyncio.to_thread(ctx.store.ip_filters.create_ip_filter, _content(command))
     ctx.config_changed()
     return "IP Filter created successfully"
 
 
 async def update_ip_filter(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-ip-filter``."""
-    await asyncio.to_thread(ctx.store.update_ip_filter, _id(command, "ipFilterId"), _content(command))
+    await asyncio.to_thread(ctx.store.ip_filters.update_ip_filter, _id(command, "ipFilterId"), _content(command))
     ctx.config_changed()
     return "IP Filter updated successfully"
 
 
 async def delete_ip_filter(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-ip-filter``."""
-    await asyncio.to_thread(ctx.store.delete_ip_filter, _id(command, "ipFilterId"))
+    await asyncio.to_thread(ctx.store.ip_filters.delete_ip_filter, _id(command, "ipFilterId"))
     ctx.config_changed()
     return "IP Filter deleted successfully"
 
@@ -312,7 +312,7 @@ async def create_south(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-south`` (secrets decrypted, then stored as from the API)."""
     content = _content(command)
     body = decrypt_connector(ctx, "south", content, content.get("type"))
-    created = await asyncio.to_thread(ctx.store.create_south, body)
+    created = await asyncio.to_thread(ctx.store.souths.create_south, body)
     await _reconcile_south(ctx, created.id)
     ctx.config_changed()
     return "South connector created successfully"
@@ -323,7 +323,7 @@ async def update_south(ctx: CommandContext, command: StoredCommand) -> str:
     south_id = _id(command, "southConnectorId")
     content = _content(command)
     body = decrypt_connector(ctx, "south", content, content.get("type"))
-    norths = await asyncio.to_thread(ctx.store.update_south, south_id, body)
+    norths = await asyncio.to_thread(ctx.store.souths.update_south, south_id, body)
     await _reconcile_south(ctx, south_id, norths)
     ctx.config_changed()
     return "South connector updated successfully"
@@ -332,7 +332,7 @@ async def update_south(ctx: CommandContext, command: StoredCommand) -> str:
 async def delete_south(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-south``."""
     south_id = _id(command, "southConnectorId")
-    norths = await asyncio.to_thread(ctx.store.delete_south, south_id)
+    norths = await asyncio.to_thread(ctx.store.souths.delete_south, south_id)
     await _reconcile_south(ctx, south_id, norths)
     ctx.config_changed()
     return "South connector deleted successfully"
@@ -342,7 +342,7 @@ async def create_north(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-north``."""
     content = _content(command)
     body = decrypt_connector(ctx, "north", content, content.get("type"))
-    created = await asyncio.to_thread(ctx.store.create_north, body)
+    created = await asyncio.to_thread(ctx.store.norths.create_north, body)
     await ctx.runtime.reconcile_north(created.id)
     ctx.config_changed()
     return "North connector created successfully"
@@ -353,7 +353,7 @@ async def update_north(ctx: CommandContext, command: StoredCommand) -> str:
     north_id = _id(command, "northConnectorId")
     content = _content(command)
     body = decrypt_connector(ctx, "north", content, content.get("type"))
-    await asyncio.to_thread(ctx.store.update_north, north_id, body)
+    await asyncio.to_thread(ctx.store.norths.update_north, north_id, body)
     await ctx.runtime.reconcile_north(north_id)
     ctx.config_changed()
     return "North connector updated successfully"
@@ -362,7 +362,7 @@ async def update_north(ctx: CommandContext, command: StoredCommand) -> str:
 async def delete_north(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-north``."""
     north_id = _id(command, "northConnectorId")
-    await asyncio.to_thread(ctx.store.delete_north, north_id)
+    await asyncio.to_thread(ctx.store.norths.delete_north, north_id)
     await ctx.runtime.reconcile_north(north_id)
     ctx.config_changed()
     return "North connector deleted successfully"
@@ -372,10 +372,10 @@ def _test_connection(kind: str, id_field: str) -> Handler:
     async def handler(ctx: CommandContext, command: StoredCommand) -> str:
         connector_id = _id(command, id_field)
         content = _content(command)
-        stored_type = await asyncio.to_thread(ctx.store.connector_type, kind, connector_id)  # type: ignore[arg-type]
+        stored_type = await asyncio.to_thread(ctx.store.connectors.connector_type, kind, connector_id)  # type: ignore[arg-type]
         body = decrypt_connector(ctx, kind, content, content.get("type") or stored_type)
         settings = await asyncio.to_thread(
-            ctx.store.candidate_settings,
+            ctx.store.connectors.candidate_settings,
             kind,  # type: ignore[arg-type]
             connector_id,
             body.get("settings"),
@@ -396,7 +396,7 @@ async def test_south_item(ctx: CommandContext, command: StoredCommand) -> str:
     item = content.get("itemCommand")
     if not isinstance(item, dict):
         raise SettingsError({"itemCommand": "required"})
-    stored_type = await asyncio.to_thread(ctx.store.connector_type, "south", south_id)
+    stored_type = await asyncio.to_thread(ctx.store.connectors.connector_type, "south", south_id)
     decrypted = decrypt_connector(ctx, "south", {**south, "items": [item]}, south.get("type") or stored_type)
     item_id = command.ids.get("itemId") or item.get("id") or None
     params: dict[str, Any] = {
@@ -404,13 +404,16 @@ async def test_south_item(ctx: CommandContext, command: StoredCommand) -> str:
             "id": item_id,
             "name": item.get("name") or "test",
             "settings": await asyncio.to_thread(
-                ctx.store.candidate_item_settings, south_id, decrypted["items"][0].get("settings"), item_id=item_id
+                ctx.store.souths.candidate_item_settings,
+                south_id,
+                decrypted["items"][0].get("settings"),
+                item_id=item_id,
             ),
         }
     }
     if south.get("settings") is not None:
         params["settings"] = await asyncio.to_thread(
-            ctx.store.candidate_settings, "south", south_id, decrypted["settings"]
+            ctx.store.connectors.candidate_settings, "south", south_id, decrypted["settings"]
         )
     history = (content.get("testingSettings") or {}).get("history") if isinstance(content, dict) else None
     if isinstance(history, dict):
@@ -493,7 +496,7 @@ async def import_south_items(ctx: CommandContext, command: StoredCommand) -> str
         raise SettingsError({"delimiter": "one character required"})
     if not isinstance(text, str):
         raise SettingsError({"csvContent": "required"})
-    south = msgspec.to_builtins(await asyncio.to_thread(ctx.store.south_dto, south_id))
+    south = msgspec.to_builtins(await asyncio.to_thread(ctx.store.souths.south_dto, south_id))
     imported = parse_items_csv(ctx, south["type"], text, delimiter)
     existing = {item["name"]: item for item in south["items"]}
     kept = [] if content.get("deleteItemsNotPresent") else [i for i in south["items"] if i["name"] not in imported]
@@ -501,7 +504,7 @@ async def import_south_items(ctx: CommandContext, command: StoredCommand) -> str
     kept = [item for item in kept if item["name"] not in names]
     merged = kept + [{**item, "id": (existing.get(item["name"]) or {}).get("id")} for item in imported]
     body = {key: south[key] for key in ("name", "type", "description", "enabled", "settings")}
-    norths = await asyncio.to_thread(ctx.store.update_south, south_id, {**body, "items": merged})
+    norths = await asyncio.to_thread(ctx.store.souths.update_south, south_id, {**body, "items": merged})
     await _reconcile_south(ctx, south_id, norths)
     ctx.config_changed()
     return f"{len(imported)} items imported on South connector {south['name']}"
@@ -521,7 +524,7 @@ async def setpoint(ctx: CommandContext, command: StoredCommand) -> str:
     for index, entry in enumerate(setpoints):
         if not isinstance(entry.get("reference"), str) or "value" not in entry:
             raise SettingsError({f"commandContent[{index}]": "expected {reference, value}"})
-    north = await asyncio.to_thread(ctx.store.north_dto, north_id)
+    north = await asyncio.to_thread(ctx.store.norths.north_dto, north_id)
     if not north.enabled:
         raise RefusedError(f'North connector "{north_id}" disabled')
     payload = msgspec.json.encode(setpoints)

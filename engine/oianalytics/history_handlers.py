@@ -86,7 +86,7 @@ async def create_history_query(ctx: CommandContext, command: StoredCommand) -> s
     """``create-history-query`` (secrets copied from ``retrieveSecretsFromSouth``/``North`` when left empty)."""
     body = decrypt_history(ctx, _content(command))
     created = await asyncio.to_thread(
-        ctx.store.create_history_query,
+        ctx.store.history_queries.create_history_query,
         body,
         from_south=command.ids.get("southConnectorId") or None,
         from_north=command.ids.get("northConnectorId") or None,
@@ -102,7 +102,7 @@ async def update_history_query(ctx: CommandContext, command: StoredCommand) -> s
     query = content.get("historyQuery")
     if not isinstance(query, dict):
         raise SettingsError({"historyQuery": "required object"})
-    await asyncio.to_thread(ctx.store.update_history_query, history_id, decrypt_history(ctx, query))
+    await asyncio.to_thread(ctx.store.history_queries.update_history_query, history_id, decrypt_history(ctx, query))
     if content.get("resetCache"):
         await _runs(ctx).stop_run(history_id)
         await _runs(ctx).reset_cache(history_id)
@@ -113,7 +113,7 @@ async def update_history_query(ctx: CommandContext, command: StoredCommand) -> s
 async def delete_history_query(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-history-query``: its workers stop and what it read and cached is forgotten."""
     history_id = _history_id(command)
-    await asyncio.to_thread(ctx.store.delete_history_query, history_id)
+    await asyncio.to_thread(ctx.store.history_queries.delete_history_query, history_id)
     await _changed(ctx, history_id)
     await _runs(ctx).reset_cache(history_id)
     return "History query deleted successfully"
@@ -125,7 +125,7 @@ async def update_history_status(ctx: CommandContext, command: StoredCommand) -> 
     status = _content(command).get("historyQueryStatus")
     if status not in ("RUNNING", "PAUSED"):
         raise RefusedError(f"historyQueryStatus must be RUNNING or PAUSED, got {status!r}")
-    await asyncio.to_thread(ctx.store.set_history_status, history_id, status)
+    await asyncio.to_thread(ctx.store.history_queries.set_history_status, history_id, status)
     await _changed(ctx, history_id, restart=False)
     return "History query started" if status == "RUNNING" else "History query paused"
 
@@ -135,7 +135,7 @@ async def _test(ctx: CommandContext, command: StoredCommand, role: str, body: An
     raw = None
     if isinstance(body, dict) and body.get(f"{role}Settings") is not None:
         raw = decrypt_history(ctx, body)[f"{role}Settings"]
-    query = await asyncio.to_thread(ctx.store.history_test_query, history_id, role, raw)  # type: ignore[arg-type]
+    query = await asyncio.to_thread(ctx.store.history_queries.history_test_query, history_id, role, raw)  # type: ignore[arg-type]
     return query, history_id
 
 
@@ -176,14 +176,17 @@ async def import_history_items(ctx: CommandContext, command: StoredCommand) -> s
     text = content.get("csvContent")
     if not isinstance(text, str):
         raise SettingsError({"csvContent": "required"})
-    manifest = await asyncio.to_thread(ctx.store.history_south_manifest, history_id)
+    manifest = await asyncio.to_thread(ctx.store.history_queries.history_south_manifest, history_id)
     if manifest.item_settings is None:
         raise SettingsError({"southType": f"South type '{manifest.id}' has no items"})
     items = history_items_from_csv(manifest.item_settings, text, content.get("delimiter"))
     count = await asyncio.to_thread(
-        ctx.store.import_history_items, history_id, items, delete_missing=bool(content.get("deleteItemsNotPresent"))
+        ctx.store.history_queries.import_history_items,
+        history_id,
+        items,
+        delete_missing=bool(content.get("deleteItemsNotPresent")),
     )
-    name = (await asyncio.to_thread(ctx.store.history_query_dto, history_id)).name
+    name = (await asyncio.to_thread(ctx.store.history_queries.history_query_dto, history_id)).name
     await _changed(ctx, history_id)
     return f"{count} items imported on History query {name}"
 

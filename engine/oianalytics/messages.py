@@ -112,11 +112,11 @@ def full_config(store: ConfigStore, repo: OIAnalyticsRepository, info: EngineInf
         "registration": _full_registration(repo),
         "scanModes": [
             {**_audited(mode), "settings": {key: mode[key] for key in ("name", "description", "cron")}}
-            for mode in msgspec.to_builtins(store.list_scan_modes())
+            for mode in msgspec.to_builtins(store.scan_modes.list_scan_modes())
         ],
         "ipFilters": [
             {**_audited(entry), "settings": {key: entry[key] for key in ("description", "address")}}
-            for entry in msgspec.to_builtins(store.list_ip_filters())
+            for entry in msgspec.to_builtins(store.ip_filters.list_ip_filters())
         ],
         "certificates": [
             {
@@ -125,10 +125,14 @@ def full_config(store: ConfigStore, repo: OIAnalyticsRepository, info: EngineInf
                     key: certificate[key] for key in ("name", "description", "publicKey", "certificate", "expiry")
                 },
             }
-            for certificate in msgspec.to_builtins(store.list_certificates())
+            for certificate in msgspec.to_builtins(store.certificates.list_certificates())
         ],
-        "southConnectors": [_south(msgspec.to_builtins(store.south_dto(light.id))) for light in store.list_souths()],
-        "northConnectors": [_north(msgspec.to_builtins(store.north_dto(light.id))) for light in store.list_norths()],
+        "southConnectors": [
+            _south(msgspec.to_builtins(store.souths.south_dto(light.id))) for light in store.souths.list_souths()
+        ],
+        "northConnectors": [
+            _north(msgspec.to_builtins(store.norths.north_dto(light.id))) for light in store.norths.list_norths()
+        ],
         "users": [
             {
                 **_audited(user),
@@ -186,7 +190,7 @@ def _all_users(store: ConfigStore) -> list[dict[str, Any]]:
     users: list[dict[str, Any]] = []
     page = 0
     while True:
-        found = store.search_users(page=page)
+        found = store.users.search_users(page=page)
         users += [msgspec.to_builtins(user) for user in found.content]
         page += 1
         if page >= found.total_pages:
@@ -212,8 +216,8 @@ def _full_transformers() -> list[dict[str, Any]]:
 def history_queries(store: ConfigStore) -> dict[str, Any]:
     """The ``history-queries`` payload: the complete set of history queries, every secret blank."""
     found = []
-    for light in store.list_history_queries():
-        dto = msgspec.to_builtins(store.history_query_dto(light.id))
+    for light in store.history_queries.list_history_queries():
+        dto = msgspec.to_builtins(store.history_queries.history_query_dto(light.id))
         settings = {key: dto[key] for key in ("name", "description", "status", "southType", "southSettings",
                                               "queryTimeRange", "northType", "northSettings", "caching")}  # fmt: skip
         settings["items"] = [

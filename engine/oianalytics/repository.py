@@ -8,7 +8,6 @@ password, gateway header value) encrypted with the same local key as every other
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,9 +17,10 @@ from typing import Any
 import msgspec
 
 from connectors.errors import SettingsError
-from engine.config.base import PAGE_SIZE, StoreBase, from_json, now, random_id, to_json
+from engine.config.base import PAGE_SIZE, Database, StoreBase, from_json, now, random_id, to_json
 from engine.config.crypto import SecretBox
 from engine.config.errors import NotFoundError
+from engine.config.manifests import StaticManifests
 from engine.config.models import Page
 from engine.config.store import CRYPTO_FILE, DB_FILE
 from engine.oianalytics.models import (
@@ -205,12 +205,12 @@ class OIAnalyticsRepository(StoreBase):
     """The agent's tables. Thread-safe; every method is short and synchronous."""
 
     def __init__(self, data_dir: Path, engine_id: str) -> None:
-        self._db = sqlite3.connect(data_dir / DB_FILE, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._box = SecretBox.open(data_dir / CRYPTO_FILE, engine_id)
-        self._lock = threading.RLock()
+        connection = sqlite3.connect(data_dir / DB_FILE, isolation_level=None, check_same_thread=False)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA busy_timeout = 5000")
+        connection.execute("PRAGMA synchronous = FULL")
+        # Its own connection to oibus.db (the agent's tables); it validates no connector settings.
+        super().__init__(Database(connection, SecretBox.open(data_dir / CRYPTO_FILE, engine_id), StaticManifests(())))
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM registrations LIMIT 1").fetchone() is None:
                 stamp = now()
@@ -221,8 +221,7 @@ class OIAnalyticsRepository(StoreBase):
 
     def close(self) -> None:
         """Close the connection."""
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     # --- Registration -------------------------------------------------------------------------------------
 

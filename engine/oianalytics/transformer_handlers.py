@@ -50,21 +50,23 @@ def _transformer_id(command: StoredCommand) -> str:
 
 async def create_custom_transformer(ctx: CommandContext, command: StoredCommand) -> str:
     """``create-custom-transformer``."""
-    await asyncio.to_thread(ctx.store.create_custom_transformer, _content(command))
+    await asyncio.to_thread(ctx.store.custom_transformers.create_custom_transformer, _content(command))
     ctx.config_changed()
     return "Transformer created successfully"
 
 
 async def update_custom_transformer(ctx: CommandContext, command: StoredCommand) -> str:
     """``update-custom-transformer``."""
-    await asyncio.to_thread(ctx.store.update_custom_transformer, _transformer_id(command), _content(command))
+    await asyncio.to_thread(
+        ctx.store.custom_transformers.update_custom_transformer, _transformer_id(command), _content(command)
+    )
     ctx.config_changed()
     return "Transformer updated successfully"
 
 
 async def delete_custom_transformer(ctx: CommandContext, command: StoredCommand) -> str:
     """``delete-custom-transformer``."""
-    await asyncio.to_thread(ctx.store.delete_custom_transformer, _transformer_id(command))
+    await asyncio.to_thread(ctx.store.custom_transformers.delete_custom_transformer, _transformer_id(command))
     ctx.config_changed()
     return "Transformer deleted successfully"
 
@@ -110,13 +112,15 @@ def _input_type(ctx: CommandContext, transformer_id: str) -> str:
     standard = STANDARD.get(transformer_id)
     if standard is not None:
         return standard.input_type
-    return ctx.store.get_custom_transformer(transformer_id).input_type
+    return ctx.store.custom_transformers.get_custom_transformer(transformer_id).input_type
 
 
 async def _run(ctx: CommandContext, transformer_id: str, test: TransformerTestRequest) -> TransformerTestResponse:
     if transformer_id in STANDARD:
         return run_standard(transformer_id, test)
-    found: CustomTransformerDTO = await asyncio.to_thread(ctx.store.get_custom_transformer, transformer_id)
+    found: CustomTransformerDTO = await asyncio.to_thread(
+        ctx.store.custom_transformers.get_custom_transformer, transformer_id
+    )
     async with SandboxClient() as sandbox:
         return await run_custom(sandbox, found.custom_code, found.output_type, found.timeout, test)
 
@@ -167,7 +171,9 @@ async def _read_item(ctx: CommandContext, content: dict[str, Any]) -> dict[str, 
     south_id = content.get("southId")
     if not isinstance(south_id, str) or not south_id:
         raise SettingsError({"southId": "required"})
-    south_type = content.get("southType") or await asyncio.to_thread(ctx.store.connector_type, "south", south_id)
+    south_type = content.get("southType") or await asyncio.to_thread(
+        ctx.store.connectors.connector_type, "south", south_id
+    )
     item = {"name": content.get("itemName") or "test", "settings": content.get("itemSettings")}
     decrypted = decrypt_connector(ctx, "south", {"settings": content.get("southSettings"), "items": [item]}, south_type)
     params: dict[str, Any] = {
@@ -175,13 +181,13 @@ async def _read_item(ctx: CommandContext, content: dict[str, Any]) -> dict[str, 
             "id": None,
             "name": item["name"],
             "settings": await asyncio.to_thread(
-                ctx.store.candidate_item_settings, south_id, decrypted["items"][0].get("settings")
+                ctx.store.souths.candidate_item_settings, south_id, decrypted["items"][0].get("settings")
             ),
         }
     }
     if content.get("southSettings") is not None:
         params["settings"] = await asyncio.to_thread(
-            ctx.store.candidate_settings, "south", south_id, decrypted["settings"]
+            ctx.store.connectors.candidate_settings, "south", south_id, decrypted["settings"]
         )
     history = (content.get("testingSettings") or {}).get("history")
     if isinstance(history, dict):

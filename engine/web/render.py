@@ -75,7 +75,7 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         "path": request.path,
         "user": user,
         "csrf": csrf_token(request.app[STORE].token_key, token) if token and user is not None else "",
-        "default_password": user is not None and await offload(request.app[STORE].default_password_in_use),
+        "default_password": user is not None and await offload(request.app[STORE].users.default_password_in_use),
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
     # Pages show live, per-user data: never cached, never framed by another site.

@@ -147,8 +147,8 @@ def test_a_restored_configuration_keeps_every_connector_and_secret(
     assert "Traceback" not in engine.log()
     # The secrets decrypt to what was given: the key of the restored (or kept) crypto.db matches oibus.db.
     with ConfigStore.open(data_dir, init=None) as store:
-        assert store.get_north(north_id).settings["password"] == NORTH_SECRET
-        assert store.get_south(south_id).settings["authentication"]["password"] == SOUTH_SECRET
+        assert store.norths.get_north(north_id).settings["password"] == NORTH_SECRET
+        assert store.souths.get_south(south_id).settings["authentication"]["password"] == SOUTH_SECRET
 
 
 def test_a_damaged_crypto_db_without_backup_stops_the_engine_with_one_line(tmp_path: Path) -> None:

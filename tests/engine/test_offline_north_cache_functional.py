@@ -26,8 +26,8 @@ class Quiet:
 
 async def test_no_worker_starts_while_the_engine_holds_the_cache(tmp_path: Path) -> None:
     with ConfigStore.open(tmp_path, init=None, password_hasher=FAST_HASHER) as store:
-        minute = next(mode.id for mode in store.list_scan_modes() if mode.name == "Every minute")
-        north = store.create_north(
+        minute = next(mode.id for mode in store.scan_modes.list_scan_modes() if mode.name == "Every minute")
+        north = store.norths.create_north(
             {
                 "name": "console",
                 "type": "console",
@@ -52,7 +52,7 @@ async def test_no_worker_starts_while_the_engine_holds_the_cache(tmp_path: Path)
             assert moved == {"removed": 0, "moved": 1}
 
             # While the engine holds the folder, enabling the North does not spawn its worker.
-            store.set_north_enabled(north.id, True)
+            store.norths.set_north_enabled(north.id, True)
             async with engine.offline_caches.lock(north.id):
                 reconcile = asyncio.create_task(engine.reconcile_north(north.id))
                 for _ in range(20):

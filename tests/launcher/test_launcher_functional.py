@@ -235,7 +235,7 @@ def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) ->
     data = tmp_path / "data"
     store = ConfigStore.open(data, init=InitSettings(admin_password="forgotten"))
     try:
-        assert store.password_hash("admin") is not None
+        assert store.users.password_hash("admin") is not None
     finally:
         store.close()
 
@@ -251,10 +251,10 @@ def test_reset_password_gives_admin_its_default_password_back(tmp_path: Path) ->
     assert "password 'pass'" in done.stdout.decode()
     store = ConfigStore.open(data, init=None)
     try:
-        found = store.password_hash("admin")
+        found = store.users.password_hash("admin")
         assert found is not None
-        assert store.verify_password(found[1], "pass")
-        assert not store.verify_password(found[1], "forgotten")
+        assert store.users.verify_password(found[1], "pass")
+        assert not store.users.verify_password(found[1], "forgotten")
     finally:
         store.close()
 

@@ -49,13 +49,19 @@ class Resource:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("ip-filters", "/api/ip-filters", IpFilterCommand, ("address", "description"), ConfigStore.list_ip_filters),
+    Resource(
+        "ip-filters",
+        "/api/ip-filters",
+        IpFilterCommand,
+        ("address", "description"),
+        lambda store: store.ip_filters.list_ip_filters(),
+    ),
     Resource(
         "users",
         "/api/users",
         UserCreateCommand,
         ("login", "firstName", "lastName", "email", "language"),
-        lambda store: store.search_users().content,
+        lambda store: store.users.search_users().content,
         create_only=frozenset({"password"}),
         secrets=frozenset({"password"}),
     ),
@@ -64,7 +70,7 @@ RESOURCES: tuple[Resource, ...] = (
         "/api/certificates",
         CertificateCommand,
         ("name", "description", "expiry"),
-        ConfigStore.list_certificates,
+        lambda store: store.certificates.list_certificates(),
         textareas=frozenset({"certificate"}),
     ),
     Resource(
@@ -72,7 +78,7 @@ RESOURCES: tuple[Resource, ...] = (
         "/api/external-sources",
         ExternalSourceCommand,
         ("reference", "description"),
-        ConfigStore.list_external_sources,
+        lambda store: store.external_sources.list_external_sources(),
     ),
 )
 

@@ -21,7 +21,9 @@ routes = web.RouteTableDef()
 async def cache_page(request: web.Request) -> web.Response:
     """The cache explorer of one North."""
     north_id = request.match_info["id"]
-    north = next((north for north in await offload(request.app[STORE].list_norths) if north.id == north_id), None)
+    north = next(
+        (north for north in await offload(request.app[STORE].norths.list_norths) if north.id == north_id), None
+    )
     if north is None:
         raise web.HTTPNotFound(text=f"North {north_id} not found")
     return await render(request, "cache.html", {"north": north})

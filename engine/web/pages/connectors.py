@@ -44,7 +44,9 @@ async def connector_list(request: web.Request) -> web.Response:
     """Every South (or North) with its state and start/stop buttons."""
     kind = _kind(request)
     store = request.app[STORE]
-    found: list[Any] = await offload(store.list_souths) if kind == "south" else await offload(store.list_norths)
+    found: list[Any] = (
+        await offload(store.souths.list_souths) if kind == "south" else await offload(store.norths.list_norths)
+    )
     rows = [
         {"connector": connector, "state": request.app[RUNTIME].connector_state(kind, connector.id).get("state", "")}
         for connector in found
@@ -57,7 +59,7 @@ async def connector_list(request: web.Request) -> web.Response:
 async def choose_type(request: web.Request) -> web.Response:
     """The types a connector can be created from, each with its description."""
     kind = _kind(request)
-    types = await offload(request.app[STORE].connector_types, kind)
+    types = await offload(request.app[STORE].connectors.connector_types, kind)
     return await render(request, "connector_types.html", {"kind": kind, "types": types})
 
 
@@ -73,7 +75,7 @@ class _Source:
 async def _form(request: web.Request, kind: Kind, type_name: str, source: _Source) -> web.Response:
     store = request.app[STORE]
     try:
-        manifest = await offload(store.connector_manifest, kind, type_name)
+        manifest = await offload(store.connectors.connector_manifest, kind, type_name)
     except NotFoundError as err:
         raise web.HTTPNotFound(text=str(err)) from err
     connector = source.connector
@@ -87,7 +89,7 @@ async def _form(request: web.Request, kind: Kind, type_name: str, source: _Sourc
         "item_fields": (
             fields(manifest["items"], None, "items.0.settings") if kind == "south" and not source.edit else []
         ),
-        "scan_modes": await offload(store.list_scan_modes),
+        "scan_modes": await offload(store.scan_modes.list_scan_modes),
         "name": name,
         "description": connector.description if connector else "",
         "enabled": connector.enabled if connector else True,
@@ -102,8 +104,8 @@ async def _stored(request: web.Request, kind: Kind) -> _Source:
     """The connector of the path's ``{id}``, secrets blank (404 for an unknown one)."""
     store, connector_id = request.app[STORE], request.match_info["id"]
     try:
-        connector = await offload(store.connector_settings, kind, connector_id)
-        caching = (await offload(store.north_dto, connector_id)).caching if kind == "north" else None
+        connector = await offload(store.souths.connector_settings, kind, connector_id)
+        caching = (await offload(store.norths.north_dto, connector_id)).caching if kind == "north" else None
     except NotFoundError as err:
         raise web.HTTPNotFound(text=str(err)) from err
     return _Source(connector=connector, caching=caching)

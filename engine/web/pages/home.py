@@ -44,8 +44,8 @@ def _row(request: web.Request, kind: str, connector: Any) -> dict[str, Any]:
 async def home(request: web.Request) -> web.Response:
     """The dashboard."""
     store = request.app[STORE]
-    souths = [_row(request, "south", south) for south in await offload(store.list_souths)]
-    norths = [_row(request, "north", north) for north in await offload(store.list_norths)]
+    souths = [_row(request, "south", south) for south in await offload(store.souths.list_souths)]
+    norths = [_row(request, "north", north) for north in await offload(store.norths.list_norths)]
     metrics = request.app.get(METRICS)
     engine = metrics.engine() if metrics is not None else {}
     return await render(

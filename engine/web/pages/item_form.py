@@ -26,15 +26,15 @@ routes = web.RouteTableDef()
 async def _form(request: web.Request, item: SouthItemDTO | None) -> web.Response:
     south = await light_south(request)
     store = request.app[STORE]
-    manifest = await offload(store.connector_manifest, "south", south.type)
+    manifest = await offload(store.connectors.connector_manifest, "south", south.type)
     if manifest.get("items") is None:
         raise web.HTTPNotFound(text=f"South type {south.type} has no items")
     context: dict[str, Any] = {
         "south": south,
         "item": item,
         "fields": fields(manifest["items"], dict(item.settings) if item else None),
-        "scan_modes": await offload(store.list_scan_modes),
-        "groups": await offload(store.list_groups, south.id),
+        "scan_modes": await offload(store.scan_modes.list_scan_modes),
+        "groups": await offload(store.souths.list_groups, south.id),
     }
     return await render(request, "item_form.html", context)
 
@@ -51,7 +51,7 @@ async def new_item(request: web.Request) -> web.Response:
 async def edit_item(request: web.Request) -> web.Response:
     """The form of a stored item (secrets blank)."""
     try:
-        item = await offload(request.app[STORE].get_item, request.match_info["id"], request.match_info["itemId"])
+        item = await offload(request.app[STORE].souths.get_item, request.match_info["id"], request.match_info["itemId"])
     except NotFoundError as err:
         raise web.HTTPNotFound(text=str(err)) from err
     return await _form(request, item)

@@ -26,7 +26,9 @@ routes = web.RouteTableDef()
 async def light_south(request: web.Request) -> SouthConnectorLightDTO:
     """The South of the path's ``{id}`` without its items (``get_south`` would load all 10,000); 404 if unknown."""
     south_id = request.match_info["id"]
-    south = next((south for south in await offload(request.app[STORE].list_souths) if south.id == south_id), None)
+    south = next(
+        (south for south in await offload(request.app[STORE].souths.list_souths) if south.id == south_id), None
+    )
     if south is None:
         raise web.HTTPNotFound(text=f"South {south_id} not found")
     return south
@@ -51,7 +53,7 @@ async def _context(request: web.Request) -> dict[str, Any]:
     order = "desc" if request.query.get("order") == "desc" else "asc"
     try:
         found = await offload(
-            store.search_items,
+            store.souths.search_items,
             south.id,
             name=name,
             enabled=enabled,
@@ -78,8 +80,8 @@ async def items_page(request: web.Request) -> web.Response:
     """The items table of a South with its search box, pager, groups and CSV import."""
     context = await _context(request)
     store = request.app[STORE]
-    context["groups"] = await offload(store.list_groups, context["south"].id)
-    context["scan_modes"] = await offload(store.list_scan_modes)
+    context["groups"] = await offload(store.souths.list_groups, context["south"].id)
+    context["scan_modes"] = await offload(store.scan_modes.list_scan_modes)
     return await render(request, "items.html", context)
 
 

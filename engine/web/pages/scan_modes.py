@@ -19,5 +19,5 @@ routes = web.RouteTableDef()
 @page
 async def scan_modes_page(request: web.Request) -> web.Response:
     """Every scan mode, and the form to add one."""
-    modes = await offload(request.app[STORE].list_scan_modes)
+    modes = await offload(request.app[STORE].scan_modes.list_scan_modes)
     return await render(request, "scan_modes.html", {"modes": modes})

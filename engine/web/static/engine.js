@@ -22,22 +22,25 @@
   const restart = document.getElementById("engine-restart");
   const status = document.getElementById("engine-restart-status");
   const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
-  async function answers() {
-    try { return (await fetch("/api/engine/status", { cache: "no-store" })).ok; } catch (_) { return false; }
+  // The engine process answering now (its pid), or null while none answers.
+  async function engineProcess() {
+    try {
+      const answer = await fetch("/api/engine/info", { cache: "no-store", credentials: "same-origin" });
+      return answer.ok ? (await answer.json()).processId : null;
+    } catch (_) { return null; }
   }
   restart.addEventListener("click", async () => {
     if (!window.confirm(restart.dataset.confirm)) return;
     restart.disabled = true;
     status.textContent = restart.dataset.restarting;
+    const before = await engineProcess();
     const answer = await window.oibus.api("POST", "/api/engine/restart");
     if (!answer.ok) { status.textContent = (answer.data && answer.data.message) || `Error ${answer.status}`; restart.disabled = false; return; }
-    // The engine answers, then stops; the launcher starts it again. Wait for it to go, then to come back (60 s at most).
-    let gone = false;
+    // The engine answers, then stops; the launcher starts a new process. Wait for it (60 s at most).
     for (let waited = 0; waited < 60000; waited += 500) {
-      const up = await answers();
-      if (!up) gone = true;
-      if (gone && up) { status.textContent = restart.dataset.restarted; restart.disabled = false; return; }
       await sleep(500);
+      const now = await engineProcess();
+      if (now !== null && now !== before) { status.textContent = restart.dataset.restarted; restart.disabled = false; return; }
     }
     status.textContent = restart.dataset.notBack;
     restart.disabled = false;

@@ -13,7 +13,7 @@
   function drawChart() {
     if (!window.uPlot || !el) return;
     if (!chart) {
-      chart = new uPlot({ width: width(), height: 220, series: [{},
+      chart = new uPlot({ width: width(), height: 220, series: [{ label: el.dataset.time },
         { label: el.dataset.values, stroke: "#0b5fad" }, { label: el.dataset.files, stroke: "#2e7d32" },
         { label: el.dataset.cache, stroke: "#b42318", scale: "bytes" }],
         axes: [{}, {}, { scale: "bytes", side: 1 }] }, series, el);

@@ -19,6 +19,20 @@
   });
   const outcome = document.getElementById("item-test-outcome");
   const result = document.getElementById("item-test-result");
+  const raw = document.getElementById("item-test-raw");
+  const table = document.getElementById("item-test-values");
+  // Time-values as a table (point, time, value); the whole answer stays readable below it.
+  function showValues(content) {
+    table.querySelector("tbody").replaceChildren(...content.map((value) => {
+      const row = document.createElement("tr");
+      const shown = value.data && "value" in value.data ? value.data.value : value.data;
+      for (const text of [value.pointId, value.timestamp, typeof shown === "object" ? JSON.stringify(shown) : shown]) {
+        const cell = document.createElement("td"); cell.textContent = text ?? ""; row.append(cell);
+      }
+      return row;
+    }));
+    table.hidden = false;
+  }
   document.getElementById("test-item").addEventListener("click", async (event) => {
     const item = collect();
     const query = new URLSearchParams({ itemName: item.name || "test" });
@@ -27,7 +41,8 @@
     outcome.className = "";
     outcome.querySelector("progress").hidden = false;
     outcome.querySelector(".outcome").textContent = outcome.dataset.running;
-    result.hidden = true;
+    raw.hidden = true;
+    table.hidden = true;
     const answer = await window.oibus.api("POST", `/api/south/${south}/items/test?${query}`, { itemSettings: item.settings });
     event.target.disabled = false;
     outcome.querySelector("progress").hidden = true;
@@ -45,7 +60,9 @@
     outcome.className = "ok";
     outcome.querySelector(".outcome").textContent = content
       ? outcome.dataset.values.replace("{count}", content.length) : outcome.dataset.read;
+    if (content) showValues(content);
     result.textContent = JSON.stringify(answer.data, null, 2);
-    result.hidden = false;
+    raw.hidden = false;
+    raw.open = !content;
   });
 })();

@@ -1,4 +1,4 @@
-// Scan modes: check the cron as it is typed (POST /api/scan-modes/verify), show its next five runs, create.
+// Scan modes: check the cron as it is typed (POST /api/scan-modes/verify), show its next five runs, create or edit.
 "use strict";
 (() => {
   const form = document.getElementById("scan-mode-form");
@@ -16,9 +16,29 @@
       const item = document.createElement("li"); item.textContent = when; return item;
     }));
   });
+  const heading = document.getElementById("scan-mode-form-h");
+  const cancel = document.getElementById("scan-mode-cancel");
+  let editing = null;
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button.edit-mode");
+    if (!button) return;
+    editing = button.dataset.id;
+    for (const name of ["name", "description", "cron"]) form.elements[name].value = button.dataset[name];
+    heading.textContent = `${form.dataset.edit}: ${button.dataset.name}`;
+    cancel.hidden = false;
+    cron.dispatchEvent(new Event("input"));
+    form.elements.name.focus();
+  });
+  cancel.addEventListener("click", () => {
+    editing = null; form.reset(); heading.textContent = form.dataset.create; cancel.hidden = true;
+    cron.dispatchEvent(new Event("input"));
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const answer = await window.oibus.api("POST", "/api/scan-modes", window.oibus.collect(form, {}, () => true));
+    const body = window.oibus.collect(form, {}, () => true);
+    const answer = editing
+      ? await window.oibus.api("PUT", `/api/scan-modes/${encodeURIComponent(editing)}`, body)
+      : await window.oibus.api("POST", "/api/scan-modes", body);
     if (answer.ok) { window.location.reload(); return; }
     window.oibus.showErrors(form, answer);
   });

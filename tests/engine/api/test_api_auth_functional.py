@@ -136,7 +136,7 @@ async def test_login_gives_a_token_accepted_everywhere(client: Client, store: Co
     for path in ("/api/engine", "/api/scan-modes", "/api/users", "/api/ip-filters", "/api/engine/info"):
         assert (await client.get(path, headers=bearer(token))).status == 200, path
     current = await client.get("/api/users/current-user", headers=bearer(token))
-    found = store.password_hash("admin")
+    found = store.users.password_hash("admin")
     assert found is not None
     assert (await current.json())["id"] == found[0]
     # A token still valid buys a fresh one, as upstream.
@@ -151,7 +151,7 @@ async def test_token_claims_and_lifetime_follow_the_settings(client: Client, sto
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["exp"] - claims["iat"] == 3600
     assert claims["iss"] == "oibus" and claims["login"] == "admin"
-    found = store.password_hash("admin")
+    found = store.users.password_hash("admin")
     assert found is not None
     # The token proves the password without carrying its hash (upstream puts the hash in its JWT).
     assert claims["sub"] == found[0] and "$argon2" not in json.dumps(claims)
@@ -170,7 +170,7 @@ async def test_bad_login_credentials_are_403_without_challenge(client: Client) -
 
 
 async def test_bad_tokens_are_403(client: Client, store: ConfigStore) -> None:
-    found = store.password_hash("admin")
+    found = store.users.password_hash("admin")
     assert found is not None
     user_id, password_hash = found
     good = await login_token(client)
@@ -201,7 +201,7 @@ async def test_bad_tokens_are_403(client: Client, store: ConfigStore) -> None:
 
 async def test_token_invalid_once_the_password_changes(client: Client, store: ConfigStore) -> None:
     token = await login_token(client)
-    found = store.password_hash("admin")
+    found = store.users.password_hash("admin")
     assert found is not None
     response = await client.post(f"/api/users/{found[0]}/password", json={"newPassword": "n3w-pw"}, headers=AUTH)
     assert response.status == 204
@@ -219,7 +219,7 @@ async def test_token_invalid_once_the_password_changes(client: Client, store: Co
 
 async def test_setting_the_same_password_again_still_revokes_tokens(client: Client, store: ConfigStore) -> None:
     token = await login_token(client)
-    store.set_user_password("admin", "pass")
+    store.users.set_user_password("admin", "pass")
     assert (await client.get("/api/engine", headers=bearer(token))).status == 401
     assert (await client.get("/api/engine", headers=AUTH)).status == 200
 
@@ -249,13 +249,13 @@ async def test_sse_accepts_a_token_in_the_query(client: Client) -> None:
 
 async def test_credentials_verified_once(client: Client, store: ConfigStore, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    verify = store.verify_password
+    verify = store.users.verify_password
 
     def counting(password_hash: str, password: str) -> bool:
         calls.append(password)
         return verify(password_hash, password)
 
-    monkeypatch.setattr(store, "verify_password", counting)
+    monkeypatch.setattr(store.users, "verify_password", counting)
     for _ in range(5):
         assert (await client.get("/api/scan-modes", headers=AUTH)).status == 200
     assert calls == ["pass"]
@@ -274,13 +274,13 @@ async def test_concurrent_requests_share_one_verification(
     client: Client, store: ConfigStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    verify = store.verify_password
+    verify = store.users.verify_password
 
     def counting(password_hash: str, password: str) -> bool:
         calls.append(password)
         return verify(password_hash, password)
 
-    monkeypatch.setattr(store, "verify_password", counting)
+    monkeypatch.setattr(store.users, "verify_password", counting)
     answers = await asyncio.gather(*(client.get("/api/scan-modes", headers=AUTH) for _ in range(20)))
     assert [answer.status for answer in answers] == [200] * 20
     assert calls == ["pass"]
@@ -288,7 +288,7 @@ async def test_concurrent_requests_share_one_verification(
 
 async def test_changed_password_is_refused_at_once(client: Client, store: ConfigStore) -> None:
     assert (await client.get("/api/engine", headers=AUTH)).status == 200
-    store.set_user_password("admin", "n3w")
+    store.users.set_user_password("admin", "n3w")
     assert (await client.get("/api/engine", headers=AUTH)).status == 401
     assert (await client.get("/api/engine", headers=basic("admin", "n3w"))).status == 200
 
@@ -346,7 +346,7 @@ async def test_changes_record_the_user(client: Client, store: ConfigStore) -> No
     response = await client.post("/api/scan-modes", json={"name": "Mine", "cron": "* * * * * *"}, headers=AUTH)
     assert response.status == 201
     created = await response.json()
-    found = store.password_hash("admin")
+    found = store.users.password_hash("admin")
     assert found is not None
     assert created["createdBy"] == {"id": found[0], "friendlyName": "admin"}
 

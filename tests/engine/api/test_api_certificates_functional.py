@@ -40,7 +40,7 @@ async def test_generate_read_update_regenerate_delete(client: Client, store: Con
     assert created["expiry"].startswith(certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M"))
     assert created["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
     # The store keeps the matching key, encrypted; the API never shows it.
-    pem, key = store.certificate_key_pair(created["id"])
+    pem, key = store.certificates.certificate_key_pair(created["id"])
     assert matches(pem, key)
     listed = await (await client.get("/api/certificates", headers=AUTH)).json()
     assert [c["id"] for c in listed] == [created["id"]]
@@ -60,7 +60,7 @@ async def test_generate_read_update_regenerate_delete(client: Client, store: Con
     )
     assert regenerated.status == 204
     assert (await (await client.get(url, headers=AUTH)).json())["certificate"] != created["certificate"]
-    assert store.certificate_key_pair(created["id"])[1] != key
+    assert store.certificates.certificate_key_pair(created["id"])[1] != key
 
     assert (await client.delete(url, headers=AUTH)).status == 204
     assert (await client.get(url, headers=AUTH)).status == 404
@@ -74,7 +74,7 @@ async def test_import_pem_and_the_key_is_encrypted_at_rest(client: Client, store
     )
     assert status == 201, created
     assert created["certificate"] == pair.certificate and created["publicKey"] == pair.public_key
-    assert store.certificate_key_pair(created["id"]) == (pair.certificate, pair.private_key)
+    assert store.certificates.certificate_key_pair(created["id"]) == (pair.certificate, pair.private_key)
     secret_lines = key_body_lines(pair.private_key)
     for path in store.data_dir.rglob("*"):
         if path.is_file():

@@ -107,7 +107,7 @@ async def test_server_on_every_interface(store: ConfigStore, runtime: RecordingR
         url = f"http://127.0.0.1:{port}/api/engine/status"
         async with stranger() as session:
             assert await _status(session, url) == (401, REFUSED)
-            store.create_ip_filter({"address": STRANGER})
+            store.ip_filters.create_ip_filter({"address": STRANGER})
             assert await _status(session, url) == (204, "")
     finally:
         await runner.cleanup()
@@ -122,7 +122,7 @@ async def test_ignore_ip_filters(store: ConfigStore, runtime: RecordingRuntime) 
 
 
 async def test_mapped_filter_admits_an_ipv4_client(store: ConfigStore, runtime: RecordingRuntime) -> None:
-    store.create_ip_filter({"address": f"::ffff:{STRANGER}"})
+    store.ip_filters.create_ip_filter({"address": f"::ffff:{STRANGER}"})
     async with api_client(store, runtime) as client, stranger() as session:
         assert await _status(session, client.make_url("/api/engine/status")) == (204, "")
 
@@ -142,11 +142,11 @@ async def test_ipv4_filter_admits_a_mapped_client(store: ConfigStore, runtime: R
     try:
         async with stranger() as session:
             assert await _status(session, url) == (401, f"Access denied. IP ADDRESS ::ffff:{STRANGER} UNAUTHORIZED")
-            store.create_ip_filter({"address": STRANGER})
+            store.ip_filters.create_ip_filter({"address": STRANGER})
             assert await _status(session, url) == (204, "")
             # Loopback in its mapped form is loopback.
             async with aiohttp.ClientSession() as local:
-                store.delete_ip_filter(store.list_ip_filters()[0].id)
+                store.ip_filters.delete_ip_filter(store.ip_filters.list_ip_filters()[0].id)
                 assert await _status(local, url) == (204, "")
     finally:
         await runner.cleanup()

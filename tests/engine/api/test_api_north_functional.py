@@ -33,7 +33,7 @@ async def test_types_and_manifest(client: Client) -> None:
 
 
 async def test_crud(client: Client, store: ConfigStore, runtime: RecordingRuntime) -> None:
-    south = store.create_south(south_body(store, items=1))
+    south = store.souths.create_south(south_body(store, items=1))
     body = north_body(store)
     body["transformers"] = [
         {
@@ -71,10 +71,10 @@ async def test_crud(client: Client, store: ConfigStore, runtime: RecordingRuntim
     got = await (await client.get(f"/api/north/{north_id}", headers=AUTH)).json()
     # GET then PUT works unchanged (DTO fields are accepted back: transformer {id}, source items).
     assert (await client.put(f"/api/north/{north_id}", json=got, headers=AUTH)).status == 204
-    assert store.get_north(north_id).settings["token"] == "north-token"
-    assert [r.id for r in store.north_dto(north_id).transformers] == [rule["id"]]
+    assert store.norths.get_north(north_id).settings["token"] == "north-token"
+    assert [r.id for r in store.norths.north_dto(north_id).transformers] == [rule["id"]]
     assert (await client.post(f"/api/north/{north_id}/stop", headers=AUTH)).status == 204
-    assert store.north_dto(north_id).enabled is False
+    assert store.norths.north_dto(north_id).enabled is False
     assert (await client.post(f"/api/north/{north_id}/start", headers=AUTH)).status == 204
     assert (await client.delete(f"/api/north/{north_id}", headers=AUTH)).status == 204
     assert runtime.calls == [("reconcile_north", north_id)] * 5
@@ -87,7 +87,7 @@ async def test_transformer_routes(client: Client, store: ConfigStore, runtime: R
     path = f"/api/north/{north_id}/transformers"
     rule = {"transformer": {"id": "iso"}, "source": {"type": "oibus-api", "dataSourceId": "scripts"}, "options": {}}
     assert (await client.post(path, json=rule, headers=AUTH)).status == 204
-    (stored,) = store.north_dto(north_id).transformers
+    (stored,) = store.norths.north_dto(north_id).transformers
     response = await client.post(
         path, json={"transformerId": "json-to-xml", "source": {"type": "oianalytics-setpoint"}}, headers=AUTH
     )
@@ -111,13 +111,13 @@ async def test_invalid_north(client: Client, store: ConfigStore, runtime: Record
         "caching.error.retryCount",
         "transformers[0].source.southId",
     }
-    assert store.list_norths() == [] and runtime.calls == []
+    assert store.norths.list_norths() == [] and runtime.calls == []
 
 
 async def test_deleting_a_south_reconciles_norths_routing_from_it(
     client: Client, store: ConfigStore, runtime: RecordingRuntime
 ) -> None:
-    south = store.create_south(south_body(store, items=1))
+    south = store.souths.create_south(south_body(store, items=1))
     body = north_body(store)
     body["transformers"] = [{"transformerId": "iso", "source": {"type": "south", "southId": south.id}}]
     north_id = (await create_connector(client, "north", body))["id"]

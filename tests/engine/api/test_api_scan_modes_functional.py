@@ -44,7 +44,7 @@ async def test_invalid_changes_call_nothing(client: Client, runtime: RecordingRu
 
 
 async def test_delete_in_use_is_refused(client: Client, store: ConfigStore) -> None:
-    store.create_south(south_body(store, name="Press", items=1))
+    store.souths.create_south(south_body(store, name="Press", items=1))
     response = await client.delete(f"/api/scan-modes/{scan_mode_id(store)}", headers=AUTH)
     assert response.status == 400
     assert "South 'Press' (1 item)" in (await response.json())["message"]

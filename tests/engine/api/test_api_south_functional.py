@@ -56,11 +56,11 @@ async def test_crud_with_state_and_runtime_calls(client: Client, store: ConfigSt
     body = south_body(store, name="Renamed", items=1)
     body["settings"]["password"] = ""
     assert (await client.put(f"/api/south/{south_id}", json=body, headers=AUTH)).status == 204
-    assert store.get_south(south_id).settings["password"] == "s3cret-pw"
+    assert store.souths.get_south(south_id).settings["password"] == "s3cret-pw"
     assert (await client.post(f"/api/south/{south_id}/stop", headers=AUTH)).status == 204
-    assert store.south_dto(south_id).enabled is False
+    assert store.souths.south_dto(south_id).enabled is False
     assert (await client.post(f"/api/south/{south_id}/start", headers=AUTH)).status == 204
-    assert store.south_dto(south_id).enabled is True
+    assert store.souths.south_dto(south_id).enabled is True
     assert (await client.delete(f"/api/south/{south_id}", headers=AUTH)).status == 204
     assert runtime.calls == [("reconcile_south", south_id)] * 5
     assert (await client.get(f"/api/south/{south_id}", headers=AUTH)).status == 404
@@ -84,7 +84,7 @@ async def test_invalid_body_stores_nothing_and_calls_nothing(
         "items[3].settings.address": "Object missing required field `address`",
         "items[3].settings.scale": "Expected `float`, got `str`",
     }
-    assert len(store.list_souths()) == 1
+    assert len(store.souths.list_souths()) == 1
     assert runtime.calls == []
     response = await client.post("/api/south", json={**body, "type": "nope"}, headers=AUTH)
     assert (await response.json())["errors"]["type"] == "unknown South connector type 'nope'"
@@ -120,15 +120,15 @@ async def test_items_routes(client: Client, store: ConfigStore, runtime: Recordi
     assert (await (await client.get(item_path, headers=AUTH)).json())["name"] == "new"
     update = {"name": "newer", "settings": {"address": "B", "key": ""}, "scanModeId": mode}
     assert (await client.put(item_path, json=update, headers=AUTH)).status == 204
-    assert store.get_south(south_id).items[-1].settings == {"address": "B", "scale": 1.0, "key": "k"}
+    assert store.souths.get_south(south_id).items[-1].settings == {"address": "B", "scale": 1.0, "key": "k"}
     assert (await client.post(f"{item_path}/disable", headers=AUTH)).status == 204
-    assert store.get_item(south_id, item["id"]).enabled is False
+    assert store.souths.get_item(south_id, item["id"]).enabled is False
     assert (await client.post(f"{item_path}/enable", headers=AUTH)).status == 204
     assert (await client.post(f"{base}/ghost/enable", headers=AUTH)).status == 404
 
     ids = [i["id"] for i in (await (await client.get(f"{base}/list", headers=AUTH)).json())[:3]]
     assert (await client.post(f"{base}/disable", json=ids, headers=AUTH)).status == 204
-    assert store.search_items(south_id, enabled=False).total_elements == 3
+    assert store.souths.search_items(south_id, enabled=False).total_elements == 3
     assert (await client.post(f"{base}/enable", json=ids, headers=AUTH)).status == 204
     response = await client.post(f"{base}/delete", json=[ids[0], "ghost"], headers=AUTH)
     assert response.status == 400 and (await response.json())["errors"] == {"[1]": "unknown item 'ghost'"}
@@ -137,9 +137,9 @@ async def test_items_routes(client: Client, store: ConfigStore, runtime: Recordi
     assert (await client.post(f"{base}/delete", json=ids, headers=AUTH)).status == 204
     assert (await client.delete(item_path, headers=AUTH)).status == 204
     assert (await client.delete(item_path, headers=AUTH)).status == 404
-    assert len(store.list_items(south_id)) == 57
+    assert len(store.souths.list_items(south_id)) == 57
     assert (await client.delete(base, headers=AUTH)).status == 204
-    assert store.list_items(south_id) == []
+    assert store.souths.list_items(south_id) == []
     assert {call for call in runtime.calls} == {("reconcile_south", south_id)}
 
 
@@ -174,7 +174,7 @@ async def test_ten_thousand_items(client: Client, store: ConfigStore) -> None:
     # Reported, never asserted: timing belongs to bench/.
     print(f"POST /api/south with 10,000 items: {elapsed:.3f} s")
     assert len(created["items"]) == 10_000
-    assert store.search_items(created["id"]).total_elements == 10_000
+    assert store.souths.search_items(created["id"]).total_elements == 10_000
 
 
 async def test_get_then_put_round_trip(client: Client, store: ConfigStore) -> None:
@@ -186,7 +186,7 @@ async def test_get_then_put_round_trip(client: Client, store: ConfigStore) -> No
     got = await (await client.get(f"/api/south/{created['id']}", headers=AUTH)).json()
     # A 3.9 client sends back what it read: DTO shapes, blank secrets.
     assert (await client.put(f"/api/south/{created['id']}", json=got, headers=AUTH)).status == 204
-    after = store.get_south(created["id"])
+    after = store.souths.get_south(created["id"])
     assert [(i.id, i.name, i.group.name if i.group else None) for i in after.items] == [
         (i["id"], i["name"], i["group"]["name"] if i["group"] else None) for i in got["items"]
     ]
@@ -204,20 +204,20 @@ async def test_move_items_to_group(client: Client, store: ConfigStore, runtime: 
     route = f"/api/south/{south_id}/items/move-to-group"
     response = await client.post(route, json={"itemIds": items[:3], "groupId": group_id}, headers=AUTH)
     assert response.status == 204, await response.text()
-    moved = {item.id: item for item in store.list_items(south_id)}
+    moved = {item.id: item for item in store.souths.list_items(south_id)}
     hourly = scan_mode_id(store, "Every hour")
     assert [getattr(moved[i].group, "id", None) for i in items] == [group_id] * 3 + [None]
     # Items in a group use its scan mode.
     assert all(moved[i].scan_mode.id == hourly for i in items[:3])
     assert (await client.post(route, json={"itemIds": items[:1], "groupId": None}, headers=AUTH)).status == 204
-    assert store.get_item(south_id, items[0]).group is None
-    assert store.get_item(south_id, items[0]).scan_mode.id == hourly
+    assert store.souths.get_item(south_id, items[0]).group is None
+    assert store.souths.get_item(south_id, items[0]).scan_mode.id == hourly
     # Unknown group or item: nothing moves.
     response = await client.post(route, json={"itemIds": items[3:], "groupId": "nope"}, headers=AUTH)
     assert response.status == 404
     response = await client.post(route, json={"itemIds": ["nope"], "groupId": group_id}, headers=AUTH)
     assert response.status == 400 and "nope" in await response.text()
-    assert store.get_item(south_id, items[3]).group is None
+    assert store.souths.get_item(south_id, items[3]).group is None
     response = await client.post(route, json={"itemIds": items}, headers=AUTH)
     assert response.status == 400 and "groupId" in await response.text()
     # Created, then moved twice: each change reconciles the South, failures do not.
@@ -233,4 +233,4 @@ async def test_integer_out_of_worker_range_is_refused_naming_the_field(client: C
     errors = (await response.json())["errors"]
     assert set(errors) == {"items[1].settings.address", "items[1].maxReadInterval"}
     assert all("Integer value out of range" in message for message in errors.values())
-    assert store.list_souths() == []
+    assert store.souths.list_souths() == []

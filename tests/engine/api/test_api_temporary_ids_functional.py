@@ -35,7 +35,7 @@ def temp_group_body(store: ConfigStore) -> dict[str, Any]:
 
 
 def assert_grouped(store: ConfigStore, south_id: str) -> None:
-    south = store.get_south(south_id)
+    south = store.souths.get_south(south_id)
     by_name = {group.standard_settings.name: group.id for group in south.groups}
     assert set(by_name) == {"Fast", "Slow"}
     assert not any(group_id.startswith("temp_") for group_id in by_name.values())
@@ -61,7 +61,7 @@ async def test_put_with_temporary_group_ids(client: Client, store: ConfigStore) 
     got["items"][0]["groupId"] = "temp_new"
     got["items"][0].pop("group", None)
     assert (await client.put(f"/api/south/{south_id}", json=got, headers=AUTH)).status == 204
-    south = store.get_south(south_id)
+    south = store.souths.get_south(south_id)
     assert len(south.groups) == 3
     first = next(item for item in south.items if item.name == got["items"][0]["name"])
     assert first.group is not None and first.group.name == "New"
@@ -82,7 +82,7 @@ async def test_one_temporary_id_for_two_groups_is_refused(client: Client, store:
 
 
 async def test_north_transformers_with_temporary_ids(client: Client, store: ConfigStore) -> None:
-    south = store.create_south(south_body(store, items=1))
+    south = store.souths.create_south(south_body(store, items=1))
     body = north_body(store)
     rule = {
         "id": "temp_rule",
@@ -97,5 +97,5 @@ async def test_north_transformers_with_temporary_ids(client: Client, store: Conf
     # PUT keeps the real rule and adds another under a temporary id.
     body["transformers"] = [{**rule, "id": saved["id"]}, {**rule, "id": "temp_other", "transformerId": "iso"}]
     assert (await client.put(f"/api/north/{created['id']}", json=body, headers=AUTH)).status == 204
-    rules = store.north_dto(created["id"]).transformers
+    rules = store.norths.north_dto(created["id"]).transformers
     assert rules[0].id == saved["id"] and not rules[1].id.startswith("temp_")

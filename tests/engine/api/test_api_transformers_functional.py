@@ -68,10 +68,10 @@ async def test_custom_crud_search_and_north_rule(client: Client, store: ConfigSt
     assert {found["id"] for found in standard["content"]} >= {"csv-to-time-values", "json-to-csv"}
     assert len(await (await client.get("/api/transformers/list", headers=AUTH)).json()) == len(types()) + 1
 
-    north = store.create_north(north_body(store))
+    north = store.norths.create_north(north_body(store))
     rule = {"transformerId": created["id"], "source": {"type": "oibus-api", "dataSourceId": "csv"}, "options": {}}
     assert (await client.post(f"/api/north/{north.id}/transformers", json=rule, headers=AUTH)).status == 204
-    (stored,) = store.north_dto(north.id).transformers
+    (stored,) = store.norths.north_dto(north.id).transformers
     assert stored.transformer.id == created["id"]
     refused = await client.delete(path, headers=AUTH)
     assert refused.status == 400 and north.id in (await refused.json())["message"]

@@ -187,7 +187,7 @@ async def test_default_password_warning_at_start(store: ConfigStore, runtime: Re
             await client.get("/api/users/current-user", headers=AUTH)
     warnings = [entry for entry in logs if entry["event"] == "default_password_in_use"]
     assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
-    store.set_user_password("admin", "s3cret")
+    store.users.set_user_password("admin", "s3cret")
     with capture_logs() as logs:
         async with api_client(store, runtime) as client:
             await client.get("/api/users/current-user", headers=basic("admin", "s3cret"))

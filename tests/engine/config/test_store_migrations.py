@@ -93,10 +93,10 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
 def test_reopen_keeps_data_and_seeds_once(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         engine_id = store.engine_id
-        first_modes = {mode.id for mode in store.list_scan_modes()}
+        first_modes = {mode.id for mode in store.scan_modes.list_scan_modes()}
     with open_store(tmp_path) as store:
         assert store.engine_id == engine_id
-        assert {mode.id for mode in store.list_scan_modes()} == first_modes
+        assert {mode.id for mode in store.scan_modes.list_scan_modes()} == first_modes
 
 
 def test_crypto_db_is_private(tmp_path: Path) -> None:

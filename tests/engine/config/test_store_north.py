@@ -17,7 +17,7 @@ from engine.config.models import STANDARD_TRANSFORMERS, StandardTransformerDTO
 
 
 def test_create_with_rules(store: ConfigStore) -> None:
-    south = store.create_south(south_body(store, items=3))
+    south = store.souths.create_south(south_body(store, items=3))
     body = north_body(store)
     body["caching"] = {"trigger": {"scanModeName": "Every hour", "numberOfElements": 10}, "archive": {"enabled": True}}
     body["transformers"] = [
@@ -28,7 +28,7 @@ def test_create_with_rules(store: ConfigStore) -> None:
         {"transformer": {"id": "iso"}, "source": {"type": "oibus-api", "dataSourceId": "scripts"}, "options": {}},
         {"transformerId": "iso", "source": {"type": "oianalytics-setpoint"}},
     ]
-    north = store.create_north(body)
+    north = store.norths.create_north(body)
     assert north.caching.trigger.scan_mode_id == scan_mode_id(store, "Every hour")
     assert north.caching.trigger.scan_mode_name == "Every hour"
     assert north.caching.trigger.number_of_elements == 10 and north.caching.archive.enabled
@@ -43,7 +43,7 @@ def test_create_with_rules(store: ConfigStore) -> None:
 
 
 def test_every_error_at_once(store: ConfigStore) -> None:
-    store.create_north(north_body(store, name="Taken"))
+    store.norths.create_north(north_body(store, name="Taken"))
     body = north_body(store, name="Taken")
     body["settings"] = {"token": 5}
     body["caching"] = {"trigger": {"scanModeId": "nope"}, "throttling": {"maxSize": -1}}
@@ -58,7 +58,7 @@ def test_every_error_at_once(store: ConfigStore) -> None:
         },
     ]
     with pytest.raises(SettingsError) as caught:
-        store.create_north(body)
+        store.norths.create_north(body)
     available = ", ".join(STANDARD_TRANSFORMERS)
     assert caught.value.errors == {
         "name": "already used by another North connector",
@@ -81,20 +81,20 @@ def test_bad_trigger(store: ConfigStore) -> None:
     body = north_body(store)
     body["caching"] = {"trigger": {"scanModeId": "nope"}}
     with pytest.raises(SettingsError) as caught:
-        store.create_north(body)
+        store.norths.create_north(body)
     assert caught.value.errors == {"caching.trigger.scanModeId": "unknown scan mode 'nope'"}
     body["caching"] = {"trigger": {"scanModeId": "subscription"}}
     with pytest.raises(SettingsError):
-        store.create_north(body)
+        store.norths.create_north(body)
     body["caching"] = {"trigger": {"scanModeName": "Never"}}
     with pytest.raises(SettingsError) as caught:
-        store.create_north(body)
+        store.norths.create_north(body)
     assert caught.value.errors == {"caching.trigger.scanModeName": "unknown scan mode 'Never'"}
 
 
 def test_rule_references_are_checked(store: ConfigStore) -> None:
-    south = store.create_south(south_body(store, items=1))
-    other = store.create_south(south_body(store, name="Other", items=1))
+    south = store.souths.create_south(south_body(store, items=1))
+    other = store.souths.create_south(south_body(store, name="Other", items=1))
     body = north_body(store)
     body["transformers"] = [
         {
@@ -103,31 +103,33 @@ def test_rule_references_are_checked(store: ConfigStore) -> None:
         }
     ]
     with pytest.raises(SettingsError) as caught:
-        store.create_north(body)
+        store.norths.create_north(body)
     assert set(caught.value.errors) == {"transformers[0].source.groupId", "transformers[0].source.items[0].id"}
 
 
 def test_upsert_and_delete_rule(store: ConfigStore) -> None:
-    north = store.create_north(north_body(store))
-    rule = store.upsert_north_transformer(
+    north = store.norths.create_north(north_body(store))
+    rule = store.norths.upsert_north_transformer(
         north.id, {"transformerId": "iso", "source": {"type": "oibus-api", "dataSourceId": "a"}}
     )
-    store.upsert_north_transformer(north.id, {"transformerId": "ignore", "source": {"type": "oianalytics-setpoint"}})
-    replaced = store.upsert_north_transformer(
+    store.norths.upsert_north_transformer(
+        north.id, {"transformerId": "ignore", "source": {"type": "oianalytics-setpoint"}}
+    )
+    replaced = store.norths.upsert_north_transformer(
         north.id, {"id": rule.id, "transformerId": "ignore", "source": {"type": "oibus-api", "dataSourceId": "b"}}
     )
     assert replaced.id == rule.id
-    rules = store.north_dto(north.id).transformers
+    rules = store.norths.north_dto(north.id).transformers
     assert (rules[0].id, rules[0].transformer.id) == (rule.id, "ignore")  # kept its place
     assert len(rules) == 2
-    store.delete_north_transformer(north.id, rule.id)
-    assert len(store.north_dto(north.id).transformers) == 1
+    store.norths.delete_north_transformer(north.id, rule.id)
+    assert len(store.norths.north_dto(north.id).transformers) == 1
     with pytest.raises(NotFoundError):
-        store.delete_north_transformer(north.id, rule.id)
+        store.norths.delete_north_transformer(north.id, rule.id)
 
 
 def test_item_scoped_rule_never_widens(store: ConfigStore) -> None:
-    south = store.create_south(south_body(store, items=2))
+    south = store.souths.create_south(south_body(store, items=2))
     body = north_body(store)
     body["transformers"] = [
         {
@@ -136,25 +138,25 @@ def test_item_scoped_rule_never_widens(store: ConfigStore) -> None:
         },
         {"transformerId": "iso", "source": {"type": "south", "southId": south.id}},
     ]
-    north = store.create_north(body)
-    assert store.delete_items(south.id, [south.items[0].id]) == (north.id,)
-    rules = store.north_dto(north.id).transformers
+    north = store.norths.create_north(body)
+    assert store.souths.delete_items(south.id, [south.items[0].id]) == (north.id,)
+    rules = store.norths.north_dto(north.id).transformers
     # The ignore rule lost its only item: it is gone rather than now ignoring the whole South.
     assert [r.transformer.id for r in rules] == ["iso"]
 
 
 def test_update_keeps_rules_when_left_out_and_enable(store: ConfigStore) -> None:
-    north = store.create_north(
+    north = store.norths.create_north(
         north_body(store, transformers=[{"transformerId": "iso", "source": {"type": "oianalytics-setpoint"}}])
     )
     body = north_body(store, name="Renamed", enabled=False)
     del body["transformers"]
-    store.update_north(north.id, body)
-    after = store.north_dto(north.id)
+    store.norths.update_north(north.id, body)
+    after = store.norths.north_dto(north.id)
     assert (after.name, after.enabled, len(after.transformers)) == ("Renamed", False, 1)
-    store.set_north_enabled(north.id, True)
-    assert store.north_dto(north.id).enabled
-    store.delete_north(north.id)
-    assert store.list_norths() == []
+    store.norths.set_north_enabled(north.id, True)
+    assert store.norths.north_dto(north.id).enabled
+    store.norths.delete_north(north.id)
+    assert store.norths.list_norths() == []
     with pytest.raises(NotFoundError):
-        store.update_north(north.id, body)
+        store.norths.update_north(north.id, body)

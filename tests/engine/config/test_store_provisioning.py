@@ -89,22 +89,22 @@ def test_init_is_used_only_when_rows_are_created(tmp_path: Path) -> None:
     ) as store:
         dto = store.engine_settings_dto()
         assert (dto.general.name, dto.web_server.port) == ("First", 2400)
-        found = store.password_hash("boss")
-        assert found is not None and store.verify_password(found[1], "pw1")
-        assert store.password_hash("admin") is None
+        found = store.users.password_hash("boss")
+        assert found is not None and store.users.verify_password(found[1], "pw1")
+        assert store.users.password_hash("admin") is None
     with open_store(data, InitSettings(engine_name="Second", admin_username="other", port=2500)) as store:
         dto = store.engine_settings_dto()
         assert (dto.general.name, dto.web_server.port) == ("First", 2400)
-        assert store.password_hash("other") is None
+        assert store.users.password_hash("other") is None
 
 
 def test_default_admin_and_engine_row(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
-        found = store.password_hash("admin")
+        found = store.users.password_hash("admin")
         assert found is not None
         assert found[1].startswith("$argon2id$")
-        assert store.verify_password(found[1], "pass")
-        assert not store.verify_password(found[1], "wrong")
+        assert store.users.verify_password(found[1], "pass")
+        assert not store.users.verify_password(found[1], "wrong")
         assert len(store.engine_id) == 16 and store.engine_id.isalnum()
         dto = store.engine_settings_dto()
         assert dto.id == store.engine_id
@@ -122,6 +122,6 @@ def test_delete_init_file(tmp_path: Path) -> None:
 def test_real_hasher_is_argon2id(tmp_path: Path) -> None:
     # The production default (not the cheap test hasher) must be argon2id.
     with ConfigStore.open(tmp_path, init=None, manifests=MANIFESTS) as store:
-        found = store.password_hash("admin")
+        found = store.users.password_hash("admin")
         assert found is not None and found[1].startswith("$argon2id$")
     assert FAST_HASHER.time_cost == 1

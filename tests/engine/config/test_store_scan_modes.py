@@ -15,7 +15,7 @@ from engine.config import ConfigStore, NotFoundError, RefusedError
 
 
 def test_seven_defaults_are_seeded(store: ConfigStore) -> None:
-    modes = {mode.name: mode for mode in store.list_scan_modes()}
+    modes = {mode.name: mode for mode in store.scan_modes.list_scan_modes()}
     assert {name: mode.cron for name, mode in modes.items()} == {
         "Every second": "* * * * * *",
         "Every 10 seconds": "*/10 * * * * *",
@@ -31,52 +31,54 @@ def test_seven_defaults_are_seeded(store: ConfigStore) -> None:
 
 
 def test_crud(store: ConfigStore) -> None:
-    created = store.create_scan_mode({"name": "Fast", "description": "d", "cron": "*/5 * * * * *"}, actor="u1")
-    assert store.get_scan_mode(created.id) == created
-    updated = store.update_scan_mode(created.id, {"name": "Faster", "cron": " */2 * * * * * "})
+    created = store.scan_modes.create_scan_mode(
+        {"name": "Fast", "description": "d", "cron": "*/5 * * * * *"}, actor="u1"
+    )
+    assert store.scan_modes.get_scan_mode(created.id) == created
+    updated = store.scan_modes.update_scan_mode(created.id, {"name": "Faster", "cron": " */2 * * * * * "})
     assert (updated.name, updated.cron, updated.description) == ("Faster", "*/2 * * * * *", "")
-    store.delete_scan_mode(created.id)
+    store.scan_modes.delete_scan_mode(created.id)
     with pytest.raises(NotFoundError):
-        store.get_scan_mode(created.id)
+        store.scan_modes.get_scan_mode(created.id)
 
 
 def test_every_error_at_once(store: ConfigStore) -> None:
     with pytest.raises(SettingsError) as caught:
-        store.create_scan_mode({"name": "Every second", "description": 3, "cron": "0 0 L * * *"})
+        store.scan_modes.create_scan_mode({"name": "Every second", "description": 3, "cron": "0 0 L * * *"})
     assert set(caught.value.errors) == {"name", "description", "cron"}
     assert caught.value.errors["name"] == "already used by another scan mode"
 
 
 def test_missing_cron_and_empty_cron(store: ConfigStore) -> None:
     with pytest.raises(SettingsError) as caught:
-        store.create_scan_mode({"name": "x"})
+        store.scan_modes.create_scan_mode({"name": "x"})
     assert caught.value.errors == {"cron": "Object missing required field `cron`"}
     with pytest.raises(SettingsError) as caught:
-        store.create_scan_mode({"name": "x", "cron": ""})
+        store.scan_modes.create_scan_mode({"name": "x", "cron": ""})
     assert "cron" in caught.value.errors
 
 
 def test_subscription_is_fixed(store: ConfigStore) -> None:
     with pytest.raises(RefusedError):
-        store.update_scan_mode("subscription", {"name": "Sub", "cron": "* * * * * *"})
+        store.scan_modes.update_scan_mode("subscription", {"name": "Sub", "cron": "* * * * * *"})
     with pytest.raises(RefusedError):
-        store.delete_scan_mode("subscription")
+        store.scan_modes.delete_scan_mode("subscription")
 
 
 def test_delete_in_use_names_the_users(store: ConfigStore) -> None:
-    south = store.create_south(south_body(store, name="Line 1", items=3))
-    store.create_north(north_body(store, name="Out"))
+    south = store.souths.create_south(south_body(store, name="Line 1", items=3))
+    store.norths.create_north(north_body(store, name="Out"))
     with pytest.raises(RefusedError) as caught:
-        store.delete_scan_mode(scan_mode_id(store, "Every second"))
+        store.scan_modes.delete_scan_mode(scan_mode_id(store, "Every second"))
     assert "South 'Line 1' (3 items)" in str(caught.value)
     with pytest.raises(RefusedError, match="North 'Out'"):
-        store.delete_scan_mode(scan_mode_id(store, "Every minute"))
-    store.delete_south(south.id)
-    store.delete_scan_mode(scan_mode_id(store, "Every second"))
+        store.scan_modes.delete_scan_mode(scan_mode_id(store, "Every minute"))
+    store.souths.delete_south(south.id)
+    store.scan_modes.delete_scan_mode(scan_mode_id(store, "Every second"))
 
 
 def test_unknown_ids(store: ConfigStore) -> None:
     with pytest.raises(NotFoundError):
-        store.update_scan_mode("nope", {"name": "x", "cron": "* * * * * *"})
+        store.scan_modes.update_scan_mode("nope", {"name": "x", "cron": "* * * * * *"})
     with pytest.raises(NotFoundError):
-        store.delete_scan_mode("nope")
+        store.scan_modes.delete_scan_mode("nope")

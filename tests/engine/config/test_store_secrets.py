@@ -23,38 +23,38 @@ def _create_everything(store: ConfigStore) -> tuple[str, str]:
     body = south_body(store, items=1)
     body["settings"]["endpoints"] = [{"url": "http://a", "apiKey": "api-key-2"}]
     body["items"][0]["settings"]["key"] = "key-of-item"
-    south = store.create_south(body)
-    north = store.create_north(north_body(store))
+    south = store.souths.create_south(body)
+    north = store.norths.create_north(north_body(store))
     store.update_engine_settings({"logger": {"loki": {"password": "loki-pw", "address": "http://loki"}}})
     return south.id, north.id
 
 
 def test_api_form_blanks_every_secret_recursively(store: ConfigStore) -> None:
     south_id, north_id = _create_everything(store)
-    south = store.south_dto(south_id)
+    south = store.souths.south_dto(south_id)
     assert south.settings["password"] == ""
     assert south.settings["auth"] == {"username": "u", "token": ""}
     assert south.settings["endpoints"] == [{"url": "http://a", "apiKey": ""}]
     assert south.items[0].settings["key"] == ""
-    assert store.list_items(south_id)[0].settings["key"] == ""
-    assert store.north_dto(north_id).settings["token"] == ""
+    assert store.souths.list_items(south_id)[0].settings["key"] == ""
+    assert store.norths.north_dto(north_id).settings["token"] == ""
     assert store.engine_settings_dto().logger.loki.password == ""
 
 
 def test_worker_form_decrypts(store: ConfigStore) -> None:
     south_id, north_id = _create_everything(store)
-    south = store.get_south(south_id)
+    south = store.souths.get_south(south_id)
     assert south.settings["password"] == "s3cret-pw"
     assert south.settings["auth"]["token"] == "tok-1"
     assert south.settings["endpoints"][0]["apiKey"] == "api-key-2"
     assert south.items[0].settings["key"] == "key-of-item"
-    assert store.get_north(north_id).settings["token"] == "north-token"
+    assert store.norths.get_north(north_id).settings["token"] == "north-token"
     assert store.engine_settings().logger.loki.password == "loki-pw"
 
 
 def test_empty_secret_keeps_the_stored_one(store: ConfigStore) -> None:
     south_id, north_id = _create_everything(store)
-    dto = store.south_dto(south_id)
+    dto = store.souths.south_dto(south_id)
     body = south_body(store)
     body["settings"] = dict(dto.settings, host="other")  # what a UI sends back: secrets blank
     body["items"] = [
@@ -65,20 +65,20 @@ def test_empty_secret_keeps_the_stored_one(store: ConfigStore) -> None:
             "scanModeId": dto.items[0].scan_mode.id,
         }
     ]
-    store.update_south(south_id, body)
-    south = store.get_south(south_id)
+    store.souths.update_south(south_id, body)
+    south = store.souths.get_south(south_id)
     assert south.settings["host"] == "other"
     assert south.settings["password"] == "s3cret-pw"
     assert south.settings["auth"]["token"] == "tok-1"
     assert south.settings["endpoints"][0]["apiKey"] == "api-key-2"
     assert south.items[0].settings["key"] == "key-of-item"
-    store.update_north(north_id, north_body(store, settings={"outputFolder": "o2", "token": ""}))
-    assert store.get_north(north_id).settings["token"] == "north-token"
+    store.norths.update_north(north_id, north_body(store, settings={"outputFolder": "o2", "token": ""}))
+    assert store.norths.get_north(north_id).settings["token"] == "north-token"
     store.update_engine_settings({"logger": {"loki": {"password": "", "level": "info"}}})
     assert store.engine_settings().logger.loki.password == "loki-pw"
     # A non-empty value replaces it.
-    store.update_north(north_id, north_body(store, settings={"outputFolder": "o2", "token": "new"}))
-    assert store.get_north(north_id).settings["token"] == "new"
+    store.norths.update_north(north_id, north_body(store, settings={"outputFolder": "o2", "token": "new"}))
+    assert store.norths.get_north(north_id).settings["token"] == "new"
 
 
 def test_no_plaintext_at_rest(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_lost_key_gives_empty_secrets_not_a_crash(tmp_path: Path) -> None:
         south_id, _ = _create_everything(store)
     (tmp_path / "crypto.db").unlink()
     with open_store(tmp_path) as store:
-        assert store.get_south(south_id).settings["password"] == ""
+        assert store.souths.get_south(south_id).settings["password"] == ""
 
 
 def test_shape_walks_nested_structs_lists_and_unions() -> None:

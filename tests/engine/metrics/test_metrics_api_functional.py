@@ -280,7 +280,7 @@ async def test_restart_answers_then_sets_the_stop_event(served: Served) -> None:
 async def test_every_new_route_refuses_anonymous_clients(served: Served) -> None:
     tables = (reset_routes, sse_routes, restart_routes, prometheus_routes)
     found = [(route.method, route.path) for table in tables for route in table if isinstance(route, web.RouteDef)]
-    assert len(found) == 10
+    assert len(found) == 11
     for method, path in found:
         async with served.session.request(method, served.url + path.replace("{id}", "x1")) as response:
             assert response.status == 401, f"{method} {path}"

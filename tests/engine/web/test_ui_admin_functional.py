@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine_process import EngineProcess, running_engine
+from engine_process import EngineProcess, running_engine, wait_for
 from playwright.sync_api import Page, expect
 from ui_browser import TIMEOUT_MS, chromium, login, screenshot_everywhere
 
@@ -107,10 +107,32 @@ def _scan_mode_and_dashboard(page: Page, engine: EngineProcess) -> None:
     page.locator("#sm-cron").press_sequentially("0 */5 * * * *", delay=10)
     expect(page.locator("#sm-cron-next li")).to_have_count(5)
     expect(page.locator("#sm-cron-human")).to_have_text("every 5 minutes")
-    page.goto(f"{base}/")
+    page.locator("#sm-name").fill("Every 5 min")
+    page.get_by_role("button", name="Save").click()
+    row = page.locator("#scan-modes tbody tr", has_text="Every 5 min")
+    expect(row).to_be_visible()
+    # Edit it: the form takes its values, the cron is checked again, the change goes through PUT.
+    row.get_by_role("button", name="Edit").click()
+    expect(page.locator("#sm-cron")).to_have_value("0 */5 * * * *")
+    expect(page.locator("#sm-cron-next li")).to_have_count(5)
+    page.locator("#sm-name").fill("Every 30 s")
+    page.locator("#sm-cron").fill("*/30 * * * * *")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#scan-modes")).to_contain_text("Every 30 s")
+    names = {mode["name"]: mode["cron"] for mode in engine.ok("GET", "/api/scan-modes")}
+    assert names["Every 30 s"] == "*/30 * * * * *" and "Every 5 min" not in names
+    screenshot_everywhere(page, "scan-modes-edit")
     # The chart is drawn from the stored hour first (one point every 10 s), then grows with the live stream.
+    wait_for(lambda: bool(engine.ok("GET", "/api/engine/metrics/history")["times"]), 30, "a stored history point")
+    stored = len(engine.ok("GET", "/api/engine/metrics/history")["times"])
+    page.goto(f"{base}/")
     page.wait_for_function("document.querySelector('#chart canvas') !== null")
     expect(page.locator("#chart-status")).to_have_text(re.compile(r"^\d+ points$"))
+    drawn = int(page.locator("#chart-status").inner_text().split()[0])
+    assert drawn >= stored >= 1
+    page.wait_for_function(
+        "(n) => parseInt(document.querySelector('#chart-status').textContent, 10) > n", arg=drawn, timeout=TIMEOUT_MS
+    )
 
 
 def _password(page: Page, engine: EngineProcess) -> None:

@@ -84,4 +84,4 @@ def test_edit_south_and_north_then_test_connection(tmp_path: Path) -> None:
         assert [item["name"] for item in south["items"]] == ["all files"]  # the items stay
     # The North's secret, left empty in the edit, is still the stored one.
     with ConfigStore.open(data_dir, init=None) as store:
-        assert store.get_north(north_id).settings["password"] == SECRET
+        assert store.norths.get_north(north_id).settings["password"] == SECRET

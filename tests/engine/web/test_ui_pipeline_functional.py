@@ -80,6 +80,8 @@ def test_folder_scanner_to_file_writer_through_the_ui(tmp_path: Path) -> None:
         expect(page.locator('table[data-kind="south"] .files-total')).to_have_text(str(FILES), timeout=TIMEOUT_MS)
         expect(page.locator("#engine-version")).not_to_be_empty()
         page.wait_for_function("document.querySelector('#chart canvas') !== null")
+        # A few live points on the chart before the picture (the stored hour comes first, one point per 10 s).
+        page.wait_for_function("parseInt(document.querySelector('#chart-status').textContent, 10) >= 3")
         screenshot_everywhere(page, "home")
 
         # The North's cache explorer lists them among the sent (archived) entries; one can be read.

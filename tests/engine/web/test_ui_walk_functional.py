@@ -6,6 +6,7 @@ connector pages), so a page added later is walked without changing this test. On
 - a screenshot at both viewports under ``test-artifacts/ui/`` (acceptance 5);
 - every input, select and text area has a label (a ``<label>``, ``aria-label`` or ``aria-labelledby``),
   every button a name;
+- the default-password banner is there (the admin password is still ``pass``);
 - at 390x844 the page itself never scrolls sideways (wide tables scroll inside their own box);
 - the keyboard reaches every visible link, button and field with Tab, starting with "Skip to content".
 """
@@ -99,6 +100,8 @@ def _check_keyboard(page: Page) -> list[str]:
 
 
 def _check_page(page: Page, path: str, name: str, problems: list[str]) -> None:
+    if path != "/login" and page.locator(".banner.warning").count() != 1:
+        problems.append(f"{path}: no default-password banner")
     for found in page.evaluate(UNLABELLED):
         problems.append(f"{path}: input without a label: {found}")
     for found in page.evaluate(NAMELESS_BUTTONS):

@@ -131,8 +131,8 @@ async def test_the_engine_form_is_filled_and_never_shows_a_secret(client: Client
 
 
 async def test_admin_rows_are_listed_with_their_edit_data(client: Client, store: ConfigStore) -> None:
-    store.create_ip_filter({"address": "10.0.0.*", "description": "plant <LAN>"})
-    store.create_external_source({"reference": "remote-1", "description": ""})
+    store.ip_filters.create_ip_filter({"address": "10.0.0.*", "description": "plant <LAN>"})
+    store.external_sources.create_external_source({"reference": "remote-1", "description": ""})
     await _login(client)
     html = await (await client.get("/ip-filters")).text()
     assert "10.0.0.*" in html and "plant &lt;LAN&gt;" in html
@@ -178,7 +178,7 @@ async def test_a_write_without_or_with_a_wrong_token_is_refused(client: Client) 
 async def test_outside_the_ip_filters_pages_assets_and_streams_are_refused(
     store: ConfigStore, runtime: RecordingRuntime, tmp_path: Path
 ) -> None:
-    store.create_ip_filter({"address": "127.0.0.3"})
+    store.ip_filters.create_ip_filter({"address": "127.0.0.3"})
     paths = (*ADMIN_PAGES, "/", "/login", "/static/resource.js", "/static/engine.js", "/sse/home", "/sse/engine")
     async with (
         api_client(store, runtime, extra_routes=[sse_routes]) as client,

@@ -50,8 +50,8 @@ def ingesting_fixture() -> IngestingRuntime:
 
 @pytest.fixture(name="receiver")
 async def receiver_fixture(store: ConfigStore, ingesting: IngestingRuntime) -> AsyncIterator[str]:
-    store.create_external_source({"reference": "To IT"})
-    store.create_external_source({"reference": "OT-OIBus:To IT"})
+    store.external_sources.create_external_source({"reference": "To IT"})
+    store.external_sources.create_external_source({"reference": "OT-OIBus:To IT"})
     app = create_app(
         store, ingesting, EngineInfo(data_directory=store.data_dir), extra_routes=[content_routes, legacy_routes]
     )
