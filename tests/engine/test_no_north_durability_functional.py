@@ -45,6 +45,26 @@ def _drop_files(folder: Path) -> dict[str, bytes]:
     return written
 
 
+def _folders(tmp_path: Path) -> tuple[Path, Path]:
+    """The folder scanner's input and the file writer's output, created."""
+    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
+    input_dir.mkdir()
+    output_dir.mkdir()
+    return input_dir, output_dir
+
+
+def _stopped_file_writer(engine: EngineProcess, output_dir: Path, scan_mode: str, **caching: Any) -> dict[str, Any]:
+    """A file-writer North into ``output_dir``, started then stopped (``caching``: ``north_body``'s extras)."""
+    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
+    north: dict[str, Any] = engine.ok(
+        "POST", "/api/north", north_body("files", "file-writer", settings, scan_mode, **caching)
+    )
+    engine.wait_state("north", north["id"], "RUNNING")
+    engine.ok("POST", f"/api/north/{north['id']}/stop")
+    engine.wait_state("north", north["id"], "STOPPED")
+    return north
+
+
 def _warnings(engine: EngineProcess, south_id: str) -> list[str]:
     page = engine.ok("GET", f"/api/logs?scopeIds={south_id}&levels=warn")
     return [entry["message"] for entry in page["content"] if NO_NORTH_WARNING in entry["message"]]
@@ -53,17 +73,9 @@ def _warnings(engine: EngineProcess, south_id: str) -> list[str]:
 def test_a_stopped_north_keeps_collecting_and_delivers_everything_once_started(
     engine: EngineProcess, tmp_path: Path
 ) -> None:
-    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
-    input_dir.mkdir()
-    output_dir.mkdir()
+    input_dir, output_dir = _folders(tmp_path)
     every_second = scan_mode_id(engine, "Every second")
-    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
-    north = engine.ok(
-        "POST", "/api/north", north_body("files", "file-writer", settings, every_second, transformers=[api_rule("src")])
-    )
-    engine.wait_state("north", north["id"], "RUNNING")
-    engine.ok("POST", f"/api/north/{north['id']}/stop")
-    engine.wait_state("north", north["id"], "STOPPED")
+    north = _stopped_file_writer(engine, output_dir, every_second, transformers=[api_rule("src")])
 
     south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
     engine.wait_state("south", south["id"], "RUNNING")
@@ -140,17 +152,10 @@ def _refused_scans(engine: EngineProcess, south_id: str) -> int:
 def test_a_stopped_north_whose_cache_fills_refuses_the_rest_and_the_source_keeps_it(
     engine: EngineProcess, tmp_path: Path
 ) -> None:
-    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
-    input_dir.mkdir()
-    output_dir.mkdir()
+    input_dir, output_dir = _folders(tmp_path)
     every_second = scan_mode_id(engine, "Every second")
-    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
     # maxSize 1 MB: two 400 kB files fit in the stopped North's cache, the third does not.
-    body = north_body("files", "file-writer", settings, every_second, throttling={"maxSize": 1})
-    north = engine.ok("POST", "/api/north", body)
-    engine.wait_state("north", north["id"], "RUNNING")
-    engine.ok("POST", f"/api/north/{north['id']}/stop")
-    engine.wait_state("north", north["id"], "STOPPED")
+    north = _stopped_file_writer(engine, output_dir, every_second, throttling={"maxSize": 1})
 
     south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
     engine.wait_state("south", south["id"], "RUNNING")
