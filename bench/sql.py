@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/sql.py                     # 1,000,000 rows, one window
     .venv/bin/python bench/sql.py --rows 5000000 --window 3600
+    .venv/bin/python bench/sql.py --rows 2000000 --step-ms 1000 --window 86400   # 1-second data, daily windows
 
-A table of ``--rows`` rows (one every 10 ms, ``generate_series``) is created in a new database of the
-machine's PostgreSQL (trust auth, user ``postgres``), then read by the ``postgresql`` South in
+A table of ``--rows`` rows (one every ``--step-ms``, 10 ms by default, ``generate_series``) is created
+in a new database of the machine's PostgreSQL (trust auth, user ``postgres``), then read by the ``postgresql`` South in
 ``--window``-second windows into CSV files (reference field ``timestamptz``, output ``yyyy-MM-dd
 HH:mm:ss.SSS`` in Europe/Paris), as the worker would, on a sink that only counts. Figures:
 
@@ -66,7 +67,7 @@ def psql(database: str, sql: str) -> None:
     subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-c", sql], check=True)
 
 
-async def read(database: str, rows: int, window: int, folder: Path) -> tuple[int, float, float]:
+async def read(database: str, rows: int, step_ms: int, window: int, folder: Path) -> tuple[int, float, float]:
     settings = PostgresqlSettings(host="127.0.0.1", database=database, username="postgres", request_timeout=600_000)
     sink = CountingSink()
     context = ConnectorContext(id="bench", name="bench", logger=NullLogger(), base_folder=folder)
@@ -80,7 +81,7 @@ async def read(database: str, rows: int, window: int, folder: Path) -> tuple[int
     )
     item = Item(id="i", name="data", enabled=True, settings=item_settings)
     start = BASE - timedelta(seconds=1)
-    end = BASE + timedelta(milliseconds=rows * 10)
+    end = BASE + timedelta(milliseconds=rows * step_ms)
     began = time.perf_counter()
     cpu = time.process_time()
     cursor = start
@@ -94,6 +95,7 @@ async def read(database: str, rows: int, window: int, folder: Path) -> tuple[int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--step-ms", type=int, default=10, help="milliseconds between two rows")
     parser.add_argument("--window", type=int, default=0, help="seconds per window (0: one window)")
     args = parser.parse_args()
     database = f"oibus_bench_{uuid.uuid4().hex[:10]}"
@@ -102,7 +104,7 @@ def main() -> None:
         psql(
             database,
             "CREATE TABLE data (id bigint PRIMARY KEY, ts timestamptz NOT NULL, value double precision);"
-            f"INSERT INTO data SELECT i, '{BASE.isoformat()}'::timestamptz + i * interval '10 ms', i / 3.0 "
+            f"INSERT INTO data SELECT i, '{BASE.isoformat()}'::timestamptz + i * interval '{args.step_ms} ms', i / 3.0 "
             f"FROM generate_series(0, {args.rows - 1}) AS i; CREATE INDEX ON data (ts); ANALYZE data",
         )
         me = psutil.Process()
@@ -115,9 +117,9 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        window = args.window or args.rows // 100 + 2
+        window = args.window or args.rows * args.step_ms // 1000 + 2
         with tempfile.TemporaryDirectory() as folder:
-            files, seconds, cpu_seconds = asyncio.run(read(database, args.rows, window, Path(folder)))
+            files, seconds, cpu_seconds = asyncio.run(read(database, args.rows, args.step_ms, window, Path(folder)))
         done.set()
         sampler.join()
         print(f"rows        {args.rows:,} in {files} CSV file(s)")

@@ -26,6 +26,7 @@ SOUTH: dict[str, str] = {
 }
 
 NORTH: dict[str, str] = {
+    "amqp": "connectors.north.amqp",
     "aws-s3": "connectors.north.aws_s3",
     "azure-blob": "connectors.north.azure_blob",
     "console": "connectors.north.console",
@@ -39,6 +40,7 @@ NORTH: dict[str, str] = {
     "postgresql": "connectors.north.postgresql",
     "rest": "connectors.north.rest",
     "sftp": "connectors.north.sftp",
+    "sparkplug": "connectors.north.sparkplug",
 }
 
 

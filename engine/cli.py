@@ -217,6 +217,7 @@ def _web_app(
     app = create_app(store, engine, info, extra_routes=extra_route_tables())
     app[OIANALYTICS] = agent
     app[HISTORY] = engine.history
+    engine.history.status_listeners.append(agent.history_changed)
     app.middlewares.append(config_change_middleware)
     app[LOGS] = LogStore(info.data_directory)
     app[LOG_PIPELINE] = logs

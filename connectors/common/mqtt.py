@@ -277,6 +277,7 @@ class MqttSession:
     ``on_lost(reason)`` is called once if the connection ends without ``close``.
     ``mqtt5``: try MQTT 5 first (receive maximum, session expiry); ``False``: MQTT 3.1.1 only, whose messages
     carry no properties to parse (cheaper when neither a session nor acknowledgements are involved).
+    ``will``: ``(topic, payload, qos)`` the broker publishes when the connection ends without a DISCONNECT.
     """
 
     def __init__(
@@ -290,8 +291,10 @@ class MqttSession:
         manual_ack: bool = False,
         receive_maximum: int | None = None,
         mqtt5: bool = True,
+        will: tuple[str, bytes, int] | None = None,
     ) -> None:
         self.settings = settings
+        self._will = will
         self.client_id = client_id
         self.endpoint = _endpoint(settings)
         self._clean = clean
@@ -325,6 +328,7 @@ class MqttSession:
             clean_session=self._clean,
             optimistic_acknowledgement=not self._manual_ack,
             persistent_storage=self._confirmations,
+            will_message=None if self._will is None else gmqtt.Message(*self._will[:2], qos=self._will[2]),
             logger=_SILENT,
             **properties,
         )

@@ -78,12 +78,14 @@ def session(accept_unauthorized: bool, timeout_s: float) -> aiohttp.ClientSessio
 
 
 def proxy_options(proxy: RestProxy) -> dict[str, Any]:
-    """The ``proxy``/``proxy_auth`` arguments of an aiohttp request."""
+    """The ``proxy``/``proxy_headers`` arguments of an aiohttp request (``proxy_auth`` is deprecated)."""
     if not proxy.use_proxy:
         return {}
     options: dict[str, Any] = {"proxy": proxy.proxy_url}
     if proxy.proxy_username:
-        options["proxy_auth"] = aiohttp.BasicAuth(proxy.proxy_username, proxy.proxy_password or "")
+        # A plain header: aiohttp deprecates ``proxy_auth`` and ``BasicAuth``; this works with every version we accept.
+        pair = f"{proxy.proxy_username}:{proxy.proxy_password or ''}".encode()
+        options["proxy_headers"] = {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
     return options
 
 

@@ -212,6 +212,8 @@ class HistoryRuns:
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self.offline_caches = OfflineCaches(data_dir)
+        self.status_listeners: list[Callable[[], None]] = []
+        """Called after the engine set a status (FINISHED, ERRORED): OIAnalytics gets a new message."""
         self.relog: Callable[[Worker, Message], None] = relog or (lambda worker, message: None)
 
     async def start(self, group: asyncio.TaskGroup) -> None:
@@ -364,6 +366,8 @@ class HistoryRuns:
 
     def _set_status(self, history_id: str, status: str) -> None:
         self.source.set_history_status(history_id, status)
+        for listener in self.status_listeners:
+            listener()
         task = asyncio.get_running_loop().create_task(self.reconcile(history_id), name=f"history:{history_id}:stop")
         self._background.add(task)
         task.add_done_callback(self._background.discard)

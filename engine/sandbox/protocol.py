@@ -1,7 +1,8 @@
-"""The sandbox process's wire: length-prefixed JSON frames of typed structs over its stdin/stdout.
+"""The sandbox process's wire: length-prefixed msgpack frames of typed structs over its stdin/stdout.
 
-JSON rather than the workers' msgpack codec: the sandbox speaks to nothing but :mod:`engine.sandbox.client`,
-and transformer content is text either way.
+msgpack (through msgspec, typed) rather than JSON: content and output travel as raw strings, where JSON
+would escape every quote of a JSON payload on one side and unescape it on the other. The sandbox speaks to
+nothing but :mod:`engine.sandbox.client`, so it has a wire of its own rather than the workers' codec.
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     logs: list[tuple[str, str]] = []
 
 
-encode = msgspec.json.Encoder().encode
-REQUEST = msgspec.json.Decoder(RunRequest)
-RESULT = msgspec.json.Decoder(RunResult)
+encode = msgspec.msgpack.Encoder().encode
+REQUEST = msgspec.msgpack.Decoder(RunRequest)
+RESULT = msgspec.msgpack.Decoder(RunResult)
 
 
 def frame(message: msgspec.Struct) -> bytes:
-    """One frame: the 4-byte big-endian length, then the JSON."""
+    """One frame: the 4-byte big-endian length, then the msgpack body."""
     body = encode(message)
     return HEADER.pack(len(body)) + body

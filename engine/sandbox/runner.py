@@ -68,15 +68,20 @@ globalThis.__run = function (content, argsJson) {
   globalThis.__logs = [];
   const a = JSON.parse(argsJson);
   a.content = content;
+  // The answer is one string: a line of JSON metadata, then the output as it is. Putting the output inside
+  // the JSON would escape (and Python unescape) every quote of it: that was most of a run's cost.
   const finish = (result) => {
     const r = result || {};
     const data = r.data;
-    return JSON.stringify({
-      output: data === undefined || data === null ? null : (typeof data === 'string' ? data : JSON.stringify(data)),
+    const text = (value) => (typeof value === 'string' ? value : JSON.stringify(value));
+    const output = data === undefined || data === null ? null : text(data);
+    const meta = JSON.stringify({
+      hasOutput: output !== null,
       filename: typeof r.filename === 'string' ? r.filename : null,
       numberOfElement: typeof r.numberOfElement === 'number' ? r.numberOfElement : 0,
       logs: globalThis.__logs,
     });
+    return output === null ? meta + '\n' : meta + '\n' + output;
   };
   const result = globalThis.__entry(a.content, a.source, a.filename, a.options);
   return result && typeof result.then === 'function' ? result.then(finish) : finish(result);
@@ -204,10 +209,11 @@ class Sandbox:
             self.isolates[key] = isolate
             while len(self.isolates) > MAX_ISOLATES:
                 self.isolates.popitem(last=False)[1].close()
-            decoded = json.loads(str(raw))
+            meta, _, output = str(raw).partition("\n")
+            decoded = json.loads(meta)
             return RunResult(
                 id=request.id,
-                output=decoded["output"],
+                output=output if decoded["hasOutput"] else None,
                 filename=decoded["filename"],
                 number_of_element=int(decoded["numberOfElement"]),
                 logs=[(str(level), str(text)) for level, text in decoded["logs"]],

@@ -106,6 +106,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "common.no": "no",
         # ---- Engine page, administration pages, dashboard chart, skip link (branch i12b) ----
         "nav.skip": "Skip to content",
+        "banner.change_password": "Change my password",
         "nav.ip_filters": "IP filters",
         "nav.users": "Users",
         "nav.certificates": "Certificates",
@@ -122,8 +123,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "engine.restarting": "Restarting…",
         "engine.restarted": "The engine restarted.",
         "engine.not_back": "The engine did not answer again within 60 s: check its logs.",
-        "engine.port_moved": "Saved. The engine now listens on port",
-        "engine.secret_hint": "A password left empty keeps the stored one.",
+        "engine.port_moved": "Saved. The new port applies at the next restart; then open the UI on port",
+        "engine.restarting_elsewhere": "Restarting. The engine will answer on its new port:",
+        "engine.secret_hint": (
+            "A password left empty keeps the stored one. Log levels, sinks and the proxy apply at once;"
+            " the port and HTTPS at the next restart."
+        ),
         "engine.f.general": "General",
         "engine.f.general.name": "Engine name",
         "engine.f.webServer": "Web server",
@@ -255,6 +260,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.cancel": "Cancel",
         "items.imported": "{new} items imported.",
         # --- end i12a ---
+        # --- history queries (branch i17h) ---
+        "nav.history": "History queries",
+        "history.intro": "Backfill a time range from a South into a North of its own (see /api/history-queries).",
+        "history.status": "Status",
+        "history.flow": "South → North",
+        "history.range": "Time range",
+        "history.progress": "Progress",
+        "history.interval": "interval {n} of {total}",
+        "history.start": "Start",
+        "history.pause": "Pause",
+        "history.confirm_delete": "Delete this history query and what it cached?",
+        "history.none": "No history query yet.",
+        "history.s.PENDING": "pending",
+        "history.s.RUNNING": "running",
+        "history.s.PAUSED": "paused",
+        "history.s.FINISHED": "finished",
+        "history.s.ERRORED": "errored",
     },
     "fr": {
         "nav.home": "Accueil",
@@ -320,6 +342,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "common.no": "non",
         # ---- Engine page, administration pages, dashboard chart, skip link (branch i12b) ----
         "nav.skip": "Aller au contenu",
+        "banner.change_password": "Changer mon mot de passe",
         "nav.ip_filters": "Filtres IP",
         "nav.users": "Utilisateurs",
         "nav.certificates": "Certificats",
@@ -397,6 +420,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.cancel": "Annuler",
         "items.imported": "{new} éléments importés.",
         # --- end i12a ---
+        # --- history queries (branch i17h) ---
+        "nav.history": "Requêtes d'historique",
+        "history.intro": "Rattraper une période d'un Sud vers un Nord dédié (voir /api/history-queries).",
+        "history.status": "État",
+        "history.flow": "Sud → Nord",
+        "history.range": "Période",
+        "history.progress": "Avancement",
+        "history.interval": "intervalle {n} sur {total}",
+        "history.start": "Démarrer",
+        "history.pause": "Suspendre",
+        "history.confirm_delete": "Supprimer cette requête d'historique et son cache ?",
+        "history.none": "Aucune requête d'historique.",
+        "history.s.PENDING": "en attente",
+        "history.s.RUNNING": "en cours",
+        "history.s.PAUSED": "suspendue",
+        "history.s.FINISHED": "terminée",
+        "history.s.ERRORED": "en erreur",
     },
 }
 

@@ -19,6 +19,7 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("nav.scan_modes", "/scan-modes"),
     NavEntry("nav.south", "/south"),
     NavEntry("nav.north", "/north"),
+    NavEntry("nav.history", "/history-queries"),
     NavEntry("nav.logs", "/logs"),
     NavEntry("nav.oianalytics", "/oianalytics"),
     NavEntry("nav.ip_filters", "/ip-filters"),

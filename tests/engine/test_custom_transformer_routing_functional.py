@@ -8,6 +8,7 @@ while the other Norths on the same South receive every file and the engine keeps
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,30 @@ def test_runaway_transformers_stop_at_their_limits_and_the_other_norths_get_ever
     for north_id in (plain, shouting, looping, hogging):
         assert engine.ok("GET", f"/api/north/{north_id}")["enabled"]
         engine.wait_state("north", north_id, "RUNNING")
+
+
+def test_upstreams_mqtt_example_converts_api_content_for_a_north(engine: EngineProcess, tmp_path: Path) -> None:
+    """Upstream's guide example 5, unchanged, on the API path: any-content in, the documented time-values out."""
+    examples = Path(__file__).parent / "sandbox" / "examples" / "upstream"
+    code = (examples / "mqtt-messages-to-time-values.js").read_text(encoding="utf-8")
+    body = {
+        "type": "custom",
+        "name": "mqtt-normalise",
+        "description": "",
+        "inputType": "any",
+        "outputType": "time-values",
+        "customCode": code,
+        "customManifest": {},
+        "language": "javascript",
+        "timeout": 2000,
+    }
+    transformer = engine.ok("POST", "/api/transformers", body)["id"]
+    rule = {"source": {"type": "oibus-api", "dataSourceId": "mqtt"}, "transformerId": transformer, "options": {}}
+    out = tmp_path / "values"
+    writer(engine, "values", out, scan_mode_id(engine, "Every second"), [rule])
+    messages = json.loads((examples / "mqtt-messages.input.json").read_text())
+    status, _ = engine.request("POST", "/api/content/content?dataSourceId=mqtt", messages)
+    assert status in (200, 204)  # stored by the North only once transformed
+    wait_for(lambda: any(out.iterdir()), 30, "the transformed values written")
+    (written,) = list(out.iterdir())
+    assert json.loads(written.read_text()) == json.loads((examples / "mqtt-messages.output.json").read_text())

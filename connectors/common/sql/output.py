@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, cast
 from connectors.common.sql.settings import DELIMITERS, DateTimeField, SqlSerialization
 from connectors.common.sql.timefmt import compile_format, formatter, iso_writer, parse_instant, zone
 
-__all__ = ["CsvRowWriter", "filename_for", "instant_reader", "parameter_value", "utc_stamp"]
+__all__ = ["CsvRowWriter", "filename_for", "instant_reader", "output_name", "parameter_value", "utc_stamp"]
 
 _NATIVE = frozenset(
     {"timestamp", "timestamptz", "date", "date-time", "date-time-2", "date-time-offset", "small-date-time"}
@@ -46,6 +46,12 @@ def filename_for(template: str, *, connector: str, item: str, start: datetime, e
         .replace("@QueryEndTime", utc_stamp(end))
     )
     return name.replace("/", "_").replace("\\", "_")
+
+
+def output_name(out: SqlSerialization, *, connector: str, item: str, start: datetime, end: datetime) -> str:
+    """The name of an interval's file: the filename variables applied now, ``.gz`` added when compressed."""
+    name = filename_for(out.filename, connector=connector, item=item, start=start, end=end, now=datetime.now(UTC))
+    return name + ".gz" if out.compression and not name.endswith(".gz") else name
 
 
 _ISO_SHAPES = frozenset(

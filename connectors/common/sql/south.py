@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import msgspec
 
 from connectors.base import Item, SouthConnector
-from connectors.common.sql.output import CsvRowWriter, filename_for, parameter_value
+from connectors.common.sql.output import CsvRowWriter, output_name, parameter_value
 from connectors.common.sql.query import ParamStyle, bind_placeholders
 from connectors.common.sql.settings import SqlItemSettings
 
@@ -208,11 +208,7 @@ class SqlSouth(SouthConnector[S, SqlItemSettings], ABC):
             if not writer.rows:
                 self.context.logger.debug("no rows", item=item.name, start=start.isoformat(), end=end.isoformat())
                 return None
-            filename = filename_for(
-                out.filename, connector=self.context.name, item=item.name, start=start, end=end, now=datetime.now(UTC)
-            )
-            if out.compression and not filename.endswith(".gz"):
-                filename += ".gz"
+            filename = output_name(out, connector=self.context.name, item=item.name, start=start, end=end)
             await self.sink.add_file(path, filename=filename, owned=True)
             self.context.logger.debug("rows handed over", item=item.name, rows=writer.rows, file=filename)
             return writer.newest

@@ -2,11 +2,14 @@
 
 The answer is upstream's list of series ``{unit: {label}, data: {reference}, timestamps: [], values: []}``;
 each point becomes ``{pointId: reference, timestamp, data: {value, unit}}`` and the newest timestamp is the
-item's new tracked instant.
+item's new tracked instant. As upstream, the points of an interval are written to one CSV file (columns
+``pointId``, ``timestamp``, ``value``, ``unit``; the timestamp in the serialization's format and zone);
+``serialization.type: time-values`` hands them over as values instead.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +20,8 @@ from connectors.common.oianalytics import (
     OIAClient,
     OIAHttpError,
 )
+from connectors.common.sql.output import CsvRowWriter, output_name
+from connectors.common.sql.settings import DateTimeField
 from connectors.errors import ConnectorError
 from connectors.south.oianalytics.manifest import MANIFEST, OIAnalyticsItemSettings, OIAnalyticsSouthSettings
 
@@ -106,7 +111,30 @@ class OIAnalyticsSouth(OIAClient, SouthConnector[OIAnalyticsSouthSettings, OIAna
                 ) from err
             values, instant = parse_series(raw)
             if values:
-                await self.sink.add_values(values, items=[item.id])
+                await self._hand_over(item, values, start, end)
             if instant is not None and (newest is None or instant > newest):
                 newest = instant
         return newest
+
+    async def _hand_over(
+        self, item: Item[OIAnalyticsItemSettings], values: list[TimeValue], start: datetime, end: datetime
+    ) -> None:
+        out = item.settings.serialization
+        if out.type == "time-values":
+            await self.sink.add_values(values, items=[item.id])
+            return
+        folder = self.context.base_folder / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex}.csv{'.gz' if out.compression else ''}"
+        rows = [(v["pointId"], v["timestamp"], v["data"]["value"], v["data"].get("unit")) for v in values]
+        try:
+            with CsvRowWriter(path, ["pointId", "timestamp", "value", "unit"], _TIMESTAMP, out) as writer:
+                writer.write(rows)
+            name = output_name(out, connector=self.context.name, item=item.name, start=start, end=end)
+            await self.sink.add_file(path, filename=name, owned=True)
+        finally:
+            path.unlink(missing_ok=True)
+
+
+_TIMESTAMP = [DateTimeField(field_name="timestamp", type="iso-string")]
+"""The points' timestamps (ISO 8601 UTC text), rewritten in the serialization's format and zone."""

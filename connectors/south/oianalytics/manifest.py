@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from connectors.common.oianalytics import SpecificSettings, TimeoutSeconds, UseOiaModule
+from connectors.common.sql.settings import SqlSerialization
 from connectors.manifest import ConnectorManifest, Modes
 
-__all__ = ["MANIFEST", "OIAnalyticsItemSettings", "OIAnalyticsSouthSettings"]
+__all__ = ["MANIFEST", "OIAnalyticsItemSettings", "OIAnalyticsSerialization", "OIAnalyticsSouthSettings"]
 
 
 class OIAnalyticsSouthSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -27,6 +28,20 @@ class QueryParam(msgspec.Struct, frozen=True, kw_only=True):
     value: str
 
 
+class OIAnalyticsSerialization(SqlSerialization, frozen=True, kw_only=True, rename="camel"):
+    """How an item's points are handed over: a CSV file per interval (upstream), or time-values."""
+
+    # Widens the type SqlSerialization fixes to "csv": this South keeps the time-values it sent before CSV.
+    type: Annotated[
+        Literal["csv", "time-values"],
+        msgspec.Meta(
+            title="Type",
+            description="`csv`: one file per interval, columns pointId, timestamp, value, unit (upstream); "
+            "`time-values`: the points as values.",
+        ),
+    ] = "csv"  # type: ignore[assignment]
+
+
 class OIAnalyticsItemSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What one item queries."""
 
@@ -40,6 +55,9 @@ class OIAnalyticsItemSettings(msgspec.Struct, frozen=True, kw_only=True, rename=
         list[QueryParam],
         msgspec.Meta(title="Query parameters", description="Repeated keys are sent repeated."),
     ] = []
+    serialization: Annotated[
+        OIAnalyticsSerialization, msgspec.Meta(title="Serialization", description="How the points are written.")
+    ] = msgspec.field(default_factory=OIAnalyticsSerialization)
 
 
 MANIFEST = ConnectorManifest(

@@ -3,6 +3,9 @@
 (() => {
   const form = document.getElementById("engine-form");
   const ok = form.querySelector(".form-ok");
+  ok.dataset.saved = ok.textContent;
+  // A saved port change: the next engine listens there, so this page cannot follow it by polling.
+  let movedTo = null;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     ok.hidden = true;
@@ -16,7 +19,8 @@
     if (!answer.ok) return;
     form.querySelectorAll('input[type="password"]').forEach((input) => { input.value = ""; });
     const port = body.webServer && body.webServer.port;
-    ok.textContent = port && String(port) !== form.dataset.port ? `${form.dataset.moved} ${port}` : ok.textContent;
+    movedTo = port && String(port) !== form.dataset.port ? port : null;
+    ok.textContent = movedTo ? `${form.dataset.moved} ${port}.` : ok.dataset.saved;
     ok.hidden = false;
   });
   const restart = document.getElementById("engine-restart");
@@ -36,6 +40,13 @@
     const before = await engineProcess();
     const answer = await window.oibus.api("POST", "/api/engine/restart");
     if (!answer.ok) { status.textContent = (answer.data && answer.data.message) || `Error ${answer.status}`; restart.disabled = false; return; }
+    if (movedTo) {
+      const link = document.createElement("a");
+      link.href = `${window.location.protocol}//${window.location.hostname}:${movedTo}/engine`;
+      link.textContent = link.href;
+      status.replaceChildren(`${restart.dataset.elsewhere} `, link);
+      return;
+    }
     // The engine answers, then stops; the launcher starts a new process. Wait for it (60 s at most).
     for (let waited = 0; waited < 60000; waited += 500) {
       await sleep(500);

@@ -59,7 +59,7 @@ async def test_put_every_error_at_once(client: Client, store: ConfigStore) -> No
         "/api/engine",
         json={
             "general": {"name": ""},
-            "webServer": {"port": 0, "authTokenDuration": "2d"},
+            "webServer": {"port": 70000, "authTokenDuration": "2d"},
             "logger": {"console": {"level": "loud"}},
         },
         headers=AUTH,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_process import AUTH, EngineProcess, wait_for
+from history_support import RANGE_QUERY, history_body, postgres, sql_item
 from sql_servers import postgres_database, psql
 
 ROWS = 525_600
@@ -61,50 +62,40 @@ def written_rows(folder: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def history_body(database: str, output: Path) -> dict[str, Any]:
-    return {
-        "name": "backfill 2025",
-        "queryTimeRange": {"startTime": START, "endTime": END, "maxReadInterval": 86_400, "readDelay": 0},
-        "southType": "postgresql",
-        "southSettings": {
-            "host": "127.0.0.1",
-            "database": database,
-            "username": "postgres",
-            "connectionTimeout": 5000,
-            "requestTimeout": 60000,
-        },
-        "northType": "file-writer",
-        "northSettings": {"outputFolder": str(output), "prefix": "", "suffix": ""},
-        "items": [
-            {
-                "name": "minutes",
-                "settings": {
-                    "query": "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime ORDER BY ts",
-                    "dateTimeFields": [{"fieldName": "ts", "useAsReference": True, "type": "timestamptz"}],
-                    "serialization": {
-                        "filename": "@ItemName-@QueryStartTime.csv",
-                        "outputTimezone": "UTC",
-                        "outputTimestampFormat": "yyyy-MM-dd HH:mm:ss",
-                    },
-                },
-            }
-        ],
-    }
+def make_table(database: str, rows: int) -> None:
+    """``data (ts, value)``: one row a minute from ``START`` (excluded), ``rows`` rows."""
+    psql(
+        database,
+        "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
+        f"INSERT INTO data SELECT '{START}'::timestamptz + i * interval '1 minute', i "
+        f"FROM generate_series(1, {rows}) AS i",
+    )
+
+
+def source_rows(database: str) -> list[tuple[str, ...]]:
+    """The table's rows as the CSV output writes them (UTC, ``yyyy-MM-dd HH:mm:ss``), in time order."""
+    text = psql(
+        database,
+        "COPY (SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), value FROM data ORDER BY ts) "
+        "TO STDOUT WITH CSV",
+    )
+    return [tuple(line.split(",")) for line in text.splitlines()]
+
+
+def year_body(database: str, output: Path) -> dict[str, Any]:
+    item = sql_item("minutes", query=RANGE_QUERY + " ORDER BY ts", outputTimestampFormat="yyyy-MM-dd HH:mm:ss")
+    south = postgres(database, connectionTimeout=5000, requestTimeout=60000)
+    return history_body("backfill 2025", (START, END, 86_400), south, output, [item])
 
 
 def test_a_year_of_minutes_is_backfilled_across_an_engine_restart_row_for_row(tmp_path: Path) -> None:
     output = tmp_path / "out"
     output.mkdir()
     with postgres_database() as database:
-        psql(
-            database,
-            "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
-            f"INSERT INTO data SELECT '{START}'::timestamptz + i * interval '1 minute', i "
-            f"FROM generate_series(1, {ROWS}) AS i",
-        )
+        make_table(database, ROWS)
         engine = EngineProcess(tmp_path / "data").start()
         try:
-            query = engine.ok("POST", "/api/history-queries", history_body(database, output))
+            query = engine.ok("POST", "/api/history-queries", year_body(database, output))
             history_id = query["id"]
             assert query["status"] == "PENDING"
             stream = Frames(f"{engine.url}/sse/history-queries/{history_id}")
@@ -133,12 +124,42 @@ def test_a_year_of_minutes_is_backfilled_across_an_engine_restart_row_for_row(tm
         finally:
             if engine.proc is not None and engine.proc.poll() is None:
                 assert engine.stop() == 0, engine.log()
-        source = psql(
-            database, "COPY (SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), value FROM data "
-            "ORDER BY ts) TO STDOUT WITH CSV"
-        )  # fmt: skip
-    expected = [tuple(line.split(",")) for line in source.splitlines()]
+        source = source_rows(database)
+    expected = source
     written = written_rows(output)
     assert len(expected) == ROWS
     assert len(written) == ROWS, f"{len(written)} rows written for {ROWS}"
     assert sorted(written) == expected
+
+
+def test_a_kill_9_of_the_engine_loses_no_row(tmp_path: Path) -> None:
+    """At least once across a kill -9 of the engine and its workers: duplicates allowed, no row missing."""
+    rows = 10_080  # one week of minutes, read in one-hour windows
+    output = tmp_path / "out"
+    output.mkdir()
+    with postgres_database() as database:
+        make_table(database, rows)
+        engine = EngineProcess(tmp_path / "data").start()
+        try:
+            body = year_body(database, output)
+            body["queryTimeRange"].update(endTime="2025-01-08T00:00:00Z", maxReadInterval=3600)
+            history_id = engine.ok("POST", "/api/history-queries", body)["id"]
+            engine.ok("POST", f"/api/history-queries/{history_id}/start")
+            wait_for(lambda: len(list(output.glob("*.csv"))) >= 20, 60, "20 windows written", poll_s=0.05)
+            engine.kill_tree()
+            engine.start()
+            wait_for(
+                lambda: engine.ok("GET", f"/api/history-queries/{history_id}")["status"] == "FINISHED",
+                120,
+                "history query FINISHED after the kill",
+                poll_s=0.5,
+            )
+        finally:
+            if engine.proc is not None and engine.proc.poll() is None:
+                assert engine.stop() == 0, engine.log()
+        source = source_rows(database)
+    expected = set(source)
+    written = written_rows(output)
+    assert len(expected) == rows
+    assert set(written) == expected
+    assert len(written) >= rows

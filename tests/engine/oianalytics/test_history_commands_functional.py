@@ -13,18 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from history_support import history_body, postgres, sql_item
 from oia_support import assert_secret_nowhere, registered_engine, wait_until
 from servers.oianalytics import FakeOIAnalytics
 from sql_servers import postgres_database, psql
 from test_commands_functional import Commands
 
 PG_SECRET = "pg-pw-5e1d"
-SERIALIZATION = {"filename": "@ItemName-@QueryStartTime.csv", "outputTimezone": "UTC"}
-ITEM: dict[str, Any] = {
-    "query": "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime ORDER BY ts",
-    "dateTimeFields": [{"fieldName": "ts", "useAsReference": True, "type": "timestamptz"}],
-    "serialization": SERIALIZATION,
-}
+ITEM: dict[str, Any] = sql_item("minutes")["settings"]
+SERIALIZATION: dict[str, Any] = ITEM["serialization"]
 
 
 def items_csv(*rows: dict[str, str]) -> str:
@@ -38,29 +35,12 @@ def items_csv(*rows: dict[str, str]) -> str:
 
 
 def history_command(fake: FakeOIAnalytics, database: str, output: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "backfill",
-        "description": "from OIA",
-        "queryTimeRange": {
-            "startTime": "2025-01-01T00:00:00Z",
-            "endTime": "2025-01-02T00:00:00Z",
-            "maxReadInterval": 3600,
-            "readDelay": 0,
-        },
-        "southType": "postgresql",
-        "southSettings": {
-            "host": "127.0.0.1",
-            "database": database,
-            "username": "postgres",
-            "password": fake.encrypt(PG_SECRET),
-        },
-        "northType": "file-writer",
-        "northSettings": {"outputFolder": str(output), "prefix": "", "suffix": ""},
-        "caching": {"trigger": {"scanModeId": "", "numberOfFiles": 1}, "archive": {"enabled": True}},
-        "northTransformers": [],
-        "items": [{"id": None, "name": "minutes", "enabled": True, "settings": ITEM}],
-        **extra,
-    }
+    south = postgres(database, password=fake.encrypt(PG_SECRET))
+    time_range = ("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", 3600)
+    items = [{"id": None, "enabled": True, **sql_item("minutes")}]
+    caching = {"trigger": {"scanModeId": "", "numberOfFiles": 1}, "archive": {"enabled": True}}
+    body = history_body("backfill", time_range, south, output, items, caching=caching, northTransformers=[])
+    return {**body, "description": "from OIA", **extra}
 
 
 def test_every_history_query_command(tmp_path: Path) -> None:

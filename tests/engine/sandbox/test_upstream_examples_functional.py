@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+import structlog.testing
 
 from engine.ipc import Content
 from engine.sandbox.client import SandboxClient
@@ -88,30 +90,9 @@ async def test_example_4_epoch_to_iso_with_luxon(sandbox: SandboxClient) -> None
     ]
 
 
-MQTT_MESSAGES: list[dict[str, Any]] = [
-    {
-        "message": '{"value":35.17,"unit":"celsius","timestamp":"2026-06-04T08:15:06.673+00:00","quality":"good"}',
-        "timestamp": "2026-06-04T08:15:06.700Z",
-        "item": {"id": "i1", "name": "flat", "topic": "workshop1/json/flat"},
-    },
-    {
-        "message": "44.53",
-        "timestamp": "2026-06-04T08:15:06.700Z",
-        "item": {"id": "i2", "name": "number", "topic": "workshop2/json/number"},
-    },
-    {
-        "message": '[{"timestamp":"2026-06-04T08:15:06.673+00:00","value":34.95},'
-        '{"timestamp":"2026-06-04T08:15:08.673+00:00","value":35.48}]',
-        "timestamp": "2026-06-04T08:15:06.700Z",
-        "item": {"id": "i3", "name": "array", "topic": "workshop1/json/array"},
-    },
-]
-MQTT_OUTPUT = [
-    {"pointId": "workshop1/json/flat", "timestamp": "2026-06-04T08:15:06.673+00:00", "data": {"value": "35.17"}},
-    {"pointId": "workshop2/json/number", "timestamp": "2026-06-04T08:15:06.700Z", "data": {"value": "44.53"}},
-    {"pointId": "workshop1/json/array", "timestamp": "2026-06-04T08:15:06.673+00:00", "data": {"value": "34.95"}},
-    {"pointId": "workshop1/json/array", "timestamp": "2026-06-04T08:15:08.673+00:00", "data": {"value": "35.48"}},
-]
+# Example 5's documented input and output, kept beside the script (the engine test posts the same input).
+MQTT_MESSAGES: list[dict[str, Any]] = json.loads((UPSTREAM / "mqtt-messages.input.json").read_text())
+MQTT_OUTPUT: list[dict[str, Any]] = json.loads((UPSTREAM / "mqtt-messages.output.json").read_text())
 
 
 async def test_example_5_mqtt_messages_to_time_values(sandbox: SandboxClient) -> None:
@@ -159,5 +140,42 @@ async def test_on_the_routing_path_the_examples_become_what_the_north_stores() -
         missing = await runner.apply("gone", None, mqtt)
         assert missing is not None and missing.payload == mqtt.payload
         assert missing.error == "custom transformer 'gone' does not exist"
+    finally:
+        await runner.close()
+
+
+async def test_console_lines_of_a_routed_transformer_reach_the_engine_log() -> None:
+    code = "function transform(c) { console.warn('odd row', 3); return { data: c }; }"
+    runner = CustomTransformers({"c": CustomCode("c", "any", "any", code, 2000)}.get)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            part = Content(seq=1, source_id="s", content_type="any-content", payload=b"x", count=1)
+            stored = await runner.apply("c", None, part)
+    finally:
+        await runner.close()
+    assert stored is not None and stored.payload == b"x"
+    lines = [entry for entry in logs if entry["event"] == "CUSTOM TRANSFORMER: console"]
+    assert lines == [
+        {"event": "CUSTOM TRANSFORMER: console", "transformer": "c", "text": "odd row 3", "log_level": "warning"}
+    ]
+
+
+async def test_a_dead_routing_sandbox_is_replaced_and_its_run_kept_for_the_error_cache() -> None:
+    upper = "function transform(c) { return { data: c.toUpperCase() }; }"
+    runner = CustomTransformers({"u": CustomCode("u", "any", "any", upper, 2000)}.get)
+    part = Content(seq=1, source_id="s", content_type="any-content", payload=b"abc", count=1)
+    try:
+        first = await runner.apply("u", None, part)
+        assert first is not None and first.payload == b"ABC"
+        pid = runner.sandbox.pid
+        assert pid is not None
+        victim = psutil.Process(pid)
+        victim.kill()
+        victim.wait(10)
+        lost = await runner.apply("u", None, part)
+        assert lost is not None and lost.payload == b"abc" and "SANDBOX_ERROR" in (lost.error or "")
+        again = await runner.apply("u", None, part)
+        assert again is not None and again.payload == b"ABC" and again.error is None
+        assert runner.sandbox.pid not in (None, pid)
     finally:
         await runner.close()

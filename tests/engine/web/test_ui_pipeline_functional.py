@@ -80,15 +80,19 @@ def test_folder_scanner_to_file_writer_through_the_ui(tmp_path: Path) -> None:
         expect(page.locator('table[data-kind="south"] .files-total')).to_have_text(str(FILES), timeout=TIMEOUT_MS)
         expect(page.locator("#engine-version")).not_to_be_empty()
         page.wait_for_function("document.querySelector('#chart canvas') !== null")
-        # A few live points on the chart before the picture (the stored hour comes first, one point per 10 s).
-        page.wait_for_function("parseInt(document.querySelector('#chart-status').textContent, 10) >= 3")
+        # More files while the page is open: the live rates and the chart follow them.
+        page.wait_for_function("parseInt(document.querySelector('#chart-status').textContent, 10) >= 2")
+        for index in range(FILES, 2 * FILES):
+            (input_dir / f"file-{index}.csv").write_text(f"a,b\n{index},{index}\n")
+        expect(page.locator('table[data-kind="south"] .files-total')).to_have_text(str(2 * FILES))
+        page.wait_for_function("parseInt(document.querySelector('#chart-status').textContent, 10) >= 6")
         screenshot_everywhere(page, "home")
 
         # The North's cache explorer lists them among the sent (archived) entries; one can be read.
         page.goto(f"{base}/north")
         page.get_by_role("link", name="Cache explorer").click()
         archive = page.locator('table[data-folder="archive"] tbody tr')
-        expect(archive).to_have_count(FILES)
+        expect(archive).to_have_count(2 * FILES)
         archive.first.get_by_role("button", name="View").click()
         expect(page.locator("#cache-content")).to_contain_text("a,b")
         screenshot_everywhere(page, "north-cache")

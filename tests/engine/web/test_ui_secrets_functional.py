@@ -26,6 +26,7 @@ from engine.config import ConfigStore
 SOUTH_REQUIRED: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "folder-scanner": ({"inputFolder": "./input"}, {"regex": ".*"}),
     "ftp": ({"username": "user"}, {"remoteFolder": "/"}),
+    "influxdb": ({"host": "127.0.0.1", "database": "db"}, {}),
     "mqtt": ({"url": "mqtt://127.0.0.1:1"}, {"topic": "t"}),
     "mssql": ({}, {"query": "SELECT 1"}),
     "mysql": ({}, {"query": "SELECT 1"}),
@@ -43,8 +44,10 @@ NORTH_REQUIRED: dict[str, dict[str, str]] = {
     "file-writer": {"outputFolder": "./output"},
     "oibus": {"host": "http://127.0.0.1:1"},
     "mqtt": {"url": "mqtt://127.0.0.1:1"},
+    "nats": {},
     "oianalytics": {},
     "opcua": {"url": "opc.tcp://127.0.0.1:1"},
+    "postgresql": {},
     "rest": {"host": "http://127.0.0.1:1"},
     "sftp": {"username": "user"},
 }
@@ -66,7 +69,7 @@ def _save(page: Page, url: str) -> None:
         page.wait_for_url(url, timeout=5_000)
     except Error:
         shown = page.locator(".field-error:visible, .form-error:visible").all_inner_texts()
-        raise AssertionError(f"form refused at {page.url}: {shown}") from None
+        raise AssertionError(f"form refused at {page.url} (see the *_REQUIRED tables): {shown}") from None
 
 
 def _fill_secrets(page: Page, marker: str) -> int:
@@ -90,12 +93,12 @@ def _create_and_edit(page: Page, engine: EngineProcess, kind: str, type_name: st
     page.locator("#name").fill(f"{kind} {type_name}")
     page.locator("#enabled").uncheck()  # no worker needed: this is about forms
     if kind == "south":
-        settings, item = SOUTH_REQUIRED[type_name]
+        settings, item = SOUTH_REQUIRED.get(type_name, ({}, {}))
         _fill(page, "settings", settings)
         page.locator("#item-name").fill("item")
         _fill(page, "items-0-settings", item)
     else:
-        _fill(page, "settings", NORTH_REQUIRED[type_name])
+        _fill(page, "settings", NORTH_REQUIRED.get(type_name, {}))
     assert _fill_secrets(page, created) > 0, f"{kind} {type_name}: no secret input in the form"
     _save(page, f"{base}/{kind}")
     assert created not in page.content()
@@ -157,10 +160,10 @@ def test_no_secret_comes_back_from_any_form(tmp_path: Path) -> None:
             page.set_default_timeout(TIMEOUT_MS)
             login(page, engine.url)
             for kind in ("south", "north"):
+                # Every type with a secret is covered, a new one included (with no field filled but its secrets
+                # until it is added to the tables above: its save fails naming the fields it needs).
                 types = _secret_types(engine, kind)
-                table = SOUTH_REQUIRED if kind == "south" else NORTH_REQUIRED
-                # A new type with a secret must be covered: add the fields its form needs to the table above.
-                assert sorted(table) == types, f"{kind} types with a secret are {types}: update {kind.upper()}_REQUIRED"
+                assert len(types) >= len(SOUTH_REQUIRED if kind == "south" else NORTH_REQUIRED)
                 for type_name in types:
                     saved[(kind, type_name)] = _create_and_edit(page, engine, kind, type_name, markers)
             _register(page, engine, fake, markers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def south(tmp_path: Path, fake: FakeOIAnalytics, sink: RecordingSink, secret: st
     return OIAnalyticsSouth(msgspec.convert(settings, OIAnalyticsSouthSettings), context, sink, NullCache())
 
 
-def item() -> Item[OIAnalyticsItemSettings]:
+def item(**serialization: Any) -> Item[OIAnalyticsItemSettings]:
     params = [
         {"key": "from", "value": "@StartTime"},
         {"key": "to", "value": "@EndTime"},
@@ -67,7 +68,8 @@ def item() -> Item[OIAnalyticsItemSettings]:
         {"key": "data-reference", "value": "B"},
     ]
     settings = msgspec.convert(
-        {"endpoint": "/api/oianalytics/data/values", "queryParams": params}, OIAnalyticsItemSettings
+        {"endpoint": "/api/oianalytics/data/values", "queryParams": params, "serialization": serialization},
+        OIAnalyticsItemSettings,
     )
     return Item(id="i1", name="values", enabled=True, settings=settings)
 
@@ -78,7 +80,7 @@ async def test_history_query(tmp_path: Path) -> None:
         connector = south(tmp_path, fake, sink)
         await connector.start()
         await connector.test_connection()
-        newest = await connector.history_query([item()], START, END)
+        newest = await connector.history_query([item(type="time-values")], START, END)
         assert fake.queries == [
             {
                 "from": ["2022-01-01T00:00:00.000Z"],
@@ -92,6 +94,45 @@ async def test_history_query(tmp_path: Path) -> None:
         {"pointId": "DCS_PH_MCT", "timestamp": "2022-01-01T00:00:00.000Z", "data": {"value": 7.51, "unit": "pH"}},
         {"pointId": "DCS_PH_MCT", "timestamp": "2022-01-01T00:10:00.000Z", "data": {"value": 7.52, "unit": "pH"}},
     ]
+
+
+async def test_history_query_writes_csv_as_upstream_by_default(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    with FakeOIAnalytics(series=SERIES) as fake:
+        connector = south(tmp_path, fake, sink)
+        await connector.start()
+        newest = await connector.history_query([item()], START, END)
+        gzipped = await connector.history_query(
+            [
+                item(
+                    delimiter="SEMI_COLON",
+                    compression=True,
+                    outputTimezone="UTC",
+                    filename="@ItemName-@QueryStartTime.csv",
+                )
+            ],
+            START,
+            END,
+        )
+    assert newest == gzipped == datetime(2022, 1, 1, 0, 10, tzinfo=UTC)
+    assert not sink.values and len(sink.files) == 2
+    plain, packed = sink.files
+    assert plain.filename.startswith("From OIA-values-") and plain.filename.endswith(".csv")
+    assert plain.data.decode().splitlines() == [
+        "pointId,timestamp,value,unit",
+        "DCS_PH_MCT,2022-01-01 01:00:00.000,7.51,pH",
+        "DCS_PH_MCT,2022-01-01 01:10:00.000,7.52,pH",
+    ]
+    assert packed.filename == "values-2022_01_01_00_00_00_000.csv.gz"
+    assert gzip.decompress(packed.data).decode().splitlines()[1] == "DCS_PH_MCT;2022-01-01 00:00:00.000;7.51;pH"
+    assert not list((tmp_path / "tmp").iterdir()), "the scratch files are handed over, none left behind"
+
+
+def test_serialization_errors_name_the_field() -> None:
+    with pytest.raises(msgspec.ValidationError, match=r"Invalid enum value 'json' - at `\$.serialization.type`"):
+        item(type="json")
+    with pytest.raises(msgspec.ValidationError, match="outputTimezone: unknown time zone 'Mars/Olympus'"):
+        item(outputTimezone="Mars/Olympus")
 
 
 async def test_errors(tmp_path: Path) -> None:

@@ -1,0 +1,48 @@
+"""The history-query page in a real browser: the list, its status, start and the progress once it runs."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+from engine_process import running_engine, wait_for
+from history_support import history_body, sql_item
+from playwright.sync_api import expect
+from ui_browser import TIMEOUT_MS, chromium, login, screenshot_everywhere
+
+START, END = "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"
+
+
+def test_history_queries_page_lists_starts_and_shows_progress(tmp_path: Path) -> None:
+    source = tmp_path / "plant.db"
+    with sqlite3.connect(source) as db:
+        db.execute("CREATE TABLE data (ts TEXT PRIMARY KEY, value INTEGER)")
+        db.executemany(
+            "INSERT INTO data VALUES (?, ?)", [(f"2025-01-01T{hour:02d}:30:00.000Z", hour) for hour in range(24)]
+        )
+    output = tmp_path / "out"
+    output.mkdir()
+    with running_engine(tmp_path / "data") as engine, chromium() as browser:
+        items = [sql_item("hours", field_type="iso-string")]
+        body = history_body(
+            "backfill sqlite", (START, END, 3600), ("sqlite", {"databasePath": str(source)}), output, items
+        )
+        query = engine.ok("POST", "/api/history-queries", body)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        login(page, engine.url)
+        page.get_by_role("link", name="History queries").click()
+        row = page.locator(f'tr[data-id="{query["id"]}"]')
+        expect(row).to_contain_text("backfill sqlite")
+        expect(row.locator(".status")).to_have_text("pending")
+        screenshot_everywhere(page, "history-queries")
+        row.get_by_role("button", name="Start").click()
+        expect(row.locator(".status")).to_have_text(re.compile("running|finished"))
+        wait_for(
+            lambda: engine.ok("GET", f"/api/history-queries/{query['id']}")["status"] == "FINISHED", 60, "FINISHED"
+        )
+        page.reload()
+        expect(row.locator(".status")).to_have_text("finished")
+        expect(row.get_by_role("button", name="Start")).to_be_visible()
+        assert len(list(output.glob("*.csv"))) == 24

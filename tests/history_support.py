@@ -1,0 +1,58 @@
+"""Helpers of the history-query tests (and ``bench/history_query.py``): a query body into a file-writer North.
+
+Import as ``from history_support import ...`` (``tests`` is on pytest's ``pythonpath``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+RANGE_QUERY = "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime"
+"""An item query over the ``data (ts, value)`` table the tests create."""
+
+
+def sql_item(
+    name: str, *, field_type: str = "timestamptz", query: str = RANGE_QUERY, **serialization: Any
+) -> dict[str, Any]:
+    """An item reading ``data`` with ``ts`` as its reference field, one CSV file per window."""
+    return {
+        "name": name,
+        "settings": {
+            "query": query,
+            "dateTimeFields": [{"fieldName": "ts", "useAsReference": True, "type": field_type}],
+            "serialization": {"filename": "@ItemName-@QueryStartTime.csv", "outputTimezone": "UTC", **serialization},
+        },
+    }
+
+
+def history_body(
+    name: str,
+    time_range: tuple[str, str, int],
+    south: tuple[str, dict[str, Any]],
+    output: Path,
+    items: list[dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A history query body into a file-writer North writing into ``output`` (no prefix, no suffix).
+
+    ``time_range`` is ``(startTime, endTime, maxReadInterval)`` (no read delay); ``south`` is
+    ``(southType, southSettings)``.
+    """
+    start, end, window = time_range
+    south_type, south_settings = south
+    return {
+        "name": name,
+        "queryTimeRange": {"startTime": start, "endTime": end, "maxReadInterval": window, "readDelay": 0},
+        "southType": south_type,
+        "southSettings": south_settings,
+        "northType": "file-writer",
+        "northSettings": {"outputFolder": str(output), "prefix": "", "suffix": ""},
+        "items": items,
+        **extra,
+    }
+
+
+def postgres(database: str, **extra: Any) -> tuple[str, dict[str, Any]]:
+    """The ``postgresql`` South on the machine's PostgreSQL (trust auth, user ``postgres``)."""
+    return "postgresql", {"host": "127.0.0.1", "database": database, "username": "postgres", **extra}
