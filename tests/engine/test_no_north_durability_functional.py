@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_process import (
@@ -44,6 +45,26 @@ def _drop_files(folder: Path) -> dict[str, bytes]:
     return written
 
 
+def _folders(tmp_path: Path) -> tuple[Path, Path]:
+    """The folder scanner's input and the file writer's output, created."""
+    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
+    input_dir.mkdir()
+    output_dir.mkdir()
+    return input_dir, output_dir
+
+
+def _stopped_file_writer(engine: EngineProcess, output_dir: Path, scan_mode: str, **caching: Any) -> dict[str, Any]:
+    """A file-writer North into ``output_dir``, started then stopped (``caching``: ``north_body``'s extras)."""
+    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
+    north: dict[str, Any] = engine.ok(
+        "POST", "/api/north", north_body("files", "file-writer", settings, scan_mode, **caching)
+    )
+    engine.wait_state("north", north["id"], "RUNNING")
+    engine.ok("POST", f"/api/north/{north['id']}/stop")
+    engine.wait_state("north", north["id"], "STOPPED")
+    return north
+
+
 def _warnings(engine: EngineProcess, south_id: str) -> list[str]:
     page = engine.ok("GET", f"/api/logs?scopeIds={south_id}&levels=warn")
     return [entry["message"] for entry in page["content"] if NO_NORTH_WARNING in entry["message"]]
@@ -52,17 +73,9 @@ def _warnings(engine: EngineProcess, south_id: str) -> list[str]:
 def test_a_stopped_north_keeps_collecting_and_delivers_everything_once_started(
     engine: EngineProcess, tmp_path: Path
 ) -> None:
-    input_dir, output_dir = tmp_path / "input", tmp_path / "output"
-    input_dir.mkdir()
-    output_dir.mkdir()
+    input_dir, output_dir = _folders(tmp_path)
     every_second = scan_mode_id(engine, "Every second")
-    settings = {"outputFolder": str(output_dir), "prefix": "", "suffix": ""}
-    north = engine.ok(
-        "POST", "/api/north", north_body("files", "file-writer", settings, every_second, transformers=[api_rule("src")])
-    )
-    engine.wait_state("north", north["id"], "RUNNING")
-    engine.ok("POST", f"/api/north/{north['id']}/stop")
-    engine.wait_state("north", north["id"], "STOPPED")
+    north = _stopped_file_writer(engine, output_dir, every_second, transformers=[api_rule("src")])
 
     south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
     engine.wait_state("south", south["id"], "RUNNING")
@@ -134,3 +147,47 @@ def _refused_scans(engine: EngineProcess, south_id: str) -> int:
     """Scans that found their files refused (the folder scanner warns once per scan)."""
     page = engine.ok("GET", f"/api/logs?scopeIds={south_id}&levels=warn")
     return sum("files kept for next scan" in entry["message"] for entry in page["content"])
+
+
+def test_a_stopped_north_whose_cache_fills_refuses_the_rest_and_the_source_keeps_it(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    input_dir, output_dir = _folders(tmp_path)
+    every_second = scan_mode_id(engine, "Every second")
+    # maxSize 1 MB: two 400 kB files fit in the stopped North's cache, the third does not.
+    north = _stopped_file_writer(engine, output_dir, every_second, throttling={"maxSize": 1})
+
+    south = engine.ok("POST", "/api/south", folder_scanner_body(input_dir, every_second))
+    engine.wait_state("south", south["id"], "RUNNING")
+    written = {f"big{index}.bin": os.urandom(400 * 1024) for index in range(5)}
+    for name, data in written.items():
+        (input_dir / name).write_bytes(data)
+
+    wait_for(lambda: bool(_cache_full_warnings(engine, north["id"])), 30, f"cache full: {engine.log()[-3000:]}")
+    wait_for(lambda: _refused_scans(engine, south["id"]) >= 3, 30, "three scans find the cache full")
+    # The cache filled up to its limit; what left the input folder is in it (a file is acknowledged only once
+    # stored), and the rest stays at the source. A batch refused as a whole may leave copies of files that
+    # are also still at the source: those are delivered twice (at least once), never lost.
+    left = set(written) - {path.name for path in input_dir.iterdir()}
+    cached = [entry["contentFile"] for entry in _cache(engine, north["id"])]
+    assert 1 <= len(cached) <= 2, cached
+    assert len(left) < len(written), "the source keeps what the full cache refused"
+    assert left <= {name for name in written if any(name in content for content in cached)}
+    assert not any(output_dir.iterdir())
+    # The full cache warns once, not at every refused scan.
+    assert len(_cache_full_warnings(engine, north["id"])) < _refused_scans(engine, south["id"])
+
+    engine.ok("POST", f"/api/north/{north['id']}/start")
+    wait_for(lambda: sorted(path.name for path in output_dir.iterdir()) == sorted(written), 60, "everything delivered")
+    wait_for(lambda: not any(input_dir.iterdir()), 30, "input folder emptied")
+    assert {path.name: path.read_bytes() for path in output_dir.iterdir()} == written
+
+
+def _cache_full_warnings(engine: EngineProcess, north_id: str) -> list[str]:
+    page = engine.ok("GET", f"/api/logs?scopeIds={north_id}&levels=warn&messageContent=cache%20entry%20refused")
+    return [entry["message"] for entry in page["content"] if "cache full" in entry["message"]]
+
+
+def _cache(engine: EngineProcess, north_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = engine.ok("GET", f"/api/north/{north_id}/cache/search")["cache"]
+    return found
