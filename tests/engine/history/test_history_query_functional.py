@@ -100,7 +100,14 @@ def test_a_year_of_minutes_is_backfilled_across_an_engine_restart_row_for_row(tm
             assert query["status"] == "PENDING"
             stream = Frames(f"{engine.url}/sse/history-queries/{history_id}")
             engine.ok("POST", f"/api/history-queries/{history_id}/start")
-            wait_for(lambda: max(interval_numbers(stream.frames), default=0) >= 60, 120, "60 windows delivered")
+            wait_for(
+                lambda: (
+                    max(interval_numbers(stream.frames), default=0) >= 60
+                    and len(set(interval_numbers(stream.frames))) >= 2
+                ),
+                120,
+                "60 windows delivered, progress seen live at least twice",
+            )
             assert engine.stop() == 0, engine.log()
             stream.close()
             before = interval_numbers(stream.frames)
