@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from connectors.base import TimeValue
 from connectors.errors import SendError
 
 __all__ = [
@@ -37,7 +38,10 @@ class CachedValue(msgspec.Struct, frozen=True):
     data: msgspec.Raw
 
 
+T = TypeVar("T")
+
 _DECODE = msgspec.json.Decoder(list[CachedValue])
+_DECODE_TIME_VALUES = msgspec.json.Decoder(list[TimeValue])
 _ENCODE = msgspec.json.Encoder()
 
 NAME_TEMPLATE = msgspec.Meta(
@@ -53,8 +57,17 @@ NameTemplate = Annotated[str, NAME_TEMPLATE]
 
 def decode_values(data: bytes) -> list[CachedValue]:
     """The values of a cache entry; a ``SendError`` (not retried forever) when it is not time-values."""
+    return _decode(_DECODE, data)
+
+
+def decode_time_values(data: bytes) -> list[TimeValue]:
+    """As ``decode_values``, with each ``data`` decoded (for a North that reads the value itself)."""
+    return _decode(_DECODE_TIME_VALUES, data)
+
+
+def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
     try:
-        return _DECODE.decode(data)
+        return decoder.decode(data)
     except msgspec.DecodeError as err:
         raise SendError(f"time-values are not [{{pointId, timestamp, data}}]: {err}") from None
 

@@ -23,11 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from connectors.base import ConnectorContext, NorthConnector, TimeValue
 from connectors.common.mqtt import MqttSession
-from connectors.common.published import encode_values
+from connectors.common.published import decode_time_values, encode_values
 from connectors.common.sparkplug import (
     DataType,
     DecodeError,
@@ -122,10 +120,7 @@ class SparkplugNorth(NorthConnector[SparkplugNorthSettings]):
 
     async def handle_values_json(self, data: bytes) -> None:
         """Publish the values as DDATA (after a rebirth when they bring new metrics); return once confirmed."""
-        try:
-            values = msgspec.json.decode(data, type=list[TimeValue])
-        except msgspec.DecodeError as err:
-            raise SendError(f"time-values are not [{{pointId, timestamp, data}}]: {err}") from None
+        values = decode_time_values(data)
         session = self._session
         if session is None:
             raise SendError("not connected to the broker", retry_forever=True)
