@@ -22,11 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "engine"))  # the South body the functional test uses
 
-from engine_process import EngineProcess, north_body  # noqa: E402
+from engine_process import EngineProcess, modbus_south_body, north_body  # noqa: E402
 from servers.modbus import modbus_server  # noqa: E402
-from test_interval_scan_functional import modbus_south  # noqa: E402
 
 
 async def measure(period_ms: int, seconds: float) -> None:
@@ -52,7 +50,9 @@ async def measure(period_ms: int, seconds: float) -> None:
                 (Path(tmp) / "out").mkdir()
                 north = north_body("sink", "file-writer", {"outputFolder": str(Path(tmp) / "out")}, mode["id"])
                 await asyncio.to_thread(engine.ok, "POST", "/api/north", north)
-                await asyncio.to_thread(engine.ok, "POST", "/api/south", modbus_south(server.port, mode["id"]))
+                await asyncio.to_thread(
+                    engine.ok, "POST", "/api/south", modbus_south_body("paced", server.port, mode["id"])
+                )
                 while len(arrivals) < 3:  # noqa: ASYNC110 (the server offers no event for a request)
                     await asyncio.sleep(0.05)
                 started = time.monotonic()

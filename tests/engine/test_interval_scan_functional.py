@@ -11,26 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
-from engine_process import EngineProcess, north_body, until
+from engine_process import EngineProcess, modbus_south_body, north_body, until
 from servers.modbus import modbus_server
 
 MEASURED_S = 30.0
 PERIOD_S = 0.5
-
-
-def modbus_south(port: int, scan_mode: str) -> dict[str, Any]:
-    """One register read per scan: the server receives exactly one request each time the scan mode ticks."""
-    return {
-        "name": "paced",
-        "type": "modbus",
-        "description": "",
-        "enabled": True,
-        "settings": {"host": "127.0.0.1", "port": port, "networkTimeout": 1000},
-        "items": [{"name": "level", "enabled": True, "scanModeId": scan_mode, "settings": {"address": "0"}}],
-        "groups": [],
-    }
 
 
 async def test_a_500_ms_interval_scans_a_real_south_twice_a_second(tmp_path: Path) -> None:
@@ -44,7 +30,9 @@ async def test_a_500_ms_interval_scans_a_real_south_twice_a_second(tmp_path: Pat
             output.mkdir()
             north = north_body("sink", "file-writer", {"outputFolder": str(output)}, mode["id"])
             await asyncio.to_thread(engine.ok, "POST", "/api/north", north)
-            await asyncio.to_thread(engine.ok, "POST", "/api/south", modbus_south(server.port, mode["id"]))
+            await asyncio.to_thread(
+                engine.ok, "POST", "/api/south", modbus_south_body("paced", server.port, mode["id"])
+            )
 
             async def scanning() -> bool:
                 return len(server.requests) >= 3
