@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 from engine_process import EngineProcess, north_body, scan_mode_id, until
 from fakes import RecordingLogger, RecordingSink
+from history_support import history_body
 from servers.oibus_agent import FakeAgent
 
 from connectors.base import ConnectorContext, Item, SouthConnector
@@ -143,9 +144,24 @@ async def catch_up_across_an_agent_restart(
             assert len(reconnects) > len(connects), "the South opened its agent session again"
             log = await asyncio.to_thread(engine.log)
             assert log.count("connection lost, reconnecting") == 1, log[-3000:]
+            await _connection_and_item_tests(engine, south_id, body["items"][0]["settings"], base)
         finally:
             code = await asyncio.to_thread(engine.stop)
         assert code == 0, engine.log()[-3000:]
+
+
+async def _connection_and_item_tests(
+    engine: EngineProcess, south_id: str, item_settings: dict[str, Any], base: datetime
+) -> None:
+    """``test/connection`` and ``items/test`` through the API, on the agent's ``<id>-test`` session."""
+    status, _ = await asyncio.to_thread(engine.request, "POST", f"/api/south/{south_id}/test/connection")
+    assert status == 204
+    window = {"startTime": base.isoformat(), "endTime": (base + timedelta(seconds=10)).isoformat()}
+    command = {"itemSettings": item_settings, "testingSettings": {"history": window}}
+    path = f"/api/south/{south_id}/items/test?itemName=probe"
+    answer = await asyncio.to_thread(engine.ok, "POST", path, command)
+    assert answer["type"] == "time-values" and len(answer["content"]) == 11, answer
+    assert {value["pointId"] for value in answer["content"]} == {"probe"}
 
 
 async def _async(value: bool) -> bool:
@@ -155,3 +171,52 @@ async def _async(value: bool) -> bool:
 async def _connected(engine: EngineProcess, south_id: str) -> bool:
     state = await asyncio.to_thread(_connector_state, engine, south_id)
     return state.get("state") == "connected"
+
+
+def _history_status(engine: EngineProcess, history_id: str) -> str:
+    return str(engine.ok("GET", f"/api/history-queries/{history_id}")["status"])
+
+
+async def history_query_across_an_agent_restart(
+    tmp_path: Path,
+    south: tuple[str, Callable[[FakeAgent], dict[str, Any]]],
+    items: list[dict[str, Any]],
+    points: list[str],
+) -> None:
+    """A history query of six past hours in 10-minute windows through the agent, which restarts mid-read.
+
+    The query's South reads with the same connector after the failure (a history query retries its read
+    rather than restarting its worker), so the connector must open its agent session again by itself.
+    Every value of ``points`` in the range must reach the query's files, and the query must finish.
+    """
+    output = tmp_path / "out"
+    output.mkdir()
+    start, end = "2026-01-01T00:00:00.000Z", "2026-01-01T06:00:00.000Z"
+    south_type, south_settings = south
+    async with FakeAgent(step_ms=1000) as agent:
+        engine = EngineProcess(tmp_path / "data")
+        await asyncio.to_thread(engine.start)
+        try:
+            body = history_body("backfill", (start, end, 600), (south_type, south_settings(agent)), output, items)
+            history_id = str((await asyncio.to_thread(engine.ok, "POST", "/api/history-queries", body))["id"])
+            agent.hold, agent.hold_after = asyncio.Event(), 10
+            await asyncio.to_thread(engine.ok, "POST", f"/api/history-queries/{history_id}/start")
+            await until(lambda: _async(len(agent.reads()) > agent.hold_after), 120)
+            await agent.stop()
+            agent.hold = None
+            await agent.start()
+            expected = set(agent.indexes(start, end))
+
+            async def finished() -> bool:
+                return await asyncio.to_thread(_history_status, engine, history_id) == "FINISHED"
+
+            await until(finished, 120)
+            found = await asyncio.to_thread(written, output)
+            assert all(expected <= found.get(point, set()) for point in points), {p: len(v) for p, v in found.items()}
+            connects = [call for call in agent.calls if call.action == "connect"]
+            assert len(connects) >= 2, "the query's South opened its agent session again"
+            log = await asyncio.to_thread(engine.log)
+            assert "history read failed; retrying" in log, log[-3000:]
+        finally:
+            code = await asyncio.to_thread(engine.stop)
+        assert code == 0, engine.log()[-3000:]
