@@ -21,6 +21,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from connectors.base import ConnectorContext, I, SouthCache, SouthConnector, TimeValue, ValueSink
 from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorNotReady
@@ -96,8 +97,21 @@ def _values(answer: ReadAnswer) -> list[TimeValue]:
                 raise ConnectorError(f"agent answer: content[{index}].{key} is missing")
         if not isinstance(entry["data"], dict) or not isinstance(entry["timestamp"], str):
             raise ConnectorError(f"agent answer: content[{index}] needs a text timestamp and a data object")
+        try:
+            datetime.fromisoformat(entry["timestamp"])
+        except ValueError:
+            raise ConnectorError(
+                f"agent answer: content[{index}].timestamp {entry['timestamp']!r} is not an ISO 8601 instant"
+            ) from None
         values.append(TimeValue(pointId=str(entry["pointId"]), timestamp=entry["timestamp"], data=entry["data"]))
     return values
+
+
+def _reason(err: aiohttp.ClientError) -> str:
+    """Why a request failed, without the URL aiohttp puts in some messages (it may carry credentials)."""
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return err.os_error.strerror or type(err.os_error).__name__
+    return type(err).__name__ if isinstance(err, aiohttp.InvalidURL) else str(err) or type(err).__name__
 
 
 class AgentClient:
@@ -105,6 +119,8 @@ class AgentClient:
 
     def __init__(self, agent_url: str, family: str, connector_id: str, retry_interval_ms: int) -> None:
         self._base = agent_url.rstrip("/")
+        # Messages name the agent without any user:password a URL may carry (they reach logs and the API).
+        self._where = str(URL(self._base).with_user(None))
         self._family = family
         self._id = connector_id
         self._retry_after_s = retry_interval_ms / 1000
@@ -129,13 +145,13 @@ class AgentClient:
             async with self._session.request(method, url, json=body) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
-            raise ConnectorConnectionError(f"OIBus Agent at {self._base} did not answer {action} in time") from err
+            raise ConnectorConnectionError(f"OIBus Agent at {self._where} did not answer {action} in time") from err
         except aiohttp.ClientError as err:
-            raise ConnectorConnectionError(f"cannot reach the OIBus Agent at {self._base}: {err}") from err
+            raise ConnectorConnectionError(f"cannot reach the OIBus Agent at {self._where}: {_reason(err)}") from err
 
     def _failure(self, action: str, status: int, body: bytes) -> str:
         text = body.decode(errors="replace").strip()[:500] if status == 400 else ""
-        return f"OIBus Agent at {self._base} answered {action} with HTTP {status}" + (f": {text}" if text else "")
+        return f"OIBus Agent at {self._where} answered {action} with HTTP {status}" + (f": {text}" if text else "")
 
     async def connect(self, body: dict[str, Any] | None, *, test: bool = False) -> None:
         """``PUT connect``; ``ConnectorNotReady`` (retry after ``retryInterval``) when it fails."""
@@ -164,7 +180,7 @@ class AgentClient:
         try:
             decoded = _ANSWER.decode(answer)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            raise ConnectorError(f"OIBus Agent at {self._base}: read answer is not as expected: {err}") from err
+            raise ConnectorError(f"OIBus Agent at {self._where}: read answer is not as expected: {err}") from err
         return decoded, _values(decoded)
 
     async def disconnect(self, *, test: bool = False) -> str | None:

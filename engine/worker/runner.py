@@ -132,11 +132,11 @@ class Runner(ABC, Generic[C]):
                 self.report_state("fatal", str(err) or type(err).__name__)
                 raise
             except (ConnectorNotReady, OSError, Exception) as err:
-                if not warned:
-                    self.logger.warning("connector not ready, retrying", error=str(err), delay_s=delay)
-                    warned = True
                 asked = err.retry_after_s if isinstance(err, ConnectorNotReady) else None
                 pause = asked if asked is not None else delay * random.uniform(0.8, 1.2)
+                if not warned:
+                    self.logger.warning("connector not ready, retrying", error=str(err), delay_s=round(pause, 3))
+                    warned = True
                 self.report_state("retrying", str(err) or type(err).__name__, pause)
                 await self.sleep(pause)
                 if asked is None:

@@ -62,6 +62,8 @@ class FakeAgent:
     """Open sessions: (family, connector id) -> the connect body."""
     hold: asyncio.Event | None = None
     hold_after: int = 0
+    read_answer: bytes | None = None
+    """When set, every read answers these bytes (status 200): a malformed answer for error tests."""
     values_served: int = 0
     _runner: web.AppRunner | None = None
 
@@ -136,6 +138,8 @@ class FakeAgent:
         if route == ("PUT", "read"):
             if self.hold is not None and len(self.reads()) > self.hold_after:
                 await self.hold.wait()
+            if self.read_answer is not None:
+                return web.Response(body=self.read_answer, content_type="application/json")
             return self._read(family, self.sessions[key], dict(body or {}))
         return web.Response(status=405, text=f"{request.method} {action} is not part of the agent's API")
 

@@ -76,9 +76,9 @@ class OpcSouth(AgentSouth[OpcSettings, OpcItemSettings]):
             if not values:
                 self.context.logger.debug("no values", items=len(group), start=iso_ms(start), end=iso_ms(end))
                 continue
+            instant = max_instant(answer, values)  # checked before the hand-over: a bad one stops the read
             await self.sink.add_values(values, items=[item.id for item in group])
             self.context.logger.debug("values handed over", values=len(values), records=answer.record_count)
-            instant = max_instant(answer, values)
             if instant is not None and instant >= start:
                 # 1 ms past the newest value, as upstream: the next window starts after it.
                 instant += _ONE_MS

@@ -56,7 +56,7 @@ class PiSouth(AgentSouth[PiSettings, PiItemSettings]):
         if not values:
             self.context.logger.debug("no values", items=len(items), start=iso_ms(start), end=iso_ms(end))
             return None
+        instant = max_instant(answer, values)  # checked before the hand-over: a bad one stops the read
         await self.sink.add_values(values, items=[item.id for item in items])
         self.context.logger.debug("values handed over", values=len(values), records=answer.record_count)
-        instant = max_instant(answer, values)
         return instant if instant is not None and instant > start else None

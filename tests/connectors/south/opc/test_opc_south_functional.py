@@ -18,7 +18,7 @@ from agent_support import build, delivered, item, read_windows
 from engine_process import closed_port
 from servers.oibus_agent import FakeAgent
 
-from connectors.errors import ConnectorConnectionError, ConnectorNotReady
+from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorNotReady
 from connectors.south.opc import OpcSouth
 from connectors.south.opc.manifest import OpcItemSettings, OpcSettings
 
@@ -203,3 +203,47 @@ def test_settings_errors_name_the_field() -> None:
         msgspec.convert({"nodeId": "x", "aggregate": "median"}, OpcItemSettings)
     with pytest.raises(msgspec.ValidationError, match=r"Object missing required field `nodeId`"):
         msgspec.convert({}, OpcItemSettings)
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"<html>busy</html>", "read answer is not as expected: JSON is malformed"),
+        (b'{"recordCount": "two"}', r"Expected `int`, got `str` - at `\$.recordCount`"),
+        (b'{"content": [{"pointId": "x", "data": {}}]}', r"content\[0\]\.timestamp is missing"),
+        (b'{"content": [{"pointId": "x", "timestamp": "t", "data": {}}]}', r"content\[0\]\.timestamp 't' is not"),
+        (
+            b'{"content": [{"pointId": "x", "timestamp": "2026-01-01T00:00:00Z", "data": {}}], '
+            b'"maxInstantRetrieved": "soon"}',
+            "'soon' is not an ISO 8601 instant",
+        ),
+    ],
+)
+async def test_a_malformed_answer_is_an_error_naming_the_problem_and_nothing_is_handed_over(
+    agent: FakeAgent, tmp_path: Path, answer: bytes, problem: str
+) -> None:
+    connector, sink, db = build(OpcSouth, settings(agent.url), tmp_path)
+    agent.read_answer = answer
+    the_item = item(connector, "i1", "flow", {"nodeId": "Flow"})
+    try:
+        await connector.start()
+        with pytest.raises(ConnectorError, match=problem):
+            await read_windows(connector, the_item, BASE, END, 3600)
+        assert sink.values == [] and connector.cache.get_tracked_instant("i1") is None
+    finally:
+        await connector.stop()
+        db.close()
+
+
+async def test_credentials_in_the_agent_url_never_reach_a_message(tmp_path: Path) -> None:
+    with closed_port() as port:
+        url = f"http://operator:pa55word@127.0.0.1:{port}"
+        connector, _, db = build(OpcSouth, settings(url), tmp_path)
+        try:
+            with pytest.raises(ConnectorNotReady) as err:
+                await connector.start()
+        finally:
+            await connector.stop()
+            db.close()
+    assert f"http://127.0.0.1:{port}" in str(err.value)
+    assert "pa55word" not in str(err.value) and "operator" not in str(err.value)
