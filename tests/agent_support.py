@@ -121,7 +121,7 @@ async def catch_up_across_an_agent_restart(
             await agent.stop()
             agent.hold = None
             partial_output = written(output)
-            assert partial_output and all(len(partial_output.get(p, ())) < 3600 * hours for p in points), "mid-read"
+            assert all(len(partial_output.get(p, ())) < 3600 * hours for p in points), "mid-read"
 
             async def retrying() -> bool:
                 state = await asyncio.to_thread(_connector_state, engine, south_id)

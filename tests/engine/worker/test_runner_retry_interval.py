@@ -17,15 +17,11 @@ from engine.ipc import ConnectorState, Start
 from engine.worker.south import SouthRunner
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_an_unreachable_agent_is_retried_at_the_retry_interval(tmp_path: Path) -> None:
-    port = _free_port()
+    # Bound but not listening until the third pause: attempts are refused, and nobody else takes the port.
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    port: int = held.getsockname()[1]
     agent = FakeAgent(port=port)
     dto = {
         "id": "opc1",
@@ -41,12 +37,14 @@ async def test_an_unreachable_agent_is_retried_at_the_retry_interval(tmp_path: P
     async def record(pause: float) -> None:
         pauses.append(pause)
         if len(pauses) == 3:
+            held.close()
             await agent.start()
 
     runner.sleep = record
     try:
         await runner.start_with_backoff()
     finally:
+        held.close()
         await runner.stop()
         await agent.stop()
     assert pauses == [0.3, 0.3, 0.3]  # upstream's retryInterval, not the engine's doubling backoff
