@@ -210,7 +210,13 @@ async def history_query_across_an_agent_restart(
             async def finished() -> bool:
                 return await asyncio.to_thread(_history_status, engine, history_id) == "FINISHED"
 
-            await until(finished, 120)
+            try:
+                await until(finished, 120)
+            except TimeoutError:
+                calls = [(c.connector_id, c.action) for c in agent.calls[-20:]]
+                history = await asyncio.to_thread(engine.ok, "GET", f"/api/history-queries/{history_id}")
+                log = await asyncio.to_thread(engine.log)
+                raise AssertionError(f"not finished: {history}\nlast calls {calls}\n{log[-6000:]}") from None
             found = await asyncio.to_thread(written, output)
             assert all(expected <= found.get(point, set()) for point in points), {p: len(v) for p, v in found.items()}
             connects = [call for call in agent.calls if call.action == "connect"]
