@@ -12,9 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from engine_process import AUTH
+from sql_servers import psql
 
 RANGE_QUERY = "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime"
 """An item query over the ``data (ts, value)`` table the tests create."""
+
+
+def minutes_table(database: str, rows: int, start: str = "2025-01-01T00:00:00Z") -> None:
+    """``data (ts, value)``: one row a minute from ``start`` (excluded), ``rows`` rows, ``value`` 1, 2, ..."""
+    psql(
+        database,
+        "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
+        f"INSERT INTO data SELECT '{start}'::timestamptz + i * interval '1 minute', i "
+        f"FROM generate_series(1, {rows}) AS i",
+    )
 
 
 def sql_item(

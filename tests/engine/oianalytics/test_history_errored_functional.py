@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from engine_process import wait_for
-from history_support import RANGE_QUERY, Frames, history_body, postgres, sql_item
+from history_support import RANGE_QUERY, Frames, history_body, minutes_table, postgres, sql_item
 from oia_support import registered_engine, wait_until
 from servers.oianalytics import FakeOIAnalytics
-from sql_servers import postgres_database, psql
+from sql_servers import postgres_database
 
 ROWS = 1440
 TIME_RANGE = ("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", 3600)
@@ -36,12 +36,7 @@ def test_a_rejected_query_is_errored_everywhere_then_runs_once_fixed(tmp_path: P
     output = tmp_path / "out"
     output.mkdir()
     with postgres_database() as database, fake, registered_engine(tmp_path, fake) as engine:
-        psql(
-            database,
-            "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
-            "INSERT INTO data SELECT '2025-01-01T00:00:00Z'::timestamptz + i * interval '1 minute', i "
-            f"FROM generate_series(1, {ROWS}) AS i",
-        )
+        minutes_table(database, ROWS)
         body = history_body("broken", TIME_RANGE, postgres(database), output, [sql_item("minutes", query=BAD_QUERY)])
         history_id = engine.ok("POST", "/api/history-queries", body)["id"]
         path = f"/api/history-queries/{history_id}"
