@@ -24,8 +24,7 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest.fixture(autouse=True)
-def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
+def data_folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
@@ -47,10 +46,16 @@ class Harness:
         self.logger = RecordingLogger()
         self.lost: list[str] = []
         self.base = tmp_path / "cache" / "north-n1"
+        self.data_folder = tmp_path
 
     def north(self, url: str, **settings: Any) -> OpcuaNorth:
         context = ConnectorContext(
-            id="n1", name="Writer", logger=self.logger, base_folder=self.base, connection_lost=self.lost.append
+            id="n1",
+            name="Writer",
+            logger=self.logger,
+            base_folder=self.base,
+            data_folder=self.data_folder,
+            connection_lost=self.lost.append,
         )
         return OpcuaNorth(msgspec.convert({"url": url, **settings}, OpcuaNorthSettings), context)
 

@@ -54,9 +54,8 @@ USER_CERT = self_signed_certificate("operator", "urn:oibus:user", "localhost")
 
 
 @pytest.fixture(autouse=True)
-def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A worker runs in the data folder: the OIBus certificate goes to its certs/."""
-    monkeypatch.chdir(tmp_path)
+def data_folder(tmp_path: Path) -> Path:
+    """The data folder the context names: the OIBus certificate goes to its certs/."""
     return tmp_path
 
 
@@ -102,11 +101,17 @@ class Harness:
         self.logger = RecordingLogger()
         self.lost: list[str] = []
         self.base = tmp_path / "cache" / "south-s1"
+        self.data_folder = tmp_path
         self.cache = cache_db.for_south("s1")
 
     def south(self, url: str, **settings: Any) -> OpcuaSouth:
         context = ConnectorContext(
-            id="s1", name="Plant", logger=self.logger, base_folder=self.base, connection_lost=self.lost.append
+            id="s1",
+            name="Plant",
+            logger=self.logger,
+            base_folder=self.base,
+            data_folder=self.data_folder,
+            connection_lost=self.lost.append,
         )
         wire = {"url": url, "readTimeout": 5000, **settings}
         return OpcuaSouth(msgspec.convert(wire, OpcuaSettings), context, self.sink, self.cache)
