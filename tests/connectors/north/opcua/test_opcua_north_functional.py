@@ -12,10 +12,9 @@ import msgspec
 import pytest
 import pytest_asyncio
 from engine_process import closed_port
-from fakes import RecordingLogger
+from fakes import RecordingLogger, reporting_context
 from servers.opcua import OpcuaTestServer
 
-from connectors.base import ConnectorContext
 from connectors.errors import ConnectorNotReady, SendError
 from connectors.north.opcua import MANIFEST, OpcuaNorth
 from connectors.north.opcua.manifest import OpcuaNorthSettings
@@ -49,13 +48,8 @@ class Harness:
         self.data_folder = tmp_path
 
     def north(self, url: str, **settings: Any) -> OpcuaNorth:
-        context = ConnectorContext(
-            id="n1",
-            name="Writer",
-            logger=self.logger,
-            base_folder=self.base,
-            data_folder=self.data_folder,
-            connection_lost=self.lost.append,
+        context = reporting_context(
+            "n1", "Writer", self.logger, data_folder=self.data_folder, base_folder=self.base, lost=self.lost
         )
         return OpcuaNorth(msgspec.convert({"url": url, **settings}, OpcuaNorthSettings), context)
 
