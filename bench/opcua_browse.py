@@ -31,7 +31,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from engine_process import EngineProcess  # noqa: E402
+from engine_process import EngineProcess, opcua_south_body  # noqa: E402
 from servers.opcua import OpcuaTestServer  # noqa: E402
 
 MIB = 1024 * 1024
@@ -56,19 +56,7 @@ def timed_browse(engine: EngineProcess, south_id: str, **query: Any) -> tuple[fl
 
 def run_walk(engine: EngineProcess, url: str, folders: int, per_folder: int) -> None:
     """Create the South, then time and measure the browsing."""
-    south = engine.ok(
-        "POST",
-        "/api/south",
-        {
-            "name": "plant",
-            "type": "opcua",
-            "description": "",
-            "enabled": True,
-            "settings": {"url": url, "readTimeout": 60000},
-            "items": [],
-            "groups": [],
-        },
-    )
+    south = engine.ok("POST", "/api/south", opcua_south_body("plant", url, read_timeout_ms=60000))
     engine.wait_state("south", south["id"], "RUNNING")
     time.sleep(2.0)  # let the engine settle after the worker's start before the first sample
     uss_before, rss_before = memory(engine)

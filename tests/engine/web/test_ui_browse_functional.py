@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine_process import EngineProcess, running_engine, scan_mode_id
+from engine_process import EngineProcess, opcua_south_body, running_engine, scan_mode_id
 from playwright.sync_api import Page, expect
 from servers.opcua import OpcuaTestServer
 from ui_browser import TIMEOUT_MS, chromium, login, screenshot_everywhere
@@ -69,16 +69,7 @@ def _explore(page: Page, engine: EngineProcess, south_id: str) -> None:
 
 def test_explore_a_generated_address_space_and_add_items(tmp_path: Path) -> None:
     with server_in_thread((2, 150)) as url, running_engine(tmp_path / "data") as engine, chromium() as browser:
-        body = {
-            "name": "plant",
-            "type": "opcua",
-            "description": "",
-            "enabled": True,
-            "settings": {"url": url, "readTimeout": 5000},
-            "items": [],
-            "groups": [],
-        }
-        south = engine.ok("POST", "/api/south", body)
+        south = engine.ok("POST", "/api/south", opcua_south_body("plant", url))
         engine.wait_state("south", south["id"], "RUNNING")
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(TIMEOUT_MS)

@@ -12,23 +12,10 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from engine_process import EngineProcess, north_body, scan_mode_id
+from engine_process import EngineProcess, north_body, opcua_south_body, scan_mode_id
 from servers.opcua import OpcuaTestServer
 
 FOLDERS, PER_FOLDER = 3, 250
-
-
-def south_body(url: str) -> dict[str, Any]:
-    """An OPC UA South with no item: browsing needs none."""
-    return {
-        "name": "plant",
-        "type": "opcua",
-        "description": "",
-        "enabled": True,
-        "settings": {"url": url, "readTimeout": 5000},
-        "items": [],
-        "groups": [],
-    }
 
 
 def browse(engine: EngineProcess, south_id: str, **query: Any) -> tuple[int, Any]:
@@ -69,7 +56,7 @@ def _check_browsing(engine: EngineProcess, url: str, tmp_path: Path) -> None:
             "sink", "file-writer", {"outputFolder": str(tmp_path / "out")}, scan_mode_id(engine, "Every second")
         ),
     )
-    south = engine.ok("POST", "/api/south", south_body(url))
+    south = engine.ok("POST", "/api/south", opcua_south_body("plant", url))
     engine.wait_state("south", south["id"], "RUNNING")
 
     # The first level (Objects) holds the generated folder beside the server's own objects.
