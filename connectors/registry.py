@@ -21,6 +21,7 @@ SOUTH: dict[str, str] = {
     "oracle": "connectors.south.oracle",
     "postgresql": "connectors.south.postgresql",
     "rest": "connectors.south.rest",
+    "s7": "connectors.south.s7",
     "sftp": "connectors.south.sftp",
     "sqlite": "connectors.south.sqlite",
 }
