@@ -54,7 +54,8 @@ class NoLogger:
 async def run(port: int, items: int, type_name: str, seconds: float) -> None:
     size = SIZES[type_name]
     settings = msgspec.convert({"host": "127.0.0.1", "port": port}, S7Settings)
-    context = ConnectorContext(id="bench", name="bench", logger=NoLogger(), base_folder=Path("."))
+    here = Path(".")
+    context = ConnectorContext(id="bench", name="bench", logger=NoLogger(), base_folder=here, data_folder=here)
     sink = CountingSink()
     south = S7South(settings, context, sink, None)  # type: ignore[arg-type]  # lastPoint uses no cache.
     scan = [

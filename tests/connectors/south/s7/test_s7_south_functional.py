@@ -83,7 +83,9 @@ class Harness:
 
     def south(self, port: int, **settings: Any) -> S7South:
         converted = msgspec.convert({"host": "127.0.0.1", "port": port, **settings}, S7Settings)
-        context = ConnectorContext(id="s1", name="plc", logger=self.logger, base_folder=self.tmp_path)
+        context = ConnectorContext(
+            id="s1", name="plc", logger=self.logger, base_folder=self.tmp_path, data_folder=self.tmp_path
+        )
         return S7South(converted, context, self.sink, self.cache)
 
     @staticmethod
