@@ -14,7 +14,13 @@ import msgspec
 from connectors.base import Item, SouthCache, SouthConnector, TimeValue
 from connectors.errors import ConnectorConnectionError, ConnectorNotReady, ContentRefused
 from engine.cache.south import SouthCacheDB
-from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
+from engine.history.windowing import (
+    DEFAULT_MAX_READ_INTERVAL_S,
+    DEFAULT_READ_DELAY_MS,
+    RecoveryStrategy,
+    history_intervals,
+    run_history,
+)
 from engine.ipc import Ack, Content, Message, Nack, Start
 from engine.worker.channel import Channel
 from engine.worker.history import HistoryReader
@@ -431,7 +437,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         await run_history(
             lambda start, end: connector.history_query([item], start, end),
             intervals,
-            200 if read_delay is None else int(read_delay),
+            DEFAULT_READ_DELAY_MS if read_delay is None else int(read_delay),
             lambda instant: cache.set_tracked_instant(item.id, instant),
             strategy,
             tracked_instant=tracked,
