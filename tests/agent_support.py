@@ -227,7 +227,14 @@ async def history_query_across_an_agent_restart(
                     counts = {action: actions.count(action) for action in set(actions)}
                     last = agent.reads()[-1].body if agent.reads() else None
                     log = await asyncio.to_thread(engine.log)
-                    raise AssertionError(f"not {what}: agent calls {counts}, last read {last}\n{log[-6000:]}") from None
+                    found = await asyncio.to_thread(written, output)
+                    missing = {p: sorted(expected - found.get(p, set())) for p in points}
+                    gaps = {p: (len(m), m[:1], m[-1:]) for p, m in missing.items()}
+                    files = len(list(output.glob("*")))
+                    raise AssertionError(
+                        f"not {what}: missing {gaps} in {files} files; agent calls {counts}, last read {last}\n"
+                        f"{log[-6000:]}"
+                    ) from None
             connects = [call for call in agent.calls if call.action == "connect"]
             assert len(connects) >= 2, "the query's South opened its agent session again"
             log = await asyncio.to_thread(engine.log)
