@@ -67,10 +67,10 @@ class SouthImportMixin(SouthChecks):
         """Validate parsed CSV rows; return the valid items (DTO shape, secrets blank) and the errors.
 
         A valid item says what importing it does, ``"action": "new"`` or ``"update"`` when an item of that
-        name is already there (its ``id`` is then that item's), and its ``line`` in the file. ``current`` maps those names to ids
-        (default: the South's stored items; upstream's create form sends the items it holds). Each error
-        is ``{"item": <row as read, secret columns blank>, "error", "line", "field"}``, one per bad column;
-        a name used twice in the file is an error on its second line.
+        name is already there (its ``id`` is then that item's), and its ``line`` in the file. ``current``
+        maps those names to ids (default: the South's stored items; upstream's create form sends the items
+        it holds). Each error is ``{"item": <row as read, secret columns blank>, "error", "line", "field"}``,
+        one per bad column; a name used twice in the file is an error on its second line.
         """
         with self._reading() as db:
             ctx = self._import_context(db, target)
