@@ -269,10 +269,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.line": "Line",
         "items.outcome": "Outcome",
         "items.new": "new",
-        "items.import_summary": "{new} new items, {errors} rows with errors.",
-        "items.confirm_import": "Import the new items",
+        "items.import_summary": "{new} new items, {updated} updated items, {errors} rows with errors.",
+        "items.update": "updates the existing item",
+        "items.confirm_import": "Import the new and updated items",
         "items.cancel": "Cancel",
-        "items.imported": "{new} items imported.",
+        "items.imported": "{new} items created, {updated} updated.",
         # --- end i12a ---
         # --- history queries (branch i17h) ---
         "nav.history": "History queries",
@@ -443,10 +444,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.line": "Ligne",
         "items.outcome": "Résultat",
         "items.new": "nouveau",
-        "items.import_summary": "{new} nouveaux éléments, {errors} lignes en erreur.",
-        "items.confirm_import": "Importer les nouveaux éléments",
+        "items.import_summary": "{new} nouveaux éléments, {updated} éléments mis à jour, {errors} lignes en erreur.",
+        "items.update": "met à jour l'élément existant",
+        "items.confirm_import": "Importer les éléments nouveaux et mis à jour",
         "items.cancel": "Annuler",
-        "items.imported": "{new} éléments importés.",
+        "items.imported": "{new} éléments créés, {updated} mis à jour.",
         # --- end i12a ---
         # --- history queries (branch i17h) ---
         "nav.history": "Requêtes d'historique",
