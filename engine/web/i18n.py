@@ -275,10 +275,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.line": "Line",
         "items.outcome": "Outcome",
         "items.new": "new",
-        "items.import_summary": "{new} new items, {errors} rows with errors.",
-        "items.confirm_import": "Import the new items",
+        "items.import_summary": "{new} new items, {updated} updated items, {errors} rows with errors.",
+        "items.update": "updates the existing item",
+        "items.confirm_import": "Import the new and updated items",
         "items.cancel": "Cancel",
-        "items.imported": "{new} items imported.",
+        "items.imported": "{new} items created, {updated} updated.",
         # --- end i12a ---
         # --- history queries (branch i17h) ---
         "nav.history": "History queries",
@@ -297,6 +298,31 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "history.s.PAUSED": "paused",
         "history.s.FINISHED": "finished",
         "history.s.ERRORED": "errored",
+        # --- custom transformers page (branch i12) ---
+        "nav.transformers": "Transformers",
+        "transformers.title": "Custom transformers",
+        "transformers.intro": (
+            "JavaScript that turns what a South sends into what a North takes; a North's routing rules use them."
+        ),
+        "transformers.f.type": "Kind",
+        "transformers.f.name": "Name",
+        "transformers.f.description": "Description",
+        "transformers.f.inputType": "Input type",
+        "transformers.f.outputType": "Output type",
+        "transformers.f.customCode": "Code",
+        "transformers.f.customManifest": "Options schema (JSON)",
+        "transformers.f.language": "Language",
+        "transformers.f.timeout": "Time limit of one run (ms)",
+        "transformers.test": "Test the transformer as typed",
+        "transformers.test_intro": (
+            "Runs the code above in the engine's sandbox on this input; nothing is saved or sent."
+        ),
+        "transformers.test_input": "Input",
+        "transformers.test_options": "Options (JSON)",
+        "transformers.template": "Fill from the input type's template",
+        "transformers.run": "Run the test",
+        "transformers.testing": "Running…",
+        "transformers.test_done": "Done: {count} elements.",
     },
     "fr": {
         "nav.home": "Accueil",
@@ -455,10 +481,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "items.line": "Ligne",
         "items.outcome": "Résultat",
         "items.new": "nouveau",
-        "items.import_summary": "{new} nouveaux éléments, {errors} lignes en erreur.",
-        "items.confirm_import": "Importer les nouveaux éléments",
+        "items.import_summary": "{new} nouveaux éléments, {updated} éléments mis à jour, {errors} lignes en erreur.",
+        "items.update": "met à jour l'élément existant",
+        "items.confirm_import": "Importer les éléments nouveaux et mis à jour",
         "items.cancel": "Annuler",
-        "items.imported": "{new} éléments importés.",
+        "items.imported": "{new} éléments créés, {updated} mis à jour.",
         # --- end i12a ---
         # --- history queries (branch i17h) ---
         "nav.history": "Requêtes d'historique",
@@ -477,6 +504,33 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "history.s.PAUSED": "suspendue",
         "history.s.FINISHED": "terminée",
         "history.s.ERRORED": "en erreur",
+        # --- custom transformers page (branch i12) ---
+        "nav.transformers": "Transformateurs",
+        "transformers.title": "Transformateurs personnalisés",
+        "transformers.intro": (
+            "Du JavaScript qui change ce qu'envoie un Sud en ce que prend un Nord ; les règles de routage d'un Nord"
+            " les utilisent."
+        ),
+        "transformers.f.type": "Sorte",
+        "transformers.f.name": "Nom",
+        "transformers.f.description": "Description",
+        "transformers.f.inputType": "Type d'entrée",
+        "transformers.f.outputType": "Type de sortie",
+        "transformers.f.customCode": "Code",
+        "transformers.f.customManifest": "Schéma des options (JSON)",
+        "transformers.f.language": "Langage",
+        "transformers.f.timeout": "Durée maximale d'une exécution (ms)",
+        "transformers.test": "Tester le transformateur tel que saisi",
+        "transformers.test_intro": (
+            "Exécute le code ci-dessus dans le bac à sable du moteur sur cette entrée ;"
+            " rien n'est enregistré ni envoyé."
+        ),
+        "transformers.test_input": "Entrée",
+        "transformers.test_options": "Options (JSON)",
+        "transformers.template": "Remplir avec le modèle du type d'entrée",
+        "transformers.run": "Lancer le test",
+        "transformers.testing": "En cours…",
+        "transformers.test_done": "Terminé : {count} éléments.",
     },
 }
 
