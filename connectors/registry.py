@@ -17,10 +17,13 @@ SOUTH: dict[str, str] = {
     "mysql": "connectors.south.mysql",
     "odbc": "connectors.south.odbc",
     "oianalytics": "connectors.south.oianalytics",
+    "opc": "connectors.south.opc",
     "opcua": "connectors.south.opcua",
     "oracle": "connectors.south.oracle",
+    "osisoft-pi": "connectors.south.osisoft_pi",
     "postgresql": "connectors.south.postgresql",
     "rest": "connectors.south.rest",
+    "s7": "connectors.south.s7",
     "sftp": "connectors.south.sftp",
     "sqlite": "connectors.south.sqlite",
 }
