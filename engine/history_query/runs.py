@@ -97,6 +97,9 @@ class HistoryRun:
         self.deliveries = Deliveries({self.id: self.slot}, store_timeout_s=runs.store_timeout_s)
         self.south_metrics: dict[str, Any] = {}
         self.north_metrics: dict[str, Any] = {}
+        self.north_metrics_current = False
+        """The North's last metrics came after its last ``Stored``: frames of one worker arrive in order, so only
+        then do its queue counts include every entry it stored (older ones may read 0 before the last store)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.gave_up = False
         """The South reported a read its source rejects for good (the query is then ERRORED once)."""
@@ -142,7 +145,7 @@ class HistoryRun:
         south_done = bool((self.south_metrics.get("historyMetrics") or {}).get("finished"))
         north = self.north_metrics
         north_empty = bool(north) and not north.get("numberOfQueuedFiles") and not north.get("numberOfQueuedElements")
-        return south_done and north_empty and not self.slot.outbox
+        return south_done and north_empty and self.north_metrics_current and not self.slot.outbox
 
     async def _watch_finish(self) -> None:
         while True:
@@ -156,6 +159,7 @@ class HistoryRun:
         if isinstance(message, Content) and worker is self.south:
             self._route(message)
         elif isinstance(message, Stored | Refused):
+            self.north_metrics_current = False
             self.deliveries.answered(self.id, message.seq, None if isinstance(message, Stored) else message.reason)
         elif isinstance(message, Metrics):
             if worker is self.south:
@@ -166,6 +170,7 @@ class HistoryRun:
                     self.runs.errored(self.id, worker, error)
             else:
                 self.north_metrics = message.values
+                self.north_metrics_current = True
         else:
             self.runs.relog(worker, message)
 
