@@ -45,6 +45,8 @@ from engine.api.openapi_operations import (
 )
 from engine.api.util import offload
 from engine.config.manifests import Kind, ManifestSource, StaticManifests
+from engine.config.users import time_zones
+from engine.oianalytics.models import HOST_SCHEMA_PATTERN
 from engine.version import engine_version
 from engine.web import is_web_route
 
@@ -63,6 +65,7 @@ _SUCCESS = {200: "OK", 201: "Created", 204: "Done (no content)"}
 _ERRORS = {
     404: "Not found.",
     409: "The connector is not running (this runs in its worker).",
+    500: "Not stored: send again (the answer v2 senders retry on).",
     503: "Not done now: send again (`Retry-After`).",
 }
 _SECURITY: list[dict[str, list[str]]] = [{"basicAuth": []}, {"bearerAuth": []}]
@@ -111,6 +114,7 @@ class _Schemas:
         found, components = msgspec.json.schema_components(every, ref_template=_REF)
         self.components: dict[str, Any] = dict(components)
         self._by_model: dict[Any, dict[str, Any]] = dict(zip(every, found, strict=True))
+        _state_plain_forms(self.components)
 
     def of(self, value: Any) -> Any:
         """The JSON Schema of a model, a marker or a literal schema (whose nested models are resolved)."""
@@ -182,6 +186,47 @@ class _Schemas:
         }
 
 
+def _when(flag: str, then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": {flag: {"const": True}}, "required": [flag]}, "then": then}
+
+
+def _plain_forms() -> dict[tuple[str, str], dict[str, Any]]:
+    """Fields whose validation is a parse or a lookup: the form the document states instead, all of it valid."""
+    zones = {"enum": sorted(time_zones())} if time_zones() else {}
+    url = {"type": "string", "pattern": HOST_SCHEMA_PATTERN}
+    token = {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,64}$(?!\n)"}
+    return {
+        ("UserCommand", "timezone"): zones,
+        ("UserCreateCommand", "timezone"): zones,
+        ("RegistrationSettings", "host"): url,
+        # Fields one flag makes required (the repository's cross-field checks).
+        ("RegistrationSettings", ""): {
+            "allOf": [
+                _when("useProxy", {"required": ["proxyUrl"], "properties": {"proxyUrl": url}}),
+                _when(
+                    "useApiGateway",
+                    {"required": ["apiGatewayHeaderKey"], "properties": {"apiGatewayHeaderKey": token}},
+                ),
+            ]
+        },
+    }
+
+
+def _state_plain_forms(components: dict[str, Any]) -> None:
+    # A request generated from the document must be accepted: where the struct's schema says less than the
+    # check behind it (a time zone is looked up, a URL is parsed, a flag requires a field), the document
+    # narrows the field (or, for "", the whole object) to what passes.
+    for (component, field), narrowed in _plain_forms().items():
+        schema = components.get(component)
+        if schema is None:
+            continue
+        properties = schema.get("properties", {})
+        if not field:
+            schema.update(narrowed)
+        elif field in properties:
+            properties[field] = {**properties[field], **narrowed}
+
+
 def _served(method: str, path: str) -> bool:
     """Whether the document lists a route: the API's paths, without the ``HEAD`` twin of each ``GET``."""
     if method in ("GET", "HEAD") and not under(path, PROTECTED_PREFIXES):
@@ -218,6 +263,7 @@ def _operation(method: str, path: str, doc: str, known: Operation | None, schema
             "in": "query",
             "schema": param.schema,
             **({"description": param.description} if param.description else {}),
+            **({"required": True} if param.required else {}),
         }
         for param in op.query
     ]
@@ -243,7 +289,7 @@ def _operation(method: str, path: str, doc: str, known: Operation | None, schema
         responses["404"] = {"description": _ERRORS[404], "content": _json(message)}
     if op.body is not None:
         responses["413"] = {"description": "Body too large.", "content": _json(message)}
-    for status in (409, 503):
+    for status in (409, 500, 503):
         if status in op.errors:
             responses[str(status)] = {"description": _ERRORS[status], "content": _json(message)}
     if method == "GET" and path in PUBLIC_ROUTES:

@@ -97,7 +97,10 @@ def _worker_calls() -> dict[tuple[str, str], Any]:
                 param("nameContains", string),
                 param("start", {"type": "string", "format": "date-time"}),
                 param("end", {"type": "string", "format": "date-time"}),
-                param("maxNumberOfFilesReturned", {"type": "integer", "minimum": 0, "default": 1000}),
+                param(
+                    "maxNumberOfFilesReturned",
+                    {"type": "integer", "minimum": 0, "maximum": ops.QUERY_INT_MAX, "default": 1000},
+                ),
             ),
             errors=(503,),
         ),

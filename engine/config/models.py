@@ -16,6 +16,7 @@ import msgspec
 from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
 from engine.routing.transformers import STANDARD
+from engine.scheduler.cron import SCHEMA_PATTERN as CRON_PATTERN
 
 T = TypeVar("T")
 
@@ -226,7 +227,14 @@ class ScanModeCommand(Model, frozen=True, kw_only=True):
 
     name: Name
     description: Text = ""
-    cron: str
+    cron: Annotated[
+        str,
+        msgspec.Meta(
+            description="Six fields, seconds first (`POST /api/scan-modes/verify` checks one); the pattern is the "
+            "plain form, ranges and names are accepted too.",
+            extra_json_schema={"pattern": CRON_PATTERN},
+        ),
+    ]
 
 
 class ScanModeDTO(Audited, frozen=True, kw_only=True):
