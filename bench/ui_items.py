@@ -21,6 +21,7 @@ from config_fakes import RecordingRuntime
 
 from engine.api import EngineInfo, create_app
 from engine.config import ConfigStore
+from engine.web import setup as setup_web
 
 ITEMS = 10_000
 RUNS = 5
@@ -44,7 +45,7 @@ async def main() -> None:
                 ],
             }
         )
-        app = create_app(store, RecordingRuntime(), EngineInfo(data_directory=Path(folder)))
+        app = create_app(store, RecordingRuntime(), EngineInfo(data_directory=Path(folder)), ui=setup_web)
         async with TestClient(TestServer(app)) as client:
             form = await (await client.get("/login")).text()
             found = re.search(r'name="csrf" value="([^"]*)"', form)

@@ -20,7 +20,15 @@ class ConnectorError(OIBusError):
 
 
 class ConnectorNotReady(ConnectorError):
-    """The connector could not start now but may later (peer down): the engine retries with backoff."""
+    """The connector could not start now but may later (peer down): the engine retries with backoff.
+
+    ``retry_after_s`` is the pause its settings ask for before the next attempt (upstream's ``retryInterval``
+    of the agent-based Souths); without it the engine's exponential backoff decides.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ConnectorFatal(ConnectorError):

@@ -213,8 +213,9 @@ def _web_app(
     from engine.api.routes_sse import install as install_live_streams
     from engine.api.served import extra_route_tables
     from engine.logs import LogStore
+    from engine.web import setup as setup_web
 
-    app = create_app(store, engine, info, extra_routes=extra_route_tables())
+    app = create_app(store, engine, info, extra_routes=extra_route_tables(), ui=setup_web)
     app[OIANALYTICS] = agent
     app[HISTORY] = engine.history
     engine.history.status_listeners.append(agent.history_changed)

@@ -21,6 +21,7 @@ from engine.api import EngineInfo, create_app
 from engine.api.throttle import LoginThrottle
 from engine.config import ConfigStore, InitSettings, StaticManifests
 from engine.runtime import IngestResult
+from engine.web import setup as setup_web
 
 # argon2 at its cheapest: the tests check behaviour, not the cost of a hash.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -221,6 +222,7 @@ async def api_client(
         info or EngineInfo(data_directory=store.data_dir, launcher_version="3.9.0"),
         throttle=throttle,
         extra_routes=extra_routes,
+        ui=setup_web,
     )
     async with TestClient(TestServer(app)) as client:
         yield client

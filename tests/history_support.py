@@ -5,11 +5,27 @@ Import as ``from history_support import ...`` (``tests`` is on pytest's ``python
 
 from __future__ import annotations
 
+import json
+import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+from engine_process import AUTH
+from sql_servers import psql
+
 RANGE_QUERY = "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime"
 """An item query over the ``data (ts, value)`` table the tests create."""
+
+
+def minutes_table(database: str, rows: int, start: str = "2025-01-01T00:00:00Z") -> None:
+    """``data (ts, value)``: one row a minute from ``start`` (excluded), ``rows`` rows, ``value`` 1, 2, ..."""
+    psql(
+        database,
+        "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
+        f"INSERT INTO data SELECT '{start}'::timestamptz + i * interval '1 minute', i "
+        f"FROM generate_series(1, {rows}) AS i",
+    )
 
 
 def sql_item(
@@ -56,3 +72,27 @@ def history_body(
 def postgres(database: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     """The ``postgresql`` South on the machine's PostgreSQL (trust auth, user ``postgres``)."""
     return "postgresql", {"host": "127.0.0.1", "database": database, "username": "postgres", **extra}
+
+
+class Frames:
+    """The frames of one SSE stream, read by a thread until the stream ends."""
+
+    def __init__(self, url: str) -> None:
+        self.frames: list[dict[str, Any]] = []
+        request = urllib.request.Request(url, headers={"Authorization": AUTH})
+        self._response = urllib.request.urlopen(request, timeout=30)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._response:
+                if line.startswith(b"data: "):
+                    self.frames.append(json.loads(line[6:]))
+        except (OSError, ValueError, AttributeError):
+            pass  # The stream was closed under the reader (engine stopped, or ``close``).
+
+    def close(self) -> None:
+        """Stop reading (the engine ends the stream when it stops)."""
+        self._response.close()
+        self._thread.join(timeout=5)

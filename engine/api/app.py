@@ -13,7 +13,7 @@ anything else looks at the request), authentication.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import structlog
 from aiohttp import web
@@ -46,6 +46,7 @@ from engine.api.keys import (
     STORE,
     THROTTLE,
     TOKENS,
+    UI_ROUTES,
 )
 from engine.api.openapi import routes as openapi_routes
 from engine.api.refusals import RefusedNames
@@ -58,7 +59,6 @@ from engine.config.users import DEFAULT_LOGIN
 from engine.info import EngineInfo
 from engine.runtime import Runtime
 from engine.sandbox.client import SandboxClient
-from engine.web import setup as setup_web
 
 log = structlog.get_logger(__name__)
 
@@ -108,8 +108,13 @@ def create_app(
     *,
     extra_routes: Iterable[Iterable[web.AbstractRouteDef]] = (),
     throttle: LoginThrottle | None = None,
+    ui: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
-    """Build the API application; ``throttle`` defaults to 10 failed logins in 5 minutes per address."""
+    """Build the API application; ``throttle`` defaults to 10 failed logins in 5 minutes per address.
+
+    ``ui`` mounts the browser UI (``engine.web.setup`` in the engine): the caller passes it, so the API
+    never imports the UI that builds on it. The routes it adds are kept out of the OpenAPI document.
+    """
     app = web.Application(
         middlewares=[error_middleware, ip_filter_middleware, auth_middleware], client_max_size=MAX_BODY_SIZE
     )
@@ -127,5 +132,8 @@ def create_app(
     for table in (*ROUTE_TABLES, *extra_routes):
         app.router.add_routes(table)
     # The browser UI shares the middlewares (IP filter first) and the port; it owns only its own paths.
-    setup_web(app)
+    api_routes = set(app.router.routes())
+    if ui is not None:
+        ui(app)
+    app[UI_ROUTES] = frozenset(route for route in app.router.routes() if route not in api_routes)
     return app

@@ -75,6 +75,9 @@ OIANALYTICS: web.AppKey[OIAnalyticsAgent] = web.AppKey("oianalytics")
 SANDBOX = web.AppKey("sandbox", SandboxClient)
 """The custom transformer sandbox process the test routes run in (started on first use)."""
 
+UI_ROUTES: web.AppKey[frozenset[web.AbstractRoute]] = web.AppKey("ui_routes")
+"""The routes the ``ui`` given to ``create_app`` added (pages, static files): not part of the REST API."""
+
 USER = web.RequestKey("user", str)
 """Id of the authenticated user of a request (recorded as ``createdBy``/``updatedBy``)."""
 

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from connectors.manifest import ConnectorManifest
 from engine.api.auth import LOGIN_ROUTE, PROTECTED_PREFIXES, PROTECTED_WRITE_PREFIXES, PUBLIC_ROUTES, under
-from engine.api.keys import STORE
+from engine.api.keys import STORE, UI_ROUTES
 from engine.api.openapi_operations import (
     OPENAPI_PATH,
     OPERATIONS,
@@ -48,7 +48,6 @@ from engine.config.manifests import Kind, ManifestSource, StaticManifests
 from engine.config.users import time_zones
 from engine.oianalytics.models import HOST_SCHEMA_PATTERN
 from engine.version import engine_version
-from engine.web import is_web_route
 
 _REF = "#/components/schemas/{name}"
 _JSON = "application/json"
@@ -335,13 +334,14 @@ def build_document(route_infos: Iterable[RouteInfo], manifests: ManifestSource) 
     }
 
 
-def route_infos(app_routes: Iterable[web.AbstractRoute]) -> tuple[RouteInfo, ...]:
+def route_infos(app: web.Application) -> tuple[RouteInfo, ...]:
     """What the document needs of the routes of an application."""
+    ui_routes = app[UI_ROUTES]
     return tuple(
         (route.method, route.resource.canonical, route.handler.__doc__ or "")
-        for route in app_routes
+        for route in app.router.routes()
         # The browser UI's pages and files share the application but are not part of the REST API.
-        if route.resource is not None and not is_web_route(route)
+        if route.resource is not None and route not in ui_routes
     )
 
 
@@ -359,6 +359,6 @@ def _encoded(infos: tuple[RouteInfo, ...], manifests: tuple[ConnectorManifest, .
 @routes.get(OPENAPI_PATH)
 async def get_openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this API, generated from the models that validate requests."""
-    infos = route_infos(request.app.router.routes())
+    infos = route_infos(request.app)
     body = await offload(document_json, infos, request.app[STORE].manifests)
     return web.Response(body=body, content_type=_JSON)

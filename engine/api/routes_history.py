@@ -68,8 +68,11 @@ async def create_history_query(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/{id}")
 async def get_history_query(request: web.Request) -> web.Response:
-    """One history query (secrets blank)."""
-    return json_response(await offload(request.app[STORE].history_queries.history_query_dto, request.match_info["id"]))
+    """One history query (secrets blank); an ERRORED one also says why (``error``) until it is started again."""
+    history_id = request.match_info["id"]
+    dto = await offload(request.app[STORE].history_queries.history_query_dto, history_id)
+    error = request.app[HISTORY].errors.get(history_id)
+    return json_response(dto if error is None else {**msgspec.to_builtins(dto), "error": error})
 
 
 @routes.put(BASE + "/{id}")

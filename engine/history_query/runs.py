@@ -98,6 +98,8 @@ class HistoryRun:
         self.south_metrics: dict[str, Any] = {}
         self.north_metrics: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.gave_up = False
+        """The South reported a read its source rejects for good (the query is then ERRORED once)."""
 
     def _start(self, role: str) -> Callable[[], Start]:
         def build() -> Start:
@@ -158,6 +160,10 @@ class HistoryRun:
         elif isinstance(message, Metrics):
             if worker is self.south:
                 self.south_metrics = message.values
+                error = (message.values.get("historyMetrics") or {}).get("error")
+                if error and not self.gave_up:
+                    self.gave_up = True
+                    self.runs.errored(self.id, worker, error)
             else:
                 self.north_metrics = message.values
         else:
@@ -184,7 +190,7 @@ class HistoryRun:
         if worker is self.slot.worker and state is WorkerState.RUNNING:
             self.deliveries.resend(self.slot)
         if state is WorkerState.FATAL:
-            self.runs.errored(self.id, worker)
+            self.runs.errored(self.id, worker, f"the {worker.role} cannot run with its settings")
 
 
 class HistoryRuns:
@@ -212,6 +218,8 @@ class HistoryRuns:
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self.offline_caches = OfflineCaches(data_dir)
+        self.errors: dict[str, str] = {}
+        """Why a query was ERRORED (kept until it is started again), shown by the API and the SSE stream."""
         self.status_listeners: list[Callable[[], None]] = []
         """Called after the engine set a status (FINISHED, ERRORED): OIAnalytics gets a new message."""
         self.relog: Callable[[Worker, Message], None] = relog or (lambda worker, message: None)
@@ -247,6 +255,7 @@ class HistoryRuns:
                 run = None
             if wanted and run is None and query is not None:
                 assert self._group is not None, "history runs not started"
+                self.errors.pop(history_id, None)
                 run = HistoryRun(self, query)
                 self.runs[history_id] = run
                 for worker in run.workers:
@@ -272,7 +281,7 @@ class HistoryRuns:
         """Upstream's ``HistoryQueryMetrics``: ``{south, north, historyMetrics}`` of a running query, else empty."""
         run = self.runs.get(history_id)
         if run is None:
-            return {}
+            return {"error": self.errors[history_id]} if history_id in self.errors else {}
         south = {key: value for key, value in run.south_metrics.items() if key != "historyMetrics"}
         return {
             "metricsStart": south.get("metricsStart"),
@@ -358,10 +367,11 @@ class HistoryRuns:
         log.info("history query finished", scopeType="history-query", scopeId=history_id)
         self._set_status(history_id, "FINISHED")
 
-    def errored(self, history_id: str, worker: Worker) -> None:
-        """A worker of the run cannot run with its settings: ERRORED, and its workers stop."""
-        log.error("history query cannot run with its settings", scopeType="history-query", scopeId=history_id,
-                  worker=worker.key)  # fmt: skip
+    def errored(self, history_id: str, worker: Worker, error: str) -> None:
+        """A worker of the run cannot run with its settings, or its source rejects a read: ERRORED, workers stop."""
+        log.error("history query errored", scopeType="history-query", scopeId=history_id, worker=worker.key,
+                  error=error)  # fmt: skip
+        self.errors[history_id] = error
         self._set_status(history_id, "ERRORED")
 
     def _set_status(self, history_id: str, status: str) -> None:

@@ -7,7 +7,10 @@ so a restarted worker (or engine) resumes where the last delivered window ended.
 engine in the metrics as ``historyMetrics`` (upstream's names, plus ``items`` per item and ``finished``).
 
 A read that fails (a query error, a lost connection) is logged with the connector's error and tried again
-after ``RETRY_DELAY_S``; the tracked instant never moves past a window that was not delivered. A stop
+after ``RETRY_DELAY_S``; the tracked instant never moves past a window that was not delivered. A read the
+source rejects ``PERMANENT_FAILURES`` times in a row (the driver refused the statement: bad SQL, a missing
+table or permission; not a lost connection, which is retried for ever) ends the reading: the metrics carry
+``error`` and the engine makes the query ERRORED, to be started again once its settings are fixed. A stop
 waits for the window in progress (at most ``STOP_GRACE_S``) so that a graceful restart repeats nothing.
 """
 
@@ -19,10 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import Item, SouthCache, SouthConnector
+from connectors.errors import ConnectorError, ConnectorNotReady, ContentRefused
 from engine.history.windowing import Interval, history_intervals, run_history
 
 RETRY_DELAY_S = 5.0
 """Pause before a failed history read is tried again."""
+
+PERMANENT_FAILURES = 3
+"""Consecutive rejections of an item's read after which the query is ERRORED (retrying will not help)."""
 
 STOP_GRACE_S = 4.0
 """How long a stop waits for the window in progress (under the supervisor's 5 s stop timeout)."""
@@ -30,6 +37,15 @@ STOP_GRACE_S = 4.0
 
 class _Stopping(Exception):
     """Raised between two windows when the worker is asked to stop."""
+
+
+def rejected(err: BaseException) -> bool:
+    """The source refused the read itself (bad SQL, no permission): what retrying the same read cannot mend.
+
+    A lost connection, a timeout, a server not ready or the engine refusing content may all heal.
+    """
+    healing = (ConnectionError, TimeoutError, ConnectorNotReady, ContentRefused)
+    return isinstance(err, ConnectorError) and not isinstance(err, healing)
 
 
 def _instant(text: Any) -> datetime:
@@ -71,6 +87,7 @@ class HistoryReader:
             "numberOfIntervals": 0,
             "currentItem": None,
             "items": {},
+            "error": None,
         }
 
     async def run(self, connector_of: Callable[[], SouthConnector[Any, Any] | None], items: list[Item[Any]]) -> None:
@@ -82,6 +99,7 @@ class HistoryReader:
         for item in items:
             self.metrics["items"].setdefault(item.id, {"name": item.name, "done": False})
         for item in (item for item in items if item.enabled):
+            rejections = 0
             while True:
                 try:
                     connector = connector_of()
@@ -92,11 +110,22 @@ class HistoryReader:
                 except _Stopping:
                     return
                 except Exception as err:
+                    rejections = rejections + 1 if rejected(err) else 0
+                    if rejections >= PERMANENT_FAILURES:
+                        self._give_up(item, err)
+                        return
                     self._logger.error(
                         "history read failed; retrying", item=item.name, error=str(err), errorType=type(err).__name__
                     )
                     await asyncio.sleep(RETRY_DELAY_S)
         self.metrics.update(running=False, finished=True, currentItem=None, intervalProgress=1.0)
+        self._report(self.metrics)
+
+    def _give_up(self, item: Item[Any], err: BaseException) -> None:
+        error = f"item {item.name}: {err}"
+        self._logger.error("history read rejected; the query stops", item=item.name, error=str(err),
+                           errorType=type(err).__name__, attempts=PERMANENT_FAILURES)  # fmt: skip
+        self.metrics.update(running=False, error=error)
         self._report(self.metrics)
 
     async def _item(self, connector: SouthConnector[Any, Any], item: Item[Any]) -> None:

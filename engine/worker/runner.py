@@ -13,7 +13,7 @@ import random
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -67,6 +67,8 @@ class Runner(ABC, Generic[C]):
         self._requests: set[asyncio.Task[None]] = set()
         self._reconnect: asyncio.Task[None] | None = None
         self._state: ConnectorState | None = None
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """How the start loop waits between attempts (a test records the pauses instead of taking them)."""
 
     def report_state(self, state: str, error: str | None = None, retry_in_s: float | None = None) -> None:
         """Tell the engine the connector's own state (``since`` moves only when the state changes)."""
@@ -130,13 +132,15 @@ class Runner(ABC, Generic[C]):
                 self.report_state("fatal", str(err) or type(err).__name__)
                 raise
             except (ConnectorNotReady, OSError, Exception) as err:
+                asked = err.retry_after_s if isinstance(err, ConnectorNotReady) else None
+                pause = asked if asked is not None else delay * random.uniform(0.8, 1.2)
                 if not warned:
-                    self.logger.warning("connector not ready, retrying", error=str(err), delay_s=delay)
+                    self.logger.warning("connector not ready, retrying", error=str(err), delay_s=round(pause, 3))
                     warned = True
-                pause = delay * random.uniform(0.8, 1.2)
                 self.report_state("retrying", str(err) or type(err).__name__, pause)
-                await asyncio.sleep(pause)
-                delay = min(delay * 2, START_BACKOFF_MAX_S)
+                await self.sleep(pause)
+                if asked is None:
+                    delay = min(delay * 2, START_BACKOFF_MAX_S)
                 continue
             if warned:
                 self.logger.info("connector started after retries")

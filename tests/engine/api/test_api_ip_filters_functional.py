@@ -28,6 +28,7 @@ from structlog.testing import capture_logs
 from engine.api import EngineInfo, create_app
 from engine.api.metrics import routes as metrics_routes
 from engine.config import ConfigStore
+from engine.web import setup as setup_web
 
 STRANGER = "127.0.0.2"
 REFUSED = f"Access denied. IP ADDRESS {STRANGER} UNAUTHORIZED"
@@ -97,7 +98,7 @@ async def test_refused_until_a_filter_admits_it(store: ConfigStore, runtime: Rec
 
 
 async def test_server_on_every_interface(store: ConfigStore, runtime: RecordingRuntime) -> None:
-    app = create_app(store, runtime, EngineInfo(data_directory=store.data_dir))
+    app = create_app(store, runtime, EngineInfo(data_directory=store.data_dir), ui=setup_web)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=0)
@@ -134,7 +135,7 @@ async def test_ipv4_filter_admits_a_mapped_client(store: ConfigStore, runtime: R
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     sock.bind(("::", 0))
     port = sock.getsockname()[1]
-    app = create_app(store, runtime, EngineInfo(data_directory=store.data_dir))
+    app = create_app(store, runtime, EngineInfo(data_directory=store.data_dir), ui=setup_web)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -33,18 +33,21 @@ from engine.api.served import extra_route_tables
 from engine.config import ConfigStore
 from engine.config.manifests import Kind
 from engine.web import is_web_route
+from engine.web import setup as setup_web
 
 # What the engine serves: the API tables and the routes ``engine.cli`` adds.
 EXTRA_ROUTES = extra_route_tables()
 
 
 def full_app(store: ConfigStore) -> web.Application:
-    return create_app(store, RecordingRuntime(), EngineInfo(data_directory=store.data_dir), extra_routes=EXTRA_ROUTES)
+    # With the UI, as the engine serves it: its pages must stay out of the document.
+    info = EngineInfo(data_directory=store.data_dir)
+    return create_app(store, RecordingRuntime(), info, extra_routes=EXTRA_ROUTES, ui=setup_web)
 
 
 @pytest.fixture(name="document")
 def document_fixture(store: ConfigStore) -> dict[str, Any]:
-    return build_document(route_infos(full_app(store).router.routes()), MANIFESTS)
+    return build_document(route_infos(full_app(store)), MANIFESTS)
 
 
 def walk(value: Any) -> Iterator[tuple[str, Any]]:
@@ -180,7 +183,7 @@ def test_item_settings_name_every_south_type(document: dict[str, Any]) -> None:
 def test_without_manifests_connector_bodies_are_the_plain_command(store: ConfigStore) -> None:
     from engine.config import StaticManifests
 
-    document = build_document(route_infos(full_app(store).router.routes()), StaticManifests([]))
+    document = build_document(route_infos(full_app(store)), StaticManifests([]))
     schema = document["paths"]["/api/south"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/SouthCommand"}
 

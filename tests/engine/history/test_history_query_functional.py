@@ -9,42 +9,15 @@ instant, FINISHES, and the CSV output matches the source row for row: a graceful
 from __future__ import annotations
 
 import csv
-import json
-import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from engine_process import AUTH, EngineProcess, wait_for
-from history_support import RANGE_QUERY, history_body, postgres, sql_item
+from engine_process import EngineProcess, wait_for
+from history_support import RANGE_QUERY, Frames, history_body, minutes_table, postgres, sql_item
 from sql_servers import postgres_database, psql
 
 ROWS = 525_600
 START, END = "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z"
-
-
-class Frames:
-    """The frames of one SSE stream, read by a thread until the stream ends."""
-
-    def __init__(self, url: str) -> None:
-        self.frames: list[dict[str, Any]] = []
-        request = urllib.request.Request(url, headers={"Authorization": AUTH})
-        self._response = urllib.request.urlopen(request, timeout=30)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            for line in self._response:
-                if line.startswith(b"data: "):
-                    self.frames.append(json.loads(line[6:]))
-        except (OSError, ValueError, AttributeError):
-            pass  # The stream was closed under the reader (engine stopped, or ``close``).
-
-    def close(self) -> None:
-        """Stop reading (the engine ends the stream when it stops)."""
-        self._response.close()
-        self._thread.join(timeout=5)
 
 
 def interval_numbers(frames: list[dict[str, Any]]) -> list[int]:
@@ -60,16 +33,6 @@ def written_rows(folder: Path) -> list[tuple[str, str]]:
             next(reader)
             rows.extend((ts, value) for ts, value in reader)
     return rows
-
-
-def make_table(database: str, rows: int) -> None:
-    """``data (ts, value)``: one row a minute from ``START`` (excluded), ``rows`` rows."""
-    psql(
-        database,
-        "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
-        f"INSERT INTO data SELECT '{START}'::timestamptz + i * interval '1 minute', i "
-        f"FROM generate_series(1, {rows}) AS i",
-    )
 
 
 def source_rows(database: str) -> list[tuple[str, ...]]:
@@ -92,7 +55,7 @@ def test_a_year_of_minutes_is_backfilled_across_an_engine_restart_row_for_row(tm
     output = tmp_path / "out"
     output.mkdir()
     with postgres_database() as database:
-        make_table(database, ROWS)
+        minutes_table(database, ROWS)
         engine = EngineProcess(tmp_path / "data").start()
         try:
             query = engine.ok("POST", "/api/history-queries", year_body(database, output))
@@ -145,7 +108,7 @@ def test_a_kill_9_of_the_engine_loses_no_row(tmp_path: Path) -> None:
     output = tmp_path / "out"
     output.mkdir()
     with postgres_database() as database:
-        make_table(database, rows)
+        minutes_table(database, rows)
         engine = EngineProcess(tmp_path / "data").start()
         try:
             body = year_body(database, output)

@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from history_support import history_body, postgres, sql_item
+from history_support import history_body, minutes_table, postgres, sql_item
 from oia_support import assert_secret_nowhere, registered_engine, wait_until
 from servers.oianalytics import FakeOIAnalytics
-from sql_servers import postgres_database, psql
+from sql_servers import postgres_database
 from test_commands_functional import Commands
 
 PG_SECRET = "pg-pw-5e1d"
@@ -48,12 +48,7 @@ def test_every_history_query_command(tmp_path: Path) -> None:
     output = tmp_path / "out"
     output.mkdir()
     with postgres_database() as database, fake, registered_engine(tmp_path, fake) as engine:
-        psql(
-            database,
-            "CREATE TABLE data (ts timestamptz PRIMARY KEY, value bigint NOT NULL);"
-            "INSERT INTO data SELECT '2025-01-01T00:00:00Z'::timestamptz + i * interval '1 minute', i "
-            "FROM generate_series(1, 1440) AS i",
-        )
+        minutes_table(database, 1440)
         commands = Commands(fake, engine.ok("GET", "/api/engine/info")["version"])
         body = history_command(fake, database, output)
         commands.completed("create-history-query", "History query created successfully", commandContent=body)

@@ -15,6 +15,7 @@ from typing import Any
 from fakes import RecordingLogger
 
 from connectors.base import Item
+from connectors.errors import ConnectorConnectionError, ConnectorError
 from engine.cache.south import SouthCacheDB
 from engine.worker import history
 from engine.worker.history import HistoryReader
@@ -26,15 +27,18 @@ SETTINGS = {"startTime": "2025-01-01T00:00:00Z", "endTime": "2025-01-01T10:00:00
 class Windows:
     """Reads each window "up to its end"; fails the reads listed in ``failures`` once each."""
 
-    def __init__(self, failures: int = 0, gate: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, failures: int = 0, gate: asyncio.Event | None = None, error: type[Exception] = RuntimeError
+    ) -> None:
         self.read: list[tuple[datetime, datetime]] = []
         self.failures = failures
         self.gate = gate
+        self.error = error
 
     async def history_query(self, items: list[Item[Any]], start: datetime, end: datetime) -> datetime | None:
         if self.failures:
             self.failures -= 1
-            raise RuntimeError('syntax error at or near "SELEC"')
+            raise self.error('syntax error at or near "SELEC"')
         if self.gate is not None:
             await self.gate.wait()
         self.read.append((start, end))
@@ -82,6 +86,27 @@ def test_a_failed_read_is_logged_and_tried_again(tmp_path: Path, monkeypatch: An
     assert len(connector.read) == 10
     failures = [fields for level, event, fields in logger.records if event == "history read failed; retrying"]
     assert len(failures) == 2 and "SELEC" in failures[0]["error"]
+
+
+def test_a_read_the_source_keeps_rejecting_ends_in_an_error_a_lost_connection_does_not(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(history, "RETRY_DELAY_S", 0.01)
+    with SouthCacheDB(tmp_path / "cache.db") as db:
+        reports: list[dict[str, Any]] = []
+        reader = HistoryReader(SETTINGS, db.for_south("h"), lambda m: reports.append(dict(m)), RecordingLogger())
+        rejecting = Windows(failures=history.PERMANENT_FAILURES + 5, error=ConnectorError)
+        asyncio.run(reader.run(lambda: rejecting, [item()]))  # type: ignore[arg-type, return-value]
+        assert rejecting.failures == 5 and rejecting.read == []  # it gave up after PERMANENT_FAILURES tries
+        assert reports[-1]["error"] == 'item a: syntax error at or near "SELEC"'
+        assert not reports[-1]["finished"] and not reports[-1]["running"]
+        assert db.for_south("h").get_tracked_instant("id-a") is None
+
+        reports.clear()
+        reader = HistoryReader(SETTINGS, db.for_south("h"), lambda m: reports.append(dict(m)), RecordingLogger())
+        dropping = Windows(failures=history.PERMANENT_FAILURES + 2, error=ConnectorConnectionError)
+        asyncio.run(reader.run(lambda: dropping, [item()]))  # type: ignore[arg-type, return-value]
+        assert len(dropping.read) == 10 and reports[-1]["finished"] and reports[-1]["error"] is None
 
 
 def test_a_stop_lets_the_window_in_progress_finish_and_starts_no_other(tmp_path: Path) -> None:
