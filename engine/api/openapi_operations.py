@@ -488,7 +488,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/content/content"): Operation(
         body={"anyOf": [_TIME_VALUES, {"description": "Any other JSON: any-content, forwarded as is."}]},
         query=_DATA_SOURCE,
-        errors=(404, 503),
+        errors=(404, 503, 507),
         note="Answers once every target North stored the content; 404 when no North (running or stopped) takes it, "
         "503 (`Retry-After`) when one could not store it: send it again.",
     ),
@@ -496,7 +496,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=object_schema({"file": {"type": "string", "contentMediaType": "application/octet-stream"}}),
         media="multipart/form-data",
         query=_DATA_SOURCE,
-        errors=(404, 503),
+        errors=(404, 503, 507),
     ),
     # Transformers (standard and custom).
     ("GET", "/api/transformers/types"): Operation(
@@ -549,7 +549,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/add-values"): Operation(
         body={"type": "array", "items": TimeValue},
         query=_LEGACY_NAME,
-        errors=(404, 503),
+        errors=(404, 503, 507),
         note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no North takes it.",
     ),
     ("POST", "/api/add-file"): Operation(

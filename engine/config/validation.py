@@ -52,6 +52,9 @@ def try_convert(data: Any, type_: type[T], path: str, errors: dict[str, str]) ->
     except msgspec.ValidationError as err:
         found: dict[str, str] = {}
         _out_of_range(data, path, found)
+        if found:
+            errors.update(found)
+            return None
         collect(data, type_, path, found)
         if not found:
             # The fields are fine one by one but not together (a struct's own check): report that.
