@@ -422,7 +422,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         status=200,
         answer=object_schema(
             {
-                "items": {"type": "array", "items": {"type": "object", "description": "A checked item (no id)."}},
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": (
+                            "A checked item; `action` is `new`, or `update` when an item of that name is there"
+                            " (`id` is then that item's)."
+                        ),
+                    },
+                },
                 "errors": {"type": "array", "items": _IMPORT_ERROR},
             }
         ),
@@ -433,7 +442,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=object_schema({"items": _JSON_FILE, "itemsToImport": _CSV_FILE, "delimiter": _DELIMITER}, required=()),
         media="multipart/form-data",
         errors=(404,),
-        note="`items` (a JSON array of items) or `itemsToImport` (a CSV): every item is added, or none.",
+        note=(
+            "`items` (a JSON array of items) or `itemsToImport` (a CSV): an item with a stored item's id or name"
+            " updates it, any other is added; all or none."
+        ),
     ),
     ("POST", "/api/south/{id}/items"): Operation(body=_ITEM_COMMAND, status=201, answer=_ITEM_DTO),
     ("DELETE", "/api/south/{id}/items"): Operation(),

@@ -17,6 +17,7 @@ from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
 from engine.routing.transformers import STANDARD
 from engine.scheduler.cron import SCHEMA_PATTERN as CRON_PATTERN
+from engine.scheduler.timing import ActivationWindow, ScanModeInterval, ScanModeType
 
 T = TypeVar("T")
 
@@ -223,27 +224,35 @@ class WebServerChange(Model, frozen=True, kw_only=True):
 
 
 class ScanModeCommand(Model, frozen=True, kw_only=True):
-    """Body of ``POST/PUT /api/scan-modes``."""
+    """Body of ``POST/PUT /api/scan-modes`` (v3.10; a 3.8/3.9 body without ``type`` is a cron)."""
 
     name: Name
     description: Text = ""
+    type: ScanModeType = "cron"
     cron: Annotated[
         str,
         msgspec.Meta(
-            description="Six fields, seconds first (`POST /api/scan-modes/verify` checks one); the pattern is the "
-            "plain form, ranges and names are accepted too.",
-            extra_json_schema={"pattern": CRON_PATTERN},
+            description="Six fields, seconds first (`POST /api/scan-modes/verify` checks one), for a `cron` scan "
+            "mode; empty for an `interval` one. The pattern is the plain form: ranges and names are accepted too.",
+            extra_json_schema={"pattern": rf"^$(?!\n)|{CRON_PATTERN}"},
         ),
-    ]
+    ] = ""
+    interval: ScanModeInterval | None = None
+    activation_window: ActivationWindow | None = None
 
 
 class ScanModeDTO(Audited, frozen=True, kw_only=True):
-    """A scan mode: a six-field cron with seconds (empty for ``subscription``)."""
+    """A scan mode: a six-field cron with seconds (empty for ``subscription``) or a fixed interval."""
 
     id: str
     name: str
     description: str
+    type: ScanModeType = "cron"
     cron: str
+    interval: ScanModeInterval | None = None
+    activation_window: ActivationWindow | None = None
+    activation_window_expired: bool = False
+    """The window's end is past: the scan mode will never tick again (the UI warns)."""
 
 
 # --- Connectors (what South and North share) ------------------------------------------------------------

@@ -18,7 +18,15 @@ from typing import Any, BinaryIO, cast
 from connectors.common.sql.settings import DELIMITERS, DateTimeField, SqlSerialization
 from connectors.common.sql.timefmt import compile_format, formatter, iso_writer, parse_instant, zone
 
-__all__ = ["CsvRowWriter", "filename_for", "instant_reader", "output_name", "parameter_value", "utc_stamp"]
+__all__ = [
+    "CsvRowWriter",
+    "filename_for",
+    "instant_reader",
+    "output_name",
+    "output_stream",
+    "parameter_value",
+    "utc_stamp",
+]
 
 _NATIVE = frozenset(
     {"timestamp", "timestamptz", "date", "date-time", "date-time-2", "date-time-offset", "small-date-time"}
@@ -126,6 +134,12 @@ def parameter_value(instant: datetime, field: DateTimeField | None, native: Call
     return instant.astimezone(zone(field.timezone)).replace(tzinfo=None)
 
 
+def output_stream(path: Path, compression: bool) -> io.BufferedIOBase:
+    """The binary file an interval's CSV goes into (gzip when ``compression``)."""
+    # The caller closes it.
+    return gzip.GzipFile(path, "wb", compresslevel=6) if compression else open(path, "wb")
+
+
 class CsvRowWriter:
     """Writes one CSV file: a header, then rows chunk by chunk; tracks the newest reference instant.
 
@@ -140,7 +154,7 @@ class CsvRowWriter:
         self.newest: datetime | None = None
         self.unreadable: dict[str, int] = {}
         # Closed by close(), through the text wrapper.
-        raw: io.BufferedIOBase = gzip.GzipFile(path, "wb", compresslevel=6) if out.compression else open(path, "wb")  # noqa: SIM115
+        raw = output_stream(path, out.compression)
         self._raw = raw
         self._text = io.TextIOWrapper(cast(BinaryIO, raw), encoding="utf-8", newline="")
         # The csv writer calls ``write`` once per row: into a StringIO that costs a fraction of a call on

@@ -9,6 +9,7 @@ date-time value can change what the statement does.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,8 +46,11 @@ class BoundQuery:
         return [start if name == "@StartTime" else end for name in self.names]
 
 
-def bind_placeholders(query: str, style: ParamStyle) -> BoundQuery:
-    """Rewrite the placeholders of ``query`` for ``style``; a literal ``%`` is doubled for ``format``."""
+def bind_placeholders(query: str, style: ParamStyle, marker: Callable[[int], str] | None = None) -> BoundQuery:
+    """Rewrite the placeholders of ``query`` for ``style``; a literal ``%`` is doubled for ``format``.
+
+    ``marker``: what the n-th placeholder (from 1) becomes instead of ``style``'s marker.
+    """
     names: list[str] = []
     out: list[str] = []
     position = 0
@@ -56,7 +60,7 @@ def bind_placeholders(query: str, style: ParamStyle) -> BoundQuery:
         placeholder, percent = match.group(6), match.group(7)
         if placeholder:
             names.append(placeholder)
-            out.append(_marker(style, len(names)))
+            out.append(marker(len(names)) if marker is not None else _marker(style, len(names)))
         elif percent:
             out.append("%%" if style == "format" else "%")
         elif style == "format":

@@ -67,6 +67,17 @@ class SqlClient(ABC):
         """How the driver takes an instant bound without a reference field (default: aware datetime)."""
         return instant
 
+    async def copy_csv(
+        self, settings: SqlItemSettings, start: Any, end: Any, path: Path
+    ) -> tuple[int, datetime | None] | None:
+        """Have the server write the item's CSV file itself, exactly as ``CsvRowWriter`` would.
+
+        ``start``/``end``: the placeholders' values. Returns the rows written and the newest reference
+        instant, or ``None`` (having written nothing) when this client or this item cannot: the rows are
+        then read and written one by one. Default: ``None``.
+        """
+        return None
+
     async def __aenter__(self) -> SqlClient:
         try:
             await self.connect()
@@ -177,14 +188,18 @@ class SqlSouth(SouthConnector[S, SqlItemSettings], ABC):
                 newest = instant
         return newest
 
-    async def _execute(self, client: SqlClient, settings: SqlItemSettings, start: datetime, end: datetime) -> list[str]:
-        bound = bind_placeholders(settings.query, client.paramstyle)
+    @staticmethod
+    def _bounds(client: SqlClient, settings: SqlItemSettings, start: datetime, end: datetime) -> tuple[Any, Any]:
+        """What ``@StartTime`` and ``@EndTime`` are bound to."""
         reference = next((field for field in settings.date_time_fields if field.use_as_reference), None)
-        values = bound.values(
+        return (
             parameter_value(start, reference, client.native_instant),
             parameter_value(end, reference, client.native_instant),
         )
-        return await client.execute(bound.text, values)
+
+    async def _execute(self, client: SqlClient, settings: SqlItemSettings, start: datetime, end: datetime) -> list[str]:
+        bound = bind_placeholders(settings.query, client.paramstyle)
+        return await client.execute(bound.text, bound.values(*self._bounds(client, settings, start, end)))
 
     def _scratch(self) -> Path:
         folder = self.context.base_folder / "tmp"
@@ -197,20 +212,29 @@ class SqlSouth(SouthConnector[S, SqlItemSettings], ABC):
         path = self._scratch() / f"{uuid.uuid4().hex}.csv{'.gz' if out.compression else ''}"
         try:
             async with self.client() as client:
-                columns = await self._execute(client, settings, start, end)
-                with CsvRowWriter(path, columns, settings.date_time_fields, out) as writer:
-                    while chunk := await client.fetch(FETCH_CHUNK):
-                        writer.write(chunk)
-            if writer.unreadable:
-                self.context.logger.warning(
-                    "date-time values could not be read", item=item.name, fields=dict(writer.unreadable)
-                )
-            if not writer.rows:
+                copied = await client.copy_csv(settings, *self._bounds(client, settings, start, end), path)
+                rows, newest = copied if copied is not None else await self._write_rows(client, item, start, end, path)
+            if not rows:
                 self.context.logger.debug("no rows", item=item.name, start=start.isoformat(), end=end.isoformat())
                 return None
             filename = output_name(out, connector=self.context.name, item=item.name, start=start, end=end)
             await self.sink.add_file(path, filename=filename, owned=True)
-            self.context.logger.debug("rows handed over", item=item.name, rows=writer.rows, file=filename)
-            return writer.newest
+            self.context.logger.debug("rows handed over", item=item.name, rows=rows, file=filename)
+            return newest
         finally:
             path.unlink(missing_ok=True)
+
+    async def _write_rows(
+        self, client: SqlClient, item: Item[SqlItemSettings], start: datetime, end: datetime, path: Path
+    ) -> tuple[int, datetime | None]:
+        """The row path: fetch the rows chunk by chunk, each written before the next is fetched."""
+        settings = item.settings
+        columns = await self._execute(client, settings, start, end)
+        with CsvRowWriter(path, columns, settings.date_time_fields, settings.serialization) as writer:
+            while chunk := await client.fetch(FETCH_CHUNK):
+                writer.write(chunk)
+        if writer.unreadable:
+            self.context.logger.warning(
+                "date-time values could not be read", item=item.name, fields=dict(writer.unreadable)
+            )
+        return writer.rows, writer.newest

@@ -1,16 +1,21 @@
-"""asyncpg glue: a server-side cursor streams a query's rows; driver errors become ours."""
+"""asyncpg glue: a server-side cursor streams a query's rows, or ``COPY`` its CSV; driver errors become ours."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
 
-from connectors.common.sql.query import ParamStyle
+from connectors.common.sql.output import output_stream
+from connectors.common.sql.query import ParamStyle, bind_placeholders
+from connectors.common.sql.settings import SqlItemSettings
 from connectors.common.sql.south import SqlClient
 from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.south.postgresql.copy import CopyPlan, copy_plan
 from connectors.south.postgresql.manifest import PostgresqlSettings
 
 _LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError)
@@ -83,6 +88,50 @@ class PostgresqlClient(SqlClient):
             raise ConnectorConnectionError(f"PostgreSQL connection lost: {err}") from err
         except (asyncpg.exceptions.PostgresError, TimeoutError, ValueError, TypeError) as err:
             raise ConnectorError(f"PostgreSQL query failed: {err}") from err
+
+    async def copy_csv(
+        self, settings: SqlItemSettings, start: Any, end: Any, path: Path
+    ) -> tuple[int, datetime | None] | None:
+        """``COPY`` the item's formatted rows into ``path`` when ``copy.copy_plan`` allows it."""
+        connection = self._connection
+        assert connection is not None
+        bound = bind_placeholders(settings.query, self.paramstyle)
+        values = bound.values(start, end)
+        try:
+            # One snapshot for the rows and their newest instant.
+            transaction = connection.transaction(isolation="repeatable_read", readonly=True)
+            await transaction.start()
+            statement = await connection.prepare(bound.text)
+            columns = [(attribute.name, attribute.type.name) for attribute in statement.get_attributes()]
+            parameters = [kind.name for kind in statement.get_parameters()]
+            plan = copy_plan(
+                settings.query, columns, parameters, values, settings.date_time_fields, settings.serialization
+            )
+            if plan is None:
+                await transaction.rollback()
+                return None
+            return await self._copy(connection, plan, path, settings.serialization.compression)
+        except _LOST as err:
+            raise ConnectorConnectionError(f"PostgreSQL connection lost: {err}") from err
+        except (asyncpg.exceptions.PostgresError, TimeoutError, ValueError, TypeError) as err:
+            raise ConnectorError(f"PostgreSQL query failed: {err}") from err
+
+    async def _copy(
+        self, connection: asyncpg.Connection, plan: CopyPlan, path: Path, compression: bool
+    ) -> tuple[int, datetime | None]:
+        timeout = self._settings.request_timeout / 1000
+        calls = ", ".join(f"set_config(${2 * n + 1}, ${2 * n + 2}, true)" for n in range(len(plan.settings)))
+        await connection.execute(f"SELECT {calls}", *[text for pair in plan.settings for text in pair])
+        with output_stream(path, compression) as stream:
+
+            async def write(chunk: bytes) -> None:
+                stream.write(chunk)
+
+            status = await connection.copy_from_query(
+                plan.rows, output=write, timeout=timeout, format="csv", header=True, delimiter=plan.delimiter
+            )
+        newest = await connection.fetchval(plan.newest, timeout=timeout) if plan.newest else None
+        return int(str(status).rsplit(" ", 1)[-1]), newest
 
     async def fetch(self, size: int) -> Sequence[Sequence[Any]]:
         """The next rows of the cursor."""
