@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from engine.api.content import routes as content_routes
 from engine.cache.north import NewEntry
 from engine.cache.space import NO_SPACE
 from engine.config import ConfigStore
+from engine.rebuildable import open_rebuildable
 from engine.runtime import IngestResult
 
 
@@ -81,3 +83,27 @@ async def test_the_api_answers_507_with_retry_after_when_a_north_has_no_space(st
         assert response.status == 507, await response.text()
         assert response.headers["Retry-After"]
         assert NO_SPACE in (await response.json())["message"]
+
+
+def _grow(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS lines (body BLOB)")
+        conn.execute("INSERT INTO lines VALUES (zeroblob(1000000))")
+    return conn
+
+
+def test_a_rebuildable_store_is_not_moved_aside_when_the_disk_is_full(tmp_path: Path) -> None:
+    with small_file_system(tmp_path / "data") as data:
+        logs = data / "logs.db"
+        _grow(logs).close()
+        filler = fill(data)
+        logger = RecordingLogger()
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            open_rebuildable(logs, _grow, loss="old log lines", logger=logger)
+        # Not damage: the file stays where it is, nothing is renamed .corrupt-<time>, nothing said lost.
+        assert sorted(path.name for path in data.iterdir() if path.name.startswith("logs.db")) == ["logs.db"]
+        assert logger.events("error") == []
+        filler.unlink()
+        open_rebuildable(logs, _grow, loss="old log lines", logger=logger).close()
+        assert sqlite3.connect(logs).execute("SELECT count(*) FROM lines").fetchone() == (2,)
