@@ -19,6 +19,7 @@ from engine.api.log_relay import LokiPush
 from engine.api.openapi_history import history_operations
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
+from engine.api.routes_south_browse import BrowseCommand, BrowsePage
 from engine.api.routes_transformers import TransformerDTO
 from engine.api.util import QUERY_INT_MAX
 from engine.cache.north.operations import CacheContentUpdateCommand
@@ -631,6 +632,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         )
         for kind in ("south", "north")
     },
+    ("GET", "/api/south/{id}/browse"): Operation(
+        status=200,
+        answer=BrowsePage,
+        query=(
+            Param("node", _STRING, "The node whose children are listed (default: the Objects folder, i=85)."),
+            Param("cursor", _STRING, "The `cursor` of the previous page."),
+            Param("pageSize", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        ),
+        errors=(404, 409),
+        note="One level, one page: 400 when the South type cannot browse or the node cannot be browsed.",
+    ),
+    ("POST", "/api/south/{id}/browse"): Operation(body=BrowseCommand, status=200, answer=BrowsePage, errors=(404, 409)),
     ("POST", "/api/south/{id}/items/test"): Operation(
         body=ItemTestCommand,
         status=200,
