@@ -1,7 +1,7 @@
 """The engine's heart: one supervised worker per enabled connector, routing with the durability contract.
 
-A South is acked once every target North stored its content (or said why not); a restarting North's content
-waits in its outbox and is sent again when it is back. History queries run in ``engine.history_query``.
+A South is acked once every target North stored its content (``engine.routing.delivery``, outboxes included);
+history queries run in ``engine.history_query``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message)
+        custom = self.custom_transformers
+        self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message, custom)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 

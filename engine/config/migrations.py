@@ -249,6 +249,13 @@ def _v7_history_queries(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS history_items_query ON history_items (history_id)")
 
 
+def _v8_history_north_transformers(db: sqlite3.Connection) -> None:
+    """A history query's North transformers (``northTransformers``), as JSON (idempotent: the column once)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(history_queries)")}
+    if "north_transformers" not in columns:
+        db.execute("ALTER TABLE history_queries ADD COLUMN north_transformers TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial_schema,
     _v2_ip_filters,
@@ -257,6 +264,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_oianalytics,
     _v6_custom_transformers,
     _v7_history_queries,
+    _v8_history_north_transformers,
 )
 
 
