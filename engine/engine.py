@@ -65,9 +65,9 @@ class Engine(Ingestion, WorkerQueries):
         """Norths without a worker (disabled): still targets, the engine stores their content in their cache."""
         targets: ChainMap[str, NorthSlot[Any]] = ChainMap(self.norths, self.parked.slots)
         self.deliveries = Deliveries(targets, store_timeout_s=store_timeout_s)
-        self.custom_transformers = CustomTransformers(lookup_in(config))
+        self.custom_transformers = custom = CustomTransformers(lookup_in(config))
         """The one sandbox process custom transformer rules run in (started on first use)."""
-        self.fanout = Fanout(targets, self.deliveries, self.custom_transformers)
+        self.fanout = Fanout(targets, self.deliveries, custom)
         self._connector_states: dict[str, ConnectorState] = {}
         """Per worker key, the connector's own state as its worker last reported it."""
         self.metrics: dict[str, dict[str, Any]] = {}
@@ -80,7 +80,6 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        custom = self.custom_transformers
         self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message, custom)
 
     # ----------------------------------------------------------------------------------------- lifecycle
