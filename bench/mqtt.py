@@ -204,7 +204,7 @@ def bench_qos(fleet: Fleet, tmp: Path, qos: str, total: int, args: argparse.Name
 async def _publish(port: int, topic: str, path: Path, qos: int) -> None:
     """Publish one message per line of ``path``; return once the broker acknowledged every one."""
     settings = msgspec.convert({"url": f"mqtt://127.0.0.1:{port}", "qos": str(qos)}, MqttConnectionSettings)
-    session = MqttSession(settings, f"bench-publisher-{os.getpid()}")
+    session = MqttSession(settings, f"bench-publisher-{os.getpid()}", data_folder=path.parent)
     await session.connect()
     window = max(1, min(1000, session.send_quota))
     try:

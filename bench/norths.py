@@ -42,7 +42,9 @@ def north(type_: str, settings: dict[str, Any]) -> NorthConnector[Any]:
     """A North of ``type_`` built as its worker builds it."""
     manifest = registry.manifest("north", type_)
     cls = registry.connector_class("north", type_)
-    context = ConnectorContext(id="bench", name="bench", logger=RecordingLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="bench", name="bench", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     built: NorthConnector[Any] = cls(msgspec.convert(settings, manifest.settings), context)
     return built
 

@@ -77,7 +77,9 @@ def _items(cls: type[SouthConnector[Any, Any]], count: int) -> list[Item[Any]]:
 async def read(cls: type[SouthConnector[Any, Any]], url: str, args: argparse.Namespace) -> tuple[int, float, float]:
     settings = msgspec.convert({"agentUrl": url}, cls.manifest.settings)
     sink = CountingSink()
-    context = ConnectorContext(id="bench", name="bench", logger=NullLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="bench", name="bench", logger=NullLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     south = cls(settings, context, sink, None)  # type: ignore[arg-type]
     items = _items(cls, args.items)
     end = BASE + timedelta(hours=args.hours)

@@ -34,7 +34,9 @@ from connectors.north.rest.manifest import RestNorthSettings  # noqa: E402
 async def run(args: argparse.Namespace) -> None:
     async with RestTarget(record=False) as target:
         settings = msgspec.convert({"host": target.url, "endpoint": "/in"}, RestNorthSettings)
-        context = ConnectorContext(id="bench", name="bench", logger=RecordingLogger(), base_folder=Path("."))
+        context = ConnectorContext(
+            id="bench", name="bench", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+        )
         north = RestNorth(settings, context)
         await north.start()
         try:

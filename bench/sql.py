@@ -72,7 +72,7 @@ def psql(database: str, sql: str) -> None:
 async def read(database: str, rows: int, step_ms: int, window: int, folder: Path) -> tuple[int, float, float]:
     settings = PostgresqlSettings(host="127.0.0.1", database=database, username="postgres", request_timeout=600_000)
     sink = CountingSink()
-    context = ConnectorContext(id="bench", name="bench", logger=NullLogger(), base_folder=folder)
+    context = ConnectorContext(id="bench", name="bench", logger=NullLogger(), base_folder=folder, data_folder=folder)
     south = PostgresqlSouth(settings, context, sink, None)  # type: ignore[arg-type]
     item_settings = msgspec.convert(
         {

@@ -107,6 +107,12 @@ class Item(Generic[I]):
     group_id: str | None = None
 
 
+def resolve_in(data_folder: Path, path: str | Path) -> Path:
+    """``path`` with ``~`` expanded; a relative one is relative to ``data_folder`` (as upstream, which runs there)."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else data_folder / candidate
+
+
 def _ignore_lost(reason: str) -> None:
     """Default ``connection_lost`` of a context built outside a runner (tests, instances built for a test)."""
 
@@ -119,6 +125,10 @@ class ConnectorContext:
     broker connection) reports it: the runner logs the gap once, stops the connector and starts it again
     with backoff (STYLE R11: one owner of reconnection). A mode method may instead raise
     ``ConnectorConnectionError``/``ConnectorNotReady``, which the runner treats the same way.
+
+    ``data_folder`` is the engine's data folder (``oibus.db``, ``certs/``): a relative path in the settings
+    is relative to it (``resolve``), never to the process's working directory. ``base_folder`` is the
+    connector's own folder under it.
     """
 
     id: str
@@ -128,6 +138,11 @@ class ConnectorContext:
     engine_name: str = "OIBus"
     extra: dict[str, Any] = field(default_factory=dict)
     connection_lost: Callable[[str], None] = _ignore_lost
+    data_folder: Path = field(kw_only=True)
+
+    def resolve(self, path: str | Path) -> Path:
+        """``path`` as the connector must open it: relative to ``data_folder`` unless absolute."""
+        return resolve_in(self.data_folder, path)
 
 
 class SouthConnector(ABC, Generic[S, I]):

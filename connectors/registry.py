@@ -23,6 +23,7 @@ SOUTH: dict[str, str] = {
     "osisoft-pi": "connectors.south.osisoft_pi",
     "postgresql": "connectors.south.postgresql",
     "rest": "connectors.south.rest",
+    "s7": "connectors.south.s7",
     "sftp": "connectors.south.sftp",
     "sqlite": "connectors.south.sqlite",
 }

@@ -12,6 +12,7 @@ import msgspec
 from engine.config.errors import NotFoundError
 from engine.config.store import ConfigStore
 from engine.ipc import Start
+from engine.scheduler.timing import Timing
 
 if TYPE_CHECKING:
     from engine.config.history_models import HistoryQueryStatus
@@ -34,8 +35,8 @@ class ConfigSource(Protocol):
         """Most verbose level any log sink wants, so workers do not ship records nobody keeps."""
         ...
 
-    def scan_modes(self) -> dict[str, str]:
-        """Scan mode id → cron."""
+    def scan_modes(self) -> dict[str, Timing]:
+        """Scan mode id → when it ticks."""
         ...
 
     def souths(self) -> list[dict[str, Any]]:
@@ -123,9 +124,12 @@ class StoreConfigSource:
         ]
         return min(levels, key=lambda level: _LEVEL_ORDER.index(level) if level in _LEVEL_ORDER else 99)
 
-    def scan_modes(self) -> dict[str, str]:
-        """Scan mode id → cron."""
-        return {mode.id: mode.cron for mode in self.store.scan_modes.list_scan_modes()}
+    def scan_modes(self) -> dict[str, Timing]:
+        """Scan mode id → when it ticks."""
+        return {
+            mode.id: Timing(type=mode.type, cron=mode.cron, interval=mode.interval, window=mode.activation_window)
+            for mode in self.store.scan_modes.list_scan_modes()
+        }
 
     def souths(self) -> list[dict[str, Any]]:
         """Every South, whole."""

@@ -31,7 +31,9 @@ def build(cls: type[C], settings: dict[str, Any], tmp_path: Path) -> tuple[C, Re
     """A connector of ``cls`` with ``settings`` (wire names), a recording sink and a real South cache."""
     sink = RecordingSink()
     db = SouthCacheDB(tmp_path / "cache.db")
-    context = ConnectorContext(id="agent-south", name="agent south", logger=RecordingLogger(), base_folder=tmp_path)
+    context = ConnectorContext(
+        id="agent-south", name="agent south", logger=RecordingLogger(), base_folder=tmp_path, data_folder=tmp_path
+    )
     validated = msgspec.convert(settings, cls.manifest.settings)
     return cls(validated, context, sink, db.for_south("agent-south")), sink, db
 

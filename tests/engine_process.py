@@ -232,6 +232,19 @@ def north_body(name: str, type_: str, settings: dict[str, Any], scan_mode: str, 
     }
 
 
+def modbus_south_body(name: str, port: int, scan_mode: str) -> dict[str, Any]:
+    """A Modbus South on ``127.0.0.1:port`` with one item (holding register 0): one read request per scan."""
+    return {
+        "name": name,
+        "type": "modbus",
+        "description": "",
+        "enabled": True,
+        "settings": {"host": "127.0.0.1", "port": port, "networkTimeout": 1000},
+        "items": [{"name": "level", "enabled": True, "scanModeId": scan_mode, "settings": {"address": "0"}}],
+        "groups": [],
+    }
+
+
 def api_rule(data_source: str, transformer: str = "iso", mapping: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A North routing rule taking API content posted under ``data_source``, as it is or through ``transformer``."""
     return {

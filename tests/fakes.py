@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.base import TimeValue
+from connectors.base import ConnectorContext, TimeValue
 from connectors.errors import ContentRefused
 
 __all__ = ["RecordedFile", "RecordingLogger", "RecordingSink"]
@@ -169,3 +169,12 @@ class RecordingLogger:
     def find(self, event: str) -> list[dict[str, Any]]:
         """List the fields of every record of ``event``."""
         return [fields for _, name, fields in self.records if name == event]
+
+
+def reporting_context(
+    id: str, name: str, logger: RecordingLogger, *, data_folder: Path, base_folder: Path, lost: list[str]
+) -> ConnectorContext:
+    """The context of a connector under test whose ``connection_lost`` reasons land in ``lost``."""
+    return ConnectorContext(
+        id=id, name=name, logger=logger, base_folder=base_folder, data_folder=data_folder, connection_lost=lost.append
+    )

@@ -51,7 +51,13 @@ class Harness:
         self.logger = RecordingLogger()
         self.cache_db = SouthCacheDB(tmp_path / "cache.db")
         self.cache = self.cache_db.for_south("sql")
-        context = ConnectorContext(id="sql", name="plant-db", logger=self.logger, base_folder=tmp_path / "south")
+        context = ConnectorContext(
+            id="sql",
+            name="plant-db",
+            logger=self.logger,
+            base_folder=tmp_path / "south",
+            data_folder=tmp_path / "south",
+        )
         self.south = cls(settings, context, self.sink, self.cache)
 
     def close(self) -> None:

@@ -57,6 +57,21 @@ def test_worker_imports_only_ipc_cache_history_and_connectors() -> None:
     assert offending("engine.worker", ("engine", "launcher", "aiohttp", "structlog"), allowed) == []
 
 
+WORKING_DIRECTORY = re.compile(r"\bgetcwd\b|\bcwd\(\)")
+
+
+def test_no_working_directory_in_engine_or_connectors() -> None:
+    """Relative paths resolve against ``ConnectorContext.data_folder``, never the process's working directory."""
+    bad = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for package in ("engine", "connectors")
+        for path in modules(package)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if WORKING_DIRECTORY.search(line)
+    ]
+    assert bad == []
+
+
 def floor_of(name: str) -> str:
     """The top-level engine package (or module) a dotted name belongs to: ``engine.api.keys`` -> ``api``."""
     return name.split(".")[1]

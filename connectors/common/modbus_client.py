@@ -9,9 +9,7 @@ a lost connection rather than retried on it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +17,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
+from connectors.common import tcp
 from connectors.common.modbus import ModbusConnectionSettings
 from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorNotReady
 
@@ -58,30 +57,9 @@ class ModbusRefused(ConnectorError):
         super().__init__(f"{what}: the server answered {name} (Modbus exception {code})")
 
 
-def _unreachable(host: str, port: int, timeout_ms: int, err: BaseException) -> str:
-    """Why ``host:port`` could not be reached, in an operator's words."""
-    where = f"{host}:{port}"
-    if isinstance(err, socket.gaierror):
-        return f"host {host!r} not found ({err.strerror or err})"
-    if isinstance(err, ConnectionRefusedError):
-        return f"connection refused by {where}: is a Modbus server listening on that port?"
-    if isinstance(err, TimeoutError):
-        return f"no answer from {where} within connectTimeout ({timeout_ms} ms)"
-    if isinstance(err, OSError):
-        return f"cannot reach {where}: {err.strerror or err}"
-    return f"cannot reach {where}: {err}"
-
-
 async def probe(host: str, port: int, timeout_ms: int) -> None:
     """Open and close a TCP connection to ``host:port``; raise ``ConnectorNotReady`` saying why it failed."""
-    try:
-        async with asyncio.timeout(timeout_ms / 1000):
-            _reader, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError) as err:
-        raise ConnectorNotReady(_unreachable(host, port, timeout_ms, err)) from err
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    await tcp.probe(host, port, timeout_ms, "a Modbus server")
 
 
 class ModbusClient:

@@ -27,6 +27,7 @@ import msgspec
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.storage import PersistentStorage
 
+from connectors.base import resolve_in
 from connectors.errors import ConnectorConnectionError, ConnectorNotReady, ConnectorTimeout
 from connectors.manifest import OptionalSecret
 
@@ -177,15 +178,13 @@ def _endpoint(settings: MqttConnectionSettings) -> _Endpoint:
     return _Endpoint(host=parsed.hostname or "", port=parsed.port or default_port, tls=tls)
 
 
-def _resolve(path: str) -> Path:
-    # A relative path is relative to the data folder, the working directory of the engine and its workers.
-    candidate = Path(path).expanduser()
-    return candidate if candidate.is_absolute() else Path.cwd() / candidate
-
-
-def _tls_context(settings: MqttConnectionSettings) -> ssl.SSLContext:
+def _tls_context(settings: MqttConnectionSettings, data_folder: Path) -> ssl.SSLContext:
     """The TLS context of an mqtts:// connection (CA, client certificate, verification)."""
     auth = settings.authentication
+
+    def _resolve(path: str) -> Path:
+        return resolve_in(data_folder, path)
+
     try:
         context = ssl.create_default_context(cafile=str(_resolve(auth.ca_file_path)) if auth.ca_file_path else None)
     except (OSError, ssl.SSLError) as err:
@@ -216,9 +215,9 @@ def test_client_id(client_id: str) -> str:
     return f"{client_id}-test-{uuid.uuid4().hex[:8]}"
 
 
-async def probe_connection(settings: MqttConnectionSettings, client_id: str) -> None:
+async def probe_connection(settings: MqttConnectionSettings, client_id: str, data_folder: Path) -> None:
     """Connect with a test client id, then disconnect; raise a ``ConnectorError`` naming the broker and why."""
-    session = MqttSession(settings, test_client_id(client_id))
+    session = MqttSession(settings, test_client_id(client_id), data_folder=data_folder)
     try:
         await session.connect()
     finally:
@@ -285,6 +284,7 @@ class MqttSession:
         settings: MqttConnectionSettings,
         client_id: str,
         *,
+        data_folder: Path,
         clean: bool = True,
         on_message: MessageHandler | None = None,
         on_lost: Callable[[str], None] | None = None,
@@ -294,6 +294,8 @@ class MqttSession:
         will: tuple[str, bytes, int] | None = None,
     ) -> None:
         self.settings = settings
+        # Relative certificate and key paths are relative to the engine's data folder.
+        self.data_folder = data_folder
         self._will = will
         self.client_id = client_id
         self.endpoint = _endpoint(settings)
@@ -344,7 +346,7 @@ class MqttSession:
 
     async def connect(self) -> None:
         """Connect and be accepted; ``ConnectorNotReady``/``ConnectorTimeout`` name the broker and the reason."""
-        ssl_context = _tls_context(self.settings) if self.endpoint.tls else False
+        ssl_context = _tls_context(self.settings, self.data_folder) if self.endpoint.tls else False
         timeout_s = self.settings.connect_timeout / 1000
         # MQTT 5 first (receive maximum, session expiry); a broker that refuses it gets MQTT 3.1.1.
         for version in self._versions:

@@ -17,6 +17,7 @@ from connectors.errors import SettingsError
 from engine.config.crypto import SecretBox
 from engine.config.manifests import ManifestSource
 from engine.config.models import SYSTEM_USER, ScanModeDTO, UserInfo
+from engine.scheduler.timing import ActivationWindow, ScanModeInterval, is_expired
 
 PAGE_SIZE = 50
 """Rows per page of a paged search (upstream's size)."""
@@ -165,6 +166,23 @@ def audit(row: sqlite3.Row, users: dict[str, UserInfo]) -> dict[str, Any]:
     }
 
 
+def scan_mode_dto(row: sqlite3.Row, audited: dict[str, Any]) -> ScanModeDTO:
+    """A scan mode row as its DTO; ``activationWindowExpired`` is computed now, as upstream does."""
+    interval = msgspec.json.decode(row["interval"], type=ScanModeInterval) if row["interval"] else None
+    window = msgspec.json.decode(row["activation_window"], type=ActivationWindow) if row["activation_window"] else None
+    return ScanModeDTO(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        type=row["type"],
+        cron=row["cron"],
+        interval=interval,
+        activation_window=window,
+        activation_window_expired=is_expired(window, datetime.now(UTC)),
+        **audited,
+    )
+
+
 class StoreBase:
     """What every repository of the store shares: the ``Database`` and its helpers.
 
@@ -197,13 +215,7 @@ class StoreBase:
     def _scan_modes(self, db: sqlite3.Connection, users: dict[str, UserInfo]) -> dict[str, ScanModeDTO]:
         """Every scan mode by id."""
         return {
-            row["id"]: ScanModeDTO(
-                id=row["id"],
-                name=row["name"],
-                description=row["description"],
-                cron=row["cron"],
-                **self._audit(row, users),
-            )
+            row["id"]: scan_mode_dto(row, self._audit(row, users))
             for row in db.execute("SELECT * FROM scan_modes ORDER BY name")
         }
 

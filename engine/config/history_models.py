@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from engine.cache.settings import CacheTrigger, CachingSettings
 from engine.config.models import Audited, ItemRef, Model, Name, NonEmpty, NonNegative, Positive, Text
+from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, DEFAULT_READ_DELAY_MS
 
 HistoryQueryStatus = Literal["PENDING", "RUNNING", "PAUSED", "FINISHED", "ERRORED"]
 HISTORY_STATUSES: tuple[HistoryQueryStatus, ...] = ("PENDING", "RUNNING", "PAUSED", "FINISHED", "ERRORED")
@@ -23,8 +24,8 @@ class QueryTimeRange(Model, frozen=True, kw_only=True):
 
     start_time: NonEmpty
     end_time: NonEmpty
-    max_read_interval: Positive = 3600
-    read_delay: NonNegative = 200
+    max_read_interval: Positive = DEFAULT_MAX_READ_INTERVAL_S
+    read_delay: NonNegative = DEFAULT_READ_DELAY_MS
 
 
 class HistoryItemCommand(Model, frozen=True, kw_only=True):

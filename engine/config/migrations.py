@@ -249,7 +249,21 @@ def _v7_history_queries(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS history_items_query ON history_items (history_id)")
 
 
-def _v8_history_north_transformers(db: sqlite3.Connection) -> None:
+def _v8_scan_mode_timing(db: sqlite3.Connection) -> None:
+    """Scan modes of type ``interval`` and activation windows (upstream v3.10); existing ones stay crons."""
+    # ALTER TABLE has no IF NOT EXISTS: look first, so the migration stays idempotent.
+    present = {row[1] for row in db.execute("PRAGMA table_info(scan_modes)")}
+    for column, declaration in (
+        ("type", "TEXT NOT NULL DEFAULT 'cron'"),
+        ("interval", "TEXT"),
+        ("activation_window", "TEXT"),
+    ):
+        if column not in present:
+            # Both names are literals of this function, never input.
+            db.execute(f"ALTER TABLE scan_modes ADD COLUMN {column} {declaration}")
+
+
+def _v9_history_north_transformers(db: sqlite3.Connection) -> None:
     """A history query's North transformers (``northTransformers``), as JSON (idempotent: the column once)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(history_queries)")}
     if "north_transformers" not in columns:
@@ -264,7 +278,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_oianalytics,
     _v6_custom_transformers,
     _v7_history_queries,
-    _v8_history_north_transformers,
+    _v8_scan_mode_timing,
+    _v9_history_north_transformers,
 )
 
 

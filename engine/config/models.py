@@ -16,6 +16,7 @@ import msgspec
 from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
 from engine.routing.transformers import STANDARD
+from engine.scheduler.timing import ActivationWindow, ScanModeInterval, ScanModeType
 
 T = TypeVar("T")
 
@@ -222,20 +223,28 @@ class WebServerChange(Model, frozen=True, kw_only=True):
 
 
 class ScanModeCommand(Model, frozen=True, kw_only=True):
-    """Body of ``POST/PUT /api/scan-modes``."""
+    """Body of ``POST/PUT /api/scan-modes`` (v3.10; a 3.8/3.9 body without ``type`` is a cron)."""
 
     name: Name
     description: Text = ""
-    cron: str
+    type: ScanModeType = "cron"
+    cron: str = ""
+    interval: ScanModeInterval | None = None
+    activation_window: ActivationWindow | None = None
 
 
 class ScanModeDTO(Audited, frozen=True, kw_only=True):
-    """A scan mode: a six-field cron with seconds (empty for ``subscription``)."""
+    """A scan mode: a six-field cron with seconds (empty for ``subscription``) or a fixed interval."""
 
     id: str
     name: str
     description: str
+    type: ScanModeType = "cron"
     cron: str
+    interval: ScanModeInterval | None = None
+    activation_window: ActivationWindow | None = None
+    activation_window_expired: bool = False
+    """The window's end is past: the scan mode will never tick again (the UI warns)."""
 
 
 # --- Connectors (what South and North share) ------------------------------------------------------------

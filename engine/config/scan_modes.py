@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import msgspec
 import structlog
 
 from connectors.errors import SettingsError
@@ -12,7 +13,7 @@ from engine.config.base import StoreBase, now, random_id, require_object
 from engine.config.errors import NotFoundError, RefusedError
 from engine.config.models import SUBSCRIPTION_ID, SYSTEM_USER, ScanModeCommand, ScanModeDTO
 from engine.config.validation import try_convert
-from engine.scheduler import cron
+from engine.scheduler import cron, timing
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,29 @@ def seed_scan_modes(db: sqlite3.Connection) -> bool:
     return True
 
 
+def _timing_errors(command: ScanModeCommand) -> dict[str, str]:
+    """Field-named problems of the cron or interval, and of the activation window."""
+    errors = timing.interval_errors(command.interval) if command.type == "interval" else _cron_errors(command.cron)
+    errors.update(timing.window_errors(command.activation_window))
+    return errors
+
+
+def _cron_errors(expression: str) -> dict[str, str]:
+    try:
+        cron.validate(expression)
+    except cron.InvalidCron as err:
+        return {"cron": str(err)}
+    return {}
+
+
+def _timing_columns(command: ScanModeCommand) -> tuple[str, str, str | None, str | None]:
+    """``type, cron, interval, activation_window`` as stored: a cron mode keeps no interval, and vice versa."""
+    window = msgspec.json.encode(command.activation_window).decode() if command.activation_window else None
+    if command.type == "interval":
+        return "interval", "", msgspec.json.encode(command.interval).decode(), window
+    return "cron", command.cron.strip(), None, window
+
+
 class ScanModeRepository(StoreBase):
     """Scan modes (``store.scan_modes``): CRUD; one in use by a South or a North cannot be deleted."""
 
@@ -64,22 +88,22 @@ class ScanModeRepository(StoreBase):
             command = self._check_scan_mode(db, body, None)
             stamp = now()
             db.execute(
-                "INSERT INTO scan_modes (id, name, description, cron, created_by, updated_by, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (new_id, command.name, command.description, command.cron.strip(), actor, actor, stamp, stamp),
+                "INSERT INTO scan_modes (id, name, description, type, cron, interval, activation_window, "
+                "created_by, updated_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (new_id, command.name, command.description, *_timing_columns(command), actor, actor, stamp, stamp),
             )
         log.info("scan_mode_created", scan_mode_id=new_id, name=command.name)
         return self.get_scan_mode(new_id)
 
     def update_scan_mode(self, scan_mode_id: str, body: Any, *, actor: str = SYSTEM_USER) -> ScanModeDTO:
-        """Replace name, description and cron of a scan mode (never ``subscription``)."""
+        """Replace name, description and timing of a scan mode (never ``subscription``)."""
         with self._transaction() as db:
             self._editable(db, scan_mode_id, "changed")
             command = self._check_scan_mode(db, body, scan_mode_id)
             db.execute(
-                "UPDATE scan_modes SET name = ?, description = ?, cron = ?, updated_by = ?, updated_at = ? "
-                "WHERE id = ?",
-                (command.name, command.description, command.cron.strip(), actor, now(), scan_mode_id),
+                "UPDATE scan_modes SET name = ?, description = ?, type = ?, cron = ?, interval = ?, "
+                "activation_window = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+                (command.name, command.description, *_timing_columns(command), actor, now(), scan_mode_id),
             )
         log.info("scan_mode_updated", scan_mode_id=scan_mode_id, name=command.name)
         return self.get_scan_mode(scan_mode_id)
@@ -112,12 +136,11 @@ class ScanModeRepository(StoreBase):
             clash = db.execute("SELECT id FROM scan_modes WHERE name = ? AND id != ?", (name, own_id or "")).fetchone()
             if clash:
                 errors["name"] = "already used by another scan mode"
-        expression = raw.get("cron")
-        if isinstance(expression, str):
-            try:
-                cron.validate(expression)
-            except cron.InvalidCron as err:
-                errors["cron"] = str(err)
+        if command is not None:
+            errors.update(_timing_errors(command))
+        elif raw.get("type", "cron") == "cron" and isinstance(raw.get("cron"), str):
+            # The body is wrong elsewhere: still say what is wrong with its cron, every error at once.
+            errors.update(_cron_errors(raw["cron"]))
         if errors or command is None:
             raise SettingsError(errors)
         return command

@@ -23,11 +23,12 @@ from engine.config.models import (
     SouthItemCommand,
 )
 from engine.config.validation import join, try_convert
+from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, DEFAULT_READ_DELAY_MS
 
 # History settings a history-capable item or group gets when the command leaves them null.
 HISTORY_DEFAULTS = {
-    "max_read_interval": 3600,
-    "read_delay": 200,
+    "max_read_interval": DEFAULT_MAX_READ_INTERVAL_S,
+    "read_delay": DEFAULT_READ_DELAY_MS,
     "start_time_offset": 0,
     "end_time_offset": 0,
     "recovery_strategy": "oldest",

@@ -105,13 +105,17 @@ def _north(dto: dict[str, Any]) -> dict[str, Any]:
     return {**_audited(dto), "type": dto["type"], "settings": {**settings, "transformers": transformers}}
 
 
+SCAN_MODE_SETTINGS = ("name", "description", "type", "cron", "interval", "activationWindow")
+"""A scan mode's ``settings`` in the full configuration: its command fields (v3.10 adds the last three)."""
+
+
 def full_config(store: ConfigStore, repo: OIAnalyticsRepository, info: EngineInfo) -> dict[str, Any]:
     """The ``full-config`` payload (``OIBusFullConfigurationCommandDTO``), secrets blanked."""
     return {
         "engine": _full_engine(store, info),
         "registration": _full_registration(repo),
         "scanModes": [
-            {**_audited(mode), "settings": {key: mode[key] for key in ("name", "description", "cron")}}
+            {**_audited(mode), "settings": {key: mode[key] for key in SCAN_MODE_SETTINGS}}
             for mode in msgspec.to_builtins(store.scan_modes.list_scan_modes())
         ],
         "ipFilters": [

@@ -20,7 +20,7 @@ import structlog
 
 from engine.ipc import Ack, Content, Message, Nack
 from engine.routing.delivery import Deliveries, NorthSlot, Parts
-from engine.routing.router import Decision, Verdict, split
+from engine.routing.router import Decision, Rule, Verdict, split
 from engine.routing.transformers import STANDARD, TransformError, content_bytes, transform_content
 from engine.runtime import IngestResult
 
@@ -32,7 +32,7 @@ NO_TARGET = "no North connector takes this content: the source keeps it until on
 class CustomRunner(Protocol):
     """Runs custom (JavaScript) transformer rules (``engine.sandbox.routing.CustomTransformers`` does)."""
 
-    async def apply(self, transformer_id: str, rule: Mapping[str, Any] | None, part: Content) -> Content | None:
+    async def apply(self, transformer_id: str, rule: Rule | None, part: Content) -> Content | None:
         """The transformed part, ``None`` (nothing to send), or the part marked ``error`` for the error cache."""
         ...
 
@@ -169,7 +169,10 @@ class Fanout:
         assert verdict.transformer is not None
         try:
             result = transform_content(
-                verdict.transformer, (verdict.rule or {}).get("options"), part.content_type, content_bytes(part)
+                verdict.transformer,
+                verdict.rule.options if verdict.rule else None,
+                part.content_type,
+                content_bytes(part),
             )
         except TransformError as err:
             self._warn_transform(slot, verdict, str(err))
@@ -188,7 +191,7 @@ class Fanout:
 
     def _warn_transform(self, slot: NorthSlot[Any], verdict: Verdict, error: str) -> None:
         # Once per North and rule: the same misrouted source would otherwise log on every batch.
-        key = (slot.route.id, str((verdict.rule or {}).get("id")))
+        key = (slot.route.id, str(verdict.rule.id if verdict.rule else None))
         if key not in self._transform_warnings:
             self._transform_warnings.add(key)
             log.warning("transformer cannot handle content; dropped for this north", north=slot.route.id, error=error)

@@ -29,19 +29,91 @@ class Decision(Enum):
     """No rule and a content type this North cannot send: not a target."""
 
 
+class _Ref(msgspec.Struct, frozen=True):
+    """An ``{"id": ...}`` reference (an item or a transformer given as an object)."""
+
+    id: str | int | None = None
+
+
+class _RuleSource(msgspec.Struct, frozen=True, rename="camel"):
+    type: str | None = None
+    south_id: str | None = None
+    group_id: str | None = None
+    items: list[str | int | _Ref] | None = None
+    data_source_id: str | None = None
+
+
+class _RuleEntry(msgspec.Struct, frozen=True, rename="camel"):
+    """A stored ``transformers[]`` entry: 3.9 ``transformerId`` or 3.8 ``transformer.id``, items as ids or objects."""
+
+    id: str | None = None
+    source: _RuleSource | None = None
+    transformer_id: str | None = None
+    transformer: _Ref | str | None = None
+    options: dict[str, Any] | None = None
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    """One routing rule of a North, decoded once from its ``transformers[]`` entry (``Rule.decode``)."""
+
+    id: str | None = None
+    source_type: str | None = None
+    """``south``, ``oibus-api`` or ``oianalytics-setpoint``."""
+    south_id: str | None = None
+    group_id: str | None = None
+    item_ids: frozenset[str] = frozenset()
+    """The items it names (empty: the whole group, or the whole South)."""
+    data_source_id: str | None = None
+    transformer: str = ISO
+    """The transformer id: ``iso``, ``ignore``, a standard or a custom transformer."""
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, entry: Any) -> Rule:
+        """The rule of a stored ``transformers[]`` entry; a field of an unexpected shape counts as absent."""
+        raw = _tolerant(entry)
+        source = raw.source or _RuleSource()
+        ref = str(raw.transformer.id) if isinstance(raw.transformer, _Ref) and raw.transformer.id else None
+        # Item ids arrive as strings, numbers or ``{"id": ...}`` objects (rules written by scripts).
+        items = (item.id if isinstance(item, _Ref) else item for item in source.items or ())
+        return cls(
+            id=raw.id,
+            source_type=source.type,
+            south_id=source.south_id,
+            group_id=source.group_id,
+            item_ids=frozenset(str(item) for item in items if item is not None),
+            data_source_id=source.data_source_id,
+            transformer=raw.transformer_id or ref or ISO,
+            options=dict(raw.options or {}),
+        )
+
+
+def _tolerant(entry: Any) -> _RuleEntry:
+    try:
+        return msgspec.convert(entry, _RuleEntry, strict=False)
+    except msgspec.ValidationError:
+        # An odd field (a transformer given as a number, say) must not hide the rest of the rule.
+        fields = {name: entry.get(name) for name in ("id", "source", "transformerId", "options")}
+        known = {name: value for name, value in fields.items() if value is not None}
+        try:
+            return msgspec.convert(known, _RuleEntry, strict=False)
+        except msgspec.ValidationError:
+            return _RuleEntry()
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A decision and the rule that made it (``None``: no rule matched, the content type decided)."""
 
     decision: Decision
-    rule: Mapping[str, Any] | None = None
+    rule: Rule | None = None
 
     @property
     def transformer(self) -> str | None:
         """The transformer to apply before caching, or ``None`` to cache the content as it is."""
         if self.rule is None or self.decision is not Decision.SEND:
             return None
-        found = transformer_id(self.rule)
+        found = self.rule.transformer
         return None if found in (ISO, IGNORE) else found
 
     @property
@@ -52,11 +124,7 @@ class Verdict:
 
 def transformer_id(entry: Mapping[str, Any]) -> str:
     """The transformer id of a ``transformers[]`` entry (3.9 ``transformerId`` or ``transformer.id``)."""
-    found = entry.get("transformerId")
-    if not found:
-        transformer = entry.get("transformer")
-        found = transformer.get("id") if isinstance(transformer, Mapping) else None
-    return str(found or ISO)
+    return Rule.decode(entry).transformer
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,37 +133,36 @@ class NorthRoute:
 
     id: str
     types: frozenset[str]
-    transformers: tuple[Mapping[str, Any], ...]
+    transformers: tuple[Rule, ...]
 
     @classmethod
     def from_dto(cls, dto: Mapping[str, Any], types: Iterable[str]) -> NorthRoute:
-        """Build from a North DTO and its manifest's content types."""
-        return cls(id=dto["id"], types=frozenset(types), transformers=tuple(dto.get("transformers") or ()))
+        """Build from a North DTO and its manifest's content types (its rules decoded here, once)."""
+        rules = tuple(Rule.decode(entry) for entry in dto.get("transformers") or ())
+        return cls(id=dto["id"], types=frozenset(types), transformers=rules)
 
     def _default(self, content_type: str) -> Verdict:
         return Verdict(Decision.SEND if content_type in self.types else Decision.SKIP)
 
     @staticmethod
-    def _apply(entry: Mapping[str, Any]) -> Verdict:
-        return Verdict(Decision.DROP if transformer_id(entry) == IGNORE else Decision.SEND, entry)
+    def _apply(rule: Rule) -> Verdict:
+        return Verdict(Decision.DROP if rule.transformer == IGNORE else Decision.SEND, rule)
 
     def decide_item(self, south_id: str, item_id: str | None, group_id: str | None, content_type: str) -> Verdict:
         """Decision for content of one item (``item_id`` None: content not tied to an item)."""
-        group_match: Mapping[str, Any] | None = None
-        south_match: Mapping[str, Any] | None = None
-        for entry in self.transformers:
-            source = entry.get("source") or {}
-            if source.get("type") != "south" or source.get("southId") != south_id:
+        group_match: Rule | None = None
+        south_match: Rule | None = None
+        for rule in self.transformers:
+            if rule.source_type != "south" or rule.south_id != south_id:
                 continue
-            items = source.get("items") or []
-            if items:
-                if item_id is not None and any(_item_id(item) == item_id for item in items):
-                    return self._apply(entry)
-            elif source.get("groupId"):
-                if group_match is None and group_id is not None and source.get("groupId") == group_id:
-                    group_match = entry
+            if rule.item_ids:
+                if item_id is not None and item_id in rule.item_ids:
+                    return self._apply(rule)
+            elif rule.group_id:
+                if group_match is None and group_id is not None and rule.group_id == group_id:
+                    group_match = rule
             elif south_match is None:
-                south_match = entry
+                south_match = rule
         chosen = group_match or south_match
         return self._apply(chosen) if chosen is not None else self._default(content_type)
 
@@ -110,25 +177,22 @@ class NorthRoute:
 
     def decide_api(self, data_source_id: str, content_type: str) -> Verdict:
         """Decision for content posted to the ingestion API under ``data_source_id``."""
-        for entry in self.transformers:
-            source = entry.get("source") or {}
-            if source.get("type") == "oibus-api" and source.get("dataSourceId") == data_source_id:
-                return self._apply(entry)
+        for rule in self.transformers:
+            if rule.source_type == "oibus-api" and rule.data_source_id == data_source_id:
+                return self._apply(rule)
         return self._default(content_type)
 
     def decide_setpoints(self) -> Verdict:
         """Decision for setpoints from OIAnalytics: the ``oianalytics-setpoint`` rule, else the content type."""
-        for entry in self.transformers:
-            if (entry.get("source") or {}).get("type") == "oianalytics-setpoint":
-                return self._apply(entry)
+        for rule in self.transformers:
+            if rule.source_type == "oianalytics-setpoint":
+                return self._apply(rule)
         return self._default("setpoint")
 
     def names_api(self, data_source_id: str) -> bool:
         """Whether an ``oibus-api`` rule names ``data_source_id`` (to send or to ignore it)."""
         return any(
-            (entry.get("source") or {}).get("type") == "oibus-api"
-            and (entry.get("source") or {}).get("dataSourceId") == data_source_id
-            for entry in self.transformers
+            rule.source_type == "oibus-api" and rule.data_source_id == data_source_id for rule in self.transformers
         )
 
 
@@ -164,10 +228,3 @@ def split(
         if verdict.decision is Decision.SEND:
             groups.setdefault(verdict.key, (verdict, []))[1].append(value)
     return [(verdict, _encode(values), len(values)) for verdict, values in groups.values()]
-
-
-def _item_id(item: Any) -> str | None:
-    if isinstance(item, Mapping):
-        value = item.get("id")
-        return str(value) if value is not None else None
-    return str(item)

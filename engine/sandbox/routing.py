@@ -17,13 +17,14 @@ applies from the next batch on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
 
 from engine.ipc import Content
+from engine.routing.router import Rule
 from engine.routing.tabular import random_id
 from engine.routing.transformers import ANY_INPUTS, TransformError, content_bytes
 from engine.sandbox.client import DEFAULT_MEMORY_LIMIT_MB, SandboxClient, SandboxError
@@ -100,7 +101,7 @@ class CustomTransformers:
         """Stop the sandbox process."""
         await self.sandbox.close()
 
-    async def apply(self, transformer_id: str, rule: Mapping[str, Any] | None, part: Content) -> Content | None:
+    async def apply(self, transformer_id: str, rule: Rule | None, part: Content) -> Content | None:
         """What the North stores of ``part`` through the custom transformer ``transformer_id``."""
         custom = self.lookup(transformer_id)
         if custom is None:
@@ -116,7 +117,7 @@ class CustomTransformers:
                 text,
                 source=_source(part),
                 filename=filename,
-                options=dict((rule or {}).get("options") or {}),
+                options=dict(rule.options) if rule is not None else {},
                 timeout_ms=custom.timeout_ms,
                 memory_limit_mb=self.memory_limit_mb,
             )

@@ -23,7 +23,7 @@ from typing import Any
 
 from connectors.base import Item, SouthCache, SouthConnector
 from connectors.errors import ConnectorError, ConnectorNotReady, ContentRefused
-from engine.history.windowing import Interval, history_intervals, run_history
+from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, Interval, history_intervals, run_history
 
 RETRY_DELAY_S = 5.0
 """Pause before a failed history read is tried again."""
@@ -69,7 +69,7 @@ class HistoryReader:
     ) -> None:
         self.start = _instant(settings["startTime"])
         self.end = _instant(settings["endTime"])
-        self.max_read_interval = int(settings.get("maxReadInterval") or 3600)
+        self.max_read_interval = int(settings.get("maxReadInterval") or DEFAULT_MAX_READ_INTERVAL_S)
         self.read_delay = int(settings.get("readDelay") or 0)
         self._cache = cache
         self._report = report

@@ -92,6 +92,7 @@ class Runner(ABC, Generic[C]):
             engine_name=self.engine_name,
             extra=dict(self.dto.get("extra") or {}),
             connection_lost=self.connection_lost,
+            data_folder=self.data_dir,
         )
 
     def connection_lost(self, reason: str) -> None:
@@ -216,6 +217,7 @@ class Runner(ABC, Generic[C]):
             base_folder=base_folder,
             engine_name=self.engine_name,
             extra=dict(self.dto.get("extra") or {}),
+            data_folder=self.data_dir,
         )
 
     @abstractmethod

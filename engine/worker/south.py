@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,13 @@ import msgspec
 from connectors.base import Item, SouthCache, SouthConnector, TimeValue
 from connectors.errors import ConnectorConnectionError, ConnectorNotReady, ContentRefused
 from engine.cache.south import SouthCacheDB
-from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, RecoveryStrategy, history_intervals, run_history
+from engine.history.windowing import (
+    DEFAULT_MAX_READ_INTERVAL_S,
+    DEFAULT_READ_DELAY_MS,
+    RecoveryStrategy,
+    history_intervals,
+    run_history,
+)
 from engine.ipc import Ack, Content, Message, Nack, Start
 from engine.worker.channel import Channel
 from engine.worker.history import HistoryReader
@@ -45,15 +50,15 @@ def now_iso() -> str:
 class IpcSink:
     """A ``ValueSink`` whose calls return when the engine acknowledges that every target North stored."""
 
-    def __init__(self, channel: Channel, source_id: str, metrics: dict[str, Any]) -> None:
+    def __init__(self, channel: Channel, source_id: str, metrics: dict[str, Any], data_folder: Path) -> None:
         self._channel = channel
         self._source_id = source_id
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._metrics = metrics
         self._encoder = msgspec.json.Encoder()
-        # Relative paths are relative to the worker's folder (the data folder); the North runs elsewhere.
-        self._cwd = os.getcwd()
+        # Relative paths are relative to the data folder; the North that opens them runs elsewhere.
+        self._data_folder = data_folder
 
     def on_ack(self, message: Ack | Nack) -> None:
         """Resolve the waiting call."""
@@ -95,7 +100,7 @@ class IpcSink:
     ) -> None:
         """Hand over a file; returns once every target North copied it into its cache."""
         name = filename or Path(path).name
-        await self._send("any", file_path=os.path.join(self._cwd, path), filename=name, owned=owned, items=items or [])
+        await self._send("any", file_path=str(self._data_folder / path), filename=name, owned=owned, items=items or [])
         self._metrics["numberOfFilesRetrieved"] += 1
         self._metrics["lastFileRetrieved"] = name
 
@@ -103,7 +108,7 @@ class IpcSink:
         """Hand over several files in one frame; returns once every target North stored them all."""
         if not files:
             return
-        pairs = [[os.path.join(self._cwd, path), filename] for path, filename in files]
+        pairs = [[str(self._data_folder / path), filename] for path, filename in files]
         await self._send("any", files=pairs, owned=owned)
         self._metrics["numberOfFilesRetrieved"] += len(files)
         self._metrics["lastFileRetrieved"] = files[-1][1]
@@ -225,7 +230,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
             "lastValueRetrieved": None,
             "lastFileRetrieved": None,
         }
-        self.sink = IpcSink(channel, self.connector_id, self._metrics)
+        self.sink = IpcSink(channel, self.connector_id, self._metrics, self.data_dir)
         self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db", logger=self.logger)
         self._cache = self._cache_db.for_south(self.connector_id)
         self._items: list[Item[Any]] = []
@@ -436,7 +441,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         await run_history(
             lambda start, end: connector.history_query([item], start, end),
             intervals,
-            200 if read_delay is None else int(read_delay),
+            DEFAULT_READ_DELAY_MS if read_delay is None else int(read_delay),
             lambda instant: cache.set_tracked_instant(item.id, instant),
             strategy,
             tracked_instant=tracked,

@@ -93,7 +93,14 @@ def build(kind: str, type_name: str, folder: Path) -> SouthConnector[Any, Any] |
         assert err.errors, f"{type_name}: a settings error must name the field"
         assert all(path.startswith("settings") and problem for path, problem in err.errors.items())
         return None
-    context = ConnectorContext(id=f"contract-{type_name}", name=type_name, logger=QuietLogger(), base_folder=folder)
+    context = ConnectorContext(
+        id=f"contract-{type_name}",
+        name=type_name,
+        logger=QuietLogger(),
+        base_folder=folder,
+        # Relative default folders land in the test's own folder, not in the working directory.
+        data_folder=folder,
+    )
     cls = registry.connector_class(kind, type_name)
     if kind == "south":
         connector: SouthConnector[Any, Any] | NorthConnector[Any] = cls(settings, context, KeepingSink(), MemoryCache())
@@ -112,8 +119,7 @@ async def clear_or_works(call: Any, type_name: str, what: str) -> None:
 
 
 @pytest.mark.parametrize(("kind", "type_name"), TYPES, ids=[f"{kind}-{name}" for kind, name in TYPES])
-async def test_connector_contract(kind: str, type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # relative default folders land in the test's own folder
+async def test_connector_contract(kind: str, type_name: str, tmp_path: Path) -> None:
     before = asyncio.all_tasks()
     connector = build(kind, type_name, tmp_path)
     if connector is None:

@@ -14,22 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from engine_process import AUTH, EngineProcess, north_body, scan_mode_id, until
+from engine_process import AUTH, EngineProcess, modbus_south_body, north_body, scan_mode_id, until
 from servers.modbus import modbus_server
-
-
-def _modbus_south(port: int, scan_mode: str) -> dict[str, Any]:
-    return {
-        "name": "plc in",
-        "type": "modbus",
-        "description": "",
-        "enabled": True,
-        "settings": {"host": "127.0.0.1", "port": port, "networkTimeout": 1000},
-        "items": [
-            {"name": "level", "enabled": True, "scanModeId": scan_mode, "settings": {"address": "0"}},
-        ],
-        "groups": [],
-    }
 
 
 def _connector(engine: EngineProcess, kind: str, connector_id: str) -> dict[str, Any]:
@@ -64,7 +50,9 @@ async def test_a_south_and_a_north_at_a_closed_port_show_retrying_then_connected
             north = await asyncio.to_thread(
                 engine.ok, "POST", "/api/north", north_body("plc out", "modbus", settings, every_second)
             )
-            south = await asyncio.to_thread(engine.ok, "POST", "/api/south", _modbus_south(server.port, every_second))
+            south = await asyncio.to_thread(
+                engine.ok, "POST", "/api/south", modbus_south_body("plc in", server.port, every_second)
+            )
             targets = [("south", south["id"]), ("north", north["id"])]
 
             async def in_state(kind: str, connector_id: str, state: str) -> bool:

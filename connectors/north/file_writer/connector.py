@@ -37,9 +37,7 @@ class FileWriterNorth(NorthConnector[FileWriterSettings]):
 
     def __init__(self, settings: FileWriterSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        folder = Path(settings.output_folder).expanduser()
-        # A relative folder is relative to the data folder, the working directory of the engine and workers.
-        self.output_folder = folder if folder.is_absolute() else Path.cwd() / folder
+        self.output_folder = context.resolve(settings.output_folder)
 
     async def start(self) -> None:
         """Nothing to connect; a missing folder is reported per entry so that data waits in the cache."""

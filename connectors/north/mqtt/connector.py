@@ -52,6 +52,7 @@ class MqttNorth(NorthConnector[MqttNorthSettings]):
         session = MqttSession(
             self.settings,
             self.context.id,
+            data_folder=self.context.data_folder,
             clean=not (self.settings.persistent and self.settings.qos != "0"),
             on_lost=self.context.connection_lost,
         )
@@ -66,7 +67,7 @@ class MqttNorth(NorthConnector[MqttNorthSettings]):
 
     async def test_connection(self) -> None:
         """Connect with a test client id and disconnect; raise a ``ConnectorError`` naming the broker and why."""
-        await probe_connection(self.settings, self.context.id)
+        await probe_connection(self.settings, self.context.id, self.context.data_folder)
 
     async def handle_content(self, content_type: str, data: bytes) -> None:
         """Publish every message of an ``mqtt`` content; return when the broker confirmed them all."""

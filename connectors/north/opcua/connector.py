@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -59,7 +57,7 @@ class OpcuaNorth(NorthConnector[OpcuaNorthSettings]):
         """Open the session (``ConnectorNotReady`` with the reason when the server cannot be used)."""
         self._client = await open_session(
             self.settings,
-            data_folder=Path(os.getcwd()),
+            data_folder=self.context.data_folder,
             timeout_s=TIMEOUT_S,
             name=self.context.name,
             on_lost=self.context.connection_lost,

@@ -80,6 +80,7 @@ class SparkplugNorth(NorthConnector[SparkplugNorthSettings]):
         session = MqttSession(
             self.settings,
             f"oibus-{self.context.id}",
+            data_folder=self.context.data_folder,
             clean=True,
             on_message=self._command,
             on_lost=self.context.connection_lost,
@@ -108,7 +109,11 @@ class SparkplugNorth(NorthConnector[SparkplugNorthSettings]):
 
     async def test_connection(self) -> None:
         """Connect with a test client id (no births, no will) and disconnect."""
-        session = MqttSession(self.settings, f"oibus-{self.context.id}-test-{time.monotonic_ns() % 100000}")
+        session = MqttSession(
+            self.settings,
+            f"oibus-{self.context.id}-test-{time.monotonic_ns() % 100000}",
+            data_folder=self.context.data_folder,
+        )
         try:
             await session.connect()
         finally:

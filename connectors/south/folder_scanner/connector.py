@@ -95,10 +95,7 @@ class FolderScannerSouth(SouthConnector[FolderScannerSettings, FolderScannerItem
         cache: SouthCache,
     ) -> None:
         super().__init__(settings, context, sink, cache)
-        folder = Path(settings.input_folder).expanduser()
-        # A relative folder is relative to the data folder, which is the working directory of the engine
-        # and of its workers (as upstream, which chdirs into it).
-        self.input_folder = folder if folder.is_absolute() else Path.cwd() / folder
+        self.input_folder = context.resolve(settings.input_folder)
         self._tmp_folder = context.base_folder / "tmp"
         # Paths that could not be listed, per item, so that a lasting problem is logged once.
         self._problems: dict[str, set[str]] = {}

@@ -96,6 +96,7 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
         session = MqttSession(
             self.settings,
             self.context.id,
+            data_folder=self.context.data_folder,
             clean=not self._persistent,
             on_message=self._receive_acked if manual else self._receive,
             on_lost=self.context.connection_lost,
@@ -173,7 +174,7 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
 
     async def test_connection(self) -> None:
         """Connect with a test client id and disconnect; raise a ``ConnectorError`` naming the broker and why."""
-        await probe_connection(self.settings, self.context.id)
+        await probe_connection(self.settings, self.context.id, self.context.data_folder)
 
     async def test_item(self, item: Item[MqttItemSettings], start: datetime, end: datetime) -> None:
         """Wait for one message on the item's topic (retained ones come at once) and hand it over converted."""
@@ -185,7 +186,9 @@ class MqttSouth(SouthConnector[MqttSettings, MqttItemSettings]):
             if not received.done():
                 received.set_result((topic, payload))
 
-        session = MqttSession(self.settings, test_client_id(self.context.id), on_message=first)
+        session = MqttSession(
+            self.settings, test_client_id(self.context.id), data_folder=self.context.data_folder, on_message=first
+        )
         try:
             await session.connect()
             await session.subscribe([item.settings.topic], self.settings.qos_level)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,8 +95,8 @@ class OpcuaSouth(SouthConnector[OpcuaSettings, OpcuaItemSettings]):
 
     @property
     def _data_folder(self) -> Path:
-        # The worker runs in the data folder (the OIBus certificate lives in its certs/).
-        return Path(os.getcwd())
+        # The OIBus certificate lives in the data folder's certs/.
+        return self.context.data_folder
 
     async def start(self) -> None:
         """Open the session (``ConnectorNotReady`` with the reason when the server cannot be used)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from config_fakes import (  # noqa: F401
     AUTH,
     Client,
@@ -71,3 +73,76 @@ async def test_verify_lists_as_many_runs_as_asked(client: Client) -> None:
         response = await client.post("/api/scan-modes/verify", json={"cron": "* * * * * *", "count": bad}, headers=AUTH)
         assert response.status == 400, bad
         assert "count" in await response.text()
+
+
+async def test_interval_and_activation_window_round_trip(client: Client, runtime: RecordingRuntime) -> None:
+    window = {
+        "dateRange": {"start": "2026-01-01T00:00:00.000Z", "end": None},
+        "recurring": {
+            "timezone": "Europe/Paris",
+            "daysOfWeek": [1, 5],
+            "timeOfDay": {"start": "22:00", "end": "02:00"},
+        },
+    }
+    body = {"name": "Half", "type": "interval", "interval": {"value": 500, "unit": "ms"}, "activationWindow": window}
+    response = await client.post("/api/scan-modes", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    assert (created["type"], created["cron"], created["interval"]) == ("interval", "", {"value": 500, "unit": "ms"})
+    assert created["activationWindow"]["recurring"]["timeOfDay"] == {"start": "22:00", "end": "02:00"}
+    assert created["activationWindowExpired"] is False
+    listed = {mode["id"]: mode for mode in await (await client.get("/api/scan-modes", headers=AUTH)).json()}
+    assert listed[created["id"]]["interval"] == {"value": 500, "unit": "ms"}
+    # Every pre-3.10 scan mode is a cron with no window.
+    assert all(
+        mode["type"] == "cron" and mode["activationWindow"] is None
+        for mode in listed.values()
+        if mode != listed[created["id"]]
+    )
+
+    # Back to a cron: the interval is dropped; a past end date is flagged, not refused.
+    past = {"dateRange": {"start": None, "end": "2020-01-01T00:00:00Z"}}
+    changed = {
+        "name": "Half",
+        "type": "cron",
+        "cron": "* * * * * *",
+        "interval": {"value": 1, "unit": "s"},
+        "activationWindow": past,
+    }
+    path = f"/api/scan-modes/{created['id']}"
+    assert (await client.put(path, json=changed, headers=AUTH)).status == 204
+    stored = await (await client.get(path, headers=AUTH)).json()
+    assert (stored["type"], stored["cron"], stored["interval"], stored["activationWindowExpired"]) == (
+        "cron",
+        "* * * * * *",
+        None,
+        True,
+    )
+
+
+async def test_bad_intervals_and_windows_name_their_fields(client: Client, runtime: RecordingRuntime) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"type": "interval"}, "interval"),
+        ({"type": "interval", "interval": {"value": 10, "unit": "ms"}}, "interval.value"),
+        ({"type": "interval", "interval": {"value": 1, "unit": "day"}}, "interval.unit"),
+        ({"type": "interval", "interval": {"value": 0, "unit": "s"}}, "interval.value"),
+        ({"type": "weekly", "cron": "* * * * * *"}, "type"),
+        (
+            {"cron": "* * * * * *", "activationWindow": {"dateRange": {"start": "soon"}}},
+            "activationWindow.dateRange.start",
+        ),
+        (
+            {"cron": "* * * * * *", "activationWindow": {"recurring": {"timezone": "UTC", "daysOfWeek": [9]}}},
+            "activationWindow.recurring.daysOfWeek[0]",
+        ),
+        (
+            {"cron": "* * * * * *", "activationWindow": {"recurring": {"daysOfWeek": [1]}}},
+            "activationWindow.recurring.timezone",
+        ),
+    ]
+    for extra, field in cases:
+        response = await client.post("/api/scan-modes", json={"name": "Bad", **extra}, headers=AUTH)
+        assert response.status == 400, extra
+        errors = (await response.json())["errors"]
+        assert field in errors, (extra, errors)
+    assert runtime.calls == []

@@ -52,7 +52,7 @@ def test_every_error_at_once(store: ConfigStore) -> None:
 def test_missing_cron_and_empty_cron(store: ConfigStore) -> None:
     with pytest.raises(SettingsError) as caught:
         store.scan_modes.create_scan_mode({"name": "x"})
-    assert caught.value.errors == {"cron": "Object missing required field `cron`"}
+    assert caught.value.errors == {"cron": "Empty cron expression"}
     with pytest.raises(SettingsError) as caught:
         store.scan_modes.create_scan_mode({"name": "x", "cron": ""})
     assert "cron" in caught.value.errors

@@ -109,6 +109,23 @@ def test_every_command_type(tmp_path: Path) -> None:
             "update-scan-mode", "Scan mode updated successfully", scanModeId=mode, commandContent=content
         )
         commands.errored("update-scan-mode", "cron", scanModeId=mode, commandContent={**content, "cron": "nope"})
+        # v3.10: an interval scan mode with an activation window, and a bad window named by its field.
+        window = {"recurring": {"timezone": "Europe/Paris", "daysOfWeek": [1, 2], "timeOfDay": None}}
+        timed = {**content, "type": "interval", "interval": {"value": 500, "unit": "ms"}, "activationWindow": window}
+        commands.completed("update-scan-mode", scanModeId=mode, commandContent=timed)
+        stored = engine.ok("GET", f"/api/scan-modes/{mode}")
+        assert (stored["type"], stored["cron"], stored["interval"]) == ("interval", "", {"value": 500, "unit": "ms"})
+        assert stored["activationWindow"]["recurring"]["daysOfWeek"] == [1, 2]
+        bad_window = {**timed, "activationWindow": {"recurring": {"timezone": "Nowhere/City"}}}
+        commands.errored(
+            "update-scan-mode", "activationWindow.recurring.timezone", scanModeId=mode, commandContent=bad_window
+        )
+
+        def sent_interval() -> bool:
+            modes = [m for config in fake.configurations for m in config["scanModes"] if m["oIBusInternalId"] == mode]
+            return any(m["settings"].get("interval") == {"value": 500, "unit": "ms"} for m in modes)
+
+        wait_until(sent_interval, what="full-config carrying the interval scan mode")
         commands.completed("create-ip-filter", commandContent={"address": "10.0.0.*", "description": "lan"})
         ip_filter = next(f["id"] for f in engine.ok("GET", "/api/ip-filters") if f["address"] == "10.0.0.*")
         commands.completed(

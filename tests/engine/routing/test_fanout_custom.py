@@ -8,14 +8,13 @@ when each run ends, to check what the fan-out does meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from engine.ipc import Ack, Content, Message
 from engine.routing.delivery import Deliveries, NorthSlot
 from engine.routing.fanout import Fanout
-from engine.routing.router import NorthRoute
+from engine.routing.router import NorthRoute, Rule
 from engine.states import WorkerState
 
 
@@ -39,7 +38,7 @@ class ScriptedRunner:
         self.gates: dict[bytes, asyncio.Event] = {}
         self.runs: list[bytes] = []
 
-    async def apply(self, transformer_id: str, rule: Mapping[str, Any] | None, part: Content) -> Content | None:
+    async def apply(self, transformer_id: str, rule: Rule | None, part: Content) -> Content | None:
         payload = part.payload or b""
         self.runs.append(payload)
         if payload in self.gates:

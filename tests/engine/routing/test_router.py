@@ -52,7 +52,10 @@ def test_from_dto_keeps_id_types_and_rules_in_order() -> None:
     built = route(*rules)
     assert built.id == "n1"
     assert built.types == frozenset(TYPES)
-    assert built.transformers == rules
+    decoded = [
+        (rule.id, rule.source_type, rule.south_id, rule.data_source_id, rule.transformer) for rule in built.transformers
+    ]
+    assert decoded == [("rule-iso", "south", "s1", None, "iso"), ("api-ds", "oibus-api", None, "ds", "ignore")]
     assert NorthRoute.from_dto({"id": "n2", "transformers": None}, ()).transformers == ()
 
 

@@ -20,6 +20,7 @@ import pytest
 import structlog.testing
 
 from engine.ipc import Content
+from engine.routing.router import Rule
 from engine.sandbox.client import SandboxClient
 from engine.sandbox.routing import CustomCode, CustomTransformers
 
@@ -116,7 +117,7 @@ async def test_on_the_routing_path_the_examples_become_what_the_north_stores() -
             payload=json.dumps(MQTT_MESSAGES).encode(),
             count=1,
         )
-        stored = await runner.apply("mqtt", {"options": {}}, mqtt)
+        stored = await runner.apply("mqtt", Rule(options={}), mqtt)
         assert stored is not None and stored.error is None
         assert (stored.content_type, stored.count, stored.filename) == ("time-values", 4, None)
         assert json.loads(stored.payload or b"") == MQTT_OUTPUT

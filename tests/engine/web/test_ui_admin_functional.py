@@ -132,6 +132,7 @@ def _scan_mode_and_dashboard(page: Page, engine: EngineProcess) -> None:
     names = {mode["name"]: mode["cron"] for mode in engine.ok("GET", "/api/scan-modes")}
     assert names["Every 30 s"] == "*/30 * * * * *" and "Every 5 min" not in names
     screenshot_everywhere(page, "scan-modes-edit")
+    _interval_scan_mode(page, engine)
     # The chart is drawn from the stored hour first (one point every 10 s), then grows with the live stream.
     wait_for(lambda: bool(engine.ok("GET", "/api/engine/metrics/history")["times"]), 30, "a stored history point")
     stored = len(engine.ok("GET", "/api/engine/metrics/history")["times"])
@@ -143,6 +144,40 @@ def _scan_mode_and_dashboard(page: Page, engine: EngineProcess) -> None:
     page.wait_for_function(
         "(n) => parseInt(document.querySelector('#chart-status').textContent, 10) > n", arg=drawn, timeout=TIMEOUT_MS
     )
+
+
+def _interval_scan_mode(page: Page, engine: EngineProcess) -> None:
+    """An interval with an activation window: a bad period is named at its field, then the mode is saved."""
+    page.locator("#sm-name").fill("Half second")
+    page.locator("#sm-type").select_option("interval")
+    expect(page.locator("#sm-cron")).to_be_hidden()
+    page.locator("#sm-interval-value").fill("10")
+    page.locator("#sm-interval-unit").select_option("ms")
+    page.locator("#sm-window").check()
+    page.locator("#sm-timezone").fill("Europe/Paris")
+    page.locator(".sm-day[value='1']").check()
+    page.locator("#sm-tod-start").fill("08:00")
+    page.locator("#sm-tod-end").fill("17:30")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('[data-field="interval.value"] .field-error')).to_contain_text("at least 100 ms")
+    page.locator("#sm-interval-value").fill("500")
+    page.get_by_role("button", name="Save").click()
+    row = page.locator("#scan-modes tbody tr", has_text="Half second")
+    expect(row).to_contain_text("500 ms")
+    (mode,) = [mode for mode in engine.ok("GET", "/api/scan-modes") if mode["name"] == "Half second"]
+    assert (mode["type"], mode["interval"]) == ("interval", {"value": 500, "unit": "ms"})
+    assert mode["activationWindow"]["recurring"] == {
+        "timezone": "Europe/Paris",
+        "daysOfWeek": [1],
+        "timeOfDay": {"start": "08:00", "end": "17:30"},
+    }
+    # Editing fills the form back from the stored mode.
+    row.get_by_role("button", name="Edit").click()
+    expect(page.locator("#sm-interval-value")).to_have_value("500")
+    expect(page.locator("#sm-window")).to_be_checked()
+    expect(page.locator(".sm-day[value='1']")).to_be_checked()
+    page.get_by_role("button", name="Cancel").click()
+    screenshot_everywhere(page, "scan-modes-interval")
 
 
 def _password(page: Page, engine: EngineProcess) -> None:

@@ -239,7 +239,9 @@ class Probe(SouthConnector[PointSettings, PointItem]):
     )
 
     def __init__(self, sink: RecordingSink, modes: Modes) -> None:
-        context = ConnectorContext(id="p", name="Probe", logger=RecordingLogger(), base_folder=Path("."))
+        context = ConnectorContext(
+            id="p", name="Probe", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+        )
         super().__init__(PointSettings(), context, sink, ScratchCache(_NoCache()))
         self.manifest = replace(Probe.manifest, modes=modes)
         self.calls: list[str] = []

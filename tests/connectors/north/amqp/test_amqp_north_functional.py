@@ -29,7 +29,9 @@ async def route() -> AsyncIterator[Route]:
 
 def make(route: Route, **settings: Any) -> AmqpNorth:
     wire = {"host": "127.0.0.1", "exchange": route.exchange, "routingKey": "plant.{pointId}", **settings}
-    context = ConnectorContext(id="n1", name="amqp", logger=RecordingLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="n1", name="amqp", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     return AmqpNorth(msgspec.convert(wire, AmqpNorthSettings), context)
 
 

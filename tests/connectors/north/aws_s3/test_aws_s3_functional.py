@@ -54,7 +54,9 @@ def make(endpoint: str, bucket: str, **settings: Any) -> AwsS3North:
         "folder": "plant/a",
         **settings,
     }
-    context = ConnectorContext(id="n1", name="S3", logger=RecordingLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="n1", name="S3", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     return AwsS3North(msgspec.convert(wire, AwsS3Settings), context)
 
 

@@ -59,7 +59,9 @@ def make(endpoint: str, container: str, **settings: Any) -> AzureBlobNorth:
         "accessKey": ACCOUNT_KEY,
         **settings,
     }
-    context = ConnectorContext(id="n1", name="Blob", logger=RecordingLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="n1", name="Blob", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     return AzureBlobNorth(msgspec.convert(wire, AzureBlobSettings), context)
 
 

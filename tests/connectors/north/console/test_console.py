@@ -23,7 +23,9 @@ VALUES: list[TimeValue] = [
 
 
 def console(tmp_path: Path, verbose: bool) -> ConsoleNorth:
-    context = ConnectorContext(id="n1", name="Debug", logger=RecordingLogger(), base_folder=tmp_path)
+    context = ConnectorContext(
+        id="n1", name="Debug", logger=RecordingLogger(), base_folder=tmp_path, data_folder=tmp_path
+    )
     return ConsoleNorth(msgspec.convert({"verbose": verbose}, ConsoleSettings), context)
 
 

@@ -40,8 +40,11 @@ def output(tmp_path: Path) -> Path:
     return folder
 
 
-def north(folder: Path, name: str = "Plant Writer", **settings: Any) -> FileWriterNorth:
-    context = ConnectorContext(id="n1", name=name, logger=RecordingLogger(), base_folder=folder.parent / "n1")
+def north(
+    folder: Path | str, name: str = "Plant Writer", data_folder: Path | None = None, **settings: Any
+) -> FileWriterNorth:
+    data = data_folder if data_folder is not None else Path(folder).parent
+    context = ConnectorContext(id="n1", name=name, logger=RecordingLogger(), base_folder=data / "n1", data_folder=data)
     return FileWriterNorth(msgspec.convert({"outputFolder": str(folder), **settings}, FileWriterSettings), context)
 
 
@@ -110,6 +113,13 @@ async def test_separators_from_settings_are_flattened(tmp_path: Path, output: Pa
         source(tmp_path, "e", b"z"), "a.csv"
     )
     assert names(output) == [".._line_1-a.csv"]
+
+
+async def test_a_relative_output_folder_is_in_the_data_folder(tmp_path: Path, output: Path) -> None:
+    connector = north("out", data_folder=tmp_path)
+    assert connector.output_folder == output
+    await connector.handle_file(source(tmp_path, "e", b"x"), "a.csv")
+    assert len(names(output)) == 1
 
 
 async def test_values_are_written_as_a_json_array(output: Path) -> None:

@@ -38,6 +38,7 @@ class Harness:
             name="setpoints",
             logger=RecordingLogger(),
             base_folder=self.tmp_path,
+            data_folder=self.tmp_path,
             connection_lost=self.lost.append,
         )
         return ModbusNorth(converted, context)

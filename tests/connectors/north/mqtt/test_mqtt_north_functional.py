@@ -76,6 +76,7 @@ def north(url: str, tmp_path: Path, lost: list[str] | None = None, **settings: A
         name="mqtt north",
         logger=RecordingLogger(),
         base_folder=tmp_path,
+        data_folder=tmp_path,
         connection_lost=(lost if lost is not None else []).append,
     )
     return MqttNorth(msgspec.convert({"url": url, **settings}, MqttNorthSettings, strict=False), context)

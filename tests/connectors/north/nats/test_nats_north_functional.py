@@ -44,6 +44,7 @@ def make(url: str, on_lost: Callable[[str], None] | None = None, **settings: Any
         name="nats",
         logger=RecordingLogger(),
         base_folder=Path("."),
+        data_folder=Path("."),
         connection_lost=on_lost or (lambda reason: None),
     )
     return NatsNorth(msgspec.convert(wire, NatsNorthSettings), context)

@@ -35,6 +35,7 @@ def north(tmp_path: Path, settings: dict[str, Any], extra: dict[str, Any] | None
         name="To OIA",
         logger=RecordingLogger(),
         base_folder=tmp_path,
+        data_folder=tmp_path,
         extra=extra or {EXTRA_KEY: {"userAgent": UA, "gatewayPrefix": "", "registration": None}},
     )
     return OIAnalyticsNorth(msgspec.convert(settings, OIAnalyticsNorthSettings), context)

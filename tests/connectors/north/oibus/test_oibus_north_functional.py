@@ -63,7 +63,12 @@ async def receiver_fixture(store: ConfigStore, ingesting: IngestingRuntime) -> A
 
 def north(host: str, **settings: Any) -> OIBusNorth:
     context = ConnectorContext(
-        id="n1", name="To IT", logger=RecordingLogger(), base_folder=Path("/nonexistent"), engine_name="OT-OIBus"
+        id="n1",
+        name="To IT",
+        logger=RecordingLogger(),
+        base_folder=Path("/nonexistent"),
+        data_folder=Path("/nonexistent"),
+        engine_name="OT-OIBus",
     )
     body = {"host": host, "username": "admin", "password": "pass", **settings}
     return OIBusNorth(msgspec.convert(body, OIBusSettings), context)

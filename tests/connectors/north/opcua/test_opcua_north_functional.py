@@ -12,10 +12,9 @@ import msgspec
 import pytest
 import pytest_asyncio
 from engine_process import closed_port
-from fakes import RecordingLogger
+from fakes import RecordingLogger, reporting_context
 from servers.opcua import OpcuaTestServer
 
-from connectors.base import ConnectorContext
 from connectors.errors import ConnectorNotReady, SendError
 from connectors.north.opcua import MANIFEST, OpcuaNorth
 from connectors.north.opcua.manifest import OpcuaNorthSettings
@@ -24,8 +23,7 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest.fixture(autouse=True)
-def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
+def data_folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
@@ -47,10 +45,11 @@ class Harness:
         self.logger = RecordingLogger()
         self.lost: list[str] = []
         self.base = tmp_path / "cache" / "north-n1"
+        self.data_folder = tmp_path
 
     def north(self, url: str, **settings: Any) -> OpcuaNorth:
-        context = ConnectorContext(
-            id="n1", name="Writer", logger=self.logger, base_folder=self.base, connection_lost=self.lost.append
+        context = reporting_context(
+            "n1", "Writer", self.logger, data_folder=self.data_folder, base_folder=self.base, lost=self.lost
         )
         return OpcuaNorth(msgspec.convert({"url": url, **settings}, OpcuaNorthSettings), context)
 

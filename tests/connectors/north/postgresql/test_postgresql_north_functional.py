@@ -28,7 +28,9 @@ def database() -> Iterator[str]:
 
 def make(database: str, **settings: Any) -> PostgresqlNorth:
     wire = {"host": "127.0.0.1", "database": database, "username": "postgres", "table": "plant.values", **settings}
-    context = ConnectorContext(id="n1", name="pg", logger=RecordingLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="n1", name="pg", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     return PostgresqlNorth(msgspec.convert(wire, PostgresqlNorthSettings), context)
 
 
@@ -107,7 +109,9 @@ async def test_an_unreachable_server_is_not_ready_and_the_settings_refuse_an_uns
 async def test_values_survive_a_server_restart_between_entries() -> None:
     with private_postgres() as server:
         wire = {**server.settings, "table": "values"}
-        context = ConnectorContext(id="n1", name="pg", logger=RecordingLogger(), base_folder=Path("."))
+        context = ConnectorContext(
+            id="n1", name="pg", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+        )
         north = PostgresqlNorth(msgspec.convert(wire, PostgresqlNorthSettings), context)
         await north.start()
         try:

@@ -33,7 +33,9 @@ async def target() -> AsyncIterator[RestTarget]:
 
 def make(target: RestTarget, **settings: Any) -> RestNorth:
     wire = {"host": target.url, "endpoint": "/api/data", **settings}
-    context = ConnectorContext(id="n1", name="Rest", logger=RecordingLogger(), base_folder=Path("."))
+    context = ConnectorContext(
+        id="n1", name="Rest", logger=RecordingLogger(), base_folder=Path("."), data_folder=Path(".")
+    )
     return RestNorth(msgspec.convert(wire, RestNorthSettings), context)
 
 

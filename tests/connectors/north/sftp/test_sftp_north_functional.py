@@ -52,6 +52,7 @@ def make(server: SftpServer, lost: list[str] | None = None, **settings: Any) -> 
         name="Up",
         logger=RecordingLogger(),
         base_folder=Path("."),
+        data_folder=Path("."),
         connection_lost=(lost if lost is not None else []).append,
     )
     return SftpNorth(msgspec.convert(wire, SftpNorthSettings), context)

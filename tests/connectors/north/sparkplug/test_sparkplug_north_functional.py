@@ -89,7 +89,9 @@ async def host() -> AsyncIterator[SparkplugHost]:
 
 def make(host: SparkplugHost, folder: Path, **settings: Any) -> SparkplugNorth:
     wire = {"url": machine_broker_url(), "groupId": host.group, "edgeNodeId": "edge1", "deviceId": "dev1", **settings}
-    context = ConnectorContext(id=uuid.uuid4().hex[:8], name="sp", logger=RecordingLogger(), base_folder=folder)
+    context = ConnectorContext(
+        id=uuid.uuid4().hex[:8], name="sp", logger=RecordingLogger(), base_folder=folder, data_folder=folder
+    )
     return SparkplugNorth(msgspec.convert(wire, SparkplugNorthSettings), context)
 
 

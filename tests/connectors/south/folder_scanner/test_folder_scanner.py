@@ -74,7 +74,9 @@ class Harness:
 
     def south(self, **settings: Any) -> FolderScannerSouth:
         wire = {"inputFolder": str(self.input_folder), **settings}
-        context = ConnectorContext(id="s1", name="Scanner", logger=self.logger, base_folder=self.base_folder)
+        context = ConnectorContext(
+            id="s1", name="Scanner", logger=self.logger, base_folder=self.base_folder, data_folder=self.base_folder
+        )
         return FolderScannerSouth(
             msgspec.convert(wire, FolderScannerSettings), context, self.sink, self.db.for_south("s1")
         )

@@ -67,6 +67,7 @@ def make(
         name="Ftp",
         logger=RecordingLogger(),
         base_folder=tmp_path / "data" / "south-s1",
+        data_folder=tmp_path / "data" / "south-s1",
         connection_lost=(lost if lost is not None else []).append,
     )
     return FtpSouth(msgspec.convert(wire, FtpSettings), context, sink, db.for_south("s1"))

@@ -53,7 +53,9 @@ class Reader:
         self.sink = RecordingSink()
         self.db = SouthCacheDB(tmp_path / "cache.db")
         self.cache = self.db.for_south("influx")
-        context = ConnectorContext(id="influx", name="influx", logger=RecordingLogger(), base_folder=tmp_path)
+        context = ConnectorContext(
+            id="influx", name="influx", logger=RecordingLogger(), base_folder=tmp_path, data_folder=tmp_path
+        )
         self.south = InfluxdbSouth(settings, context, self.sink, self.cache)
 
     async def read(self, the_item: Item[InfluxdbItemSettings], start: datetime, end: datetime, window_s: int) -> None:

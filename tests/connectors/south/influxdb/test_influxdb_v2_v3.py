@@ -35,7 +35,9 @@ async def fake() -> AsyncIterator[InfluxHttpFake]:
 def south(settings: InfluxdbSettings, tmp_path: Path) -> tuple[InfluxdbSouth, RecordingSink, SouthCacheDB]:
     sink = RecordingSink()
     db = SouthCacheDB(tmp_path / "cache.db")
-    context = ConnectorContext(id="influx", name="influx", logger=RecordingLogger(), base_folder=tmp_path)
+    context = ConnectorContext(
+        id="influx", name="influx", logger=RecordingLogger(), base_folder=tmp_path, data_folder=tmp_path
+    )
     return InfluxdbSouth(settings, context, sink, db.for_south("influx")), sink, db
 
 

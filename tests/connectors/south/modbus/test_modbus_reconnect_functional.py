@@ -3,68 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from servers.modbus import ModbusTestServer, modbus_server
+from south_runner import AckingChannel, ticking, until
 
-from engine.ipc import Ack, Content, Log, Message, Start
-from engine.worker.channel import Channel
+from engine.ipc import Log, Start
 from engine.worker.south import SouthRunner
-
-
-class AckingChannel(Channel):
-    """Keeps the frames a runner sends and acknowledges each content at once (every North stored it)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Message] = []
-        self.closed = False
-        self.runner: SouthRunner | None = None
-
-    def send(self, message: Message) -> None:
-        self.sent.append(message)
-        if isinstance(message, Content) and self.runner is not None:
-            asyncio.get_running_loop().call_soon(self.runner.sink.on_ack, Ack(seq=message.seq))
-
-    async def drain(self) -> None:
-        return None
-
-    def events(self) -> list[str]:
-        return [message.event for message in self.sent if isinstance(message, Log)]
-
-    def values(self) -> list[str]:
-        found: list[str] = []
-        for message in self.sent:
-            if isinstance(message, Content):
-                found.extend(value["data"]["value"] for value in msgspec.json.decode(message.payload or b"[]"))
-        return found
-
-
-async def until(condition: Callable[[], bool], within_s: float = 20.0) -> None:
-    """Poll ``condition`` (the timeout only guards a hang; nothing is asserted on timings)."""
-    async with asyncio.timeout(within_s):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def ticking(runner: SouthRunner, scan_mode_id: str) -> AsyncIterator[None]:
-    """Fire the scan mode every 20 ms, as the engine's scheduler would."""
-
-    async def tick() -> None:
-        while True:
-            runner.on_trigger(scan_mode_id)
-            await asyncio.sleep(0.02)
-
-    async with asyncio.TaskGroup() as group:
-        ticker = group.create_task(tick(), name="test:ticker")
-        try:
-            yield
-        finally:
-            ticker.cancel()
 
 
 async def test_the_server_restarting_mid_flow_is_one_logged_gap_and_a_recovery(tmp_path: Path) -> None:

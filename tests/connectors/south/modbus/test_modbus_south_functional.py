@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 from engine_process import closed_port
-from fakes import RecordingLogger, RecordingSink
+from fakes import RecordingLogger, RecordingSink, reporting_context
 from servers.modbus import ModbusTestServer, modbus_server
 
 from connectors import registry
@@ -56,8 +56,8 @@ class Harness:
 
     def south(self, port: int, **settings: Any) -> ModbusSouth:
         converted = msgspec.convert({"host": "127.0.0.1", "port": port, **settings}, ModbusSettings)
-        context = ConnectorContext(
-            id="s1", name="plc", logger=self.logger, base_folder=self.tmp_path, connection_lost=self.lost.append
+        context = reporting_context(
+            "s1", "plc", self.logger, data_folder=self.tmp_path, base_folder=self.tmp_path, lost=self.lost
         )
         return ModbusSouth(converted, context, self.sink, self.cache)
 
@@ -289,7 +289,9 @@ async def test_connection_test_names_the_reason(server: ModbusTestServer, harnes
     with closed_port() as port, pytest.raises(ConnectorNotReady, match="connection refused"):
         await harness.south(port).test_connection()
     converted = msgspec.convert({"host": "no-such-host.invalid"}, ModbusSettings)
-    context = ConnectorContext(id="s1", name="plc", logger=harness.logger, base_folder=harness.tmp_path)
+    context = ConnectorContext(
+        id="s1", name="plc", logger=harness.logger, base_folder=harness.tmp_path, data_folder=harness.tmp_path
+    )
     with pytest.raises(ConnectorNotReady, match="not found"):
         await ModbusSouth(converted, context, harness.sink, harness.cache).test_connection()
     with saturated_listener() as port, pytest.raises(ConnectorNotReady, match=r"connectTimeout \(200 ms\)"):

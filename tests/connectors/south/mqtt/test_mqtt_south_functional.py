@@ -61,6 +61,7 @@ class Harness:
             name="mqtt",
             logger=RecordingLogger(),
             base_folder=self.tmp_path,
+            data_folder=self.tmp_path,
             connection_lost=self.lost.append,
         )
         return MqttSouth(converted, context, sink or RecordingSink(), self.cache_db.for_south(connector_id))

@@ -55,6 +55,7 @@ def south(tmp_path: Path, fake: FakeOIAnalytics, sink: RecordingSink, secret: st
         name="From OIA",
         logger=RecordingLogger(),
         base_folder=tmp_path,
+        data_folder=tmp_path,
         extra={EXTRA_KEY: {"userAgent": "OIBus/9.9.9 (https://oibus.optimistik.com/)", "gatewayPrefix": ""}},
     )
     return OIAnalyticsSouth(msgspec.convert(settings, OIAnalyticsSouthSettings), context, sink, NullCache())

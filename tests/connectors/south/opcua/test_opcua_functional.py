@@ -15,10 +15,10 @@ import pytest_asyncio
 from asyncua import ua
 from cryptography import x509
 from engine_process import closed_port
-from fakes import RecordingLogger, RecordingSink
+from fakes import RecordingLogger, RecordingSink, reporting_context
 from servers.opcua import HISTORY_NODE, SCALARS, OpcuaTestServer
 
-from connectors.base import ConnectorContext, Item
+from connectors.base import Item
 from connectors.common.opcua import CERT_FILE, PRIVATE_KEY_FILE, self_signed_certificate
 from connectors.errors import ConnectorError, ConnectorFatal, ConnectorNotReady
 from connectors.south.opcua import OpcuaSouth
@@ -54,9 +54,8 @@ USER_CERT = self_signed_certificate("operator", "urn:oibus:user", "localhost")
 
 
 @pytest.fixture(autouse=True)
-def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A worker runs in the data folder: the OIBus certificate goes to its certs/."""
-    monkeypatch.chdir(tmp_path)
+def data_folder(tmp_path: Path) -> Path:
+    """The data folder the context names: the OIBus certificate goes to its certs/."""
     return tmp_path
 
 
@@ -102,11 +101,12 @@ class Harness:
         self.logger = RecordingLogger()
         self.lost: list[str] = []
         self.base = tmp_path / "cache" / "south-s1"
+        self.data_folder = tmp_path
         self.cache = cache_db.for_south("s1")
 
     def south(self, url: str, **settings: Any) -> OpcuaSouth:
-        context = ConnectorContext(
-            id="s1", name="Plant", logger=self.logger, base_folder=self.base, connection_lost=self.lost.append
+        context = reporting_context(
+            "s1", "Plant", self.logger, data_folder=self.data_folder, base_folder=self.base, lost=self.lost
         )
         wire = {"url": url, "readTimeout": 5000, **settings}
         return OpcuaSouth(msgspec.convert(wire, OpcuaSettings), context, self.sink, self.cache)

@@ -60,9 +60,8 @@ async def server() -> AsyncIterator[OpcuaTestServer]:
 
 
 async def test_server_restart_reconnects_resubscribes_and_loses_no_history(
-    server: OpcuaTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: OpcuaTestServer, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     now = datetime.now(UTC)
     # History logged by the device before the run, and (below) while the server is down.
     before = [(now - timedelta(minutes=30) + timedelta(seconds=i), float(i)) for i in range(12)]

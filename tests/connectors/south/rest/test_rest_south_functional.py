@@ -32,7 +32,13 @@ async def api() -> AsyncIterator[RestTarget]:
 
 def make(tmp_path: Path, api: RestTarget, sink: RecordingSink, **settings: Any) -> RestSouth:
     wire = {"host": api.url, **settings}
-    context = ConnectorContext(id="s1", name="Api", logger=RecordingLogger(), base_folder=tmp_path / "south-s1")
+    context = ConnectorContext(
+        id="s1",
+        name="Api",
+        logger=RecordingLogger(),
+        base_folder=tmp_path / "south-s1",
+        data_folder=tmp_path / "south-s1",
+    )
     return RestSouth(msgspec.convert(wire, RestSettings), context, sink, cache=None)  # type: ignore[arg-type]
 
 

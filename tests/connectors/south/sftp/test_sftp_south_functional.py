@@ -60,7 +60,12 @@ def make(
     logger = RecordingLogger()
     lost: list[str] = []
     context = ConnectorContext(
-        id="s1", name="Sftp", logger=logger, base_folder=tmp_path / "data" / "south-s1", connection_lost=lost.append
+        id="s1",
+        name="Sftp",
+        logger=logger,
+        base_folder=tmp_path / "data" / "south-s1",
+        data_folder=tmp_path / "data" / "south-s1",
+        connection_lost=lost.append,
     )
     south = SftpSouth(msgspec.convert(wire, SftpSettings), context, sink, db.for_south("s1"))
     return south, logger
