@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from config_fakes import FAST_HASHER
-from engine_process import EngineProcess, wait_for
-from history_support import history_body, minutes_table, postgres, sql_item
+from engine_process import EngineProcess
+from history_support import history_body, minutes_table, postgres, sql_item, wait_for_status
 from sql_servers import postgres_database
 
 from engine.config import ConfigStore
@@ -48,12 +48,7 @@ def test_an_ignore_rule_drops_one_items_content_and_the_query_finishes(tmp_path:
             assert [ref["id"] for ref in rule["items"]] == [dropped["id"]]
 
             engine.ok("POST", f"/api/history-queries/{query['id']}/start")
-            wait_for(
-                lambda: engine.ok("GET", f"/api/history-queries/{query['id']}")["status"] == "FINISHED",
-                90,
-                "history query FINISHED",
-                poll_s=0.5,
-            )
+            wait_for_status(engine, query["id"], "FINISHED", 90)
         finally:
             if engine.proc is not None and engine.proc.poll() is None:
                 assert engine.stop() == 0, engine.log()
