@@ -48,6 +48,8 @@ class ConnectorManifest:
     modes: Modes = field(default_factory=Modes)
     types: tuple[str, ...] = ()
     schema_version: int = 1
+    browse: bool = False
+    """A South that lists its source's address space one level at a time (``browse(node, cursor, size)``)."""
 
     def to_dto(self) -> dict[str, Any]:
         """Return the manifest as served by ``GET /api/{south|north}/manifests/{type}``."""

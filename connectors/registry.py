@@ -8,6 +8,7 @@ from types import ModuleType
 from connectors.manifest import ConnectorManifest
 
 SOUTH: dict[str, str] = {
+    "ads": "connectors.south.ads",
     "folder-scanner": "connectors.south.folder_scanner",
     "ftp": "connectors.south.ftp",
     "influxdb": "connectors.south.influxdb",

@@ -212,15 +212,29 @@ async def history_query_across_an_agent_restart(
             async def finished() -> bool:
                 return await asyncio.to_thread(_history_status, engine, history_id) == "FINISHED"
 
-            try:
-                await until(finished, 120)
-            except TimeoutError:
-                calls = [(c.connector_id, c.action) for c in agent.calls[-20:]]
-                history = await asyncio.to_thread(engine.ok, "GET", f"/api/history-queries/{history_id}")
-                log = await asyncio.to_thread(engine.log)
-                raise AssertionError(f"not finished: {history}\nlast calls {calls}\n{log[-6000:]}") from None
-            found = await asyncio.to_thread(written, output)
-            assert all(expected <= found.get(point, set()) for point in points), {p: len(v) for p, v in found.items()}
+            def all_written() -> bool:
+                found = written(output)
+                return all(expected <= found.get(point, set()) for point in points)
+
+            for condition, what in (
+                (lambda: asyncio.to_thread(all_written), "every value written"),
+                (finished, "FINISHED"),
+            ):
+                try:
+                    await until(condition, 120)
+                except TimeoutError:
+                    actions = [c.action for c in agent.calls]
+                    counts = {action: actions.count(action) for action in set(actions)}
+                    last = agent.reads()[-1].body if agent.reads() else None
+                    log = await asyncio.to_thread(engine.log)
+                    found = await asyncio.to_thread(written, output)
+                    missing = {p: sorted(expected - found.get(p, set())) for p in points}
+                    gaps = {p: (len(m), m[:1], m[-1:]) for p, m in missing.items()}
+                    files = len(list(output.glob("*")))
+                    raise AssertionError(
+                        f"not {what}: missing {gaps} in {files} files; agent calls {counts}, last read {last}\n"
+                        f"{log[-6000:]}"
+                    ) from None
             connects = [call for call in agent.calls if call.action == "connect"]
             assert len(connects) >= 2, "the query's South opened its agent session again"
             log = await asyncio.to_thread(engine.log)

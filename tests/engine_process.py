@@ -245,6 +245,20 @@ def modbus_south_body(name: str, port: int, scan_mode: str) -> dict[str, Any]:
     }
 
 
+def opcua_south_body(name: str, url: str, read_timeout_ms: int = 5000) -> dict[str, Any]:
+    """An OPC UA South on ``url`` with no item (browsing needs none)."""
+    settings = {"url": url, "readTimeout": read_timeout_ms}
+    return {
+        "name": name,
+        "type": "opcua",
+        "description": "",
+        "enabled": True,
+        "settings": settings,
+        "items": [],
+        "groups": [],
+    }
+
+
 def api_rule(data_source: str, transformer: str = "iso", mapping: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A North routing rule taking API content posted under ``data_source``, as it is or through ``transformer``."""
     return {

@@ -41,6 +41,9 @@ __all__ = [
 AGENT_TIMEOUT_S = 60.0
 """Longest a request to the agent may take (a history read of a wide window on a slow historian)."""
 
+DISCONNECT_TIMEOUT_S = 3.0
+"""Longest a stop waits for ``disconnect``: well within the supervisor's stop timeout."""
+
 AgentUrl = Annotated[
     str,
     msgspec.Meta(
@@ -127,7 +130,7 @@ class AgentClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AgentClient:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=AGENT_TIMEOUT_S))
+        self._session = aiohttp.ClientSession()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -138,11 +141,14 @@ class AgentClient:
     def _url(self, action: str, *, test: bool) -> str:
         return f"{self._base}/api/{self._family}/{self._id}{'-test' if test else ''}/{action}"
 
-    async def _call(self, method: str, action: str, body: Any, *, test: bool) -> tuple[int, bytes]:
+    async def _call(
+        self, method: str, action: str, body: Any, *, test: bool, timeout_s: float = AGENT_TIMEOUT_S
+    ) -> tuple[int, bytes]:
         assert self._session is not None, "AgentClient used outside 'async with'"
         url = self._url(action, test=test)
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with self._session.request(method, url, json=body) as response:
+            async with self._session.request(method, url, json=body, timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
             raise ConnectorConnectionError(f"OIBus Agent at {self._where} did not answer {action} in time") from err
@@ -186,7 +192,7 @@ class AgentClient:
     async def disconnect(self, *, test: bool = False) -> str | None:
         """``DELETE disconnect``; returns why it failed (a stop goes on regardless), or ``None``."""
         try:
-            status, answer = await self._call("DELETE", "disconnect", None, test=test)
+            status, answer = await self._call("DELETE", "disconnect", None, test=test, timeout_s=DISCONNECT_TIMEOUT_S)
         except ConnectorConnectionError as err:
             return str(err)
         return None if 200 <= status < 300 else self._failure("disconnect", status, answer)
@@ -239,7 +245,13 @@ class AgentSouth(SouthConnector[AS, I]):
         client = self.client()
         await client.__aenter__()
         self._client = client
-        await self._open()
+        try:
+            await self._open()
+        except BaseException:
+            # The runner builds a new instance for its next attempt: this one must not leave a session open.
+            self._client = None
+            await client.__aexit__(None, None, None)
+            raise
 
     async def _open(self) -> None:
         assert self._client is not None

@@ -26,6 +26,7 @@ from engine.api import (
     routes_north,
     routes_scan_modes,
     routes_south,
+    routes_south_browse,
     routes_south_csv,
     routes_transformers,
     routes_users,
@@ -70,6 +71,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes_scan_modes.routes,
     # Before the South routes: ``GET .../items/export`` must not be read as ``GET .../items/{itemId}``.
     routes_south_csv.routes,
+    routes_south_browse.routes,
     routes_south.routes,
     routes_north.routes,
     routes_users.routes,

@@ -19,6 +19,7 @@ from engine.api.log_relay import LokiPush
 from engine.api.openapi_history import history_operations
 from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
+from engine.api.routes_south_browse import BrowseCommand, BrowsePage
 from engine.api.routes_transformers import TransformerDTO
 from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
@@ -408,7 +409,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         status=200,
         answer=object_schema(
             {
-                "items": {"type": "array", "items": {"type": "object", "description": "A checked item (no id)."}},
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": (
+                            "A checked item; `action` is `new`, or `update` when an item of that name is there"
+                            " (`id` is then that item's)."
+                        ),
+                    },
+                },
                 "errors": {"type": "array", "items": _IMPORT_ERROR},
             }
         ),
@@ -419,7 +429,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=object_schema({"items": _JSON_FILE, "itemsToImport": _CSV_FILE, "delimiter": _DELIMITER}, required=()),
         media="multipart/form-data",
         errors=(404,),
-        note="`items` (a JSON array of items) or `itemsToImport` (a CSV): every item is added, or none.",
+        note=(
+            "`items` (a JSON array of items) or `itemsToImport` (a CSV): an item with a stored item's id or name"
+            " updates it, any other is added; all or none."
+        ),
     ),
     ("POST", "/api/south/{id}/items"): Operation(body=_ITEM_COMMAND, status=201, answer=_ITEM_DTO),
     ("DELETE", "/api/south/{id}/items"): Operation(),
@@ -605,6 +618,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         )
         for kind in ("south", "north")
     },
+    ("GET", "/api/south/{id}/browse"): Operation(
+        status=200,
+        answer=BrowsePage,
+        query=(
+            Param("node", _STRING, "The node whose children are listed (default: the Objects folder, i=85)."),
+            Param("cursor", _STRING, "The `cursor` of the previous page."),
+            Param("pageSize", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        ),
+        errors=(404, 409),
+        note="One level, one page: 400 when the South type cannot browse or the node cannot be browsed.",
+    ),
+    ("POST", "/api/south/{id}/browse"): Operation(body=BrowseCommand, status=200, answer=BrowsePage, errors=(404, 409)),
     ("POST", "/api/south/{id}/items/test"): Operation(
         body=ItemTestCommand,
         status=200,

@@ -6,12 +6,14 @@
   South's items as ``items.csv``. Secret settings are empty: secrets never leave the engine.
 - ``POST /api/south/{southType}/items/import/check``: multipart ``itemsToImport`` (the CSV), ``currentItems``
   (optional JSON array of the items the form already holds) and ``delimiter`` → ``{items, errors}``; nothing
-  is stored. Each error is ``{item, error, line, field}``. The segment may also be a South id: its stored
-  items are then the current ones unless ``currentItems`` is sent.
+  is stored. Each checked item has its ``line`` and ``action``: ``new``, or ``update`` when a current item
+  has its name (its ``id`` is then that item's); each error is ``{item, error, line, field}``. The segment
+  may also be a South id: its stored items are then the current ones unless ``currentItems`` is sent.
 - ``POST /api/south/{id}/items/import``: multipart ``items`` (a JSON array, e.g. the checked ``items``) as
-  upstream, or ``itemsToImport`` (the CSV itself, with ``delimiter``): all items are added, or none, and the
-  answer names every bad field (``line 3.settings_address`` for a CSV). A checked answer's secrets are
-  blank, so import the CSV itself to keep the secrets it holds.
+  upstream, or ``itemsToImport`` (the CSV itself, with ``delimiter``): an item with a stored item's id or
+  name updates it, any other is added; all or none, and the answer names every bad field
+  (``line 3.settings_address`` for a CSV). A checked answer's secrets are blank (an update keeps the stored
+  secret), so import the CSV itself to give new items the secrets it holds.
 
 The delimiter defaults to ``,``. Paths are registered before ``/api/south/{id}/items/{itemId}``.
 """
@@ -142,8 +144,14 @@ async def _checked(
     delimiter = check_delimiter(_text(form, "delimiter", required=False))
     text = _text(form, "itemsToImport", required=True) or ""
     rows = [parse_row(row, target.manifest.item_settings) for row in read_rows(text, delimiter)]
-    names = None if current is None else [item["name"] for item in current if isinstance(item, dict) and "name" in item]
-    items, errors = await offload(request.app[STORE].souths.check_item_rows, target, rows, names)
+    existing = None
+    if current is not None:
+        existing = {
+            item["name"]: item["id"] if isinstance(item.get("id"), str) else ""
+            for item in current
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        }
+    items, errors = await offload(request.app[STORE].souths.check_item_rows, target, rows, existing)
     return rows, items, errors
 
 
@@ -161,7 +169,7 @@ async def check_import(request: web.Request) -> web.Response:
 
 @routes.post("/api/south/{id}/items/import")
 async def import_items(request: web.Request) -> web.Response:
-    """Add items: multipart ``items`` (JSON array) as upstream, or ``itemsToImport`` (CSV); all or none; 204."""
+    """Create or update items: multipart ``items`` (JSON array) as upstream, or ``itemsToImport`` (CSV); all or none."""
     store, south_id = request.app[STORE], request.match_info["id"]
     await offload(store.connectors.connector_type, "south", south_id)  # 404 for an unknown South
     if request.content_type == "application/json":

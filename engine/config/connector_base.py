@@ -220,6 +220,11 @@ class ConnectorRepository(ConnectorStoreBase):
             raise NotFoundError(f"{kind.capitalize()} type {type_name} not found")
         return manifest.to_dto()
 
+    def can_browse(self, type_name: str) -> bool:
+        """Whether a South of this type lists its source's address space (``GET /api/south/{id}/browse``)."""
+        manifest = self._manifests.get("south", type_name)
+        return manifest is not None and manifest.browse
+
     # --- Settings to test ---------------------------------------------------------------------------------
 
     def candidate_settings(

@@ -1,15 +1,16 @@
 """Importing South items in bulk (CSV import, upstream's ``/items/import/check`` and ``/items/import``).
 
 Checking reads only: each parsed row is validated as the store validates any item (settings against the
-manifest, scan mode, group, history fields) and its name against the items already there. Importing adds
-every item in one transaction, creating the groups it names that do not exist yet (with the scan mode of
-the first item naming them), or stores nothing and names every bad field.
+manifest, scan mode, group, history fields) and is marked ``new``, or ``update`` when an item of its name is
+already there. Importing creates or updates every item in one transaction (an item is matched by id, else
+by name, as OIAnalytics' ``create-or-update-south-items-from-csv`` does), creating the groups it names that
+do not exist yet (with the scan mode of the first item naming them), or stores nothing and names every bad
+field.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,25 +62,32 @@ class SouthImportMixin(SouthChecks):
         return ImportTarget(manifest=self.stored_manifest("south", row["type"]), south_id=type_or_id)
 
     def check_item_rows(
-        self, target: ImportTarget, rows: list[ParsedRow], current_names: Iterable[str] | None = None
+        self, target: ImportTarget, rows: list[ParsedRow], current: dict[str, str] | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Validate parsed CSV rows; return the valid items (DTO shape, secrets blank) and the errors.
 
-        Each error is ``{"item": <row as read, secret columns blank>, "error", "line", "field"}``, one per
-        bad column. ``current_names`` are the names already taken (default: the South's stored items).
+        A valid item says what importing it does, ``"action": "new"`` or ``"update"`` when an item of that
+        name is already there (its ``id`` is then that item's), and its ``line`` in the file. ``current``
+        maps those names to ids (default: the South's stored items; upstream's create form sends the items
+        it holds). Each error is ``{"item": <row as read, secret columns blank>, "error", "line", "field"}``,
+        one per bad column; a name used twice in the file is an error on its second line.
         """
         with self._reading() as db:
             ctx = self._import_context(db, target)
-            taken = set(current_names) if current_names is not None else self._item_names(db, target.south_id)
+            existing = dict(current) if current is not None else self._item_ids_by_name(db, target.south_id)
         shape = secret_shape(target.manifest.item_settings) if target.manifest.item_settings else None
         items: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
         for parsed in rows:
             problems = dict(parsed.errors)
-            plan = self._check_import_item(parsed.command, "", ctx, problems, provisional=True)
             name = parsed.command.get("name")
-            if name and name in taken:
-                problems["name"] = f"item name '{name}' already used"
+            stored_id = existing.get(name) if isinstance(name, str) else None
+            plan = self._check_import_item(
+                parsed.command, "", ctx, problems, provisional=True, item_id=stored_id if stored_id else None
+            )
+            if isinstance(name, str) and name in seen:
+                problems["name"] = f"item name '{name}' already used on line {seen[name]} of this file"
             if problems:
                 shown = {key: value for key, value in parsed.row.values.items() if key}
                 for column in _secret_columns(shape, shown):
@@ -90,15 +98,26 @@ class SouthImportMixin(SouthChecks):
                 )
                 continue
             assert plan is not None
-            taken.add(plan.name)
-            items.append(self._checked_item(plan, ctx, shape))
+            seen[plan.name] = parsed.row.line
+            checked = self._checked_item(plan, ctx, shape)
+            update = plan.name in existing
+            items.append(
+                {
+                    **checked,
+                    "id": existing[plan.name] if update else "",
+                    "action": _action(update),
+                    "line": parsed.row.line,
+                }
+            )
         return items, errors
 
     def import_items(self, south_id: str, body: Any, *, actor: str = SYSTEM_USER) -> tuple[str, ...]:
-        """Add the items of a JSON array (item commands, or the items a check answered) to a South.
+        """Create or update a South's items from a JSON array (item commands, or the items a check answered).
 
-        All or nothing: a name already used or any bad field stores nothing (``items[3].name``). Returns the
-        Norths routing from the South (to reconcile).
+        An item whose ``id`` is a stored item's, or else whose name is, updates that item (a secret left
+        blank keeps the stored one); any other is added. All or nothing: a name given twice, a name taken
+        by another item or any bad field stores nothing (``items[3].name``). Returns the Norths routing
+        from the South (to reconcile).
         """
         if not isinstance(body, list):
             raise SettingsError({"items": "expected a JSON array of items"})
@@ -108,18 +127,24 @@ class SouthImportMixin(SouthChecks):
                 manifest=self.stored_manifest("south", self._stored_type(db, south_id)), south_id=south_id
             )
             ctx = self._import_context(db, target)
-            taken = self._item_names(db, south_id)
+            by_name = self._item_ids_by_name(db, south_id)
             errors: dict[str, str] = {}
             plans: list[ItemPlan] = []
+            seen: dict[str, str] = {}
             for index, raw in enumerate(body):
                 path = f"items[{index}]"
-                plan = self._check_import_item(raw, path, ctx, errors, provisional=False)
+                plan = self._check_import_item(
+                    raw, path, ctx, errors, provisional=False, item_id=_target_id(raw, ctx, by_name)
+                )
                 if plan is None:
                     continue
-                if plan.name in taken:
-                    errors[f"{path}.name"] = f"item name '{plan.name}' already used"
+                if plan.name in seen:
+                    errors[f"{path}.name"] = f"item name '{plan.name}' already used by {seen[plan.name]}"
                     continue
-                taken.add(plan.name)
+                if by_name.get(plan.name, plan.id) != plan.id:
+                    errors[f"{path}.name"] = f"item name '{plan.name}' already used by another item"
+                    continue
+                seen[plan.name] = path
                 plans.append(plan)
             if errors:
                 raise SettingsError(errors)
@@ -128,7 +153,14 @@ class SouthImportMixin(SouthChecks):
             south_rows.write_groups(db, south_id, new_groups, actor, stamp)
             south_rows.write_items(db, south_id, plans, actor, stamp)
             affected = south_rows.routing_norths(db, south_id)
-        log.info("south_items_imported", south_id=south_id, count=len(plans), new_groups=len(new_groups))
+        updated = sum(1 for plan in plans if not plan.is_new)
+        log.info(
+            "south_items_imported",
+            south_id=south_id,
+            created=len(plans) - updated,
+            updated=updated,
+            new_groups=len(new_groups),
+        )
         return tuple(affected)
 
     # --- Helpers --------------------------------------------------------------------------------------------
@@ -145,20 +177,27 @@ class SouthImportMixin(SouthChecks):
         return found
 
     @staticmethod
-    def _item_names(db: sqlite3.Connection, south_id: str | None) -> set[str]:
+    def _item_ids_by_name(db: sqlite3.Connection, south_id: str | None) -> dict[str, str]:
         if south_id is None:
-            return set()
-        return {row[0] for row in db.execute("SELECT name FROM south_items WHERE connector_id = ?", (south_id,))}
+            return {}
+        return dict(db.execute("SELECT name, id FROM south_items WHERE connector_id = ?", (south_id,)).fetchall())
 
     def _check_import_item(
-        self, raw: Any, path: str, ctx: CheckContext, errors: dict[str, str], *, provisional: bool
+        self,
+        raw: Any,
+        path: str,
+        ctx: CheckContext,
+        errors: dict[str, str],
+        *,
+        provisional: bool,
+        item_id: str | None = None,
     ) -> ItemPlan | None:
-        """Check one item; a group it names that does not exist yet is planned (created on import)."""
+        """Check one item (as an update of ``item_id`` when given); a new group it names is planned."""
         found: dict[str, str] = {}
         if isinstance(raw, dict):
             raw = normalize_item(_group_named(raw))
             self._plan_new_group(raw, path, ctx, found)
-        plan = self._check_item(raw, path, ctx, found, taken=set())
+        plan = self._check_item(raw, path, ctx, found, taken=set(), item_id=item_id)
         if provisional:
             # Name the CSV column of each problem (``settings.scale`` is the column ``settings_scale``).
             for where, problem in found.items():
@@ -194,6 +233,21 @@ class SouthImportMixin(SouthChecks):
             "syncWithGroup": plan.sync_with_group,
             **{_camel(key): value for key, value in plan.history.items()},
         }
+
+
+def _action(update: bool) -> str:
+    return "update" if update else "new"
+
+
+def _target_id(raw: Any, ctx: CheckContext, by_name: dict[str, str]) -> str | None:
+    """The stored item an imported one updates: the one its ``id`` names, else the one of its name."""
+    if not isinstance(raw, dict):
+        return None
+    given = raw.get("id")
+    if isinstance(given, str) and given in ctx.stored_items:
+        return given
+    name = raw.get("name")
+    return by_name.get(name) if isinstance(name, str) else None
 
 
 def _camel(snake: str) -> str:

@@ -20,6 +20,7 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("nav.south", "/south"),
     NavEntry("nav.north", "/north"),
     NavEntry("nav.history", "/history-queries"),
+    NavEntry("nav.transformers", "/transformers"),
     NavEntry("nav.logs", "/logs"),
     NavEntry("nav.oianalytics", "/oianalytics"),
     NavEntry("nav.ip_filters", "/ip-filters"),

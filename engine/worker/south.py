@@ -312,7 +312,29 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         """Item tests, then the common requests."""
         if method == "test_item":
             return await self.test_item(params)
+        if method == "browse":
+            return await self.browse(params)
         return await super().on_request(method, params)
+
+    async def browse(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of a node's children: ``node``, ``cursor``, ``size``; ``settings`` for an unsaved configuration.
+
+        With ``settings``, an instance built for the call opens its own session; without, the running connector's
+        session is used when it is open (else the running connector opens one for the call).
+        """
+        if not self.manifest.browse:
+            raise ValueError(f"a {self.manifest.name} South cannot browse its source")
+        node, cursor, size = params.get("node"), params.get("cursor"), int(params.get("size") or 100)
+        raw = params.get("settings")
+        if raw is None and self.connector is not None and self.started.is_set():
+            page: dict[str, Any] = await self.connector.browse(node, cursor, size)  # type: ignore[attr-defined]
+            return page
+        settings = convert_settings(
+            raw if raw is not None else self.dto.get("settings") or {}, self.manifest.settings, "settings"
+        )
+        async with self.scratch_folder() as folder:
+            page = await self.scratch_connector(settings, folder).browse(node, cursor, size)  # type: ignore[attr-defined]
+        return page
 
     async def test_item(self, params: dict[str, Any]) -> dict[str, Any]:
         """Read one item once on an instance built for the test and return what it produced.

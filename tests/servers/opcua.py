@@ -201,6 +201,63 @@ def _server_certificate() -> tuple[bytes, bytes]:
     return _SERVER_CERT
 
 
+TREE_NODE = "ns=2;s=Tree"
+"""The folder ``generate_tree`` fills: folder ``f`` is ``ns=2;s=Tree.F<f>``, its variable ``v`` ``...F<f>.V<v>``."""
+
+
+def _reference(target: ua.NodeId, node_class: ua.NodeClass, name: ua.QualifiedName, forward: bool) -> Any:
+    reference = ua.ReferenceDescription()
+    reference.ReferenceTypeId = ua.NodeId(ua.ObjectIds.Organizes)
+    reference.NodeId = target
+    reference.NodeClass = node_class
+    reference.BrowseName = name
+    reference.DisplayName = ua.LocalizedText(name.Name)
+    reference.TypeDefinition = ua.NodeId(
+        ua.ObjectIds.FolderType if node_class == ua.NodeClass.Object else ua.ObjectIds.BaseDataVariableType
+    )
+    reference.IsForward = forward
+    return reference
+
+
+def generate_tree(server: Server, index: int, folders: int, per_folder: int) -> None:
+    """``folders`` folders of ``per_folder`` Double variables under ``Objects/Tree``, added in bulk.
+
+    asyncua's ``add_variable`` checks each new reference against all of its parent's (quadratic: hours for
+    100,000 nodes); here each node is added unchecked and its two references appended directly.
+    """
+    service, space = server.iserver.node_mgt_service, server.iserver.aspace
+    admin = User(role=UserRole.Admin)
+
+    def add(node_id: ua.NodeId, parent: ua.NodeId, name: str, node_class: ua.NodeClass) -> None:
+        item = ua.AddNodesItem()
+        item.RequestedNewNodeId = node_id
+        item.BrowseName = ua.QualifiedName(name, index)
+        item.NodeClass = node_class
+        item.ParentNodeId = ua.NodeId()
+        if node_class == ua.NodeClass.Object:
+            attributes: Any = ua.ObjectAttributes()
+        else:
+            attributes = ua.VariableAttributes()
+            attributes.Value = ua.Variant(0.0, ua.VariantType.Double)
+            attributes.DataType = ua.NodeId(ua.ObjectIds.Double)
+        attributes.DisplayName = ua.LocalizedText(name)
+        item.NodeAttributes = attributes
+        service._add_node(item, admin, check=False)
+        parent_data = space[parent]
+        parent_class = ua.NodeClass.Object
+        parent_name = ua.QualifiedName(parent.Identifier if isinstance(parent.Identifier, str) else "Objects", index)
+        parent_data.references.append(_reference(node_id, node_class, item.BrowseName, True))
+        space[node_id].references.append(_reference(parent, parent_class, parent_name, False))
+
+    root = ua.NodeId("Tree", index)
+    add(root, ua.NodeId(ua.ObjectIds.ObjectsFolder), "Tree", ua.NodeClass.Object)
+    for f in range(folders):
+        folder = ua.NodeId(f"Tree.F{f}", index)
+        add(folder, root, f"F{f}", ua.NodeClass.Object)
+        for v in range(per_folder):
+            add(ua.NodeId(f"Tree.F{f}.V{v}", index), folder, f"V{v}", ua.NodeClass.Variable)
+
+
 class OpcuaTestServer:
     """See the module docstring. Use ``async with OpcuaTestServer(...) as server``."""
 
@@ -214,6 +271,7 @@ class OpcuaTestServer:
         anonymous: bool = True,
         page_size: int = 10_000,
         items: int = 0,
+        tree: tuple[int, int] = (0, 0),
     ) -> None:
         self.port = port
         """0 until the first ``start``, which takes the port the system assigns; restarts reuse it."""
@@ -221,6 +279,8 @@ class OpcuaTestServer:
         self.users = _Users(users or {}, user_certificates, anonymous)
         self.history = KeptHistory(max_history_data_response_size=page_size)
         self.items = items
+        self.tree = tree
+        """``(folders, variables per folder)`` generated under ``Objects/Tree`` (``generate_tree``)."""
         self.values: dict[str, ua.DataValue] = {}
         self.server: Server | None = None
         self._folder = tempfile.TemporaryDirectory(prefix="oibus-opcua-server-")
@@ -278,6 +338,8 @@ class OpcuaTestServer:
         await server.historize_node_data_change(history, period=None, count=0)
         for i in range(self.items):
             await self._variable(folder, index, f"Item{i}", ua.VariantType.Double, 0.0)
+        if self.tree != (0, 0):
+            generate_tree(server, index, *self.tree)
         await server.start()
         if self.port == 0:
             self._adopt_assigned_port(server)

@@ -19,11 +19,13 @@ from typing import Any
 import aio_pika
 import aio_pika.abc
 import aio_pika.exceptions
+import aiormq
 import aiormq.exceptions
 
 from connectors.base import ConnectorContext, NorthConnector, TimeValue
 from connectors.common.published import decode_values, encode_values, message_id, render_name, value_message
 from connectors.errors import ConnectorError, ConnectorNotReady, SendError
+from connectors.north.amqp.client import publish_window
 from connectors.north.amqp.manifest import MANIFEST, AmqpNorthSettings
 
 __all__ = ["WINDOW", "AmqpNorth"]
@@ -43,6 +45,8 @@ class AmqpNorth(NorthConnector[AmqpNorthSettings]):
         super().__init__(settings, context)
         self._connection: aio_pika.abc.AbstractConnection | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._channel: aiormq.Channel | None = None
+        """The exchange's aiormq channel, on which ``publish_window`` writes."""
         self._closing = False
 
     @property
@@ -59,6 +63,9 @@ class AmqpNorth(NorthConnector[AmqpNorthSettings]):
         connection = await self._connect()
         try:
             self._exchange = await self._open_exchange(connection)
+            underlay = await self._exchange.channel.get_underlay_channel()  # type: ignore[attr-defined]
+            assert isinstance(underlay, aiormq.Channel)
+            self._channel = underlay
         except BaseException:
             await _close(connection)
             raise
@@ -68,7 +75,7 @@ class AmqpNorth(NorthConnector[AmqpNorthSettings]):
     async def stop(self) -> None:
         """Close the connection (idempotent)."""
         self._closing = True
-        connection, self._connection, self._exchange = self._connection, None, None
+        connection, self._connection, self._exchange, self._channel = self._connection, None, None, None
         if connection is not None:
             await _close(connection)
 
@@ -87,22 +94,18 @@ class AmqpNorth(NorthConnector[AmqpNorthSettings]):
     async def handle_values_json(self, data: bytes) -> None:
         """Publish every value of the entry; return once the broker confirmed them all."""
         values = decode_values(data)
-        exchange = self._exchange
-        if exchange is None or self._connection is None or self._connection.is_closed:
+        channel = self._channel
+        if channel is None or self._connection is None or self._connection.is_closed:
             raise SendError(f"not connected to {self.broker}", retry_forever=True)
-        mode = aio_pika.DeliveryMode.PERSISTENT if self.settings.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
+        mode = 2 if self.settings.persistent else 1
         try:
             async with asyncio.timeout(self.settings.confirm_timeout / 1000):
                 for start in range(0, len(values), WINDOW):
-                    confirms = []
+                    window = []
                     for value in values[start : start + WINDOW]:
                         body = value_message(value)
-                        message = aio_pika.Message(
-                            body, message_id=message_id(body), delivery_mode=mode, content_type="application/json"
-                        )
-                        key = render_name(self.settings.routing_key, value.pointId)
-                        confirms.append(exchange.publish(message, routing_key=key, mandatory=True))
-                    await asyncio.gather(*confirms)
+                        window.append((render_name(self.settings.routing_key, value.pointId), body, message_id(body)))
+                    await publish_window(channel, self.settings.exchange, window, delivery_mode=mode)
         except TimeoutError:
             raise SendError(
                 f"{self.broker} did not confirm the messages within {self.settings.confirm_timeout} ms",

@@ -14,6 +14,7 @@ from asyncua import Client, ua
 from connectors.base import Item, SouthCache, SouthConnector, TimeValue, ValueSink
 from connectors.common.opcua import SESSION_ERRORS, close_session, connection_error, open_session, parse_node_id
 from connectors.errors import ConnectorConnectionError, ConnectorError, ContentRefused
+from connectors.south.opcua.browse import browse_page
 from connectors.south.opcua.client import (
     HISTORY_PAGE_VALUES,
     BatchSubscription,
@@ -404,6 +405,21 @@ class OpcuaSouth(SouthConnector[OpcuaSettings, OpcuaItemSettings]):
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._timeout_s):
                 await client.uaclient.history_read(params)
+
+    # --- browsing --------------------------------------------------------------------------------------
+
+    async def browse(self, node_id: str | None, cursor: str | None, size: int) -> dict[str, Any]:
+        """One page of a node's children (``browse.browse_page``), on the open session or on one opened for it."""
+        opened = self._client is None
+        if opened:
+            await self.start()
+        try:
+            return await browse_page(self._session(), node_id, cursor, size)
+        except SESSION_ERRORS as err:
+            raise connection_error(err, self.settings.url) from err
+        finally:
+            if opened:
+                await self.stop()
 
     # --- tests ------------------------------------------------------------------------------------------
 

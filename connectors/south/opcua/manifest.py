@@ -136,4 +136,5 @@ MANIFEST = ConnectorManifest(
     settings=OpcuaSettings,
     item_settings=OpcuaItemSettings,
     modes=Modes(subscription=True, last_point=True, history=True),
+    browse=True,
 )

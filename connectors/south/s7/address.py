@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Address", "Area", "Span", "decode", "format_value", "parse_address", "plan"]
+__all__ = ["Address", "Area", "Span", "decode", "parse_address", "plan"]
 
 Area = Literal["DB", "M", "I", "Q"]
 
@@ -135,21 +135,6 @@ def decode(address: Address, data: bytes | bytearray) -> bool | int | float | st
     assert fmt is not None
     value: int | float = struct.unpack(fmt, bytes(data))[0]
     return value
-
-
-def format_value(value: bool | int | float | str) -> str:
-    """The value as upstream sends it (JavaScript's ``String(value)``): ``true``, ``3``, ``3.5``, ``NaN``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        return repr(value)
-    return str(value)
 
 
 @dataclass(slots=True)

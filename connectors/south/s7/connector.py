@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, TimeValue, ValueSink
+from connectors.common.js import js_string
 from connectors.common.timestamps import iso_utc
 from connectors.errors import ConnectorConnectionError, ConnectorError
-from connectors.south.s7.address import Address, Span, decode, format_value, parse_address, plan
+from connectors.south.s7.address import Address, Span, decode, parse_address, plan
 from connectors.south.s7.client import S7Client, S7Refused
 from connectors.south.s7.manifest import MANIFEST, S7ItemSettings, S7Settings
 
@@ -141,4 +142,4 @@ def _value(address: Address, data: bytes, start: int) -> str:
     chunk = data[offset : offset + address.size]
     if len(chunk) != address.size:
         raise ConnectorError(f"the PLC answered {len(chunk)} byte(s) where {address.size} were expected")
-    return format_value(decode(address, chunk))
+    return js_string(decode(address, chunk))

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from engine.web.pages import (
     admin,
+    browse,
     cache,
     connectors,
     engine,
@@ -23,6 +24,7 @@ PAGE_ROUTES: tuple[web.RouteTableDef, ...] = (
     login.routes,
     home.routes,
     items.routes,
+    browse.routes,
     item_form.routes,
     cache.routes,
     connectors.routes,

@@ -1,4 +1,4 @@
-"""The administration pages: IP filters, users (and one's own password), certificates, external sources.
+"""The administration pages: IP filters, users (and one's own password), certificates, external sources, transformers.
 
 Each is one ``Resource``: a list (the API's DTOs) and one form generated from the command struct the API
 validates with, for creating and for editing a row. ``static/resource.js`` posts the form as JSON to the
@@ -20,7 +20,7 @@ from engine.api.keys import STORE
 from engine.api.util import offload
 from engine.config import ConfigStore
 from engine.config.external_sources import ExternalSourceCommand
-from engine.config.models import CertificateCommand, IpFilterCommand, UserCreateCommand
+from engine.config.models import CertificateCommand, CustomTransformerCommand, IpFilterCommand, UserCreateCommand
 from engine.web.forms import Field, fields
 from engine.web.i18n import language
 from engine.web.labels import labelled
@@ -45,7 +45,11 @@ class Resource:
     secrets: frozenset[str] = frozenset()
     """Fields shown as password inputs although their struct does not mark them secret."""
     textareas: frozenset[str] = frozenset()
-    """Fields of several lines (a PEM certificate)."""
+    """Fields of several lines (a PEM certificate, a transformer's code)."""
+    hidden: frozenset[str] = frozenset()
+    """Fields left out of the form (the API's default is the only value: a custom transformer's ``type``)."""
+    script: str | None = None
+    """A static file of the page's own (``transformers.js`` tests the transformer being edited)."""
 
 
 RESOURCES: tuple[Resource, ...] = (
@@ -80,6 +84,16 @@ RESOURCES: tuple[Resource, ...] = (
         ("reference", "description"),
         lambda store: store.external_sources.list_external_sources(),
     ),
+    Resource(
+        "transformers",
+        "/api/transformers",
+        CustomTransformerCommand,
+        ("name", "inputType", "outputType", "language"),
+        lambda store: store.custom_transformers.list_custom_transformers(),
+        textareas=frozenset({"customCode"}),
+        hidden=frozenset({"type"}),
+        script="transformers.js",
+    ),
 )
 
 
@@ -97,7 +111,8 @@ def form_fields(resource: Resource, lang: str) -> list[Field]:
             return replace(field, kind="integer-select")
         return replace(field, children=tuple(adjust(child) for child in field.children))
 
-    return labelled([adjust(field) for field in generated], lang, f"{resource.slug}.f")
+    shown = [adjust(field) for field in generated if field.path not in resource.hidden]
+    return labelled(shown, lang, f"{resource.slug}.f")
 
 
 def _handler(resource: Resource) -> Callable[[web.Request], Any]:

@@ -82,6 +82,7 @@ async def items_page(request: web.Request) -> web.Response:
     store = request.app[STORE]
     context["groups"] = await offload(store.souths.list_groups, context["south"].id)
     context["scan_modes"] = await offload(store.scan_modes.list_scan_modes)
+    context["can_browse"] = await offload(store.connectors.can_browse, context["south"].type)
     return await render(request, "items.html", context)
 
 

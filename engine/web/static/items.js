@@ -1,5 +1,6 @@
 // Items page: keep the sort in the filters, move the checked items to a group, create and rename groups,
-// and import a CSV in two steps (check: each row new or with its errors; then confirm).
+// and import a CSV in two steps (check: each row new, updating the item of its name, or with its errors;
+// then confirm).
 "use strict";
 (() => {
   const filters = document.getElementById("item-filters");
@@ -95,15 +96,19 @@
       if (!byLine.has(error.line)) byLine.set(error.line, { name: error.item.name, problems: [] });
       byLine.get(error.line).problems.push(error.error);
     }
-    const rows = checked.items.map((item) => row(["", item.name, outcome.dataset.new], "row-new"));
-    for (const [line, found] of [...byLine.entries()].sort((a, b) => a[0] - b[0])) {
-      rows.push(row([line, found.name, found.problems.join("; ")], "row-error"));
+    // Every row of the file in its order: new, updating the item of its name, or its errors.
+    const rows = checked.items.map((item) => [item.line, row([item.line, item.name,
+      item.action === "update" ? outcome.dataset.update : outcome.dataset.new], `row-${item.action}`)]);
+    for (const [line, found] of byLine.entries()) {
+      rows.push([line, row([line, found.name, found.problems.join("; ")], "row-error")]);
     }
-    preview.querySelector("tbody").replaceChildren(...rows);
+    rows.sort((a, b) => a[0] - b[0]);
+    const updated = checked.items.filter((item) => item.action === "update").length;
+    preview.querySelector("tbody").replaceChildren(...rows.map((entry) => entry[1]));
     preview.hidden = false;
     document.getElementById("import-confirm").disabled = checked.items.length === 0;
-    say(outcome.dataset.summary.replace("{new}", checked.items.length).replace("{errors}", byLine.size),
-      byLine.size ? "error" : "ok", false);
+    say(outcome.dataset.summary.replace("{new}", checked.items.length - updated).replace("{updated}", updated)
+      .replace("{errors}", byLine.size), byLine.size ? "error" : "ok", false);
   });
   document.getElementById("import-cancel").addEventListener("click", () => { preview.hidden = true; checked = null; say("", "", false); });
   document.getElementById("import-confirm").addEventListener("click", async () => {
@@ -115,7 +120,8 @@
     say(outcome.dataset.checking, "", true);
     const answer = await post(`/api/south/${south}/items/import`, data);
     if (!answer.ok) { say(failure(answer), "error", false); return; }
-    say(outcome.dataset.done.replace("{new}", checked.items.length), "ok", false);
+    const updates = checked.items.filter((item) => item.action === "update").length;
+    say(outcome.dataset.done.replace("{new}", checked.items.length - updates).replace("{updated}", updates), "ok", false);
     preview.hidden = true;
     checked = null;
     refresh();

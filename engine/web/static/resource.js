@@ -36,7 +36,8 @@
     for (const input of form.querySelectorAll("[data-kind]")) {
       const value = get(row, input.name);
       if (input.dataset.kind === "secret" || value === undefined || value === null) continue;
-      if (input.dataset.kind === "boolean") input.checked = Boolean(value); else input.value = String(value);
+      if (input.dataset.kind === "boolean") input.checked = Boolean(value);
+      else input.value = input.dataset.kind === "json" ? JSON.stringify(value) : String(value);
     }
     form.querySelector("[data-kind]").focus();
   });

@@ -143,30 +143,92 @@ async def test_checked_items_import_as_upstream_does(client: Client, store: Conf
     text = (
         "name,scanMode,group,settings_address,settings_scale\nx,Every second,,%MW1,3\ny,Every minute,new group,%MW2,\n"
     )
-    current = json.dumps([{"name": "x"}]).encode()
+    # The create form holds an item named x: the CSV's x updates it, y is new.
+    current = json.dumps([{"id": "form-1", "name": "x"}]).encode()
     check = await client.post(
         "/api/south/test-south/items/import/check",
         data=form(itemsToImport=text.encode(), currentItems=current, delimiter=","),
         headers=AUTH,
     )
     answer = await check.json()
-    assert [(e["line"], e["field"]) for e in answer["errors"]] == [(2, "name")]
-    assert answer["errors"][0]["item"]["name"] == "x"
-    (item,) = answer["items"]
-    assert item["name"] == "y" and item["group"] == {"id": "", "name": "new group"}
+    assert answer["errors"] == []
+    assert [(item["name"], item["action"], item["id"]) for item in answer["items"]] == [
+        ("x", "update", "form-1"),
+        ("y", "new", ""),
+    ]
+    item = answer["items"][1]
+    assert item["group"] == {"id": "", "name": "new group"}
     assert item["settings"] == {"address": "%MW2", "scale": 1.0, "key": ""}
     response = await client.post(
         f"/api/south/{target['id']}/items/import", data=form(items=json.dumps(answer["items"]).encode()), headers=AUTH
     )
     assert response.status == 204, await response.text()
     names = {i["name"]: i for i in await items_of(client, target["id"])}
-    assert set(names) == {"item-0", "y"} and names["y"]["group"]["name"] == "new group"
-    # Importing the same items again: the name is taken, nothing is added.
+    assert set(names) == {"item-0", "x", "y"} and names["y"]["group"]["name"] == "new group"
+    # Importing the same items again updates them by name: same ids, nothing added.
     again = await client.post(
         f"/api/south/{target['id']}/items/import", data=form(items=json.dumps(answer["items"]).encode()), headers=AUTH
     )
-    assert again.status == 400
-    assert (await again.json())["errors"] == {"items[0].name": "item name 'y' already used"}
+    assert again.status == 204, await again.text()
+    assert {i["name"]: i["id"] for i in await items_of(client, target["id"])} == {
+        name: found["id"] for name, found in names.items()
+    }
+    # A name given twice, or an id's item renamed onto another item's name, stores nothing.
+    twice = [answer["items"][1], {**answer["items"][1], "enabled": False}]
+    refused = await client.post(
+        f"/api/south/{target['id']}/items/import", data=form(items=json.dumps(twice).encode()), headers=AUTH
+    )
+    assert refused.status == 400
+    assert (await refused.json())["errors"] == {"items[1].name": "item name 'y' already used by items[0]"}
+    renamed = [{**answer["items"][1], "id": names["x"]["id"], "name": "item-0"}]
+    refused = await client.post(
+        f"/api/south/{target['id']}/items/import", data=form(items=json.dumps(renamed).encode()), headers=AUTH
+    )
+    assert (await refused.json())["errors"] == {"items[0].name": "item name 'item-0' already used by another item"}
+    assert {i["name"] for i in await items_of(client, target["id"])} == {"item-0", "x", "y"}
+
+
+async def test_a_csv_updates_the_items_it_names_and_adds_the_others(client: Client, store: ConfigStore) -> None:
+    """A row naming a stored item updates it in place (same id, its stored secret kept when the cell is empty)."""
+    south = await create_connector(client, "south", south_body(store, name="plant", items=0))
+    first = "name,scanMode,settings_address,settings_key\nkept,Every second,%MW1,\nsecret,Every second,%MW2,k3y\n"
+    response = await client.post(
+        f"/api/south/{south['id']}/items/import", data=form(itemsToImport=first.encode()), headers=AUTH
+    )
+    assert response.status == 204, await response.text()
+    before = {item["name"]: item for item in await items_of(client, south["id"])}
+    text = (
+        "name,enabled,scanMode,settings_address,settings_key\n"
+        "secret,false,Every minute,%MW20,\n"  # line 2: updates, keeps its key
+        "fresh,true,Every second,%MW3,\n"  # line 3: new
+    )
+    check = await client.post(
+        f"/api/south/{south['id']}/items/import/check", data=form(itemsToImport=text.encode()), headers=AUTH
+    )
+    answer = await check.json()
+    assert answer["errors"] == []
+    assert [(item["line"], item["name"], item["action"], item["id"]) for item in answer["items"]] == [
+        (2, "secret", "update", before["secret"]["id"]),
+        (3, "fresh", "new", ""),
+    ]
+    assert "k3y" not in await check.text()
+    assert {item["name"] for item in await items_of(client, south["id"])} == {"kept", "secret"}  # nothing stored
+
+    response = await client.post(
+        f"/api/south/{south['id']}/items/import", data=form(itemsToImport=text.encode()), headers=AUTH
+    )
+    assert response.status == 204, await response.text()
+    after = {item["name"]: item for item in await items_of(client, south["id"])}
+    assert set(after) == {"kept", "secret", "fresh"}
+    assert after["secret"]["id"] == before["secret"]["id"] and after["kept"] == before["kept"]
+    assert (after["secret"]["enabled"], after["secret"]["scanMode"]["name"]) == (False, "Every minute")
+    assert after["secret"]["settings"]["address"] == "%MW20"
+    # The stored secret is the one imported first (the empty cell kept it), sealed at rest.
+    revealed = {item.name: item.settings for item in store.souths.get_south(south["id"]).items}
+    assert revealed["secret"]["key"] == "k3y"
+    with sqlite3.connect(store.data_dir / "oibus.db") as db:
+        (sealed,) = db.execute("SELECT settings FROM south_items WHERE id = ?", (after["secret"]["id"],)).fetchone()
+    assert "k3y" not in sealed
 
 
 def snapshot(store: ConfigStore) -> list[Any]:
@@ -184,7 +246,8 @@ BAD_CSV = (
     'multi,true,Every second,,"two\nlines",1,\n'  # lines 4-5
     "bad flag,maybe,nope,,%MW3,,\n"  # line 6
     "no address,true,Every second,,,,secret-in-a-bad-row\n"  # line 7
-    "item-0,true,Every second,,%MW9,,\n"  # line 8: the name is taken
+    "good,true,Every second,,%MW8,,\n"  # line 8: the name is already on line 2
+    "item-0,true,Every second,,%MW9,,\n"  # line 9: updates the stored item-0
 )
 
 
@@ -194,7 +257,11 @@ async def test_bad_rows_name_line_and_field_and_change_nothing(client: Client, s
         f"/api/south/{south['id']}/items/import/check", data=form(itemsToImport=BAD_CSV.encode()), headers=AUTH
     )
     answer = await check.json()
-    assert [item["name"] for item in answer["items"]] == ["good", "multi"]
+    assert [(item["name"], item["action"]) for item in answer["items"]] == [
+        ("good", "new"),
+        ("multi", "new"),
+        ("item-0", "update"),
+    ]
     assert answer["items"][0]["settings"]["key"] == ""  # secrets never come back
     assert {(e["line"], e["field"]) for e in answer["errors"]} == {
         (3, "settings_scale"),
@@ -203,6 +270,9 @@ async def test_bad_rows_name_line_and_field_and_change_nothing(client: Client, s
         (7, "settings_address"),
         (8, "name"),
     }
+    assert next(e for e in answer["errors"] if e["line"] == 8)["error"] == (
+        "name: item name 'good' already used on line 2 of this file"
+    )
     assert all(e["error"].startswith(f"{e['field']}: ") for e in answer["errors"])
     assert "secret-in-a-bad-row" not in await check.text()
 

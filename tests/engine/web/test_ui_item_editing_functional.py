@@ -105,26 +105,39 @@ def _export_then_import(page: Page, engine: EngineProcess, south_id: str, tmp_pa
     assert "csv readings" in exported
     header = exported.splitlines()[0]
     row = exported.splitlines()[1].split(",")
-    # Two new rows (taken from an exported one) and one bad row: a name already used, and a bad enabled.
+    # Two new rows (taken from an exported one), one row naming a stored item (it updates it) and one bad
+    # row: a name already on line 2, and a bad enabled.
     lines = [header, ",".join(["imported 1", *row[1:]]), ",".join(["imported 2", *row[1:]])]
-    lines.append(",".join(["zz last", "maybe", *row[2:]]))
+    lines.append(",".join(["zz last", "false", *row[2:]]))
+    lines.append(",".join(["imported 1", "maybe", *row[2:]]))
     csv_file = tmp_path / "import.csv"
     csv_file.write_text("\n".join(lines) + "\n")
+    before = {item["name"]: item for item in engine.ok("GET", f"/api/south/{south_id}/items/list")}
     page.locator("#import-file").set_input_files(str(csv_file))
     page.get_by_role("button", name="Check").click()
-    expect(page.locator("#import-outcome")).to_have_text("2 new items, 1 rows with errors.")
+    expect(page.locator("#import-outcome")).to_have_text("2 new items, 1 updated items, 1 rows with errors.")
+    # The preview lists the file's rows in order, each new, updating, or with its errors.
+    preview = page.locator("#import-preview tbody tr")
+    expect(preview).to_have_count(4)
+    expect(preview.locator("td:first-child")).to_have_text(["2", "3", "4", "5"])
     expect(page.locator("#import-preview tr.row-new")).to_have_count(2)
+    update = page.locator("#import-preview tr.row-update")
+    expect(update).to_have_count(1)
+    expect(update).to_contain_text("zz last")
+    expect(update).to_contain_text("updates the existing item")
     error = page.locator("#import-preview tr.row-error")
     expect(error).to_have_count(1)
-    expect(error).to_contain_text("already used")
+    expect(error).to_contain_text("already used on line 2")
     expect(error).to_contain_text("enabled")
     screenshot_everywhere(page, "items-import-preview")
-    assert len(engine.ok("GET", f"/api/south/{south_id}/items/list")) == 3  # the check stored nothing
-    page.get_by_role("button", name="Import the new items").click()
-    expect(page.locator("#import-outcome")).to_have_text("2 items imported.")
+    assert engine.ok("GET", f"/api/south/{south_id}/items/list") == list(before.values())  # the check stored nothing
+    page.get_by_role("button", name="Import the new and updated items").click()
+    expect(page.locator("#import-outcome")).to_have_text("2 items created, 1 updated.")
     expect(page.locator("#items-count")).to_have_text("5 items")
-    names = {item["name"] for item in engine.ok("GET", f"/api/south/{south_id}/items/list")}
-    assert {"imported 1", "imported 2"} <= names
+    after = {item["name"]: item for item in engine.ok("GET", f"/api/south/{south_id}/items/list")}
+    assert {"imported 1", "imported 2"} <= set(after)
+    assert after["zz last"]["id"] == before["zz last"]["id"] and before["zz last"]["enabled"]
+    assert not after["zz last"]["enabled"]
 
 
 def test_items_add_edit_test_group_sort_import(tmp_path: Path) -> None:

@@ -65,6 +65,16 @@ def _fixtures(engine: Any, tmp_path: Path) -> dict[str, str]:
     engine.ok("POST", "/api/ip-filters", {"address": "10.0.0.*", "description": "plant LAN"})
     engine.ok("POST", "/api/external-sources", {"reference": "remote-1"})
     engine.ok("POST", "/api/certificates", {"name": "plant", "options": {"commonName": "plant.example"}})
+    engine.ok(
+        "POST",
+        "/api/transformers",
+        {
+            "name": "pass",
+            "inputType": "any",
+            "outputType": "any",
+            "customCode": "function transform(c) { return {data: c}; }",
+        },
+    )
     return {south_id: "scanner", north_id: "writer"}
 
 
@@ -142,7 +152,16 @@ def test_every_page_is_labelled_keyboard_reachable_phone_sized_and_screenshotted
                 if target.startswith("/") and not NOT_PAGES.match(target) and target not in seen:
                     queue.append(target)
         # The walk found the pages of every part of the UI.
-        for expected in ("/", "/engine", "/users", "/ip-filters", "/certificates", "/external-sources", "/logs"):
+        for expected in (
+            "/",
+            "/engine",
+            "/users",
+            "/ip-filters",
+            "/certificates",
+            "/external-sources",
+            "/logs",
+            "/transformers",
+        ):
             assert expected in seen, (expected, seen)
         assert any(path.endswith("/items") for path in seen) and any(path.endswith("/cache") for path in seen)
         assert not problems, "\n".join(problems)

@@ -149,6 +149,7 @@ async def test_an_unreachable_agent_is_not_ready_and_asks_for_the_retry_interval
             ) as err:
                 await connector.start()
             assert err.value.retry_after_s == 0.5
+            assert connector._client is None  # the runner's next attempt is another instance: nothing left open
         finally:
             await connector.stop()
             db.close()
