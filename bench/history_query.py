@@ -11,6 +11,7 @@ engine process of its own. Figures:
   rows/s     rows of the table divided by the wall time from ``POST .../start`` until the query is FINISHED
              (every CSV written by the North into the output folder, its cache empty).
   USS        peak unique set size of the history query's South worker, sampled every 100 ms.
+  load       ``uptime`` before and after the run (the machine may be shared: read rows/s against it).
 
 The database, data folder and output are removed at the end. This is a benchmark: it asserts nothing.
 """
@@ -75,6 +76,11 @@ def query_body(database: str, output: Path, rows: int, window_s: int) -> dict[st
     return history_body("bench", ("2025-01-01T00:00:00Z", end, window_s), south, output, [sql_item("seconds")])
 
 
+def uptime() -> str:
+    """The machine's ``uptime`` line (its load averages)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def run(rows: int, window_s: int) -> None:
     database = f"oibus_bench_{uuid.uuid4().hex[:10]}"
     psql("postgres", f"CREATE DATABASE {database}")
@@ -95,11 +101,13 @@ def run(rows: int, window_s: int) -> None:
                 query = engine.ok("POST", "/api/history-queries", query_body(database, output, rows, window_s))
                 assert engine.proc is not None
                 uss = PeakUss(psutil.Process(engine.proc.pid), f"south:history-{query['id']}")
+                print(f"uptime before: {uptime()}", flush=True)
                 started = time.monotonic()
                 engine.ok("POST", f"/api/history-queries/{query['id']}/start")
                 done = lambda: engine.ok("GET", f"/api/history-queries/{query['id']}")["status"] == "FINISHED"  # noqa: E731
                 wait_for(done, 6 * 3600, "history query FINISHED", poll_s=0.2)
                 elapsed = time.monotonic() - started
+                print(f"uptime after:  {uptime()}", flush=True)
                 peak = uss.stop()
             finally:
                 engine.stop()

@@ -51,7 +51,9 @@ class CountingSink:
         self.files = 0
         self.bytes = 0
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+    async def add_file(
+        self, path: Path, *, filename: str | None = None, owned: bool = False, items: list[str] | None = None
+    ) -> None:
         self.files += 1
         self.bytes += await asyncio.to_thread(lambda: path.stat().st_size)
 

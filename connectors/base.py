@@ -55,8 +55,13 @@ class ValueSink(Protocol):
     async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
         """Hand over time-values (``items``: ids of the items they come from, for routing)."""
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
-        """Hand over a file; ``owned`` means a private scratch file nobody will modify."""
+    async def add_file(
+        self, path: Path, *, filename: str | None = None, owned: bool = False, items: list[str] | None = None
+    ) -> None:
+        """Hand over a file; ``owned`` means a private scratch file nobody will modify.
+
+        ``items``: the ids of the items the file holds the data of (routing rules scoped to items use them).
+        """
 
     async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:
         """Hand over several files (``(path, filename)`` pairs) at once, for far less overhead per file.

@@ -1,7 +1,7 @@
 """The engine's heart: one supervised worker per enabled connector, routing with the durability contract.
 
-A South is acked once every target North stored its content (or said why not); a restarting North's content
-waits in its outbox and is sent again when it is back. History queries run in ``engine.history_query``.
+A South is acked once every target North stored its content (``engine.routing.delivery``, outboxes included);
+history queries run in ``engine.history_query``.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ class Engine(Ingestion, WorkerQueries):
         """Norths without a worker (disabled): still targets, the engine stores their content in their cache."""
         targets: ChainMap[str, NorthSlot[Any]] = ChainMap(self.norths, self.parked.slots)
         self.deliveries = Deliveries(targets, store_timeout_s=store_timeout_s)
-        self.custom_transformers = CustomTransformers(lookup_in(config))
+        self.custom_transformers = custom = CustomTransformers(lookup_in(config))
         """The one sandbox process custom transformer rules run in (started on first use)."""
-        self.fanout = Fanout(targets, self.deliveries, self.custom_transformers)
+        self.fanout = Fanout(targets, self.deliveries, custom)
         self._connector_states: dict[str, ConnectorState] = {}
         """Per worker key, the connector's own state as its worker last reported it."""
         self.metrics: dict[str, dict[str, Any]] = {}
@@ -80,7 +80,7 @@ class Engine(Ingestion, WorkerQueries):
         """Called with the worker key (``south:<id>``) each time a worker process is spawned."""
         self._expiry: asyncio.Task[None] | None = None
         self.api_tmp = api_tmp_dir(data_dir)
-        self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message)
+        self.history: HistoryRuns = HistoryRuns(data_dir, config, self.knobs, safe_mode, self.on_message, custom)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 

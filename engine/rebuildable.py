@@ -37,6 +37,9 @@ def open_rebuildable(path: Path, opener: Callable[[Path], T], *, loss: str, logg
     except sqlite3.DatabaseError as err:
         if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
             raise  # Busy, not damaged: a database another process holds is never moved away from it.
+        if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(err):
+            # ENOSPC is not damage: the file is fine and is opened again once space is freed.
+            raise
         aside = move_aside(path)
         logger.error("store_damaged_recreated", path=str(path), moved_to=str(aside), error=str(err), lost=loss)
         return opener(path)

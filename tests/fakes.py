@@ -75,7 +75,9 @@ class RecordingSink:
         finally:
             self._leave()
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+    async def add_file(
+        self, path: Path, *, filename: str | None = None, owned: bool = False, items: list[str] | None = None
+    ) -> None:
         """Record a file, copying its bytes now: the caller may delete the source once this returns."""
         await self._enter()
         try:

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from engine_process import AUTH
+from engine_process import AUTH, EngineProcess, wait_for
 from sql_servers import psql
 
 RANGE_QUERY = "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime"
@@ -96,3 +96,9 @@ class Frames:
         """Stop reading (the engine ends the stream when it stops)."""
         self._response.close()
         self._thread.join(timeout=5)
+
+
+def wait_for_status(engine: EngineProcess, history_id: str, status: str, timeout_s: float) -> None:
+    """Poll ``GET /api/history-queries/{id}`` until the query has ``status`` (``AssertionError`` after the timeout)."""
+    path = f"/api/history-queries/{history_id}"
+    wait_for(lambda: engine.ok("GET", path)["status"] == status, timeout_s, f"history query {status}", poll_s=0.5)

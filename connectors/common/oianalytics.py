@@ -120,8 +120,13 @@ class OIAConnection:
             return None, None
         if not self.proxy_url:
             raise SettingsError({"proxyUrl": "Proxy URL not specified using registered OIAnalytics module"})
-        auth = aiohttp.BasicAuth(self.proxy_username, self.proxy_password or "") if self.proxy_username else None
-        return self.proxy_url, auth
+        if not self.proxy_username:
+            return self.proxy_url, None
+        try:
+            return self.proxy_url, aiohttp.BasicAuth(self.proxy_username, self.proxy_password or "")
+        except ValueError as err:
+            # Basic auth joins login and password with a colon: a login holding one cannot be sent.
+            raise SettingsError({"proxyUsername": str(err)}) from err
 
     def session(self) -> aiohttp.ClientSession:
         """A session for one exchange (TLS checks off when ``accept_unauthorized``, environment proxies ignored)."""

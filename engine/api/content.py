@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote
 
@@ -21,11 +22,12 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from engine.api.errors import InvalidRequest
 from engine.api.keys import INFO, RUNTIME
 from engine.api.util import MALFORMED_MULTIPART
+from engine.cache.space import NO_SPACE, is_no_space, no_space_reason
 from engine.config.errors import NotFoundError, SettingsError
 from engine.errors import TryAgainLater
 from engine.filenames import safe_filename
 from engine.paths import api_tmp_dir
-from engine.runtime import IngestResult
+from engine.runtime import IngestResult, Runtime
 
 routes = web.RouteTableDef()
 
@@ -88,6 +90,9 @@ def answer(
     """
     if result.refused:
         reasons = "; ".join(f"{north}: {reason}" for north, reason in result.refused.items())
+        if any(NO_SPACE in reason for reason in result.refused.values()):
+            # 507 Insufficient Storage: not stored for want of space, the client keeps it and sends it again.
+            raise TryAgainLater(f"{NO_SPACE}: send it again later ({reasons})", status=failure_status or 507)
         message = f"content not stored everywhere, send it again ({reasons})"
         raise TryAgainLater(message, status=failure_status or 503)
     if not result.stored and not result.ignored:
@@ -176,25 +181,41 @@ async def receive_file(request: web.Request, data_source_id: str, north_ids: lis
     filename = safe_filename(unquote(part.filename or "file"))
     # Never the client's name on disk: two uploads of data.csv at once must not collide.
     scratch = tmp_dir / f"{secrets.token_hex(8)}-{filename}"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with scratch.open("wb") as out:
-            try:
-                while chunk := await part.read_chunk(CHUNK):
-                    out.write(chunk)
-                # aiohttp ends a part quietly when the body stops before its boundary: a file cut short would
-                # be routed as if whole. Its boundary, and the closing one, must be there.
-                complete = part.at_eof()
-                while complete and await reader.next() is not None:
-                    pass
-            except MALFORMED_MULTIPART:
-                complete = False
-            if not complete:
-                raise SettingsError({"file": "the multipart body ended before the file did (truncated upload)"})
-        return await runtime.ingest_file(scratch, filename, data_source_id=data_source_id, north_ids=north_ids)
+        return await _save_and_route(reader, part, scratch, runtime, filename, data_source_id, north_ids)
+    except OSError as err:
+        if is_no_space(err):
+            raise TryAgainLater(f"{no_space_reason(tmp_dir)}: send it again later", status=507) from err
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(scratch)
+
+
+async def _save_and_route(
+    reader: MultipartReader,
+    part: BodyPartReader,
+    scratch: Path,
+    runtime: Runtime,
+    filename: str,
+    data_source_id: str,
+    north_ids: list[str] | None,
+) -> IngestResult:
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    with scratch.open("wb") as out:
+        try:
+            while chunk := await part.read_chunk(CHUNK):
+                out.write(chunk)
+            # aiohttp ends a part quietly when the body stops before its boundary: a file cut short would
+            # be routed as if whole. Its boundary, and the closing one, must be there.
+            complete = part.at_eof()
+            while complete and await reader.next() is not None:
+                pass
+        except MALFORMED_MULTIPART:
+            complete = False
+        if not complete:
+            raise SettingsError({"file": "the multipart body ended before the file did (truncated upload)"})
+    return await runtime.ingest_file(scratch, filename, data_source_id=data_source_id, north_ids=north_ids)
 
 
 async def _file_part(reader: MultipartReader) -> BodyPartReader | None:

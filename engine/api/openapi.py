@@ -45,6 +45,8 @@ from engine.api.openapi_operations import (
 )
 from engine.api.util import offload
 from engine.config.manifests import Kind, ManifestSource, StaticManifests
+from engine.config.users import time_zones
+from engine.oianalytics.models import HOST_SCHEMA_PATTERN
 from engine.version import engine_version
 
 _REF = "#/components/schemas/{name}"
@@ -62,7 +64,9 @@ _SUCCESS = {200: "OK", 201: "Created", 204: "Done (no content)"}
 _ERRORS = {
     404: "Not found.",
     409: "The connector is not running (this runs in its worker).",
+    500: "Not stored: send again (the answer v2 senders retry on).",
     503: "Not done now: send again (`Retry-After`).",
+    507: "No space left on the data folder's disk: nothing was stored, send again later (`Retry-After`).",
 }
 _SECURITY: list[dict[str, list[str]]] = [{"basicAuth": []}, {"bearerAuth": []}]
 _SECURITY_SCHEMES = {
@@ -110,6 +114,7 @@ class _Schemas:
         found, components = msgspec.json.schema_components(every, ref_template=_REF)
         self.components: dict[str, Any] = dict(components)
         self._by_model: dict[Any, dict[str, Any]] = dict(zip(every, found, strict=True))
+        narrow_to_plain_forms(self.components)
 
     def of(self, value: Any) -> Any:
         """The JSON Schema of a model, a marker or a literal schema (whose nested models are resolved)."""
@@ -181,6 +186,48 @@ class _Schemas:
         }
 
 
+def _when(flag: str, then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": {flag: {"const": True}}, "required": [flag]}, "then": then}
+
+
+def _plain_forms() -> dict[tuple[str, str], dict[str, Any]]:
+    """Fields whose validation is a parse or a lookup: the form the document states instead, all of it valid."""
+    zones = {"enum": sorted(time_zones())} if time_zones() else {}
+    url = {"type": "string", "pattern": HOST_SCHEMA_PATTERN}
+    token = {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,64}$(?!\n)"}
+    return {
+        ("UserCommand", "timezone"): zones,
+        ("UserCreateCommand", "timezone"): zones,
+        ("RegistrationSettings", "host"): url,
+        # Fields one flag makes required (the repository's cross-field checks).
+        ("RegistrationSettings", ""): {
+            "allOf": [
+                _when("useProxy", {"required": ["proxyUrl"], "properties": {"proxyUrl": url}}),
+                _when(
+                    "useApiGateway",
+                    {"required": ["apiGatewayHeaderKey"], "properties": {"apiGatewayHeaderKey": token}},
+                ),
+            ]
+        },
+    }
+
+
+def narrow_to_plain_forms(components: dict[str, Any]) -> None:
+    """Narrow the fields ``_plain_forms`` names, in place."""
+    # A request generated from the document must be accepted: where the struct's schema says less than the
+    # check behind it (a time zone is looked up, a URL is parsed, a flag requires a field), the document
+    # narrows the field (or, for "", the whole object) to what passes.
+    for (component, field), narrowed in _plain_forms().items():
+        schema = components.get(component)
+        if schema is None:
+            continue
+        properties = schema.get("properties", {})
+        if not field:
+            schema.update(narrowed)
+        elif field in properties:
+            properties[field] = {**properties[field], **narrowed}
+
+
 def _served(method: str, path: str) -> bool:
     """Whether the document lists a route: the API's paths, without the ``HEAD`` twin of each ``GET``."""
     if method in ("GET", "HEAD") and not under(path, PROTECTED_PREFIXES):
@@ -198,6 +245,30 @@ def _json(schema: Any) -> dict[str, Any]:
     return {_JSON: {"schema": schema}}
 
 
+def _parameters(names: list[str], op: Operation) -> list[dict[str, Any]]:
+    """The path parameters ``names`` and the query parameters of ``op``."""
+    parameters = [{"name": name, "in": "path", "required": True, "schema": _STRING} for name in names]
+    parameters += [
+        {
+            "name": param.name,
+            "in": "query",
+            "schema": param.schema,
+            **({"description": param.description} if param.description else {}),
+            **({"required": True} if param.required else {}),
+        }
+        for param in op.query
+    ]
+    return parameters
+
+
+def _form(media: str, schema: Any) -> Any:
+    # A multipart form is read field by field: it has the fields listed and no others (a field name outside
+    # ASCII is not even a header aiohttp reads).
+    if media.startswith("multipart/") and isinstance(schema, dict) and schema.get("type") == "object":
+        return {**schema, "additionalProperties": False}
+    return schema
+
+
 def _operation(method: str, path: str, doc: str, known: Operation | None, schemas: _Schemas) -> dict[str, Any]:
     op = known or Operation(status=200)
     summary, _, details = inspect.cleandoc(doc).partition("\n")
@@ -210,22 +281,13 @@ def _operation(method: str, path: str, doc: str, known: Operation | None, schema
     if description:
         operation["description"] = description
     names = _PATH_PARAM.findall(path)
-    parameters = [{"name": name, "in": "path", "required": True, "schema": _STRING} for name in names]
-    parameters += [
-        {
-            "name": param.name,
-            "in": "query",
-            "schema": param.schema,
-            **({"description": param.description} if param.description else {}),
-        }
-        for param in op.query
-    ]
+    parameters = _parameters(names, op)
     if parameters:
         operation["parameters"] = parameters
     if op.body is not None:
         operation["requestBody"] = {
             "required": op.body_required,
-            "content": {op.media: {"schema": schemas.of(op.body)}},
+            "content": {op.media: {"schema": _form(op.media, schemas.of(op.body))}},
         }
     success: dict[str, Any] = {"description": _SUCCESS.get(op.status, "OK")}
     if op.answer is not None:
@@ -242,7 +304,7 @@ def _operation(method: str, path: str, doc: str, known: Operation | None, schema
         responses["404"] = {"description": _ERRORS[404], "content": _json(message)}
     if op.body is not None:
         responses["413"] = {"description": "Body too large.", "content": _json(message)}
-    for status in (409, 503):
+    for status in (409, 500, 503, 507):
         if status in op.errors:
             responses[str(status)] = {"description": _ERRORS[status], "content": _json(message)}
     if method == "GET" and path in PUBLIC_ROUTES:

@@ -64,6 +64,7 @@ def history_operations() -> dict[tuple[str, str], Any]:
 def _worker_calls() -> dict[tuple[str, str], Any]:
     """Tests and cache operations (run by the query's workers, or by the engine on its cache folder)."""
     from engine.api import openapi_operations as ops
+    from engine.api.util import QUERY_INT_MAX
     from engine.cache.north.operations import CacheContentUpdateCommand
 
     operation, param, string = ops.Operation, ops.Param, {"type": "string"}
@@ -97,7 +98,10 @@ def _worker_calls() -> dict[tuple[str, str], Any]:
                 param("nameContains", string),
                 param("start", {"type": "string", "format": "date-time"}),
                 param("end", {"type": "string", "format": "date-time"}),
-                param("maxNumberOfFilesReturned", {"type": "integer", "minimum": 0, "default": 1000}),
+                param(
+                    "maxNumberOfFilesReturned",
+                    {"type": "integer", "minimum": 0, "maximum": QUERY_INT_MAX, "default": 1000},
+                ),
             ),
             errors=(503,),
         ),

@@ -21,8 +21,10 @@ from engine.api.routes_scan_modes import CronBody
 from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.api.routes_south_browse import BrowseCommand, BrowsePage
 from engine.api.routes_transformers import TransformerDTO
+from engine.api.util import QUERY_INT_MAX
 from engine.cache.north.operations import CacheContentUpdateCommand
 from engine.config.external_sources import ExternalSourceCommand, ExternalSourceDTO
+from engine.config.items_csv import DELIMITER_SCHEMA
 from engine.config.manifests import Kind
 from engine.config.models import (
     CertificateCommand,
@@ -97,6 +99,7 @@ class Param:
     name: str
     schema: dict[str, Any]
     description: str = ""
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +163,8 @@ _SSE_EVENT: dict[str, Any] = {
     "type": "object",
     "properties": {"data": _STRING, "event": _STRING, "id": _STRING, "retry": {"type": "integer"}},
 }
-_PAGE_NUMBER = Param("page", {"type": "integer", "minimum": 0, "default": 0}, "Page number, from 0 (50 per page).")
+_PAGE = {"type": "integer", "minimum": 0, "maximum": QUERY_INT_MAX, "default": 0}
+_PAGE_NUMBER = Param("page", _PAGE, "Page number, from 0 (50 per page).")
 
 _CRON_CHECK = object_schema(
     {
@@ -252,13 +256,23 @@ _TIME_VALUES = object_schema(
     description="Time-values, validated then forwarded byte for byte.",
 )
 _DATA_SOURCE = (
-    Param("dataSourceId", _STRING, "Routing key of the content (`name` is read too, as by 3.0-3.4). Required."),
+    Param(
+        "dataSourceId",
+        {"type": "string", "minLength": 1},
+        "Routing key of the content (`name` is read instead when it is missing, as 3.0-3.4 send it).",
+        required=True,
+    ),
     Param("name", _STRING, "Old spelling of `dataSourceId`."),
     _list_param("northId", "Send to these Norths only."),
 )
 
 _LEGACY_NAME = (
-    Param("name", _STRING, "Reference of the external source the data comes from. Required."),
+    Param(
+        "name",
+        {"type": "string", "minLength": 1},
+        "Reference of the external source the data comes from.",
+        required=True,
+    ),
     Param("dataSourceId", _STRING, "Read when `name` is missing."),
 )
 _FILE = object_schema({"file": {"type": "string", "contentMediaType": "application/octet-stream"}})
@@ -314,7 +328,7 @@ def _connector_operations(kind: Kind, body: PerType, answer: PerType, listed: An
 
 _ITEM_COMMAND, _ITEM_DTO = ItemSettings(SouthItemCommand), ItemSettings(SouthItemDTO)
 _ITEM_IDS = {"anyOf": [ItemIds, _STRINGS], "description": "`{itemIds}` (upstream 3.9), or the bare array of ids."}
-_DELIMITER = {"type": "string", "minLength": 1, "maxLength": 1, "default": ","}
+_DELIMITER = DELIMITER_SCHEMA
 _JSON_FILE = {"type": "string", "contentMediaType": "application/json", "description": "A JSON array of items."}
 _CSV_FILE = {
     "type": "string",
@@ -487,7 +501,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/content/content"): Operation(
         body={"anyOf": [_TIME_VALUES, {"description": "Any other JSON: any-content, forwarded as is."}]},
         query=_DATA_SOURCE,
-        errors=(404, 503),
+        errors=(404, 503, 507),
         note="Answers once every target North stored the content; 404 when no North (running or stopped) takes it, "
         "503 (`Retry-After`) when one could not store it: send it again.",
     ),
@@ -495,7 +509,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=object_schema({"file": {"type": "string", "contentMediaType": "application/octet-stream"}}),
         media="multipart/form-data",
         query=_DATA_SOURCE,
-        errors=(404, 503),
+        errors=(404, 503, 507),
     ),
     # Transformers (standard and custom).
     ("GET", "/api/transformers/types"): Operation(
@@ -516,7 +530,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("type", {"enum": ["standard", "custom"]}, "Standard or custom transformers only."),
             Param("inputType", _STRING, "Transformers reading this type."),
             Param("outputType", _STRING, "Transformers producing this type."),
-            Param("page", {"type": "integer", "minimum": 0, "default": 0}, "Page number, from 0 (10 per page)."),
+            Param("page", _PAGE, "Page number, from 0 (10 per page)."),
         ),
     ),
     ("GET", "/api/transformers/list"): Operation(status=200, answer=list[TransformerDTO]),
@@ -548,7 +562,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/add-values"): Operation(
         body={"type": "array", "items": TimeValue},
         query=_LEGACY_NAME,
-        errors=(404, 503),
+        errors=(404, 503, 507),
         note="3.0-3.4 senders. 404 when `name` is no external source's reference, or no North takes it.",
     ),
     ("POST", "/api/add-file"): Operation(
@@ -649,7 +663,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("nameContains", _STRING),
             Param("start", {"type": "string", "format": "date-time"}, "On `createdAt`, included (no zone: UTC)."),
             Param("end", {"type": "string", "format": "date-time"}, "On `createdAt`, excluded."),
-            Param("maxNumberOfFilesReturned", {"type": "integer", "minimum": 0, "default": 1000}, "Per folder."),
+            Param(
+                "maxNumberOfFilesReturned",
+                {"type": "integer", "minimum": 0, "maximum": QUERY_INT_MAX, "default": 1000},
+                "Per folder.",
+            ),
         ),
         errors=(404, 409, 503),
     ),

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from connectors.errors import SettingsError
 from engine.api.keys import SANDBOX, STORE
-from engine.api.util import actor, json_response, no_content, offload, read_json
+from engine.api.util import actor, json_response, no_content, offload, query_int, read_json
 from engine.config.base import require_object
 from engine.config.errors import NotFoundError
 from engine.config.models import (
@@ -78,10 +78,7 @@ async def get_manifest(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     """Transformers filtered by ``type``, ``inputType`` and ``outputType``, 10 a page from ``page`` 0."""
     query = request.query
-    text = query.get("page") or "0"
-    if not text.isdigit():
-        raise SettingsError({"page": f"expected a page number from 0, got {text!r}"})
-    page = int(text)
+    page = query_int(request, "page", 0)
     found = [
         dto
         for dto in await offload(_all, request)

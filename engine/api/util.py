@@ -32,13 +32,27 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+_EXACT_INTEGERS = 2**53
+
+
+def _json_number(text: str) -> int | float:
+    # JSON has one number type: ``3.0`` is the integer 3 to a JSON Schema, and a client (or a JavaScript
+    # ``JSON.stringify``) may send it so. An integral value a float holds exactly becomes an int, so an
+    # integer field takes it; a float field takes the int as well.
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= _EXACT_INTEGERS else value
+
+
+_BODY_DECODER = msgspec.json.Decoder(float_hook=_json_number)
+
+
 async def read_json(request: web.Request) -> Any:
     """Decode the JSON body; ``InvalidRequest`` names the problem (empty, truncated, malformed)."""
     raw = await request.read()
     if not raw.strip():
         raise InvalidRequest("Invalid JSON payload: the body is empty")
     try:
-        return msgspec.json.decode(raw)
+        return _BODY_DECODER.decode(raw)
     except (msgspec.DecodeError, RecursionError) as err:
         # msgspec raises RecursionError for JSON nested deeper than it decodes (``[[[[...]]]]``).
         raise InvalidRequest(f"Invalid JSON payload: {err}") from err

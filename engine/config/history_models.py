@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from engine.cache.settings import CacheTrigger, CachingSettings
-from engine.config.models import Audited, Model, Name, NonEmpty, NonNegative, Positive, Text
+from engine.config.models import Audited, ItemRef, Model, Name, NonEmpty, NonNegative, Positive, Text
 from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, DEFAULT_READ_DELAY_MS
 
 HistoryQueryStatus = Literal["PENDING", "RUNNING", "PAUSED", "FINISHED", "ERRORED"]
@@ -46,6 +46,36 @@ class HistoryItemDTO(Audited, frozen=True, kw_only=True):
     settings: dict[str, Any]
 
 
+class HistoryItemSelector(Model, frozen=True, kw_only=True):
+    """An item a history transformer applies to: by ``id``, or by ``name`` (items created in the same body)."""
+
+    id: str | None = None
+    name: str | None = None
+
+
+class HistoryTransformerCommand(Model, frozen=True, kw_only=True):
+    """One transformer of a history query's North (``northTransformers[]``) for the items it names.
+
+    No item: every item of the query. 3.9 names the transformer ``transformerId``; a DTO sent back gives
+    ``transformer.id``.
+    """
+
+    id: str | None = None
+    transformer_id: str = ""
+    transformer: dict[str, Any] | None = None
+    options: dict[str, Any] = {}
+    items: list[HistoryItemSelector] = []
+
+
+class HistoryTransformerDTO(Model, frozen=True, kw_only=True):
+    """A stored history transformer, its transformer shown whole (as a North's rule shows it)."""
+
+    id: str
+    transformer: Any
+    options: dict[str, Any]
+    items: list[ItemRef]
+
+
 class HistoryQueryCommand(Model, frozen=True, kw_only=True):
     """What creates or replaces a history query; ``items`` left out keeps the stored ones."""
 
@@ -58,6 +88,7 @@ class HistoryQueryCommand(Model, frozen=True, kw_only=True):
     north_settings: dict[str, Any]
     caching: CachingSettings = DEFAULT_CACHING
     items: list[HistoryItemCommand] | None = None
+    north_transformers: list[HistoryTransformerCommand] = []
 
 
 class HistoryQueryLightDTO(Audited, frozen=True, kw_only=True):
@@ -79,7 +110,7 @@ class HistoryQueryDTO(HistoryQueryLightDTO, frozen=True, kw_only=True):
     north_settings: dict[str, Any]
     caching: CachingSettings
     items: list[HistoryItemDTO]
-    north_transformers: list[Any] = []
+    north_transformers: list[HistoryTransformerDTO] = []
 
 
 class HistoryStatusCommand(Model, frozen=True, kw_only=True):

@@ -30,6 +30,7 @@ from engine.config.history_models import (
     HistoryQueryStatus,
     QueryTimeRange,
 )
+from engine.config.history_transformers import check_north_transformers, north_transformer_dtos
 from engine.config.manifests import Kind
 from engine.config.models import SYSTEM_USER
 from engine.config.validation import try_convert
@@ -284,6 +285,16 @@ class HistoryQueryRepository(ConnectorStoreBase):
                 )
             except SettingsError as err:
                 errors.update(err.errors)
+        transformers = "[]"
+        if command is not None:
+            known = (
+                items
+                if items is not None
+                else list(self._stored_history_items(db, stored["id"]).values())
+                if stored
+                else []
+            )
+            transformers = check_north_transformers(db, command.north_transformers, known, errors)
         if errors or command is None:
             raise SettingsError(errors)
         time_range = command.query_time_range
@@ -299,6 +310,7 @@ class HistoryQueryRepository(ConnectorStoreBase):
             "north_type": command.north_type,
             "north_settings": north,
             "caching": to_json(command.caching),
+            "north_transformers": transformers,
         }
         return command, columns, items
 
@@ -455,4 +467,7 @@ class HistoryQueryRepository(ConnectorStoreBase):
             north_settings=shown["north"],
             caching=msgspec.json.decode(row["caching"], type=CachingSettings),
             items=items,
+            north_transformers=north_transformer_dtos(
+                db, row["north_transformers"], {item.id: {"name": item.name, "enabled": item.enabled} for item in items}
+            ),
         )

@@ -39,6 +39,15 @@ COLUMNS = (
 _INTEGER_COLUMNS = ("maxReadInterval", "readDelay", "startTimeOffset", "endTimeOffset")
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
 DEFAULT_DELIMITER = ","
+# What the OpenAPI document states of a delimiter: empty (the default) or one ASCII punctuation or blank
+# character. Every value it matches passes ``check_delimiter``, which also takes other non-alphanumeric
+# characters (a pattern cannot say "not a letter" for every script).
+DELIMITER_SCHEMA: dict[str, object] = {
+    "type": "string",
+    "maxLength": 1,
+    "pattern": r"^[ \t!#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]?$(?!\n)",
+    "default": DEFAULT_DELIMITER,
+}
 
 
 def check_delimiter(value: str | None, path: str = "delimiter") -> str:

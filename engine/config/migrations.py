@@ -263,6 +263,13 @@ def _v8_scan_mode_timing(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE scan_modes ADD COLUMN {column} {declaration}")
 
 
+def _v9_history_north_transformers(db: sqlite3.Connection) -> None:
+    """A history query's North transformers (``northTransformers``), as JSON (idempotent: the column once)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(history_queries)")}
+    if "north_transformers" not in columns:
+        db.execute("ALTER TABLE history_queries ADD COLUMN north_transformers TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial_schema,
     _v2_ip_filters,
@@ -272,6 +279,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_custom_transformers,
     _v7_history_queries,
     _v8_scan_mode_timing,
+    _v9_history_north_transformers,
 )
 
 

@@ -16,6 +16,7 @@ import msgspec
 from connectors.manifest import OptionalSecret, Secret
 from engine.cache.settings import CachingSettings
 from engine.routing.transformers import STANDARD
+from engine.scheduler.cron import SCHEMA_PATTERN as CRON_PATTERN
 from engine.scheduler.timing import ActivationWindow, ScanModeInterval, ScanModeType
 
 T = TypeVar("T")
@@ -228,7 +229,14 @@ class ScanModeCommand(Model, frozen=True, kw_only=True):
     name: Name
     description: Text = ""
     type: ScanModeType = "cron"
-    cron: str = ""
+    cron: Annotated[
+        str,
+        msgspec.Meta(
+            description="Six fields, seconds first (`POST /api/scan-modes/verify` checks one), for a `cron` scan "
+            "mode; empty for an `interval` one. The pattern is the plain form: ranges and names are accepted too.",
+            extra_json_schema={"pattern": rf"^$(?!\n)|{CRON_PATTERN}"},
+        ),
+    ] = ""
     interval: ScanModeInterval | None = None
     activation_window: ActivationWindow | None = None
 

@@ -67,7 +67,8 @@ class Credentials:
 
 
 @functools.cache
-def _time_zones() -> frozenset[str]:
+def time_zones() -> frozenset[str]:
+    """The time zone names a user's ``timezone`` may take (empty without tz data: any is accepted then)."""
     # Without tz data (a bare Windows Python) nothing could be checked: any name is accepted then.
     return frozenset(zoneinfo.available_timezones())
 
@@ -287,7 +288,7 @@ class UserRepository(StoreBase):
             taken = self._by_login.get(login)
             if taken is not None and taken.user_id != own_id:
                 errors["login"] = _LOGIN_TAKEN
-        if isinstance(zone, str) and zone and _time_zones() and zone not in _time_zones():
+        if isinstance(zone, str) and zone and time_zones() and zone not in time_zones():
             errors["timezone"] = f"unknown time zone '{zone}'"
         if errors or command is None:
             raise SettingsError(errors)

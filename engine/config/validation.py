@@ -47,20 +47,26 @@ def try_convert(data: Any, type_: type[T], path: str, errors: dict[str, str]) ->
     The fast path is one ``msgspec.convert`` call: only invalid data pays for the field-by-field pass.
     """
     too_large: dict[str, str] = {}
-    _out_of_range(data, path, too_large)
-    if too_large:
-        errors.update(too_large)
-        return None
     try:
-        return msgspec.convert(data, type_)
+        value = msgspec.convert(data, type_)
     except msgspec.ValidationError as err:
         found: dict[str, str] = {}
+        _out_of_range(data, path, found)
+        if found:
+            errors.update(found)
+            return None
         collect(data, type_, path, found)
         if not found:
             # The fields are fine one by one but not together (a struct's own check): report that.
             _add(found, path, str(err))
         errors.update(found)
         return None
+    # Only what is kept must fit: an unknown field is dropped, whatever number it holds.
+    _out_of_range(msgspec.to_builtins(value), path, too_large)
+    if too_large:
+        errors.update(too_large)
+        return None
+    return value
 
 
 def _out_of_range(data: Any, path: str, errors: dict[str, str]) -> None:

@@ -1,17 +1,17 @@
 """The engine's side of history queries: one South worker (history mode) and one North worker per running query.
 
 Both are ordinary supervised workers (``engine.supervisor.worker.Worker``); the South's content goes to the
-query's own North only, under the same durability contract as connectors (``engine.routing.delivery``):
-the South is acknowledged once the North stored it. A query is FINISHED when its South read the whole range
-and its North's cache is empty (checked every ``FINISH_INTERVAL_S``, as upstream); ERRORED when one of its
-workers cannot run with its settings. A RUNNING query is started again when the engine starts, and resumes
-from its tracked instants.
+query's own North only, through the query's ``northTransformers`` as a North's rules route a South's content
+(``engine.routing.fanout``), under the same durability contract as connectors (``engine.routing.delivery``):
+the South is acknowledged once the North stored it, or a rule ``ignore`` dropped it. A query is FINISHED when
+its South read the whole range and its North's cache is empty (checked every ``FINISH_INTERVAL_S``, as
+upstream); ERRORED when one of its workers cannot run with its settings or its source rejects a read. A
+RUNNING query is started again when the engine starts, and resumes from its tracked instants.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,13 +19,14 @@ from typing import Any, Protocol
 
 import structlog
 
+from connectors import registry
 from engine.cache.north.operations import OfflineCaches
 from engine.cache.north.types import FOLDERS
 from engine.cache.south import SouthCacheDB
-from engine.ipc import Ack, Content, Message, Metrics, Nack, Refused, Start, Stored
+from engine.ipc import Content, Message, Metrics, Refused, Start, Stored
 from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
+from engine.routing.fanout import CustomRunner, Fanout
 from engine.routing.router import NorthRoute
-from engine.runtime import IngestResult
 from engine.states import WorkerState
 from engine.supervisor.worker import Knobs, Worker, WorkerGone
 
@@ -82,6 +83,23 @@ def worker_dto(query: dict[str, Any], role: str, *, test: bool = False) -> dict[
     return {**base, "type": query["northType"], "settings": query["northSettings"], "caching": query["caching"]}
 
 
+def north_rules(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """The query's ``northTransformers`` as a North's rules for its South (the query's id); no item: all."""
+    return [
+        {
+            "id": rule["id"],
+            "transformer": rule["transformer"],
+            "options": rule.get("options") or {},
+            "source": {
+                "type": "south",
+                "southId": query["id"],
+                "items": [{"id": item["id"]} for item in rule["items"]],
+            },
+        }
+        for rule in query.get("northTransformers") or []
+    ]
+
+
 class HistoryRun:
     """The two workers of one running query, and delivery from the first to the second."""
 
@@ -93,8 +111,12 @@ class HistoryRun:
                             cwd=str(runs.data_dir), scope=scope)  # fmt: skip
         north = Worker(f"north:history-{self.id}", "north", self._start("north"), runs, runs.knobs,
                        cwd=str(runs.data_dir), scope=scope)  # fmt: skip
-        self.slot: NorthSlot[Worker] = NorthSlot(route=NorthRoute.from_dto({"id": self.id}, ()), worker=north)
+        types = registry.manifest("north", query["northType"]).types
+        route = NorthRoute.from_dto({"id": self.id, "transformers": north_rules(query)}, types)
+        self.slot: NorthSlot[Worker] = NorthSlot(route=route, worker=north)
         self.deliveries = Deliveries({self.id: self.slot}, store_timeout_s=runs.store_timeout_s)
+        self.fanout = Fanout({self.id: self.slot}, self.deliveries, runs.custom)
+        self.fanout.set_south_items(self.id, query.get("items") or [])
         self.south_metrics: dict[str, Any] = {}
         self.north_metrics: dict[str, Any] = {}
         self.north_metrics_current = False
@@ -136,6 +158,7 @@ class HistoryRun:
         for task in self._tasks:
             task.cancel()
         await self.south.stop()
+        await self.fanout.close()
         await self.slot.worker.stop()
         self.deliveries.refuse_outbox(self.slot, "history query stopping")
 
@@ -175,20 +198,7 @@ class HistoryRun:
             self.runs.relog(worker, message)
 
     def _route(self, content: Content) -> None:
-        generation = self.south.generation
-
-        def done(result: IngestResult) -> None:
-            if self.south.generation != generation or not self.south.connected:
-                return  # that process is gone; its successor reads the window again
-            reply: Message = (
-                Nack(seq=content.seq, reason="; ".join(result.refused.values()))
-                if result.refused
-                else Ack(seq=content.seq)
-            )
-            with contextlib.suppress(WorkerGone):
-                self.south.send(reply)
-
-        self.deliveries.dispatch([(self.slot, [content])], done)
+        self.fanout.route_south(self.south, self.id, content)
 
     def on_state(self, worker: Worker, state: WorkerState) -> None:
         """A North back to RUNNING gets its outbox again; a FATAL worker makes the query ERRORED."""
@@ -208,10 +218,15 @@ class HistoryRuns:
         knobs: Knobs | None = None,
         safe_mode: bool = False,
         relog: Callable[[Worker, Message], None] | None = None,
+        custom: CustomRunner | None = None,
         *,
         store_timeout_s: float = STORE_TIMEOUT_S,
     ) -> None:
-        """``relog``: what to do with the workers' other frames (the engine re-logs their ``Log`` records)."""
+        """``relog``: what to do with the workers' other frames (the engine re-logs their ``Log`` records).
+
+        ``custom``: where custom transformer rules run (the engine's sandbox).
+        """
+        self.custom = custom
         self.data_dir = data_dir
         self.source = source
         self.knobs = knobs or Knobs()

@@ -228,7 +228,15 @@ def history_queries(store: ConfigStore) -> dict[str, Any]:
             {"id": item["id"], **_internal(item), **{key: item[key] for key in ("name", "enabled", "settings")}}
             for item in dto["items"]
         ]
-        settings["northTransformers"] = []
+        settings["northTransformers"] = [
+            {
+                "id": rule["id"],
+                "transformerId": rule["transformer"].get("id"),
+                "options": rule["options"],
+                "items": [item for item in settings["items"] if item["id"] in {ref["id"] for ref in rule["items"]}],
+            }
+            for rule in dto["northTransformers"]
+        ]
         found.append({"oIBusInternalId": dto["id"], **_internal(dto), "settings": settings})
     return {"historyQueries": found}
 

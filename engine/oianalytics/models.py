@@ -179,6 +179,14 @@ def all_permissions(value: bool = True) -> dict[str, bool]:
     return dict.fromkeys(PERMISSIONS, value)
 
 
+# What the OpenAPI document states of ``host``: the plain form (a host name or dotted IPv4, a port, a path), so
+# that a request built from it is always usable. ``host``'s pattern is only the first check; the URL parse
+# after it refuses what no request can go to (``http://0``), which no JSON Schema pattern says whole.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_LABEL = "[A-Za-z](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?"
+HOST_SCHEMA_PATTERN = rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*|(?:{_OCTET}\.){{3}}{_OCTET})(?::[1-9][0-9]{{0,3}})?(?:/[A-Za-z0-9._~/-]*)?$(?!\n)"
+
+
 class RegistrationSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Body of ``POST /api/oianalytics/register`` and ``PUT /api/oianalytics/registration``.
 

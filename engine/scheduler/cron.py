@@ -21,6 +21,31 @@ _STEP = re.compile(r"^\*/(\d+)$")
 _NUMBER = re.compile(r"^\d+$")
 
 
+def _listed(number: str) -> str:
+    element = rf"(?:\*(?:/[1-9])?|{number})"
+    return rf"{element}(?:,{element})*"
+
+
+# What the OpenAPI document states a cron looks like: numbers, ``*`` and ``*/step`` lists in each field's
+# range, days of the month up to 28 so that every month has them. Every expression it matches passes
+# ``validate``; the validation accepts more (ranges, names), which a JSON Schema pattern cannot say whole.
+SCHEMA_PATTERN = (
+    "^"
+    + " ".join(
+        _listed(number)
+        for number in (
+            r"[1-5]?[0-9]",
+            r"[1-5]?[0-9]",
+            r"1?[0-9]|2[0-3]",
+            r"[1-9]|1[0-9]|2[0-8]",
+            r"[1-9]|1[0-2]",
+            "[0-7]",
+        )
+    )
+    + r"$(?!\n)"
+)
+
+
 class InvalidCron(ValueError):
     """The expression is not a cron OIBus can schedule; the message says why."""
 

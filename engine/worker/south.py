@@ -95,10 +95,12 @@ class IpcSink:
         self._metrics["numberOfValuesRetrieved"] += len(values)
         self._metrics["lastValueRetrieved"] = values[-1]
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+    async def add_file(
+        self, path: Path, *, filename: str | None = None, owned: bool = False, items: list[str] | None = None
+    ) -> None:
         """Hand over a file; returns once every target North copied it into its cache."""
         name = filename or Path(path).name
-        await self._send("any", file_path=str(self._data_folder / path), filename=name, owned=owned)
+        await self._send("any", file_path=str(self._data_folder / path), filename=name, owned=owned, items=items or [])
         self._metrics["numberOfFilesRetrieved"] += 1
         self._metrics["lastFileRetrieved"] = name
 
@@ -152,7 +154,9 @@ class CapturingSink:
         self.values.extend(values[:room])
         self.dropped += max(0, len(values) - room)
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+    async def add_file(
+        self, path: Path, *, filename: str | None = None, owned: bool = False, items: list[str] | None = None
+    ) -> None:
         """Note the file, and the beginning of the first one (the connector may delete a scratch file after)."""
         self.files.append((str(path), filename or Path(path).name))
         if self.first_file is None:

@@ -51,7 +51,9 @@ class KeepingSink:
     async def add_values(self, values: list[TimeValue], *, items: list[str] | None = None) -> None:
         self.values += values
 
-    async def add_file(self, path: Path, *, filename: str | None = None, owned: bool = False) -> None:
+    async def add_file(
+        self, path: Path, *, filename: str | None = None, owned: bool = False, items: list[str] | None = None
+    ) -> None:
         pass
 
     async def add_files(self, files: list[tuple[Path, str]], *, owned: bool = False) -> None:

@@ -218,7 +218,7 @@ class SqlSouth(SouthConnector[S, SqlItemSettings], ABC):
                 self.context.logger.debug("no rows", item=item.name, start=start.isoformat(), end=end.isoformat())
                 return None
             filename = output_name(out, connector=self.context.name, item=item.name, start=start, end=end)
-            await self.sink.add_file(path, filename=filename, owned=True)
+            await self.sink.add_file(path, filename=filename, owned=True, items=[item.id])
             self.context.logger.debug("rows handed over", item=item.name, rows=rows, file=filename)
             return newest
         finally:

@@ -78,6 +78,13 @@ class RefusalLog:
         self.size = 0
         self._last_warning: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._disk_full = False
+
+    def stored(self) -> None:
+        """An entry was stored: a full-disk episode, if one was going on, is over."""
+        if self._disk_full:
+            self._disk_full = False
+            self._logger.info("cache stores again: space was freed on the data folder's disk")
 
     def note(self, job: WriteJob, limit: int) -> None:
         """Record one refused entry."""
@@ -89,6 +96,12 @@ class RefusalLog:
                 self._hook(job.reason or kind, job.refused_size)
             except Exception as err:
                 self._logger.error("cache refusal hook failed", error=repr(err))
+        if kind == "no_space":
+            # One warning per episode (with the free space), however long the disk stays full.
+            if not self._disk_full:
+                self._disk_full = True
+                self._logger.warning("no space left on the data folder's disk", reason=job.reason)
+            return
         now = time.monotonic()
         last = self._last_warning.get(kind)
         if last is not None and now - last < _WARN_EVERY_S:

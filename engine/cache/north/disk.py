@@ -53,6 +53,7 @@ from engine.cache.north.types import (
     encode_metadata,
     format_instant,
 )
+from engine.cache.space import NO_SPACE, is_no_space, no_space_reason
 
 
 def default_content_file(name: str, content_type: str) -> str:
@@ -254,7 +255,7 @@ class NorthDisk:
             elif source_stage:
                 job.refuse("source_unreadable", f"source file unreadable: {err}", 0)
             else:
-                job.refuse("write_failed", f"cache write failed: {err}", 0)
+                _refuse_write(job, err, self.tmp)
             return False
         job.staged = (tmp_content, tmp_metadata, metadata)
         return True
@@ -297,7 +298,7 @@ class NorthDisk:
         if job.reserved:
             release(job.reserved)
             job.reserved = 0
-        job.refuse("write_failed", f"cache write failed: {err}", 0)
+        _refuse_write(job, err, None)
 
     def _write_new(self, path: str, data: bytes, *, sync: bool) -> str:
         """Write ``data`` into a spare file if there is one, else into a new file at ``path``; return which."""
@@ -614,3 +615,11 @@ def _describe(job: WriteJob) -> tuple[int, CacheMetadata]:
         checksum=checksum_of(new.payload if new.payload is not None else b""),
     )
     return size, metadata
+
+
+def _refuse_write(job: WriteJob, err: OSError, where: str | Path | None) -> None:
+    # A full disk is said as such: the API answers 507 and a South keeps its data until space is freed.
+    if is_no_space(err):
+        job.refuse("no_space", no_space_reason(where) if where is not None else NO_SPACE, 0)
+    else:
+        job.refuse("write_failed", f"cache write failed: {err}", 0)

@@ -188,6 +188,8 @@ class NorthStore:
             self._names.discard(job.name)
             if error is None and job.unit.result is None:
                 self.refusals.note(job, self._sizes.limit)
+        if stored:
+            self.refusals.stored()
         if stored and self.on_stored is not None:
             try:
                 self.on_stored()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +14,7 @@ from engine.api.content import routes as content_routes
 from engine.api.keys import LOGS
 from engine.api.routes_logs import routes as log_routes
 from engine.config import ConfigStore
+from engine.config.items_csv import DELIMITER_SCHEMA, check_delimiter
 from engine.config.models import NAME_MAX_LENGTH, TEXT_MAX_LENGTH
 from engine.filenames import FILENAME_MAX_BYTES, safe_filename
 from engine.info import EngineInfo
@@ -101,6 +103,42 @@ async def test_huge_or_odd_page_numbers_are_400(client: Client, page: str) -> No
     response = await client.get("/api/logs", params={"page": page}, headers=AUTH)
     assert response.status == 400, await response.text()
     assert "page" in (await response.json())["message"]
+
+
+@pytest.mark.parametrize("page", ["9" * 5000, "2147483648", "x"])
+async def test_transformer_search_pages_are_checked_like_the_others(client: Client, page: str) -> None:
+    response = await client.get("/api/transformers/search", params={"page": page}, headers=AUTH)
+    assert response.status == 400, await response.text()
+    assert "page" in (await response.json())["message"]
+
+
+def test_every_delimiter_the_document_states_is_accepted() -> None:
+    pattern = re.compile(str(DELIMITER_SCHEMA["pattern"]))
+    stated = [chr(code) for code in range(0x250) if pattern.search(chr(code))]
+    assert "," in stated and ";" in stated and "a" not in stated and '"' not in stated
+    assert [check_delimiter(char) for char in stated] == stated
+
+
+async def test_integral_floats_fill_integer_fields_and_unknown_big_numbers_are_ignored(client: Client) -> None:
+    # JSON has one number type: 3.0 is the integer 3 to a JSON Schema (and to JavaScript).
+    response = await client.post("/api/scan-modes/verify", json={"cron": "0 * * * * *", "count": 3.0}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert len((await response.json())["nextExecutions"]) == 3
+    response = await client.post("/api/scan-modes/verify", json={"cron": "0 * * * * *", "count": 2.5}, headers=AUTH)
+    assert response.status == 400 and "count" in (await response.json())["errors"]
+    # An unknown field is dropped, whatever it holds; a kept integer must still fit in 64 bits.
+    body = {"name": "big", "cron": "0 * * * * *", "extra": {"n": 2**70}}
+    response = await client.post("/api/scan-modes", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+
+
+async def test_a_megabyte_connector_name_is_refused_naming_the_field(client: Client) -> None:
+    body = {"name": "n" * 1_000_000, "type": "folder-scanner", "description": "", "enabled": False, "settings": {}}
+    response = await client.post("/api/south", json=body, headers=AUTH)
+    assert response.status == 400, (await response.text())[:500]
+    answer = await response.json()
+    assert "name" in answer["errors"]
+    assert len(await response.read()) < 10_000, "the refusal must not echo the megabyte back"
 
 
 async def test_undeclared_content_types_are_4xx(client: Client) -> None:

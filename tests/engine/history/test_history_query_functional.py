@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_process import EngineProcess, wait_for
-from history_support import RANGE_QUERY, Frames, history_body, minutes_table, postgres, sql_item
+from history_support import RANGE_QUERY, Frames, history_body, minutes_table, postgres, sql_item, wait_for_status
 from sql_servers import postgres_database, psql
 
 ROWS = 525_600
@@ -81,12 +81,7 @@ def test_a_year_of_minutes_is_backfilled_across_an_engine_restart_row_for_row(tm
             engine.start()
             assert engine.ok("GET", f"/api/history-queries/{history_id}")["status"] in ("RUNNING", "FINISHED")
             resumed = Frames(f"{engine.url}/sse/history-queries/{history_id}")
-            wait_for(
-                lambda: engine.ok("GET", f"/api/history-queries/{history_id}")["status"] == "FINISHED",
-                240,
-                "history query FINISHED",
-                poll_s=0.5,
-            )
+            wait_for_status(engine, history_id, "FINISHED", 240)
             after = interval_numbers(resumed.frames)
             resumed.close()
             # It resumed from its tracked instant: the first window after the restart is past the first ones.
@@ -118,12 +113,7 @@ def test_a_kill_9_of_the_engine_loses_no_row(tmp_path: Path) -> None:
             wait_for(lambda: len(list(output.glob("*.csv"))) >= 20, 60, "20 windows written", poll_s=0.05)
             engine.kill_tree()
             engine.start()
-            wait_for(
-                lambda: engine.ok("GET", f"/api/history-queries/{history_id}")["status"] == "FINISHED",
-                120,
-                "history query FINISHED after the kill",
-                poll_s=0.5,
-            )
+            wait_for_status(engine, history_id, "FINISHED", 120)
         finally:
             if engine.proc is not None and engine.proc.poll() is None:
                 assert engine.stop() == 0, engine.log()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_process import wait_for
-from history_support import RANGE_QUERY, Frames, history_body, minutes_table, postgres, sql_item
+from history_support import RANGE_QUERY, Frames, history_body, minutes_table, postgres, sql_item, wait_for_status
 from oia_support import registered_engine, wait_until
 from servers.oianalytics import FakeOIAnalytics
 from sql_servers import postgres_database
@@ -43,7 +43,7 @@ def test_a_rejected_query_is_errored_everywhere_then_runs_once_fixed(tmp_path: P
         stream = Frames(f"{engine.url}/sse/history-queries/{history_id}")
         try:
             engine.ok("POST", f"{path}/start")
-            wait_for(lambda: engine.ok("GET", path)["status"] == "ERRORED", 60, "history query ERRORED", poll_s=0.5)
+            wait_for_status(engine, history_id, "ERRORED", 60)
             shown = engine.ok("GET", path)
             assert 'syntax error at or near "SELEC"' in shown["error"], shown.get("error")
             assert "minutes" in shown["error"]
@@ -71,7 +71,7 @@ def test_a_rejected_query_is_errored_everywhere_then_runs_once_fixed(tmp_path: P
         fixed = {**item, "settings": {**item["settings"], "query": RANGE_QUERY}}
         engine.ok("PUT", f"{path}/items/{item['id']}", fixed)
         engine.ok("POST", f"{path}/start")
-        wait_for(lambda: engine.ok("GET", path)["status"] == "FINISHED", 60, "history query FINISHED", poll_s=0.5)
+        wait_for_status(engine, history_id, "FINISHED", 60)
         assert "error" not in engine.ok("GET", path)
         wait_until(lambda: listed("FINISHED"), what="the query FINISHED in a history-queries message")
     assert written_rows(output) == ROWS

@@ -73,6 +73,10 @@ def test_registration_refused_and_unreachable_leave_it_unregistered(tmp_path: Pa
             # Bad settings are refused before any request, naming the field.
             status, answer = engine.request("POST", "/api/oianalytics/register", {**bad, "commandRefreshInterval": 0})
             assert status == 400 and "commandRefreshInterval" in answer["errors"]
+            # A proxy login basic auth cannot carry (a colon) is a bad field too, not a server error.
+            colon = registration_body(fake, useProxy=True, proxyUrl="http://127.0.0.1:9", proxyUsername="a:b")
+            status, answer = engine.request("POST", "/api/oianalytics/registration/test-connection", colon)
+            assert status == 400 and "proxyUsername" in answer["errors"], answer
             # Nobody listening: 503, still NOT_REGISTERED.
             unreachable = registration_body(fake, host="http://127.0.0.1:9")
             status, answer = engine.request("POST", "/api/oianalytics/register", unreachable)

@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.scheduler import cron
 
@@ -94,3 +96,10 @@ def test_module_is_import_light() -> None:
 def test_an_invalid_cron_names_its_field(expression: str, field: str) -> None:
     with pytest.raises(cron.InvalidCron, match=f"the {field} field"):
         cron.validate(expression)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(cron.SCHEMA_PATTERN))
+def test_every_expression_the_openapi_pattern_states_is_valid(expression: str) -> None:
+    # The document's pattern is what a client builds a cron from: each one it matches must be accepted.
+    cron.validate(expression)
