@@ -6,15 +6,12 @@ fills with a filler file, then empties; nothing stored before is lost and no res
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from config_fakes import AUTH, IngestingRuntime, api_client, store_fixture  # noqa: F401
+from disk_support import fill, small_file_system
 from north_cache_support import RecordingLogger, make_cache, opened, values
 
 from engine.api.content import routes as content_routes
@@ -23,31 +20,6 @@ from engine.cache.space import NO_SPACE
 from engine.config import ConfigStore
 from engine.rebuildable import open_rebuildable
 from engine.runtime import IngestResult
-
-
-@contextlib.contextmanager
-def small_file_system(where: Path, size: str = "2m") -> Iterator[Path]:
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs needs root and mount(8): {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=True)
-
-
-def fill(where: Path) -> Path:
-    """Write a filler file until the file system refuses (ENOSPC); return it."""
-    filler = where / "filler"
-    with filler.open("wb") as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
-            os.fsync(out.fileno())
-    return filler
 
 
 async def test_a_full_disk_refuses_with_the_reason_then_stores_again_once_freed(tmp_path: Path) -> None:
