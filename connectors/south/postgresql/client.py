@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -122,15 +124,13 @@ class PostgresqlClient(SqlClient):
         timeout = self._settings.request_timeout / 1000
         calls = ", ".join(f"set_config(${2 * n + 1}, ${2 * n + 2}, true)" for n in range(len(plan.settings)))
         await connection.execute(f"SELECT {calls}", *[text for pair in plan.settings for text in pair])
+        started = asyncio.get_running_loop().time()
         with output_stream(path, compression) as stream:
-
-            async def write(chunk: bytes) -> None:
-                stream.write(chunk)
-
-            status = await connection.copy_from_query(
-                plan.rows, output=write, timeout=timeout, format="csv", header=True, delimiter=plan.delimiter
-            )
-        newest = await connection.fetchval(plan.newest, timeout=timeout) if plan.newest else None
+            status = await _copy_out(connection, plan, stream.write, timeout)
+        # The newest instant is an aggregate over the rows just copied: it may take as long as the COPY did,
+        # so its budget is requestTimeout plus twice the COPY's time (not requestTimeout alone).
+        budget = timeout + 2 * (asyncio.get_running_loop().time() - started)
+        newest = await connection.fetchval(plan.newest, timeout=budget) if plan.newest else None
         return int(str(status).rsplit(" ", 1)[-1]), newest
 
     async def fetch(self, size: int) -> Sequence[Sequence[Any]]:
@@ -144,3 +144,42 @@ class PostgresqlClient(SqlClient):
             raise ConnectorConnectionError(f"PostgreSQL connection lost: {err}") from err
         except (asyncpg.exceptions.PostgresError, TimeoutError) as err:
             raise ConnectorError(f"PostgreSQL query failed: {err}") from err
+
+
+_WHOLE_COPY_S = 7 * 24 * 3600.0
+"""asyncpg caps a whole ``COPY`` with its ``timeout``; ours caps each wait for data (see ``_copy_out``)."""
+
+
+async def _copy_out(
+    connection: asyncpg.Connection, plan: CopyPlan, write: Callable[[bytes], object], idle_s: float
+) -> str:
+    """``COPY`` ``plan.rows`` out through ``write``; ``TimeoutError`` when no data came for ``idle_s`` seconds.
+
+    ``requestTimeout`` bounds each wait, as it bounds each cursor fetch on the row path: a window of many
+    rows that streams steadily is not cut at one second, while a server that stops sending is (the query is
+    cancelled with the task, and the window is read again at the next scan).
+    """
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+
+    async def sink(chunk: bytes) -> None:
+        nonlocal last
+        last = loop.time()
+        write(chunk)
+
+    copy = asyncio.ensure_future(
+        connection.copy_from_query(
+            plan.rows, output=sink, timeout=_WHOLE_COPY_S, format="csv", header=True, delimiter=plan.delimiter
+        )
+    )
+    try:
+        while not copy.done():
+            await asyncio.wait({copy}, timeout=max(0.0, last + idle_s - loop.time()))
+            if not copy.done() and loop.time() - last >= idle_s:
+                raise TimeoutError(f"no data from COPY for {idle_s:g} s (requestTimeout)")
+        return str(copy.result())
+    finally:
+        if not copy.done():
+            copy.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await copy

@@ -19,8 +19,8 @@ NORTH_EMPTY = {"numberOfQueuedFiles": 0, "numberOfQueuedElements": 0}
 
 
 def a_run(tmp_path: Path) -> HistoryRun:
-    runs: Any = SimpleNamespace(knobs=None, data_dir=tmp_path, store_timeout_s=5.0, source=None)
-    return HistoryRun(runs, {"id": "h1", "name": "backfill"})
+    runs: Any = SimpleNamespace(knobs=None, data_dir=tmp_path, store_timeout_s=5.0, source=None, custom=None)
+    return HistoryRun(runs, {"id": "h1", "name": "backfill", "northType": "file-writer", "items": []})
 
 
 def done(run: HistoryRun) -> bool:

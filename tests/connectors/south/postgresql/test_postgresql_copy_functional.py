@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sql_harness import Harness, item
 from sql_servers import postgres_database, psql
@@ -135,3 +136,20 @@ async def test_injection_text_in_the_query_stays_a_literal(database: str, tmp_pa
     assert CountingClient.copies == 1
     assert b"DROP TABLE" not in copied and copied.count(b"plain") > 100
     assert psql(database, "SELECT count(*) FROM x") == "0"  # the table is still there
+
+
+async def test_request_timeout_bounds_each_wait_of_a_copy_not_the_whole_window(database: str, tmp_path: Path) -> None:
+    # About 3 s of rows (1 ms of server sleep each, no ORDER BY: they stream as the scan finds them) under a
+    # 1 s requestTimeout: each wait for data is short, so the window is read whole, as the row path reads it.
+    slow = "SELECT id, ts, label, code FROM data WHERE ts > @StartTime AND ts <= @EndTime AND id <= 3000 "
+    slow += "AND pg_sleep(0.001)::text = ''"
+    harness = Harness(CountingSouth, msgspec.structs.replace(settings(database), request_timeout=1000), tmp_path)
+    try:
+        CountingClient.copies = 0
+        newest = await harness.south.history_query([item(slow, dateTimeFields=[TS], serialization={})], BASE, END)
+        assert CountingClient.copies == 1
+        (recorded,) = harness.sink.files
+        assert recorded.data.count(b"\n") >= 3000
+        assert newest == BASE + timedelta(seconds=3000 * 1.234567)
+    finally:
+        harness.close()
