@@ -64,6 +64,7 @@ NOT_ACCEPTANCE_CHECKED = {
     "POST /engine/addFile": "name must be the reference of an external source the server holds",
     "POST /api/add-values": "name must be the reference of an external source the server holds",
     "POST /api/add-file": "name must be the reference of an external source the server holds",
+    "POST /api/south/{id}/browse": "settings must follow the manifest of the stored South's type",
     "POST /api/history-queries": "southSettings and northSettings must follow the manifests of the types chosen",
 }
 # Documented 5xx the server-error check cannot tell from a crash (``api_request_failed`` in the engine log
