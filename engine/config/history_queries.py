@@ -187,7 +187,14 @@ class HistoryQueryRepository(ConnectorStoreBase):
                 raise NotFoundError(f"Item {item_id} not found in history query {history_id}")
             raw = {**require_object(body), "id": item_id}
             items = [value for key, value in stored.items() if key != item_id]
-            checked = self._check_history_items(db, row["south_type"], [*items, raw], set(stored))
+            try:
+                checked = self._check_history_items(db, row["south_type"], [*items, raw], set(stored))
+            except SettingsError as err:
+                # The body is one item: name its fields as the body spells them, not by a place in the list.
+                prefix = f"items[{len(items)}]."
+                raise SettingsError(
+                    {key.removeprefix(prefix): message for key, message in err.errors.items()}
+                ) from None
             self._write_history_items(db, history_id, checked, actor, now())
             saved_id = checked[-1]["id"]
         return next(item for item in self.history_query_dto(history_id).items if item.id == saved_id)
