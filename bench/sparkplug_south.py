@@ -53,7 +53,7 @@ def bench_decoder(total: int, per_message: int) -> float:
     for alias in range(1, 11):
         device.metrics.add(name=f"p{alias - 1}", alias=alias, datatype=DataType.DOUBLE, double_value=0.0)
     decoder.decode("spBv1.0/g/DBIRTH/n/d", device.SerializeToString(), 0)
-    messages = []
+    messages: list[bytes] = []
     for start in range(0, total, per_message):
         data = new_payload(1_767_225_600_000 + start, (2 + len(messages)) % 256)
         for n in range(start, min(start + per_message, total)):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from connectors.common.mqtt import MqttConnectionSettings
+from connectors.common.mqtt import FlushMessageTimeout, MqttConnectionSettings
 from connectors.manifest import ConnectorManifest, Modes
 
 __all__ = ["MANIFEST", "SparkplugItemSettings", "SparkplugSettings"]
@@ -67,16 +67,7 @@ class SparkplugSettings(MqttConnectionSettings, frozen=True, kw_only=True, renam
             description="Hand the decoded values over as soon as this many are buffered.",
         ),
     ] = 5000
-    flush_message_timeout: Annotated[
-        int,
-        msgspec.Meta(
-            ge=10,
-            le=60_000,
-            title="Flush message timeout",
-            description="Hand the buffered values over at the latest this long after the first one.",
-            extra={"unit": "ms"},
-        ),
-    ] = 1000
+    flush_message_timeout: FlushMessageTimeout = 1000
 
     def __post_init__(self) -> None:
         super().__post_init__()
