@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -359,18 +360,30 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(data_dir)
     if args.reset_admin_password:
         sys.exit(reset_admin_password(data_dir))
+    from engine.cache.space import is_store_no_space, no_space_reason
     from engine.config.backup import ConfigurationDamaged
     from engine.launcher_watch import DataFolderInUse, lock_data_folder
 
     try:
         lock = lock_data_folder(data_dir)
+        with lock:
+            sys.exit(asyncio.run(serve(args, data_dir)))
     except DataFolderInUse as err:
         print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
         sys.exit(75)  # EX_TEMPFAIL: the other engine may be on its way out.
-    try:
-        with lock:
-            sys.exit(asyncio.run(serve(args, data_dir)))
     except ConfigurationDamaged as err:
         # One clear line for the launcher's log and the service manager, not a traceback; 78 is EX_CONFIG.
         print(f"OIBus cannot start: {err}", file=sys.stderr, flush=True)
         sys.exit(78)
+    except (sqlite3.Error, OSError) as err:
+        if not is_store_no_space(err, data_dir / "oibus.db"):
+            raise
+        # The configuration cannot be opened, not even read, on a full disk; it is not damaged. EX_TEMPFAIL:
+        # the launcher starts the engine again (with its backoff) until space is freed.
+        print(
+            f"OIBus cannot start: {no_space_reason(data_dir)} ({data_dir}): oibus.db cannot be opened; "
+            "free some space, OIBus starts again by itself",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(75)

@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from connectors.errors import OIBusError
+from engine.cache.space import is_store_no_space, no_space_reason
 from engine.rebuildable import move_aside
 
 log = structlog.get_logger(__name__)
@@ -41,19 +42,30 @@ def is_good(path: Path, name: str) -> bool:
     if not path.is_file() or path.stat().st_size == 0:
         return False
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            if [row[0] for row in conn.execute("PRAGMA quick_check")] != ["ok"]:
-                return False
-            table = _REQUIRED_TABLE[name]
-            if table is None:
-                tables: int = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                return tables > 0
-            return conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
-        finally:
-            conn.close()
+        return _checks_out(path, name, "mode=ro")
+    except sqlite3.DatabaseError as err:
+        if not is_store_no_space(err, path):
+            return False
+    # A full disk is not damage: a WAL database cannot even be read when its shared-memory file cannot grow.
+    # Nothing writes the file before the store opens (the data folder is locked): read it as immutable.
+    try:
+        return _checks_out(path, name, "mode=ro&immutable=1")
     except sqlite3.DatabaseError:
         return False
+
+
+def _checks_out(path: Path, name: str, options: str) -> bool:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
+    try:
+        if [row[0] for row in conn.execute("PRAGMA quick_check")] != ["ok"]:
+            return False
+        table = _REQUIRED_TABLE[name]
+        if table is None:
+            tables: int = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            return tables > 0
+        return conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+    finally:
+        conn.close()
 
 
 def backups(data_dir: Path) -> list[Path]:
@@ -68,17 +80,26 @@ def take_backup(data_dir: Path, *, keep: int = KEEP) -> Path | None:
         return None
     target = data_dir / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     partial = target.with_name(target.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        if not (data_dir / name).exists():
-            continue
-        source = sqlite3.connect(data_dir / name)
-        copy = sqlite3.connect(partial / name)
-        try:
-            source.backup(copy)
-        finally:
-            copy.close()
-            source.close()
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            if not (data_dir / name).exists():
+                continue
+            source = sqlite3.connect(data_dir / name)
+            copy = sqlite3.connect(partial / name)
+            try:
+                source.backup(copy)
+            finally:
+                copy.close()
+                source.close()
+    except (sqlite3.Error, OSError) as err:
+        if not is_store_no_space(err, partial):
+            raise
+        # The configuration itself is fine: a backup skipped for want of space is no reason to refuse a change
+        # already made, nor a start. The older copies stay; the next change or start tries again.
+        shutil.rmtree(partial, ignore_errors=True)
+        log.warning("configuration_backup_skipped", reason=no_space_reason(data_dir), error=str(err))
+        return None
     # Renamed whole: a crash mid-backup leaves a .partial folder, never a half copy taken for a good one.
     partial.replace(target)
     for old in backups(data_dir)[keep:]:

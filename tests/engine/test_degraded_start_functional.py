@@ -79,3 +79,39 @@ def test_a_full_logs_disk_at_start_starts_degraded_and_recovers_without_restart(
                 assert engine.log().count(f"store_unavailable store={store}") == 1, engine.log()[-3000:]
         finally:
             assert engine.stop() == 0, engine.log()[-5000:]
+
+
+def test_a_full_data_folder_is_never_taken_for_a_damaged_configuration(tmp_path: Path) -> None:
+    # SQLite cannot even read a WAL database on a full disk (its shared-memory file cannot grow): that used
+    # to pass for damage, and with every backup on the same disk, for "damaged, no good backup left".
+    with small_file_system(tmp_path / "data", size="16m") as data:
+        engine = EngineProcess(data)
+        engine.start()
+        engine.pin_port()
+        engine_id = engine.ok("GET", "/api/engine/info")["oibusId"]
+        assert engine.stop() == 0, engine.log()
+        before = sorted(path.relative_to(data) for path in data.rglob("*") if "logs" not in path.parts)
+        filler = fill(data)
+        printed = len(engine.log())
+        try:
+            engine.start(timeout_s=20)
+        except RuntimeError as err:
+            assert "engine exited with 75" in str(err), str(err)[-3000:]
+        else:
+            raise AssertionError("the engine cannot open oibus.db on a full disk: it must say so and exit")
+        said = engine.log()[printed:]
+        assert f"OIBus cannot start: {NO_SPACE}" in said and "oibus.db cannot be opened" in said, said
+        assert "damaged" not in said and "Traceback" not in said, said
+        after = sorted(path.relative_to(data) for path in data.rglob("*") if "logs" not in path.parts)
+        # SQLite may have left an empty -wal/-shm beside a file it could not open (inodes are still free).
+        left = [path for path in after if path.name != "filler" and not path.name.endswith(("-wal", "-shm"))]
+        assert left == before, "nothing moved aside or restored"
+        assert not list(data.rglob("*.corrupt-*"))
+
+        filler.unlink()
+        engine.start()
+        try:
+            info = engine.ok("GET", "/api/engine/info")
+            assert info["oibusId"] == engine_id and info["configurationRestored"] == [], info
+        finally:
+            assert engine.stop() == 0, engine.log()[-5000:]
