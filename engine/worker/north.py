@@ -10,7 +10,7 @@ from connectors.base import NorthConnector
 from connectors.errors import SendError
 from engine.cache.north import CacheEntry, NorthCache
 from engine.cache.north.entries import content_entries
-from engine.cache.north.operations import CACHE_METHODS, run_operation
+from engine.cache.north.operations import CACHE_METHODS, DRAIN_METHOD, run_operation
 from engine.cache.north.types import JSON_ARRAY_TYPES
 from engine.cache.settings import CachingSettings
 from engine.ipc import Content, Message, Refused, Start, Stored
@@ -74,6 +74,10 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             if method == "cache_update":
                 self.send_metrics()
             return result
+        if method == DRAIN_METHOD:
+            await self._cache_ready.wait()
+            self.cache.drain()
+            return None
         return await super().on_request(method, params)
 
     async def _send(self, entry: CacheEntry) -> None:
