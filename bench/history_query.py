@@ -11,6 +11,9 @@ engine process of its own. Figures:
   rows/s     rows of the table divided by the wall time from ``POST .../start`` until the query is FINISHED
              (every CSV written by the North into the output folder, its cache empty).
   USS        peak unique set size of the history query's South worker, sampled every 100 ms.
+  CPU s / M  CPU seconds (user + system) per million rows of the South worker, the North worker and the
+             engine process: what the run costs, which a busy shared machine changes far less than rows/s
+             (PostgreSQL's own share, formatting the CSV in COPY, is not counted).
   load       ``uptime`` before and after the run (the machine may be shared: read rows/s against it).
 
 The database, data folder and output are removed at the end. This is a benchmark: it asserts nothing.
@@ -46,10 +49,12 @@ def psql(database: str, sql: str) -> str:
 
 
 class PeakUss:
-    """Samples the USS of the process whose command line names ``marker`` (found again if it restarts)."""
+    """Samples the USS and CPU time of the processes whose command line names ``marker`` (found again if restarted)."""
 
     def __init__(self, root: psutil.Process, marker: str) -> None:
         self.root, self.marker, self.peak = root, marker, 0
+        self.cpu: dict[int, float] = {}
+        """CPU seconds (user + system) last seen of each process of ``marker`` (a restarted one adds a pid)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -60,6 +65,8 @@ class PeakUss:
                 try:
                     if self.marker in " ".join(child.cmdline()):
                         self.peak = max(self.peak, child.memory_full_info().uss)
+                        times = child.cpu_times()
+                        self.cpu[child.pid] = times.user + times.system
                 except psutil.Error:
                     continue
 
@@ -68,6 +75,11 @@ class PeakUss:
         self._stop.set()
         self._thread.join(timeout=5)
         return self.peak
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds of every process of ``marker`` (up to its last sample: at most 100 ms short)."""
+        return sum(self.cpu.values())
 
 
 def query_body(database: str, output: Path, rows: int, window_s: int) -> dict[str, object]:
@@ -100,7 +112,10 @@ def run(rows: int, window_s: int) -> None:
             try:
                 query = engine.ok("POST", "/api/history-queries", query_body(database, output, rows, window_s))
                 assert engine.proc is not None
-                uss = PeakUss(psutil.Process(engine.proc.pid), f"south:history-{query['id']}")
+                root = psutil.Process(engine.proc.pid)
+                uss = PeakUss(root, f"south:history-{query['id']}")
+                north = PeakUss(root, f"north:history-{query['id']}")
+                engine_cpu = sum(root.cpu_times()[:2])
                 print(f"uptime before: {uptime()}", flush=True)
                 started = time.monotonic()
                 engine.ok("POST", f"/api/history-queries/{query['id']}/start")
@@ -109,12 +124,20 @@ def run(rows: int, window_s: int) -> None:
                 elapsed = time.monotonic() - started
                 print(f"uptime after:  {uptime()}", flush=True)
                 peak = uss.stop()
+                north.stop()
+                engine_cpu = sum(root.cpu_times()[:2]) - engine_cpu
             finally:
                 engine.stop()
             files = list(output.glob("*.csv"))
             print(f"{len(files)} CSV files, {sum(path.stat().st_size for path in files) / MIB:.0f} MiB")
         print(f"history query: {rows:,} rows in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s (target >= 200,000)")
         print(f"South worker peak USS: {peak / MIB:.1f} MiB (target < 150 MiB)")
+        per_million = 1e6 / rows
+        print(
+            f"CPU s per million rows: South worker {uss.cpu_seconds * per_million:.2f}, "
+            f"North worker {north.cpu_seconds * per_million:.2f}, engine {engine_cpu * per_million:.2f} "
+            "(user + system; independent of the machine's load, unlike rows/s)"
+        )
         if rows != YEAR_OF_SECONDS:
             print(f"(a {rows:,}-row run; one year of 1-second data is {YEAR_OF_SECONDS:,} rows: run without --rows)")
     finally:

@@ -24,7 +24,6 @@ import asyncio
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -32,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from measure import OwnUss
 
 from connectors.base import ConnectorContext, Item
 from connectors.common.sql.settings import SqlItemSettings
@@ -109,21 +109,10 @@ def main() -> None:
             f"INSERT INTO data SELECT i, '{BASE.isoformat()}'::timestamptz + i * interval '{args.step_ms} ms', i / 3.0 "
             f"FROM generate_series(0, {args.rows - 1}) AS i; CREATE INDEX ON data (ts); ANALYZE data",
         )
-        me = psutil.Process()
-        peak = [me.memory_full_info().uss]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.1):
-                peak[0] = max(peak[0], me.memory_full_info().uss)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
         window = args.window or args.rows * args.step_ms // 1000 + 2
-        with tempfile.TemporaryDirectory() as folder:
+        with OwnUss() as uss, tempfile.TemporaryDirectory() as folder:
             files, seconds, cpu_seconds = asyncio.run(read(database, args.rows, args.step_ms, window, Path(folder)))
-        done.set()
-        sampler.join()
+        peak = [uss.peak]
         print(f"rows        {args.rows:,} in {files} CSV file(s)")
         print(f"rows/s      {args.rows / seconds:,.0f}  ({seconds:.1f} s)")
         print(f"rows/CPU-s  {args.rows / cpu_seconds:,.0f}  ({cpu_seconds:.1f} CPU s)")

@@ -39,6 +39,14 @@ class ConnectorConnectionError(ConnectorError, ConnectionError):
     """The peer could not be reached or dropped the connection."""
 
 
+class ConnectorAuthError(ConnectorError, PermissionError):
+    """The peer refused the credentials (wrong password, unknown user): trying again with them cannot succeed.
+
+    Not a ``ConnectionError``: the peer answered. A history query is ERRORED at once; a running South logs it
+    and tries again at its next scan only (an operator may fix the account on the server meanwhile).
+    """
+
+
 class ConnectorTimeout(ConnectorError, TimeoutError):
     """The peer did not answer in time."""
 

@@ -26,6 +26,7 @@ SOUTH: dict[str, str] = {
     "rest": "connectors.south.rest",
     "s7": "connectors.south.s7",
     "sftp": "connectors.south.sftp",
+    "sparkplug": "connectors.south.sparkplug",
     "sqlite": "connectors.south.sqlite",
 }
 

@@ -63,8 +63,8 @@ class ConfigSource(Protocol):
         """One history query (secrets decrypted), or None."""
         ...
 
-    def set_history_status(self, history_id: str, status: str) -> None:
-        """Persist a status the engine decided (FINISHED, ERRORED)."""
+    def set_history_status(self, history_id: str, status: str, error: str | None = None) -> None:
+        """Persist a status the engine decided (FINISHED, ERRORED with its ``error``)."""
         ...
 
     def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
@@ -170,10 +170,10 @@ class StoreConfigSource:
             return None
         return dto
 
-    def set_history_status(self, history_id: str, status: str) -> None:
-        """Persist a status the engine decided; a query deleted meanwhile is left alone."""
+    def set_history_status(self, history_id: str, status: str, error: str | None = None) -> None:
+        """Persist a status the engine decided (ERRORED: with why); a query deleted meanwhile is left alone."""
         with contextlib.suppress(NotFoundError):
-            self.store.history_queries.set_history_status(history_id, cast("HistoryQueryStatus", status))
+            self.store.history_queries.set_history_status(history_id, cast("HistoryQueryStatus", status), error=error)
 
     def custom_transformer(self, transformer_id: str) -> dict[str, Any] | None:
         """One custom transformer (camelCase DTO, its code included), or ``None``."""

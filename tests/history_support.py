@@ -5,6 +5,7 @@ Import as ``from history_support import ...`` (``tests`` is on pytest's ``python
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 import urllib.request
@@ -16,6 +17,15 @@ from sql_servers import psql
 
 RANGE_QUERY = "SELECT ts, value FROM data WHERE ts > @StartTime AND ts <= @EndTime"
 """An item query over the ``data (ts, value)`` table the tests create."""
+
+
+def csv_data_rows(folder: Path) -> int:
+    """How many data rows (header excluded) the CSV files of ``folder`` hold."""
+    count = 0
+    for path in folder.glob("*.csv"):
+        with path.open(newline="") as handle:
+            count += sum(1 for _ in csv.reader(handle)) - 1
+    return count
 
 
 def minutes_table(database: str, rows: int, start: str = "2025-01-01T00:00:00Z") -> None:

@@ -73,3 +73,14 @@ def mariadb_database() -> Iterator[str]:
         yield name
     finally:
         mysql_cli("", f"DROP DATABASE IF EXISTS {name}")
+
+
+@contextmanager
+def mariadb_user(database: str, password: str) -> Iterator[str]:
+    """A new MariaDB user with ``password`` who may read ``database``, dropped afterwards."""
+    name = f"oibus_{uuid.uuid4().hex[:12]}"
+    mysql_cli("", f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'; GRANT SELECT ON {database}.* TO '{name}'@'%'")
+    try:
+        yield name
+    finally:
+        mysql_cli("", f"DROP USER IF EXISTS '{name}'@'%'")

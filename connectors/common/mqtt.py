@@ -32,6 +32,7 @@ from connectors.errors import ConnectorConnectionError, ConnectorNotReady, Conne
 from connectors.manifest import OptionalSecret
 
 __all__ = [
+    "FlushMessageTimeout",
     "MqttAuthentication",
     "MqttConnectionSettings",
     "MqttSession",
@@ -92,6 +93,19 @@ class MqttAuthentication(msgspec.Struct, frozen=True, kw_only=True, rename="came
             raise ValueError("authentication.username is required with basic authentication")
         if self.type == "cert" and not self.cert_file_path:
             raise ValueError("authentication.certFilePath is required with cert authentication")
+
+
+FlushMessageTimeout = Annotated[
+    int,
+    msgspec.Meta(
+        ge=10,
+        le=60_000,
+        title="Flush message timeout",
+        description="Hand the buffered messages over at the latest this long after the first one arrived.",
+        extra={"unit": "ms"},
+    ),
+]
+"""How long a South subscribed to a broker keeps a batch before handing it over (MQTT and Sparkplug)."""
 
 
 class MqttConnectionSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

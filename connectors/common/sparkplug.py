@@ -45,22 +45,21 @@ class DataType:
 
 _F = descriptor_pb2.FieldDescriptorProto
 _METRIC_FIELDS = (
-    ("name", 1, _F.TYPE_STRING),
-    ("alias", 2, _F.TYPE_UINT64),
-    ("timestamp", 3, _F.TYPE_UINT64),
-    ("datatype", 4, _F.TYPE_UINT32),
-    ("is_historical", 5, _F.TYPE_BOOL),
-    ("is_transient", 6, _F.TYPE_BOOL),
-    ("is_null", 7, _F.TYPE_BOOL),
-)
-_METRIC_VALUES = (
-    ("int_value", 10, _F.TYPE_UINT32),
-    ("long_value", 11, _F.TYPE_UINT64),
-    ("float_value", 12, _F.TYPE_FLOAT),
-    ("double_value", 13, _F.TYPE_DOUBLE),
-    ("boolean_value", 14, _F.TYPE_BOOL),
-    ("string_value", 15, _F.TYPE_STRING),
-    ("bytes_value", 16, _F.TYPE_BYTES),
+    # (name, number, type, part of the ``value`` oneof)
+    ("name", 1, _F.TYPE_STRING, False),
+    ("alias", 2, _F.TYPE_UINT64, False),
+    ("timestamp", 3, _F.TYPE_UINT64, False),
+    ("datatype", 4, _F.TYPE_UINT32, False),
+    ("is_historical", 5, _F.TYPE_BOOL, False),
+    ("is_transient", 6, _F.TYPE_BOOL, False),
+    ("is_null", 7, _F.TYPE_BOOL, False),
+    ("int_value", 10, _F.TYPE_UINT32, True),
+    ("long_value", 11, _F.TYPE_UINT64, True),
+    ("float_value", 12, _F.TYPE_FLOAT, True),
+    ("double_value", 13, _F.TYPE_DOUBLE, True),
+    ("boolean_value", 14, _F.TYPE_BOOL, True),
+    ("string_value", 15, _F.TYPE_STRING, True),
+    ("bytes_value", 16, _F.TYPE_BYTES, True),
 )
 
 
@@ -70,10 +69,10 @@ def _classes() -> tuple[type[Message], type[Message]]:
     payload = file.message_type.add(name="Payload")
     metric = payload.nested_type.add(name="Metric")
     metric.oneof_decl.add(name="value")
-    for name, number, kind in _METRIC_FIELDS:
-        metric.field.add(name=name, number=number, type=kind, label=_F.LABEL_OPTIONAL)
-    for name, number, kind in _METRIC_VALUES:
-        metric.field.add(name=name, number=number, type=kind, label=_F.LABEL_OPTIONAL, oneof_index=0)
+    for name, number, kind, in_oneof in _METRIC_FIELDS:
+        field = metric.field.add(name=name, number=number, type=kind, label=_F.LABEL_OPTIONAL)
+        if in_oneof:
+            field.oneof_index = 0
     payload.field.add(name="timestamp", number=1, type=_F.TYPE_UINT64, label=_F.LABEL_OPTIONAL)
     payload.field.add(
         name="metrics",

@@ -36,6 +36,7 @@ from engine.api.openapi_operations import (
     OPERATIONS,
     AuthRefusal,
     ErrorMessage,
+    HistoryTypes,
     ItemSettings,
     Operation,
     PerType,
@@ -87,7 +88,7 @@ def _is_model(value: Any) -> bool:
 
 def _models(value: Any, found: list[Any]) -> None:
     """Add to ``found`` every model ``value`` names (through markers and literal schemas)."""
-    if isinstance(value, PerType):
+    if isinstance(value, PerType | HistoryTypes):
         found.extend(model for model in (value.model, value.item) if model is not None)
     elif isinstance(value, ItemSettings):
         found.append(value.model)
@@ -120,6 +121,8 @@ class _Schemas:
         """The JSON Schema of a model, a marker or a literal schema (whose nested models are resolved)."""
         if isinstance(value, PerType):
             return self._per_type(value)
+        if isinstance(value, HistoryTypes):
+            return self._history(value)
         if isinstance(value, ItemSettings):
             return self._item(value)
         if isinstance(value, SettingsOf):
@@ -155,6 +158,40 @@ class _Schemas:
             "oneOf": [{"$ref": ref} for ref in mapping.values()],
             "discriminator": {"propertyName": "type", "mapping": mapping},
         }
+
+    def _history(self, spec: HistoryTypes) -> dict[str, Any]:
+        # Two independent choices, each its own ``oneOf`` chosen by its own field: one branch per South type
+        # that reads history (``southSettings`` and items' ``settings``) and one per North type (``northSettings``),
+        # rather than a branch per pair.
+        base = self._by_model[spec.model]
+        name = base["$ref"].rsplit("/", 1)[-1]
+        choices: list[dict[str, Any]] = []
+        for kind, manifests in (
+            ("south", [manifest for manifest in self._souths if manifest.modes.history]),
+            ("north", self._norths),
+        ):
+            mapping: dict[str, str] = {}
+            for manifest in manifests:
+                branch: dict[str, Any] = {
+                    f"{kind}Type": {"const": manifest.id},
+                    f"{kind}Settings": self._by_model[manifest.settings],
+                }
+                if kind == "south" and manifest.item_settings is not None:
+                    items = {"type": "array", "items": self._with_settings(spec.item, manifest.item_settings)}
+                    branch["items"] = {"anyOf": [items, {"type": "null"}]}
+                component = f"{name}.{kind}.{manifest.id}"
+                self.components.setdefault(
+                    component, {"title": f"{name} ({manifest.name})", **object_schema(branch, required=())}
+                )
+                mapping[manifest.id] = _REF.format(name=component)
+            if mapping:
+                choices.append(
+                    {
+                        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+                        "discriminator": {"propertyName": f"{kind}Type", "mapping": mapping},
+                    }
+                )
+        return {"allOf": [base, *choices]} if choices else base
 
     def _with_settings(self, model: Any, settings: Any) -> dict[str, Any]:
         return {"allOf": [self._by_model[model], object_schema({"settings": self._by_model[settings]}, required=())]}

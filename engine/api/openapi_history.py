@@ -26,7 +26,7 @@ def history_operations() -> dict[tuple[str, str], Any]:
     crud = {
         ("GET", base): operation(status=200, answer=list[HistoryQueryLightDTO]),
         ("POST", base): operation(
-            body=HistoryQueryCommand,
+            body=ops.HistoryTypes(HistoryQueryCommand, HistoryItemCommand),
             status=201,
             answer=HistoryQueryDTO,
             query=(

@@ -79,6 +79,14 @@ class PerType:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryTypes:
+    """A history-query command: its South settings and items follow ``southType``, its North settings ``northType``."""
+
+    model: type[msgspec.Struct]
+    item: type[msgspec.Struct]
+
+
+@dataclass(frozen=True, slots=True)
 class ItemSettings:
     """A South item command or DTO: its ``settings`` follow the item settings of its South's type."""
 

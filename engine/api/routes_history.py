@@ -68,11 +68,9 @@ async def create_history_query(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/{id}")
 async def get_history_query(request: web.Request) -> web.Response:
-    """One history query (secrets blank); an ERRORED one also says why (``error``) until it is started again."""
+    """One history query (secrets blank); an ERRORED one says why in ``error`` (stored, null otherwise)."""
     history_id = request.match_info["id"]
-    dto = await offload(request.app[STORE].history_queries.history_query_dto, history_id)
-    error = request.app[HISTORY].errors.get(history_id)
-    return json_response(dto if error is None else {**msgspec.to_builtins(dto), "error": error})
+    return json_response(await offload(request.app[STORE].history_queries.history_query_dto, history_id))
 
 
 @routes.put(BASE + "/{id}")

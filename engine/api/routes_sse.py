@@ -108,15 +108,16 @@ async def north_stream(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/sse/history-queries/{id}")
 async def history_query_stream(request: web.Request) -> web.StreamResponse:
-    """``HistoryQueryMetrics`` of one query: ``{status, south, north, historyMetrics}`` (progress "n of N")."""
+    """``HistoryQueryMetrics`` of one query: ``{status, south, north, historyMetrics}`` (progress "n of N").
+
+    An ERRORED query's frames also carry ``error``, the reason stored with it.
+    """
     history_id = request.match_info["id"]
     store, history = request.app[STORE], request.app[HISTORY]
     await offload(store.history_queries.history_status, history_id)  # NotFoundError: 404
 
     async def frame() -> dict[str, Any]:
-        return {
-            "status": await offload(store.history_queries.history_status, history_id),
-            **history.progress(history_id),
-        }
+        status, error = await offload(store.history_queries.history_state, history_id)
+        return {"status": status, **({"error": error} if error else {}), **history.progress(history_id)}
 
     return await request.app[LIVE_STREAMS].serve(request, frame)

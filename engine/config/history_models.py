@@ -101,6 +101,8 @@ class HistoryQueryLightDTO(Audited, frozen=True, kw_only=True):
     query_time_range: QueryTimeRange
     south_type: str
     north_type: str
+    error: str | None = None
+    """Why the query is ERRORED (the failing item and the driver's message, secrets masked); else null."""
 
 
 class HistoryQueryDTO(HistoryQueryLightDTO, frozen=True, kw_only=True):

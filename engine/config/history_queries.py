@@ -103,6 +103,12 @@ class HistoryQueryRepository(ConnectorStoreBase):
         status: HistoryQueryStatus = row["status"]
         return status
 
+    def history_state(self, history_id: str) -> tuple[HistoryQueryStatus, str | None]:
+        """The stored status of a history query and, when it is ERRORED, why."""
+        with self._reading() as db:
+            row = self._history_row(db, history_id)
+        return row["status"], row["error"]
+
     # --- Changing -----------------------------------------------------------------------------------------
 
     def create_history_query(
@@ -158,13 +164,19 @@ class HistoryQueryRepository(ConnectorStoreBase):
             db.execute("DELETE FROM history_queries WHERE id = ?", (history_id,))
         log.info("history_query_deleted", history_id=history_id)
 
-    def set_history_status(self, history_id: str, status: HistoryQueryStatus, *, actor: str = SYSTEM_USER) -> None:
-        """Persist the status (start: RUNNING, pause: PAUSED; the runtime sets FINISHED and ERRORED)."""
+    def set_history_status(
+        self, history_id: str, status: HistoryQueryStatus, *, error: str | None = None, actor: str = SYSTEM_USER
+    ) -> None:
+        """Persist the status (start: RUNNING, pause: PAUSED; the runtime sets FINISHED and ERRORED).
+
+        ``error``: why the query is ERRORED, kept with it; any other status clears the reason.
+        """
+        reason = (error or "the query failed") if status == "ERRORED" else None
         with self._transaction() as db:
             self._history_row(db, history_id)
             db.execute(
-                "UPDATE history_queries SET status = ?, updated_by = ?, updated_at = ? WHERE id = ?",
-                (status, actor, now(), history_id),
+                "UPDATE history_queries SET status = ?, error = ?, updated_by = ?, updated_at = ? WHERE id = ?",
+                (status, reason, actor, now(), history_id),
             )
         log.info("history_query_status", history_id=history_id, status=status)
 
@@ -187,7 +199,14 @@ class HistoryQueryRepository(ConnectorStoreBase):
                 raise NotFoundError(f"Item {item_id} not found in history query {history_id}")
             raw = {**require_object(body), "id": item_id}
             items = [value for key, value in stored.items() if key != item_id]
-            checked = self._check_history_items(db, row["south_type"], [*items, raw], set(stored))
+            try:
+                checked = self._check_history_items(db, row["south_type"], [*items, raw], set(stored))
+            except SettingsError as err:
+                # The body is one item: name its fields as the body spells them, not by a place in the list.
+                prefix = f"items[{len(items)}]."
+                raise SettingsError(
+                    {key.removeprefix(prefix): message for key, message in err.errors.items()}
+                ) from None
             self._write_history_items(db, history_id, checked, actor, now())
             saved_id = checked[-1]["id"]
         return next(item for item in self.history_query_dto(history_id).items if item.id == saved_id)
@@ -442,6 +461,7 @@ class HistoryQueryRepository(ConnectorStoreBase):
             ),
             "south_type": row["south_type"],
             "north_type": row["north_type"],
+            "error": row["error"],
             **self._audit(row, users),
         }
 

@@ -270,6 +270,13 @@ def _v9_history_north_transformers(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE history_queries ADD COLUMN north_transformers TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v10_history_error(db: sqlite3.Connection) -> None:
+    """Why a history query is ERRORED (NULL otherwise), kept across restarts (idempotent: the column once)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(history_queries)")}
+    if "error" not in columns:
+        db.execute("ALTER TABLE history_queries ADD COLUMN error TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial_schema,
     _v2_ip_filters,
@@ -280,6 +287,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_history_queries,
     _v8_scan_mode_timing,
     _v9_history_north_transformers,
+    _v10_history_error,
 )
 
 

@@ -463,7 +463,7 @@ class CustomTransformerCommand(Model, frozen=True, kw_only=True):
 
     type: Literal["custom"] = "custom"
     name: TransformerName
-    description: str | None = ""
+    description: Text | None = ""
     input_type: InputType
     output_type: OutputType
     custom_code: Annotated[str, msgspec.Meta(min_length=1)]
@@ -606,14 +606,27 @@ class IpFilterDTO(Audited, frozen=True, kw_only=True):
 KeySize = Literal[2048, 3072, 4096]
 
 
+CERTIFICATE_FIELD_MAX_LENGTHS = {
+    "commonName": 64,
+    "stateOrProvinceName": 128,
+    "localityName": 128,
+    "organizationName": 64,
+}
+"""The upper bounds X.509 sets on a subject's names (RFC 5280's ``ub-common-name`` and the others)."""
+_COMMON_NAME = Annotated[str, msgspec.Meta(min_length=1, max_length=CERTIFICATE_FIELD_MAX_LENGTHS["commonName"])]
+_STATE_NAME = Annotated[str, msgspec.Meta(max_length=CERTIFICATE_FIELD_MAX_LENGTHS["stateOrProvinceName"])]
+_LOCALITY_NAME = Annotated[str, msgspec.Meta(max_length=CERTIFICATE_FIELD_MAX_LENGTHS["localityName"])]
+_ORGANIZATION_NAME = Annotated[str, msgspec.Meta(max_length=CERTIFICATE_FIELD_MAX_LENGTHS["organizationName"])]
+
+
 class CertificateOptions(Model, frozen=True, kw_only=True):
     """What to put in a generated self-signed certificate (``countryName``: two letters, ISO 3166)."""
 
-    common_name: NonEmpty
+    common_name: _COMMON_NAME
     country_name: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2})?$(?!\n)")] = ""
-    state_or_province_name: str = ""
-    locality_name: str = ""
-    organization_name: str = ""
+    state_or_province_name: _STATE_NAME = ""
+    locality_name: _LOCALITY_NAME = ""
+    organization_name: _ORGANIZATION_NAME = ""
     key_size: KeySize = 2048
     days_before_expiry: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
 

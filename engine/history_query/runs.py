@@ -24,6 +24,7 @@ from engine.cache.north.operations import OfflineCaches
 from engine.cache.north.types import FOLDERS
 from engine.cache.south import SouthCacheDB
 from engine.ipc import Content, Message, Metrics, Refused, Start, Stored
+from engine.logs.records import SECRET_MARK, is_secret
 from engine.routing.delivery import STORE_TIMEOUT_S, Deliveries, NorthSlot
 from engine.routing.fanout import CustomRunner, Fanout
 from engine.routing.router import NorthRoute
@@ -58,8 +59,8 @@ class HistorySource(Protocol):
         """One history query (secrets decrypted, camelCase), or None."""
         ...
 
-    def set_history_status(self, history_id: str, status: str) -> None:
-        """Persist a status the runtime decided (FINISHED, ERRORED)."""
+    def set_history_status(self, history_id: str, status: str, error: str | None = None) -> None:
+        """Persist a status the runtime decided (FINISHED, ERRORED with its ``error``)."""
         ...
 
 
@@ -81,6 +82,30 @@ def worker_dto(query: dict[str, Any], role: str, *, test: bool = False) -> dict[
         items = [{**item, "scanModeId": None, "groupId": None} for item in query.get("items") or []]
         return {**base, "type": query["southType"], "settings": query["southSettings"], "items": items}
     return {**base, "type": query["northType"], "settings": query["northSettings"], "caching": query["caching"]}
+
+
+def without_secrets(text: str, query: dict[str, Any] | None) -> str:
+    """``text`` with every secret value of the query's South and North settings masked.
+
+    Secrets are the fields whose name says so, as the log pipeline judges them (``engine.logs.records``).
+    """
+    found: list[str] = []
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, secret or is_secret(str(key)))
+        elif isinstance(value, list):
+            for child in value:
+                walk(child, secret)
+        elif secret and isinstance(value, str) and value:
+            found.append(value)
+
+    for key in ("southSettings", "northSettings"):
+        walk((query or {}).get(key), False)
+    for secret in sorted(found, key=len, reverse=True):
+        text = text.replace(secret, SECRET_MARK)
+    return text
 
 
 def north_rules(query: dict[str, Any]) -> list[dict[str, Any]]:
@@ -238,8 +263,6 @@ class HistoryRuns:
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self.offline_caches = OfflineCaches(data_dir)
-        self.errors: dict[str, str] = {}
-        """Why a query was ERRORED (kept until it is started again), shown by the API and the SSE stream."""
         self.status_listeners: list[Callable[[], None]] = []
         """Called after the engine set a status (FINISHED, ERRORED): OIAnalytics gets a new message."""
         self.relog: Callable[[Worker, Message], None] = relog or (lambda worker, message: None)
@@ -275,7 +298,6 @@ class HistoryRuns:
                 run = None
             if wanted and run is None and query is not None:
                 assert self._group is not None, "history runs not started"
-                self.errors.pop(history_id, None)
                 run = HistoryRun(self, query)
                 self.runs[history_id] = run
                 for worker in run.workers:
@@ -301,7 +323,7 @@ class HistoryRuns:
         """Upstream's ``HistoryQueryMetrics``: ``{south, north, historyMetrics}`` of a running query, else empty."""
         run = self.runs.get(history_id)
         if run is None:
-            return {"error": self.errors[history_id]} if history_id in self.errors else {}
+            return {}
         south = {key: value for key, value in run.south_metrics.items() if key != "historyMetrics"}
         return {
             "metricsStart": south.get("metricsStart"),
@@ -388,14 +410,18 @@ class HistoryRuns:
         self._set_status(history_id, "FINISHED")
 
     def errored(self, history_id: str, worker: Worker, error: str) -> None:
-        """A worker of the run cannot run with its settings, or its source rejects a read: ERRORED, workers stop."""
-        log.error("history query errored", scopeType="history-query", scopeId=history_id, worker=worker.key,
-                  error=error)  # fmt: skip
-        self.errors[history_id] = error
-        self._set_status(history_id, "ERRORED")
+        """A worker of the run cannot run with its settings, or its source rejects a read: ERRORED, workers stop.
 
-    def _set_status(self, history_id: str, status: str) -> None:
-        self.source.set_history_status(history_id, status)
+        The reason is stored with the query (the API, the UI and the SSE stream show it, across a restart),
+        every secret of its settings masked: a driver may quote a connection string in its message.
+        """
+        reason = without_secrets(error, self.source.history_query(history_id))
+        log.error("history query errored", scopeType="history-query", scopeId=history_id, worker=worker.key,
+                  error=reason)  # fmt: skip
+        self._set_status(history_id, "ERRORED", reason)
+
+    def _set_status(self, history_id: str, status: str, error: str | None = None) -> None:
+        self.source.set_history_status(history_id, status, error)
         for listener in self.status_listeners:
             listener()
         task = asyncio.get_running_loop().create_task(self.reconcile(history_id), name=f"history:{history_id}:stop")

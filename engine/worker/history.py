@@ -10,7 +10,9 @@ A read that fails (a query error, a lost connection) is logged with the connecto
 after ``RETRY_DELAY_S``; the tracked instant never moves past a window that was not delivered. A read the
 source rejects ``PERMANENT_FAILURES`` times in a row (the driver refused the statement: bad SQL, a missing
 table or permission; not a lost connection, which is retried for ever) ends the reading: the metrics carry
-``error`` and the engine makes the query ERRORED, to be started again once its settings are fixed. A stop
+``error`` and the engine makes the query ERRORED, to be started again once its settings are fixed. A login
+the source refuses (``ConnectorAuthError``: wrong password, unknown user) ends it at the first time: the
+same credentials cannot succeed on a second try. A stop
 waits for the window in progress (at most ``STOP_GRACE_S``) so that a graceful restart repeats nothing.
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 import msgspec
 
 from connectors.base import Item, SouthCache, SouthConnector
-from connectors.errors import ConnectorError, ConnectorNotReady, ContentRefused
+from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorNotReady, ContentRefused
 from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, Interval, history_intervals, run_history
 from engine.ipc import HistorySpec
 
@@ -114,10 +116,13 @@ class HistoryReader:
                     break
                 except _Stopping:
                     return
+                except ConnectorAuthError as err:
+                    self._give_up(item, err, attempts=1)
+                    return
                 except Exception as err:
                     rejections = rejections + 1 if rejected(err) else 0
                     if rejections >= PERMANENT_FAILURES:
-                        self._give_up(item, err)
+                        self._give_up(item, err, attempts=rejections)
                         return
                     self._logger.error(
                         "history read failed; retrying", item=item.name, error=str(err), errorType=type(err).__name__
@@ -126,10 +131,10 @@ class HistoryReader:
         self.metrics.update(running=False, finished=True, currentItem=None, intervalProgress=1.0)
         self._report(self.metrics)
 
-    def _give_up(self, item: Item[Any], err: BaseException) -> None:
+    def _give_up(self, item: Item[Any], err: BaseException, *, attempts: int) -> None:
         error = f"item {item.name}: {err}"
         self._logger.error("history read rejected; the query stops", item=item.name, error=str(err),
-                           errorType=type(err).__name__, attempts=PERMANENT_FAILURES)  # fmt: skip
+                           errorType=type(err).__name__, attempts=attempts)  # fmt: skip
         self.metrics.update(running=False, error=error)
         self._report(self.metrics)
 

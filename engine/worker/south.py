@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from connectors.base import Item, SouthCache, SouthConnector, TimeValue
-from connectors.errors import ConnectorConnectionError, ConnectorNotReady, ContentRefused
+from connectors.errors import ConnectorAuthError, ConnectorConnectionError, ConnectorNotReady, ContentRefused
 from engine.cache.south import SouthCacheDB
 from engine.history.windowing import (
     DEFAULT_MAX_READ_INTERVAL_S,
@@ -237,6 +237,8 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         self._item_specs: dict[str, ItemSpec] = {}
         self._running: set[str] = set()
         self._last_backpressure_warning: dict[str, float] = {}
+        self._login_refused = False
+        """The last run's login was refused (logged once; a run that succeeds logs the recovery)."""
         self._parallel = asyncio.Semaphore(1)
         self._stop_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -427,8 +429,17 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
                     for item in connector.history_items(items):
                         await self._history(connector, item)
                 self._metrics["lastRunDuration"] = round((time.monotonic() - started) * 1000)
+            if self._login_refused:
+                self._login_refused = False
+                self.logger.info("login accepted by the source again")
         except ContentRefused as err:
             self.logger.warning("content refused by the engine; will retry at the next run", reason=str(err))
+        except ConnectorAuthError as err:
+            # The peer answered and refused the credentials: reconnecting now would only be refused again
+            # (and may lock the account), so the next try is the next scan; logged once until a run succeeds.
+            if not self._login_refused:
+                self.logger.error("login refused by the source; will retry at the next run", error=str(err))
+            self._login_refused = True
         except (ConnectorConnectionError, ConnectorNotReady) as err:
             self.connection_lost(str(err) or type(err).__name__)
         except Exception as err:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from connectors.common.mqtt import MqttConnectionSettings, topic_filter_problem
+from connectors.common.mqtt import FlushMessageTimeout, MqttConnectionSettings, topic_filter_problem
 from connectors.manifest import ConnectorManifest, Modes
 from connectors.south.mqtt.timestamps import strptime_format
 
@@ -33,16 +33,7 @@ class MqttSettings(MqttConnectionSettings, frozen=True, kw_only=True, rename="ca
             description="Hand the buffered messages over as soon as this many are received.",
         ),
     ] = 1000
-    flush_message_timeout: Annotated[
-        int,
-        msgspec.Meta(
-            ge=10,
-            le=60_000,
-            title="Flush message timeout",
-            description="Hand the buffered messages over at the latest this long after the first one arrived.",
-            extra={"unit": "ms"},
-        ),
-    ] = 1000
+    flush_message_timeout: FlushMessageTimeout = 1000
 
 
 class MqttTimestampPayload(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

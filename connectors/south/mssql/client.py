@@ -15,12 +15,15 @@ import pymssql
 
 from connectors.common.sql.query import ParamStyle
 from connectors.common.sql.south import ThreadedClient
-from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorConnectionError, ConnectorError
 from connectors.south.mssql.manifest import MssqlSettings
 
 # DB-Library message numbers of a connection that failed or is gone (20002 connection failed, 20003
 # timeout, 20004 read from server failed, 20006 write failed, 20009 server unreachable, 20047 dead).
 _LOST = frozenset({20002, 20003, 20004, 20006, 20009, 20047})
+
+# A refused login: server error 18456 ("Login failed for user"), which FreeTDS may wrap in its own 20002.
+_LOGIN_FAILED = 18456
 
 
 class MssqlClient(ThreadedClient[MssqlSettings]):
@@ -58,6 +61,10 @@ class MssqlClient(ThreadedClient[MssqlSettings]):
         except TimeoutError as err:
             raise ConnectorConnectionError(f"cannot connect to SQL Server {s.host}:{s.port}: timed out") from err
         except (pymssql.Error, OSError) as err:
+            if _number(err) == _LOGIN_FAILED or "Login failed for user" in _message(err):
+                raise ConnectorAuthError(
+                    f"SQL Server {s.host}:{s.port} refused the login of {self._login()!r}: {_message(err)}"
+                ) from err
             raise ConnectorConnectionError(f"cannot connect to SQL Server {s.host}:{s.port}: {_message(err)}") from err
 
     async def close(self) -> None:

@@ -11,11 +11,16 @@ from asyncmy.errors import MySQLError, OperationalError
 
 from connectors.common.sql.query import ParamStyle
 from connectors.common.sql.south import NaiveUtcClient
-from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorConnectionError, ConnectorError
 from connectors.south.mysql.manifest import MysqlSettings
 
 # Client error codes of a connection that is gone (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ...).
 _LOST_CODES = frozenset({2006, 2013, 2055})
+
+# Server error codes of a refused login: ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR (wrong password,
+# unknown user), ER_ACCESS_DENIED_NO_PASSWORD_ERROR, ER_MUST_CHANGE_PASSWORD_LOGIN, a locked account (MySQL
+# 3118, MariaDB 4151).
+_AUTH_CODES = frozenset({1044, 1045, 1698, 1862, 3118, 4151})
 
 
 class MysqlClient(NaiveUtcClient[MysqlSettings]):
@@ -38,7 +43,13 @@ class MysqlClient(NaiveUtcClient[MysqlSettings]):
                 init_command="SET time_zone = '+00:00'",
                 autocommit=True,
             )
-        except (OSError, TimeoutError, MySQLError) as err:
+        except MySQLError as err:
+            if err.args and err.args[0] in _AUTH_CODES:
+                raise ConnectorAuthError(
+                    f"MySQL {s.host}:{s.port} refused the login of user {s.username!r}: {err}"
+                ) from err
+            raise ConnectorConnectionError(f"cannot connect to MySQL {s.host}:{s.port}: {err}") from err
+        except (OSError, TimeoutError) as err:
             raise ConnectorConnectionError(f"cannot connect to MySQL {s.host}:{s.port}: {err}") from err
 
     async def close(self) -> None:

@@ -11,11 +11,17 @@ import pyodbc
 
 from connectors.common.sql.query import ParamStyle
 from connectors.common.sql.south import ThreadedClient
-from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorConnectionError, ConnectorError
 from connectors.south.odbc.manifest import OdbcSettings
 
 # SQLSTATE classes of a connection that failed or is gone.
 _LOST_STATES = ("08",)
+
+# SQLSTATE class 28 is "invalid authorization specification" (MariaDB Connector/ODBC, SQL Server's drivers).
+_AUTH_STATES = ("28",)
+
+# psqlODBC reports every failed login as 08001 and quotes the server's FATAL message: these are refusals.
+_AUTH_TEXTS = ("password authentication failed", "authentication failed for user", "does not exist")
 
 
 class OdbcClient(ThreadedClient[OdbcSettings]):
@@ -45,6 +51,8 @@ class OdbcClient(ThreadedClient[OdbcSettings]):
         except TimeoutError as err:
             raise ConnectorConnectionError("cannot connect through ODBC: timed out") from err
         except pyodbc.Error as err:
+            if _refused_login(err):
+                raise ConnectorAuthError(f"the ODBC data source refused the login: {_message(err)}") from err
             raise ConnectorConnectionError(f"cannot connect through ODBC: {_message(err)}") from err
 
     async def close(self) -> None:
@@ -69,6 +77,16 @@ class OdbcClient(ThreadedClient[OdbcSettings]):
         except pyodbc.Error as err:
             raise self.translate(err) from err
         return [column[0] for column in self._cursor.description or ()]
+
+
+def _refused_login(err: BaseException) -> bool:
+    """The driver says the server refused the credentials (not that it could not be reached)."""
+    state = str(err.args[0]) if err.args else ""
+    if state.startswith(_AUTH_STATES):
+        return True
+    text = _message(err)
+    # Only a server's FATAL answer counts: "does not exist" alone may be a missing driver or DSN.
+    return state.startswith(_LOST_STATES) and "FATAL:" in text and any(words in text for words in _AUTH_TEXTS)
 
 
 def _message(err: BaseException) -> str:

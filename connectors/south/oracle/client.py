@@ -15,12 +15,15 @@ import oracledb
 
 from connectors.common.sql.query import ParamStyle
 from connectors.common.sql.south import FETCH_CHUNK, NaiveUtcClient
-from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorConnectionError, ConnectorError
 from connectors.south.oracle.manifest import OracleSettings
 
 # Codes of a connection that failed or is gone: python-oracledb's DPY-4011 (closed), DPY-6005 (cannot
 # connect), DPY-1001 (not connected), and the server's ORA-03113/03114/03135 (end of file, lost contact).
 _LOST = frozenset({"DPY-4011", "DPY-6005", "DPY-1001", "ORA-03113", "ORA-03114", "ORA-03135"})
+
+# A refused login: invalid username/password, null password, no CREATE SESSION, account locked, expired.
+_AUTH = frozenset({"ORA-01017", "ORA-01005", "ORA-01045", "ORA-28000", "ORA-28001"})
 
 
 class OracleClient(NaiveUtcClient[OracleSettings]):
@@ -51,6 +54,10 @@ class OracleClient(NaiveUtcClient[OracleSettings]):
         except TimeoutError as err:
             raise ConnectorConnectionError(f"cannot connect to Oracle {s.host}:{s.port}: timed out") from err
         except (oracledb.Error, OSError) as err:
+            if _code(err) in _AUTH:
+                raise ConnectorAuthError(
+                    f"Oracle {s.host}:{s.port} refused the login of user {s.username!r}: {_message(err)}"
+                ) from err
             raise ConnectorConnectionError(f"cannot connect to Oracle {s.host}:{s.port}: {_message(err)}") from err
 
     async def close(self) -> None:

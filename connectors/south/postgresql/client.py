@@ -16,7 +16,7 @@ from connectors.common.sql.output import output_stream
 from connectors.common.sql.query import ParamStyle, bind_placeholders
 from connectors.common.sql.settings import SqlItemSettings
 from connectors.common.sql.south import SqlClient
-from connectors.errors import ConnectorConnectionError, ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorConnectionError, ConnectorError
 from connectors.south.postgresql.copy import CopyPlan, copy_plan
 from connectors.south.postgresql.manifest import PostgresqlSettings
 
@@ -62,6 +62,12 @@ class PostgresqlClient(SqlClient):
                 statement_cache_size=0,
                 ssl=_ssl(s.ssl_mode),
             )
+        except asyncpg.exceptions.InvalidAuthorizationSpecificationError as err:
+            # SQLSTATE class 28: 28000 (unknown role, no pg_hba entry) and 28P01 (wrong password).
+            raise ConnectorAuthError(
+                f"PostgreSQL {s.host}:{s.port} refused the login of user {s.username!r} "
+                f"(SQLSTATE {err.sqlstate}): {err}"
+            ) from err
         except (OSError, TimeoutError, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError) as err:
             # OSError includes asyncpg's "rejected SSL upgrade" when sslMode requires TLS the server lacks.
             raise ConnectorConnectionError(

@@ -177,6 +177,60 @@ def test_connector_settings_follow_each_manifest(document: dict[str, Any]) -> No
                 assert items[1]["properties"]["settings"]["$ref"].endswith(f"/{manifest.item_settings.__name__}")
 
 
+def test_history_query_settings_follow_the_types_chosen(document: dict[str, Any]) -> None:
+    path = document["paths"]["/api/history-queries"]["post"]
+    base, *choices = path["requestBody"]["content"]["application/json"]["schema"]["allOf"]
+    assert base == {"$ref": "#/components/schemas/HistoryQueryCommand"}
+    expected = {
+        "south": [manifest for manifest in MANIFESTS.types("south") if manifest.modes.history],
+        "north": MANIFESTS.types("north"),
+    }
+    # A South that cannot read history is no choice at all (the store refuses it).
+    assert "test-subscription" not in {manifest.id for manifest in expected["south"]}
+    assert [choice["discriminator"]["propertyName"] for choice in choices] == ["southType", "northType"]
+    for choice, (kind, manifests) in zip(choices, expected.items(), strict=True):
+        mapping = choice["discriminator"]["mapping"]
+        assert list(mapping) == [manifest.id for manifest in manifests]
+        assert [option["$ref"] for option in choice["oneOf"]] == list(mapping.values())
+        for manifest in manifests:
+            branch = component(document, mapping[manifest.id])["properties"]
+            assert branch[f"{kind}Type"] == {"const": manifest.id}
+            assert branch[f"{kind}Settings"]["$ref"].endswith(f"/{manifest.settings.__name__}")
+            if kind == "south" and manifest.item_settings is not None:
+                items, null = branch["items"]["anyOf"]
+                assert null == {"type": "null"}
+                first, settings = items["items"]["allOf"]
+                assert first == {"$ref": "#/components/schemas/HistoryItemCommand"}
+                assert settings["properties"]["settings"]["$ref"].endswith(f"/{manifest.item_settings.__name__}")
+            else:
+                assert "items" not in branch
+    # A replaced query keeps its stored types: its body cannot choose, so it stays the plain command.
+    put = document["paths"]["/api/history-queries/{id}"]["put"]["requestBody"]["content"]["application/json"]
+    assert put["schema"] == {"$ref": "#/components/schemas/HistoryQueryCommand"}
+
+
+def test_a_history_query_body_is_checked_against_its_own_types(document: dict[str, Any]) -> None:
+    # The validator schemathesis checks answers with (it comes with it).
+    import jsonschema_rs
+
+    body = document["paths"]["/api/history-queries"]["post"]["requestBody"]["content"]["application/json"]
+    validator = jsonschema_rs.Draft202012Validator({**body["schema"], "components": document["components"]})
+    valid = {
+        "name": "Last year",
+        "queryTimeRange": {"startTime": "2025-01-01T00:00:00Z", "endTime": "2026-01-01T00:00:00Z"},
+        "southType": "test-south",
+        "southSettings": {"host": "plc"},
+        "northType": "test-north",
+        "northSettings": {"outputFolder": "out"},
+        "items": [{"name": "temperature", "settings": {"address": "40001"}}],
+    }
+    assert validator.is_valid(valid)
+    crossed = {**valid, "southSettings": {"outputFolder": "out"}, "northSettings": {"host": "plc"}}
+    assert not validator.is_valid(crossed)
+    assert not validator.is_valid({**valid, "items": [{"name": "temperature", "settings": {"scale": 2}}]})
+    assert not validator.is_valid({**valid, "southType": "test-subscription"})
+
+
 def test_item_settings_name_every_south_type(document: dict[str, Any]) -> None:
     body = document["paths"]["/api/south/{id}/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     by_type = body["x-oibus-item-settings"]

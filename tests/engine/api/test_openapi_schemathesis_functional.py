@@ -65,7 +65,10 @@ NOT_ACCEPTANCE_CHECKED = {
     "POST /api/add-values": "name must be the reference of an external source the server holds",
     "POST /api/add-file": "name must be the reference of an external source the server holds",
     "POST /api/south/{id}/browse": "settings must follow the manifest of the stored South's type",
-    "POST /api/history-queries": "southSettings and northSettings must follow the manifests of the types chosen",
+    # The document ties southSettings, northSettings and items' settings to the types chosen; what it cannot
+    # state yet is the types' own cross-field checks (InfluxDB's database for version 1, a Folder scanner's
+    # regex that compiles...), nor that the time range ends after it starts.
+    "POST /api/history-queries": "settings pass their type's cross-field checks; endTime is after startTime",
 }
 # Documented 5xx the server-error check cannot tell from a crash (``api_request_failed`` in the engine log
 # still can): v2 senders send a batch again on a 500 and on nothing else; OIAnalytics out of reach is a 503.
