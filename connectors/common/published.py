@@ -72,8 +72,8 @@ def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
         raise SendError(f"time-values are not [{{pointId, timestamp, data}}]: {err}") from None
 
 
-def encode_values(values: Sequence[Mapping[str, Any]]) -> bytes:
-    """Decoded time-values as the JSON a cache entry holds (for ``handle_values``)."""
+def encode_values(values: Sequence[Mapping[str, Any] | CachedValue]) -> bytes:
+    """Time-values (decoded or as cached) as the JSON array a cache entry holds."""
     return _ENCODE.encode(values)
 
 

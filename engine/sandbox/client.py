@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from engine.sandbox.protocol import HEADER, MAX_FRAME, RESULT, RunRequest, RunResult, frame
+from engine.sandbox.protocol import HEADER, MAX_FRAME, RESULT, RunRequest, RunResult, frame_into
 from engine.supervisor.process import escalate_stop, kill_tree
 
 log = structlog.get_logger(__name__)
@@ -103,7 +103,9 @@ class SandboxClient:
 
     async def _exchange(self, proc: asyncio.subprocess.Process, request: RunRequest) -> RunResult:
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(frame(request))
+        out = bytearray()
+        frame_into(request, out)
+        proc.stdin.write(out)
         await proc.stdin.drain()
         (size,) = HEADER.unpack(await proc.stdout.readexactly(HEADER.size))
         if size > MAX_FRAME:

@@ -43,7 +43,8 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     logs: list[tuple[str, str]] = []
 
 
-encode = msgspec.msgpack.Encoder().encode
+_ENCODER = msgspec.msgpack.Encoder()
+encode = _ENCODER.encode
 REQUEST = msgspec.msgpack.Decoder(RunRequest)
 RESULT = msgspec.msgpack.Decoder(RunResult)
 
@@ -52,3 +53,9 @@ def frame(message: msgspec.Struct) -> bytes:
     """One frame: the 4-byte big-endian length, then the msgpack body."""
     body = encode(message)
     return HEADER.pack(len(body)) + body
+
+
+def frame_into(message: msgspec.Struct, buffer: bytearray) -> None:
+    """:func:`frame` written into ``buffer`` (replacing what it held): the body is encoded in place, not copied."""
+    _ENCODER.encode_into(message, buffer, HEADER.size)
+    HEADER.pack_into(buffer, 0, len(buffer) - HEADER.size)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections import deque
 from typing import Any
 
 import aio_pika
@@ -23,15 +24,24 @@ import aiormq
 import aiormq.exceptions
 
 from connectors.base import ConnectorContext, NorthConnector, TimeValue
-from connectors.common.published import decode_values, encode_values, message_id, render_name, value_message
+from connectors.common.published import (
+    CachedValue,
+    decode_values,
+    encode_values,
+    message_id,
+    render_name,
+    value_message,
+)
 from connectors.errors import ConnectorError, ConnectorNotReady, SendError
-from connectors.north.amqp.client import publish_window
+from connectors.north.amqp.client import Outgoing, Pending, write_window
 from connectors.north.amqp.manifest import MANIFEST, AmqpNorthSettings
 
-__all__ = ["WINDOW", "AmqpNorth"]
+__all__ = ["DEPTH", "WINDOW", "AmqpNorth"]
 
 WINDOW = 2000
-"""Messages published and not yet confirmed at most."""
+"""Messages written to the broker in one write."""
+DEPTH = 2
+"""Windows written and not yet confirmed at most: the next window is on its way while the broker confirms one."""
 
 _LOST = (aiormq.exceptions.AMQPConnectionError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError)
 
@@ -93,29 +103,69 @@ class AmqpNorth(NorthConnector[AmqpNorthSettings]):
 
     async def handle_values_json(self, data: bytes) -> None:
         """Publish every value of the entry; return once the broker confirmed them all."""
-        values = decode_values(data)
+        messages = self._messages(decode_values(data))
         channel = self._channel
         if channel is None or self._connection is None or self._connection.is_closed:
             raise SendError(f"not connected to {self.broker}", retry_forever=True)
         mode = 2 if self.settings.persistent else 1
+        exchange = self.settings.exchange
+        pending: deque[Pending] = deque()
         try:
             async with asyncio.timeout(self.settings.confirm_timeout / 1000):
-                for start in range(0, len(values), WINDOW):
-                    window = []
-                    for value in values[start : start + WINDOW]:
-                        body = value_message(value)
-                        window.append((render_name(self.settings.routing_key, value.pointId), body, message_id(body)))
-                    await publish_window(channel, self.settings.exchange, window, delivery_mode=mode)
+                for start in range(0, len(messages), WINDOW):
+                    if len(pending) == DEPTH:
+                        await pending[0].future
+                        pending.popleft().forget()
+                    window = messages[start : start + WINDOW]
+                    pending.append(await write_window(channel, exchange, window, delivery_mode=mode))
+                while pending:
+                    await pending[0].future
+                    pending.popleft().forget()
         except TimeoutError:
             raise SendError(
                 f"{self.broker} did not confirm the messages within {self.settings.confirm_timeout} ms",
                 retry_forever=True,
             ) from None
-        except aio_pika.exceptions.DeliveryError as err:
+        except aio_pika.exceptions.PublishError as err:
             raise SendError(f"{self.broker} routed a message to no queue (exchange {self._where}): {err}") from err
+        except aio_pika.exceptions.DeliveryError:
+            raise SendError(
+                f"{self.broker} refused a message (nack: a queue is full or the broker is out of resources)",
+                retry_forever=True,
+            ) from None
         except _LOST as err:
             raise SendError(f"{self.broker}: {err!r}", retry_forever=True) from err
-        self.context.logger.debug("values published", count=len(values), broker=self.broker)
+        finally:
+            for written in pending:
+                written.forget()
+        self.context.logger.debug("values published", count=len(messages), broker=self.broker)
+
+    def _messages(self, values: list[CachedValue]) -> list[Outgoing]:
+        """The messages of an entry: one per value, or up to ``valuesPerMessage`` values of one routing key."""
+        template = self.settings.routing_key
+        keys: dict[str, str] = {}
+        size = self.settings.values_per_message
+        if size == 1:
+            out: list[Outgoing] = []
+            for value in values:
+                key = keys.get(value.pointId)
+                if key is None:
+                    key = keys[value.pointId] = render_name(template, value.pointId)
+                body = value_message(value)
+                out.append((key, body, message_id(body)))
+            return out
+        groups: dict[str, list[CachedValue]] = {}
+        for value in values:
+            key = keys.get(value.pointId)
+            if key is None:
+                key = keys[value.pointId] = render_name(template, value.pointId)
+            groups.setdefault(key, []).append(value)
+        out = []
+        for key, group in groups.items():
+            for start in range(0, len(group), size):
+                body = encode_values(group[start : start + size])
+                out.append((key, body, message_id(body)))
+        return out
 
     @property
     def _where(self) -> str:

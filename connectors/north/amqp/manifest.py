@@ -37,6 +37,18 @@ class AmqpNorthSettings(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     persistent: Annotated[
         bool, msgspec.Meta(title="Persistent", description="Delivery mode 2: durable queues keep messages on disk.")
     ] = True
+    values_per_message: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=10_000,
+            title="Values per message",
+            description=(
+                "1: each value is one message (its JSON object). More: a message carries a JSON array of up to this"
+                " many values of the same routing key."
+            ),
+        ),
+    ] = 1
     connect_timeout: Annotated[
         int, msgspec.Meta(ge=100, le=300_000, title="Connect timeout", description="Time allowed to connect (ms).")
     ] = 10_000

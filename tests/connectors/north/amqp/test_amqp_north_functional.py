@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import msgspec
 import pytest
 from fakes import RecordingLogger
-from servers.rabbitmq import Route, broker_lock, declare_route, delete_route, drain
+from servers.rabbitmq import HOST, PORT, Route, broker_lock, declare_route, delete_route, drain
 
 from connectors.base import ConnectorContext
 from connectors.common.published import message_id
@@ -82,3 +83,44 @@ async def test_start_and_the_connection_test_name_what_is_wrong(route: Route) ->
         await make(route, port=1, connectTimeout=500).start()
     with pytest.raises(msgspec.ValidationError, match="routingKey"):
         msgspec.convert({"routingKey": "{point}"}, AmqpNorthSettings)
+
+
+async def test_values_per_message_puts_arrays_of_one_routing_key_in_each_message(route: Route) -> None:
+    north = make(route, valuesPerMessage=2)
+    await north.start()
+    try:
+        batch = entry(*((("a" if n % 3 else "b"), f"2026-01-01T00:00:0{n}Z", n) for n in range(7)))
+        await north.handle_values_json(batch)
+        await north.handle_values_json(batch)
+    finally:
+        await north.stop()
+    messages = await drain(route.queue, 8, timeout_s=10)
+    sent = [(m.routing_key, [v["data"]["value"] for v in json.loads(m.body)]) for m in messages]
+    once = [("plant.b", [0, 3]), ("plant.b", [6]), ("plant.a", [1, 2]), ("plant.a", [4, 5])]
+    assert sent == once + once
+    assert [m.message_id for m in messages[:4]] == [m.message_id for m in messages[4:]]
+    assert [m.message_id for m in messages] == [message_id(m.body) for m in messages]
+
+
+async def test_a_full_queue_nacks_and_the_entry_is_retried_not_dropped(route: Route) -> None:
+    connection = await aio_pika.connect(host=HOST, port=PORT)
+    async with connection:
+        channel = await connection.channel()
+        full = f"{route.queue}-full"
+        arguments: dict[str, Any] = {"x-max-length": 2, "x-overflow": "reject-publish"}
+        await channel.declare_queue(full, durable=True, arguments=arguments)
+        try:
+            north = make(route, exchange="", routingKey=full)
+            await north.start()
+            try:
+                rows = [("a", f"2026-01-01T00:00:0{n}Z", n) for n in range(5)]
+                with pytest.raises(SendError, match="refused a message \\(nack") as caught:
+                    await north.handle_values_json(entry(*rows))
+                assert caught.value.retry_forever
+                queue = await channel.get_queue(full)
+                await queue.purge()
+                await north.handle_values_json(entry(*rows[:2]))  # the retry goes through once there is room
+            finally:
+                await north.stop()
+        finally:
+            await channel.queue_delete(full)
