@@ -12,8 +12,9 @@ engine process of its own. Figures:
              (every CSV written by the North into the output folder, its cache empty).
   USS        peak unique set size of the history query's South worker, sampled every 100 ms.
   CPU s / M  CPU seconds (user + system) per million rows of the South worker, the North worker and the
-             engine process: what the run costs, which a busy shared machine changes far less than rows/s
-             (PostgreSQL's own share, formatting the CSV in COPY, is not counted).
+             engine process, and of the PostgreSQL backends serving the query (their process title names
+             the bench's database; sampled every 100 ms, so a backend living less than that is missed):
+             what the run costs, which a busy shared machine changes far less than rows/s.
   load       ``uptime`` before and after the run (the machine may be shared: read rows/s against it).
 
 The database, data folder and output are removed at the end. This is a benchmark: it asserts nothing.
@@ -49,9 +50,13 @@ def psql(database: str, sql: str) -> str:
 
 
 class PeakUss:
-    """Samples the USS and CPU time of the processes whose command line names ``marker`` (found again if restarted)."""
+    """Samples the USS and CPU time of the processes whose command line names ``marker`` (found again if restarted).
 
-    def __init__(self, root: psutil.Process, marker: str) -> None:
+    ``root``: among its descendants; ``None``: among every process of the machine (PostgreSQL's backends,
+    whose title names their database).
+    """
+
+    def __init__(self, root: psutil.Process | None, marker: str) -> None:
         self.root, self.marker, self.peak = root, marker, 0
         self.cpu: dict[int, float] = {}
         """CPU seconds (user + system) last seen of each process of ``marker`` (a restarted one adds a pid)."""
@@ -61,7 +66,8 @@ class PeakUss:
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            for child in self.root.children(recursive=True):
+            candidates = self.root.children(recursive=True) if self.root is not None else psutil.process_iter()
+            for child in candidates:
                 try:
                     if self.marker in " ".join(child.cmdline()):
                         self.peak = max(self.peak, child.memory_full_info().uss)
@@ -115,6 +121,7 @@ def run(rows: int, window_s: int) -> None:
                 root = psutil.Process(engine.proc.pid)
                 uss = PeakUss(root, f"south:history-{query['id']}")
                 north = PeakUss(root, f"north:history-{query['id']}")
+                backends = PeakUss(None, f" {database} ")
                 engine_cpu = sum(root.cpu_times()[:2])
                 print(f"uptime before: {uptime()}", flush=True)
                 started = time.monotonic()
@@ -125,6 +132,7 @@ def run(rows: int, window_s: int) -> None:
                 print(f"uptime after:  {uptime()}", flush=True)
                 peak = uss.stop()
                 north.stop()
+                backends.stop()
                 engine_cpu = sum(root.cpu_times()[:2]) - engine_cpu
             finally:
                 engine.stop()
@@ -135,7 +143,8 @@ def run(rows: int, window_s: int) -> None:
         per_million = 1e6 / rows
         print(
             f"CPU s per million rows: South worker {uss.cpu_seconds * per_million:.2f}, "
-            f"North worker {north.cpu_seconds * per_million:.2f}, engine {engine_cpu * per_million:.2f} "
+            f"North worker {north.cpu_seconds * per_million:.2f}, engine {engine_cpu * per_million:.2f}, "
+            f"PostgreSQL backends {backends.cpu_seconds * per_million:.2f} "
             "(user + system; independent of the machine's load, unlike rows/s)"
         )
         if rows != YEAR_OF_SECONDS:

@@ -31,11 +31,16 @@ if TYPE_CHECKING:
     from engine.engine import Engine
     from engine.info import EngineInfo
     from engine.logs import LogPipeline
+    from engine.logs.database import LogStore
     from engine.metrics import MetricsStore
     from engine.oianalytics.agent import OIAnalyticsAgent
     from engine.proxy import ProxyService
+    from engine.store_health import UnavailableStores
 
 log = structlog.get_logger("engine")
+
+LOG_STORE_RETRY_S = 5.0
+"""How often the engine tries to open ``logs.db`` again while its disk is full."""
 
 
 def _flag(value: str | None) -> bool:
@@ -77,6 +82,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     from engine.config.store import ConfigStore
     from engine.logs import configure as configure_logs
     from engine.metrics import MetricsStore
+    from engine.store_health import UnavailableStores
 
     # Before the store opens: a damaged oibus.db must be restored, never recreated as a new install.
     restored = recover(data_dir)
@@ -89,7 +95,8 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> int:
     )
     try:
         # Closed after the API and the engine: the last reports of the workers are written too.
-        async with MetricsStore.open(data_dir) as metrics:
+        # A full disk under logs/ costs the stores there, never the start: the engine runs without them.
+        async with MetricsStore.open(data_dir, unavailable=UnavailableStores()) as metrics:
             metrics.prune("south", [south.id for south in store.souths.list_souths()])
             metrics.prune("north", [north.id for north in store.norths.list_norths()])
             return await _serve(args, data_dir, store, logs, metrics, restored)
@@ -123,7 +130,7 @@ async def _serve(
     proxy = ProxyService(store.ip_filters.ip_filter_addresses, ignore_ip_filters=args.ignoreIpFilters)
     proxy.apply(settings.proxy_server)
     _listen_to_engine(engine, store, logs, proxy, metrics)
-    info = _engine_info(args, data_dir, restored)
+    info = _engine_info(args, data_dir, restored, metrics.unavailable)
     agent = OIAnalyticsAgent(data_dir, store, engine, info, request_exit=_exit_request(stop), logs=logs)
     config_source.extra.append(agent.connector_extra)
     app = _web_app(store, engine, info, agent, logs, metrics, stop)
@@ -137,7 +144,7 @@ async def _serve(
     _stop_on_signals(stop)
     try:
         async with asyncio.TaskGroup() as group:
-            metrics.start(group)
+            stop_stores = _start_stores(group, metrics, app)
             group.create_task(proxy.run(), name="engine:proxy")
             await engine.start(group)
             agent_task = group.create_task(agent.run(), name="oianalytics:agent")
@@ -152,12 +159,34 @@ async def _serve(
             await stop_agent(agent_task)
             proxy.stop()
             await engine.stop()
-            metrics.stop()
+            stop_stores()
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
         agent.close()
     return 0
+
+
+def _start_stores(group: asyncio.TaskGroup, metrics: MetricsStore, app: web.Application) -> Callable[[], None]:
+    """Start the metrics loop and, while ``logs.db`` is unavailable, its retries; return what stops both."""
+    from engine.api.keys import LOGS
+
+    metrics.start(group)
+    retry = group.create_task(_reopen_log_store(app[LOGS]), name="engine:log-store-retry")
+
+    def stop() -> None:
+        retry.cancel()
+        metrics.stop()
+
+    return stop
+
+
+async def _reopen_log_store(logs: LogStore, interval_s: float = LOG_STORE_RETRY_S) -> None:
+    """Open ``logs.db`` again while its disk is full: nobody may search the logs to make it try."""
+    while True:
+        if await asyncio.to_thread(logs.ensure):
+            return
+        await asyncio.sleep(interval_s)
 
 
 def _exit_request(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
@@ -169,7 +198,9 @@ def _exit_request(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
     return request_exit
 
 
-def _engine_info(args: argparse.Namespace, data_dir: Path, restored: list[str]) -> EngineInfo:
+def _engine_info(
+    args: argparse.Namespace, data_dir: Path, restored: list[str], unavailable: UnavailableStores
+) -> EngineInfo:
     """What the engine reports about itself (``GET /api/engine/info``), from the command line."""
     from engine.info import EngineInfo
 
@@ -179,6 +210,7 @@ def _engine_info(args: argparse.Namespace, data_dir: Path, restored: list[str]) 
         ignore_ip_filters=args.ignoreIpFilters,
         ignore_remote_update=args.ignoreRemoteUpdate,
         configuration_restored=tuple(restored),
+        unavailable_stores=unavailable,
     )
 
 
@@ -220,7 +252,7 @@ def _web_app(
     app[HISTORY] = engine.history
     engine.history.status_listeners.append(agent.history_changed)
     app.middlewares.append(config_change_middleware)
-    app[LOGS] = LogStore(info.data_directory)
+    app[LOGS] = LogStore(info.data_directory, info.unavailable_stores)
     app[LOG_PIPELINE] = logs
     install_live_streams(app, metrics)
     app[STOP_ENGINE] = stop

@@ -6,10 +6,11 @@ import os
 import platform
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.store_health import UnavailableStores
 from engine.version import engine_version
 
 
@@ -24,6 +25,8 @@ class EngineInfo:
     ignore_remote_update: bool = False
     configuration_restored: tuple[str, ...] = ()
     """One line per configuration file restored from a backup at this start (it was found damaged)."""
+    unavailable_stores: UnavailableStores = field(default_factory=UnavailableStores)
+    """Rebuildable stores the engine runs without for now (their disk is full); they come back by themselves."""
 
     def to_dto(self, *, oibus_id: str, oibus_name: str) -> dict[str, Any]:
         """Return the ``OIBusInfo`` wire form (upstream field names; ``platform`` as node reports it)."""
@@ -42,6 +45,7 @@ class EngineInfo:
             "ignoreIpFilters": self.ignore_ip_filters,
             "ignoreRemoteUpdate": self.ignore_remote_update,
             "configurationRestored": list(self.configuration_restored),
+            "unavailableStores": self.unavailable_stores.lines(),
         }
 
 

@@ -210,9 +210,15 @@ _INFO = object_schema(
             **_STRINGS,
             "description": "One line per configuration file found damaged and restored from a backup at this start.",
         },
+        "unavailableStores": {
+            **_STRINGS,
+            "description": "One line per store the engine runs without for now (`logs.db: no space left ...`); "
+            "each comes back by itself once space is freed.",
+        },
     },
     description="`OIBusInfo`.",
 )
+_LOGS_UNAVAILABLE = "503 while `logs.db` is unavailable (its disk is full: see `unavailableStores`, engine info)."
 _MODES = object_schema(_each(("subscription", "lastPoint", "lastFile", "history"), {"type": "boolean"}))
 _JSON_SCHEMA = {"type": "object", "description": "A JSON Schema (the UI builds its form from it)."}
 
@@ -604,23 +610,27 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("messageContent", _STRING, "Part of the message."),
             _PAGE_NUMBER,
         ),
+        errors=(503,),
+        note=_LOGS_UNAVAILABLE,
     ),
     ("GET", "/api/logs/scopes/suggest"): Operation(
-        status=200, answer={"type": "array", "items": _named("scope")}, query=(Param("name", _STRING),)
+        status=200, answer={"type": "array", "items": _named("scope")}, query=(Param("name", _STRING),), errors=(503,)
     ),
-    ("GET", "/api/logs/scopes/{id}"): Operation(status=200, answer=_named("scope")),
+    ("GET", "/api/logs/scopes/{id}"): Operation(status=200, answer=_named("scope"), errors=(503,)),
     ("GET", "/api/logs/items/suggest"): Operation(
         status=200,
         answer={"type": "array", "items": _named("item")},
         query=(Param("name", _STRING), Param("scopeId", _STRING)),
+        errors=(503,),
     ),
-    ("GET", "/api/logs/items/{id}"): Operation(status=200, answer=_named("item")),
+    ("GET", "/api/logs/items/{id}"): Operation(status=200, answer=_named("item"), errors=(503,)),
     ("GET", "/api/logs/groups/suggest"): Operation(
         status=200,
         answer={"type": "array", "items": _named("group")},
         query=(Param("name", _STRING), Param("scopeId", _STRING)),
+        errors=(503,),
     ),
-    ("GET", "/api/logs/groups/{id}"): Operation(status=200, answer=_named("group")),
+    ("GET", "/api/logs/groups/{id}"): Operation(status=200, answer=_named("group"), errors=(503,)),
     # Operations that run in a connector's worker (409 while it is not running).
     **{
         ("POST", f"/api/{kind}/{{id}}/test/connection"): Operation(

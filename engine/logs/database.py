@@ -16,9 +16,12 @@ from typing import Any
 
 import structlog
 
+from engine.cache.space import is_store_no_space, no_space_reason
+from engine.errors import TryAgainLater
 from engine.logs.records import LogRecord
 from engine.logs.sinks import Report, ThreadedSink
 from engine.rebuildable import check_integrity, open_rebuildable
+from engine.store_health import UnavailableStores
 
 log = structlog.get_logger(__name__)
 
@@ -194,13 +197,41 @@ def _like(text: str) -> str:
 class LogStore:
     """Reads of ``logs.db`` for the API (blocking: call from a thread), and deletion of a scope's logs."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, unavailable: UnavailableStores | None = None) -> None:
         self.path = data_dir / "logs" / LOGS_DB
+        self.unavailable = unavailable if unavailable is not None else UnavailableStores()
+        self._ready = False
         # Create the file and schema now, so reads work before the sink's first batch (or with it disabled).
-        connect(self.path).close()
+        self.ensure()
+
+    def ensure(self) -> bool:
+        """Create the file and its schema if not done yet; False while its disk is full (the engine runs on).
+
+        Called at start, before each read, and by the engine while the store is unavailable: it comes back
+        by itself once space is freed.
+        """
+        if self._ready:
+            return True
+        try:
+            connect(self.path).close()
+        except (sqlite3.Error, OSError) as err:
+            if not is_store_no_space(err, self.path):
+                raise
+            self.unavailable.failed(
+                LOGS_DB,
+                self.path,
+                err,
+                effect="log lines go to the console and the other sinks only; the API has none to search",
+            )
+            return False
+        self._ready = True
+        self.unavailable.opened(LOGS_DB, self.path)
+        return True
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
+        if not self.ensure():
+            raise TryAgainLater(f"{LOGS_DB} is unavailable: {no_space_reason(self.path)}")
         conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             yield conn

@@ -299,20 +299,23 @@ class FileSink(Sink):
             assert self._file is not None
             self._file.write(line)
             self._size += len(line)
-            if self._failing:
-                self._failing = False
-                self._report(INFO, "log sink available again", {"sink": self.name})
         except OSError as err:
             self._fail(err)
 
     def batch_done(self) -> None:
-        """Flush the batch to the OS."""
+        """Flush the batch to the OS; only a flush that succeeds says the sink is back."""
         if self._file is None:
             return
         try:
             self._file.flush()
         except OSError as err:
             self._fail(err)
+            return
+        # A write lands in the file object's buffer even on a full disk: recovery is declared here, or the
+        # report of it (a line for this very sink) would flap with the failure at every batch.
+        if self._failing:
+            self._failing = False
+            self._report(INFO, "log sink available again", {"sink": self.name})
 
     def close(self) -> None:
         """Flush and close the file."""

@@ -28,12 +28,14 @@ import msgspec
 import psutil
 import structlog
 
+from engine.cache.space import is_store_no_space
 from engine.config.base import now
 from engine.metrics import history
 from engine.metrics.history import Point, Series, ThroughputHistory
 from engine.metrics.model import COUNTERS, ENGINE_ID, GAUGES, Kind, connector_row, engine_row
 from engine.metrics.process import ProcessSample, ProcessSampler
 from engine.rebuildable import DamagedDatabase, check_integrity, move_aside
+from engine.store_health import UnavailableStores
 
 log = structlog.get_logger(__name__)
 
@@ -102,8 +104,10 @@ class MetricsStore:
         clock: Callable[[], str] = now,
         wall: Callable[[], float] = time.time,
         history_step_s: float = history.STEP_S,
+        unavailable: UnavailableStores | None = None,
     ) -> None:
         self.path = path
+        self.unavailable = unavailable if unavailable is not None else UnavailableStores()
         self.interval_s = interval_s
         self._clock = clock
         self._wall = wall
@@ -119,12 +123,25 @@ class MetricsStore:
         self._last_sample: ProcessSample | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
-        self._conn: sqlite3.Connection | None = self._connect()
+        self._closed = False
+        self._conn: sqlite3.Connection | None = self._connect_unless_full()
 
     @classmethod
     def open(cls, data_dir: Path, **options: Any) -> MetricsStore:
         """Open ``<data_dir>/logs/metrics.db`` (created when missing)."""
         return cls(metrics_db_path(data_dir), **options)
+
+    def _connect_unless_full(self) -> sqlite3.Connection | None:
+        """Open the database; on a full disk, None: counters are kept in memory and each flush tries again."""
+        try:
+            conn = self._connect()
+        except (sqlite3.Error, OSError) as err:
+            if not is_store_no_space(err, self.path):
+                raise
+            self.unavailable.failed(METRICS_DB, self.path, err, effect="counters kept in memory, written once it opens")
+            return None
+        self.unavailable.opened(METRICS_DB, self.path)
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +171,9 @@ class MetricsStore:
             conn.execute(_SCHEMA)
             conn.execute(history.SCHEMA)
             for kind, row_id, data in conn.execute("SELECT kind, id, data FROM oibus_metrics"):
-                self._load(kind, row_id, data)
+                # Opened late (its disk was full at start): what was counted meanwhile is the newer row.
+                if (kind, row_id) not in self._rows:
+                    self._load(kind, row_id, data)
             self.history.load(conn.execute(history.SELECT, (self._wall() - self.history.window_s,)))
         except BaseException:
             conn.close()
@@ -361,6 +380,14 @@ class MetricsStore:
 
     async def flush(self) -> None:
         """Write the rows changed since the last flush (in a thread); a failure keeps them for the next one."""
+        if self._conn is None and not self._closed:
+            conn = await asyncio.to_thread(self._connect_unless_full)
+            with self._lock:
+                self._conn = conn
+            if conn is None:
+                # Only the history's hour is worth keeping for later; the rows are kept whole anyway.
+                del self._points[: -int(self.history.window_s / self.history.step_s) or None]
+                return
         batch = self._take()
         if batch is None:
             return
@@ -396,6 +423,7 @@ class MetricsStore:
         self.stop()
         if self._task is not None and not self._task.done():
             await asyncio.wait([self._task])
+        self._closed = True
         if self._conn is not None:
             await asyncio.to_thread(self._close, self._take())
 

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from engine.api.auth import bearer_credentials
 from engine.api.errors import AuthenticationError
-from engine.api.keys import STORE
+from engine.api.keys import INFO, STORE
 from engine.api.session import CSRF_FIELD, SESSION_COOKIE, csrf_matches, csrf_token, foreign_origin
 from engine.api.util import offload
 from engine.config.users import Credentials
@@ -76,6 +76,8 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         "user": user,
         "csrf": csrf_token(request.app[STORE].token_key, token) if token and user is not None else "",
         "default_password": user is not None and await offload(request.app[STORE].users.default_password_in_use),
+        # Stores the engine runs without for now (a full disk): every page says so until they are back.
+        "unavailable_stores": request.app[INFO].unavailable_stores.lines() if user is not None else [],
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
     # Pages show live, per-user data: never cached, never framed by another site.

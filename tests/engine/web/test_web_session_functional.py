@@ -142,3 +142,17 @@ async def test_addresses_outside_the_ip_filters_are_refused_everywhere(
                 assert "UNAUTHORIZED" in await response.text()
         async with stranger.post(client.make_url("/login"), data={"login": "admin", "password": "pass"}) as response:
             assert response.status == 401
+
+
+async def test_every_page_names_the_stores_the_engine_runs_without(store: ConfigStore) -> None:
+    from engine.info import EngineInfo
+
+    info = EngineInfo(data_directory=store.data_dir)
+    info.unavailable_stores.set("logs.db", "no space left on the data folder's disk (0 bytes free)")
+    async with api_client(store, RecordingRuntime(), info=info) as client:
+        await _login(client)
+        for path in ("/", "/south"):
+            page = await (await client.get(path)).text()
+            assert "<li>logs.db: no space left on the data folder&#39;s disk (0 bytes free)</li>" in page, path
+        info.unavailable_stores.clear("logs.db")
+        assert "logs.db" not in await (await client.get("/")).text()

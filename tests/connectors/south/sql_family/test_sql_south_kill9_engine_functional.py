@@ -1,10 +1,11 @@
 """SQL Souths in a real engine, to a file-writer North, across a kill -9 of the South's worker.
 
-For each of PostgreSQL, MariaDB, SQLite and ODBC (psqlODBC to the machine's PostgreSQL): the table's rows
-lie in the past; the item's tracked instant is set before the South starts so that the worker catches up
-over many ``maxReadInterval`` windows. The South worker is killed at a random moment of the catch-up; the
-supervisor restarts it and it resumes from its tracked instant. Every row must reach the CSV files at
-least once (a window handed over but not yet acknowledged is read again: duplicates allowed).
+For each of PostgreSQL, MariaDB, SQLite and ODBC (psqlODBC to the machine's PostgreSQL), a table of
+1,000,000 rows as acceptance 1 of issue 17 asks. The table's rows lie in the past; the item's tracked
+instant is set before the South starts so that the worker catches up over many ``maxReadInterval``
+windows. The South worker is killed at a random moment of the catch-up; the supervisor restarts it and it
+resumes from its tracked instant. Every row must reach the CSV files at least once (a window handed over
+but not yet acknowledged is read again: duplicates allowed).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sql_servers import mariadb_database, mysql_cli, postgres_database, psql
 
 from engine.cache.south import SouthCacheDB
 
-ROWS = 200_000
+ROWS = 1_000_000
 STEP_MS = 20
 QUERY = "SELECT id, ts, label FROM data WHERE ts > @StartTime AND ts <= @EndTime"
 
@@ -113,7 +114,8 @@ def ids_written(folder: Path) -> list[int]:
 def test_every_row_reaches_the_csv_across_a_kill_9_of_the_south_worker(tmp_path: Path, kind: str) -> None:
     output = tmp_path / "out"
     output.mkdir()
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    # The rows end an hour before now: every one of them is in the past when the South catches up.
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(milliseconds=ROWS * STEP_MS, hours=1)
     with source(kind, base, tmp_path) as src, running_engine(tmp_path / "data") as engine:
         every_second = scan_mode_id(engine, "Every second")
         writer = {"outputFolder": str(output), "prefix": "", "suffix": ""}
@@ -141,10 +143,11 @@ def test_every_row_reaches_the_csv_across_a_kill_9_of_the_south_worker(tmp_path:
         engine.wait_state("south", south_id, "RUNNING")
 
         target = random.randint(ROWS // 10, ROWS // 2)
-        wait_for(lambda: len(ids_written(output)) >= target, 180, "catch-up under way", poll_s=0.2)
+        wait_for(lambda: len(ids_written(output)) >= target, 600, "catch-up under way", poll_s=1)
         workers = [p for p in engine.tree() if south_id in " ".join(p.cmdline())]
         assert workers, "the South's worker is running"
         for worker in workers:
             worker.kill()
-        wait_for(lambda: set(range(ROWS)) <= set(ids_written(output)), 300, "every row written", poll_s=0.5)
+        # Each poll reads every file written so far: seconds apart, so the test does not slow the engine down.
+        wait_for(lambda: set(range(ROWS)) <= set(ids_written(output)), 900, "every row written", poll_s=3)
         assert "DROP" not in engine.log()
