@@ -135,6 +135,7 @@ AGAINST_NOTHING: dict[tuple[str, str], dict[str, Any]] = {
     ("south", "mqtt"): {"url": f"mqtt://{CLOSED}"},
     ("south", "opcua"): {"url": f"opc.tcp://{CLOSED}"},
     ("south", "rest"): {"host": f"http://{CLOSED}"},
+    ("south", "sparkplug"): {"url": f"mqtt://{CLOSED}"},
     ("north", "aws-s3"): {"bucket": "contract", "accessKey": "contract", "endpoint": f"http://{CLOSED}"},
     ("north", "azure-blob"): {
         "useCustomUrl": True,
