@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -57,7 +56,9 @@ class CountingSink:
         self.files = 0
 
     async def add_content(self, content: Any, **_: Any) -> None:
-        self.rows += len(json.loads(content)) if isinstance(content, str | bytes) else len(content)
+        # The rows are msgspec's compact JSON objects of numbers: counting their separators costs next to
+        # nothing, so the CPU figure is the South's, not a decoder's in this sink.
+        self.rows += content.count("},{") + 1 if content not in ("", "[]") else 0
 
     async def add_values(self, values: list[Any], **_: Any) -> None:
         self.rows += len(values)

@@ -369,10 +369,13 @@ class MqttSession:
             try:
                 accepted = await self._handshake(client, ssl_context, version, timeout_s)
             except BaseException:
+                # A client that never connected is no live client: publishing on it must say "not connected".
+                self._client = None
                 await self._discard(client)
                 raise
             if accepted:
                 return
+            self._client = None
             await self._discard(client)
         raise ConnectorNotReady(f"broker {self.broker} refused the MQTT handshake (MQTT 5 and 3.1.1)")
 

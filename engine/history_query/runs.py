@@ -5,8 +5,9 @@ query's own North only, through the query's ``northTransformers`` as a North's r
 (``engine.routing.fanout``), under the same durability contract as connectors (``engine.routing.delivery``):
 the South is acknowledged once the North stored it, or a rule ``ignore`` dropped it. A query is FINISHED when
 its South read the whole range and its North's cache is empty (checked every ``FINISH_INTERVAL_S``, as
-upstream); ERRORED when one of its workers cannot run with its settings or its source rejects a read. A
-RUNNING query is started again when the engine starts, and resumes from its tracked instants.
+upstream; once the South is done, the North is asked to send its whole cache whatever its trigger says);
+ERRORED when one of its workers cannot run with its settings or its source rejects a read. A RUNNING query
+is started again when the engine starts, and resumes from its tracked instants.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 import structlog
 
 from connectors import registry
-from engine.cache.north.operations import OfflineCaches
+from engine.cache.north.operations import DRAIN_METHOD, OfflineCaches
 from engine.cache.north.types import FOLDERS
 from engine.cache.south import SouthCacheDB
 from engine.ipc import Content, Message, Metrics, Refused, Start, Stored
@@ -190,10 +191,14 @@ class HistoryRun:
     @property
     def finished(self) -> bool:
         """The South read the whole range and the North has nothing left to send."""
-        south_done = bool((self.south_metrics.get("historyMetrics") or {}).get("finished"))
         north = self.north_metrics
         north_empty = bool(north) and not north.get("numberOfQueuedFiles") and not north.get("numberOfQueuedElements")
-        return south_done and north_empty and self.north_metrics_current and not self.slot.outbox
+        return self.south_done and north_empty and self.north_metrics_current and not self.slot.outbox
+
+    @property
+    def south_done(self) -> bool:
+        """The South read the whole range, and the North stored every window (the South waits for each ack)."""
+        return bool((self.south_metrics.get("historyMetrics") or {}).get("finished"))
 
     async def _watch_finish(self) -> None:
         while True:
@@ -201,6 +206,23 @@ class HistoryRun:
             if self.finished:
                 self.runs.finished(self.id)
                 return
+            if self.south_done:
+                await self._drain_north()
+
+    async def _drain_north(self) -> None:
+        """Have the North send its whole cache: nothing more will come to reach its trigger's thresholds.
+
+        Without it, a query whose caching has no scan mode keeps its last windows in the cache for ever
+        when they hold fewer values than ``numberOfElements`` (never sent, never FINISHED). Asked again
+        at each check until the run finishes: a North restarted meanwhile forgets the first request.
+        """
+        north = self.slot.worker
+        if not north.connected:
+            return
+        try:
+            await north.request(DRAIN_METHOD, timeout_s=FINISH_INTERVAL_S * 5)
+        except (ConnectionError, TimeoutError, RuntimeError) as err:
+            log.debug("history north drain not answered", scopeType="history-query", scopeId=self.id, error=str(err))
 
     def on_message(self, worker: Worker, message: Message) -> None:
         """South content to the North; the North's answers back to the South; metrics kept."""

@@ -20,13 +20,17 @@ from engine.ipc.messages import (
     Stored,
     Trigger,
 )
+from engine.ipc.spec import ConnectorSpec, HistorySpec, ItemSpec
 
 __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
+    "ConnectorSpec",
     "ConnectorState",
     "Content",
     "Hello",
+    "HistorySpec",
+    "ItemSpec",
     "Log",
     "Message",
     "Metrics",

@@ -7,6 +7,7 @@ import struct
 from typing import Any
 
 import msgpack
+import msgspec
 
 from engine.ipc.messages import FIELD_NAMES, MESSAGE_TYPES, Message
 
@@ -23,8 +24,15 @@ def encode(message: Message) -> bytes:
     body: dict[str, Any] = {"kind": message.kind}
     for name in FIELD_NAMES[type(message)]:
         body[name] = getattr(message, name)
-    data: bytes = msgpack.packb(body, use_bin_type=True)
+    data: bytes = msgpack.packb(body, use_bin_type=True, default=_builtins)
     return _HEADER.pack(len(data)) + data
+
+
+def _builtins(value: Any) -> Any:
+    """What msgpack cannot pack by itself: a spec struct (``ConnectorSpec``) goes as its map."""
+    if isinstance(value, msgspec.Struct):
+        return msgspec.to_builtins(value)
+    raise TypeError(f"cannot encode {type(value).__name__} in an IPC frame")
 
 
 def decode_body(data: bytes) -> Message:

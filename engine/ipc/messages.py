@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from engine.ipc.spec import ConnectorSpec
+
 PROTOCOL_VERSION = 5
 
 
@@ -27,12 +29,13 @@ class Hello:
 class Start:
     """Engine → worker: run this connector.
 
-    ``connector`` is the connector DTO (camelCase, secrets decrypted); ``role`` is ``south`` or ``north``.
+    ``connector``: the engine's connector DTO (camelCase, secrets decrypted), or the spec itself; the worker
+    decodes it once into ``ConnectorSpec`` (see ``engine.ipc.spec``). ``role`` is ``south`` or ``north``.
     """
 
     kind: ClassVar[str] = "start"
     role: str
-    connector: dict[str, Any]
+    connector: ConnectorSpec | dict[str, Any]
     data_dir: str
     engine_name: str = "OIBus"
     log_level: str = "info"
@@ -40,10 +43,10 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Reconfigure:
-    """Engine → worker: new settings and items for the running connector."""
+    """Engine → worker: new settings and items for the running connector (``connector`` as in ``Start``)."""
 
     kind: ClassVar[str] = "reconfigure"
-    connector: dict[str, Any]
+    connector: ConnectorSpec | dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

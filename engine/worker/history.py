@@ -1,6 +1,6 @@
 """A South worker in history mode: read a history query's fixed ``[startTime, endTime]`` once, then finish.
 
-The engine starts it with ``connector["history"] = {startTime, endTime, maxReadInterval, readDelay}``. Each
+The engine starts it with a ``history`` block in its connector (``engine.ipc.HistorySpec``). Each
 enabled item is read from its tracked instant (the history query's id is its ``south_id`` in ``cache.db``)
 in ``maxReadInterval`` windows, oldest first; the instant is saved after each window the engine acknowledged,
 so a restarted worker (or engine) resumes where the last delivered window ended. Progress goes to the
@@ -23,9 +23,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from connectors.base import Item, SouthCache, SouthConnector
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorNotReady, ContentRefused
 from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, Interval, history_intervals, run_history
+from engine.ipc import HistorySpec
 
 RETRY_DELAY_S = 5.0
 """Pause before a failed history read is tried again."""
@@ -64,15 +67,17 @@ class HistoryReader:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        settings: HistorySpec | dict[str, Any],
         cache: SouthCache,
         report: Callable[[dict[str, Any]], None],
         logger: Any,
     ) -> None:
-        self.start = _instant(settings["startTime"])
-        self.end = _instant(settings["endTime"])
-        self.max_read_interval = int(settings.get("maxReadInterval") or DEFAULT_MAX_READ_INTERVAL_S)
-        self.read_delay = int(settings.get("readDelay") or 0)
+        if not isinstance(settings, HistorySpec):
+            settings = msgspec.convert(settings, HistorySpec, strict=False)
+        self.start = _instant(settings.start_time)
+        self.end = _instant(settings.end_time)
+        self.max_read_interval = settings.max_read_interval or DEFAULT_MAX_READ_INTERVAL_S
+        self.read_delay = settings.read_delay or 0
         self._cache = cache
         self._report = report
         self._logger = logger

@@ -10,7 +10,7 @@ from connectors.base import NorthConnector
 from connectors.errors import SendError
 from engine.cache.north import CacheEntry, NorthCache
 from engine.cache.north.entries import content_entries
-from engine.cache.north.operations import CACHE_METHODS, run_operation
+from engine.cache.north.operations import CACHE_METHODS, DRAIN_METHOD, run_operation
 from engine.cache.north.types import JSON_ARRAY_TYPES
 from engine.cache.settings import CachingSettings
 from engine.ipc import Content, Message, Refused, Start, Stored
@@ -34,7 +34,7 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             send_batch=self._send_files if getattr(self.connector_cls, "supports_file_batches", False) else None,
             supported_types=self.manifest.types,
             logger=self.logger,
-            folder_name=self._folder if "history" in self.dto else None,
+            folder_name=self._folder if self.spec.history is not None else None,
         )
         self._stop_event = asyncio.Event()
         self._cache_ready = asyncio.Event()
@@ -43,10 +43,10 @@ class NorthRunner(Runner[NorthConnector[Any]]):
     @property
     def _folder(self) -> str:
         """The cache folder's name: a history query's North keeps its own under ``history-<id>/``."""
-        return f"history-{self.connector_id}/north" if "history" in self.dto else f"north-{self.connector_id}"
+        return f"history-{self.connector_id}/north" if self.spec.history is not None else f"north-{self.connector_id}"
 
     def _caching(self) -> CachingSettings:
-        caching: CachingSettings = convert_settings(self.dto.get("caching") or {}, CachingSettings, "caching")
+        caching: CachingSettings = convert_settings(self.spec.caching or {}, CachingSettings, "caching")
         return caching
 
     def metrics(self) -> dict[str, Any]:
@@ -55,7 +55,7 @@ class NorthRunner(Runner[NorthConnector[Any]]):
 
     async def start_connector(self) -> None:
         """Build the connector from the DTO and start it."""
-        settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
+        settings = self.settings()
         base = self.data_dir / "cache" / self._folder
         connector: NorthConnector[Any] = self.connector_cls(settings, self.context(base))
         await connector.start()
@@ -74,6 +74,10 @@ class NorthRunner(Runner[NorthConnector[Any]]):
             if method == "cache_update":
                 self.send_metrics()
             return result
+        if method == DRAIN_METHOD:
+            await self._cache_ready.wait()
+            self.cache.drain()
+            return None
         return await super().on_request(method, params)
 
     async def _send(self, entry: CacheEntry) -> None:

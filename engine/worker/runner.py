@@ -24,7 +24,7 @@ from connectors import registry
 from connectors.base import ConnectorContext, NorthConnector, SouthConnector
 from connectors.errors import ConnectorFatal, ConnectorNotReady, SettingsError
 from connectors.manifest import ConnectorManifest
-from engine.ipc import ConnectorState, Message, Metrics, Reconfigure, Reply, Request, Start, Trigger
+from engine.ipc import ConnectorSpec, ConnectorState, Message, Metrics, Reconfigure, Reply, Request, Start, Trigger
 from engine.worker.channel import Channel, WorkerLogger
 
 START_BACKOFF_INITIAL_S = 1.0
@@ -39,6 +39,14 @@ def convert_settings(value: Any, struct: type[msgspec.Struct], path: str) -> Any
         raise SettingsError({path: str(err)}) from err
 
 
+def decode_connector(value: ConnectorSpec | dict[str, Any]) -> ConnectorSpec:
+    """The worker boundary: what ``Start``/``Reconfigure`` carry, typed once; a malformed spec is fatal."""
+    if isinstance(value, ConnectorSpec):
+        return value
+    spec: ConnectorSpec = convert_settings(value, ConnectorSpec, "connector")
+    return spec
+
+
 C = TypeVar("C", bound="SouthConnector[Any, Any] | NorthConnector[Any]")
 
 
@@ -47,19 +55,19 @@ class Runner(ABC, Generic[C]):
 
     def __init__(self, channel: Channel, start: Start) -> None:
         self.channel = channel
-        self.dto = start.connector
+        self.spec = decode_connector(start.connector)
         self.data_dir = Path(start.data_dir)
         self.engine_name = start.engine_name
-        self.connector_id: str = self.dto["id"]
+        self.connector_id = self.spec.id
         self.logger = WorkerLogger(
             channel,
             start.log_level,
-            scopeType="history-query" if "history" in self.dto else start.role,
+            scopeType="history-query" if self.spec.history is not None else start.role,
             scopeId=self.connector_id,
-            scopeName=self.dto["name"],
+            scopeName=self.spec.name,
         )
-        self.manifest: ConnectorManifest = registry.manifest(start.role, self.dto["type"])
-        self.connector_cls = registry.connector_class(start.role, self.dto["type"])
+        self.manifest: ConnectorManifest = registry.manifest(start.role, self.spec.type)
+        self.connector_cls = registry.connector_class(start.role, self.spec.type)
         self.connector: C | None = None
         self.started = asyncio.Event()
         self.tasks: asyncio.TaskGroup | None = None
@@ -86,11 +94,11 @@ class Runner(ABC, Generic[C]):
         """The context handed to the connector."""
         return ConnectorContext(
             id=self.connector_id,
-            name=self.dto["name"],
+            name=self.spec.name,
             logger=self.logger,
             base_folder=base_folder,
             engine_name=self.engine_name,
-            extra=dict(self.dto.get("extra") or {}),
+            extra=dict(self.spec.extra or {}),
             connection_lost=self.connection_lost,
             data_folder=self.data_dir,
         )
@@ -163,7 +171,7 @@ class Runner(ABC, Generic[C]):
         elif isinstance(message, Trigger):
             self.on_trigger(message.scan_mode_id)
         elif isinstance(message, Reconfigure):
-            self.dto = message.connector
+            self.spec = decode_connector(message.connector)
             await self.reconfigure()
         else:
             await self.on_message(message)
@@ -193,8 +201,7 @@ class Runner(ABC, Generic[C]):
         The running connector is left alone: the test neither waits for it to be started (the answer then says
         why it cannot start) nor shares its connection. Raises the connector's error.
         """
-        raw = raw_settings if raw_settings is not None else self.dto.get("settings") or {}
-        settings = convert_settings(raw, self.manifest.settings, "settings")
+        settings = self.settings(raw_settings)
         async with self.scratch_folder() as folder:
             await self.scratch_connector(settings, folder).test_connection()
 
@@ -212,13 +219,18 @@ class Runner(ABC, Generic[C]):
         """The context of an instance built for a test: its own folder, and silent (upstream's test logger)."""
         return ConnectorContext(
             id=self.connector_id,
-            name=self.dto["name"],
+            name=self.spec.name,
             logger=WorkerLogger(self.channel, "silent"),
             base_folder=base_folder,
             engine_name=self.engine_name,
-            extra=dict(self.dto.get("extra") or {}),
+            extra=dict(self.spec.extra or {}),
             data_folder=self.data_dir,
         )
+
+    def settings(self, raw: dict[str, Any] | None = None) -> Any:
+        """The connector's settings typed by its manifest: ``raw`` (an unsaved configuration), else the spec's."""
+        chosen = raw if raw is not None else self.spec.settings or {}
+        return convert_settings(chosen, self.manifest.settings, "settings")
 
     @abstractmethod
     def scratch_connector(self, settings: Any, base_folder: Path) -> C:
@@ -249,7 +261,7 @@ class Runner(ABC, Generic[C]):
         """Content, stored/ack frames... depending on the role."""
 
     async def reconfigure(self) -> None:
-        """Apply ``self.dto``: restart the connector with the new settings and items."""
+        """Apply ``self.spec``: restart the connector with the new settings and items."""
         await self._cancel_reconnect()
         await self.stop_connector()
         self.started.clear()

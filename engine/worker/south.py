@@ -21,7 +21,7 @@ from engine.history.windowing import (
     history_intervals,
     run_history,
 )
-from engine.ipc import Ack, Content, Message, Nack, Start
+from engine.ipc import Ack, Content, ItemSpec, Message, Nack, Start
 from engine.worker.channel import Channel
 from engine.worker.history import HistoryReader
 from engine.worker.runner import Runner, convert_settings
@@ -234,7 +234,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         self._cache_db = SouthCacheDB(self.data_dir / "cache" / "cache.db", logger=self.logger)
         self._cache = self._cache_db.for_south(self.connector_id)
         self._items: list[Item[Any]] = []
-        self._raw_items: dict[str, dict[str, Any]] = {}
+        self._item_specs: dict[str, ItemSpec] = {}
         self._running: set[str] = set()
         self._last_backpressure_warning: dict[str, float] = {}
         self._login_refused = False
@@ -242,10 +242,10 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         self._parallel = asyncio.Semaphore(1)
         self._stop_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        history = self.dto.get("history")
+        history = self.spec.history
         self._history_reader = (
             HistoryReader(history, self._cache, self._history_progress, self.logger)
-            if history is not None and not history.get("test")
+            if history is not None and not history.test
             else None
         )
         """Set in history mode (a history query's South): its range is read once, no scan mode triggers it."""
@@ -257,24 +257,24 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
     def _load_items(self) -> None:
         manifest = self.manifest
         items: list[Item[Any]] = []
-        for index, raw in enumerate(self.dto.get("items") or []):
+        for index, spec in enumerate(self.spec.items):
             settings = (
-                convert_settings(raw.get("settings") or {}, manifest.item_settings, f"items[{index}].settings")
+                convert_settings(spec.settings or {}, manifest.item_settings, f"items[{index}].settings")
                 if manifest.item_settings is not None
-                else raw.get("settings")
+                else spec.settings
             )
             items.append(
                 Item(
-                    id=raw["id"],
-                    name=raw["name"],
-                    enabled=bool(raw.get("enabled", True)),
+                    id=spec.id,
+                    name=spec.name,
+                    enabled=spec.enabled,
                     settings=settings,
-                    scan_mode_id=raw.get("scanModeId"),
-                    group_id=raw.get("groupId"),
+                    scan_mode_id=spec.scan_mode_id,
+                    group_id=spec.group_id,
                 )
             )
         self._items = items
-        self._raw_items = {raw["id"]: raw for raw in self.dto.get("items") or []}
+        self._item_specs = {spec.id: spec for spec in self.spec.items}
         parallel = getattr(self.connector.settings if self.connector else None, "max_parallel_run", 1)
         self._parallel = asyncio.Semaphore(max(1, int(parallel or 1)))
 
@@ -284,7 +284,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
 
     async def start_connector(self) -> None:
         """Build the connector from the DTO and start it."""
-        settings = convert_settings(self.dto.get("settings") or {}, self.manifest.settings, "settings")
+        settings = self.settings()
         folder = (
             f"history-{self.connector_id}/south" if self._history_reader is not None else f"south-{self.connector_id}"
         )
@@ -331,9 +331,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         if raw is None and self.connector is not None and self.started.is_set():
             page: dict[str, Any] = await self.connector.browse(node, cursor, size)  # type: ignore[attr-defined]
             return page
-        settings = convert_settings(
-            raw if raw is not None else self.dto.get("settings") or {}, self.manifest.settings, "settings"
-        )
+        settings = self.settings(raw)
         async with self.scratch_folder() as folder:
             page = await self.scratch_connector(settings, folder).browse(node, cursor, size)  # type: ignore[attr-defined]
         return page
@@ -345,10 +343,7 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         default: the running ones) and ``startTime``/``endTime`` (ISO-8601; default: the last hour) for a
         history read. Nothing reaches a North, and the South cache is read but not written.
         """
-        raw = params.get("settings")
-        settings = convert_settings(
-            raw if raw is not None else self.dto.get("settings") or {}, self.manifest.settings, "settings"
-        )
+        settings = self.settings(params.get("settings"))
         described = params["item"]
         item_settings = (
             convert_settings(described.get("settings") or {}, self.manifest.item_settings, "itemSettings")
@@ -455,26 +450,26 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
 
     async def _history(self, connector: SouthConnector[Any, Any], item: Item[Any]) -> None:
         """Read the last ``maxReadInterval`` of ``item`` from its tracked instant, interval by interval."""
-        raw = self._raw_items.get(item.id, {})
+        spec = self._item_specs.get(item.id) or ItemSpec(id=item.id, name=item.name)
         cache = self._cache
         tracked = cache.get_tracked_instant(item.id)
-        max_read_interval = int(raw.get("maxReadInterval") or DEFAULT_MAX_READ_INTERVAL_S)
-        strategy: RecoveryStrategy = "newest" if raw.get("recoveryStrategy") == "newest" else "oldest"
-        read_delay = raw.get("readDelay")
+        max_read_interval = spec.max_read_interval or DEFAULT_MAX_READ_INTERVAL_S
+        strategy: RecoveryStrategy = spec.recovery_strategy or "oldest"
+        read_delay = spec.read_delay
         now = datetime.now(UTC)
         intervals = history_intervals(
             now - timedelta(seconds=max_read_interval),
             now,
             tracked_instant=tracked,
-            start_time_offset_ms=int(raw.get("startTimeOffset") or 0),
-            end_time_offset_ms=int(raw.get("endTimeOffset") or 0),
+            start_time_offset_ms=spec.start_time_offset or 0,
+            end_time_offset_ms=spec.end_time_offset or 0,
             max_read_interval_s=max_read_interval,
             strategy=strategy,
         )
         await run_history(
             lambda start, end: connector.history_query([item], start, end),
             intervals,
-            DEFAULT_READ_DELAY_MS if read_delay is None else int(read_delay),
+            DEFAULT_READ_DELAY_MS if read_delay is None else read_delay,
             lambda instant: cache.set_tracked_instant(item.id, instant),
             strategy,
             tracked_instant=tracked,

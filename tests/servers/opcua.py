@@ -377,6 +377,11 @@ class OpcuaTestServer:
             with contextlib.suppress(Exception):
                 self.values[name] = await server.get_node(f"ns=2;s={name}").read_data_value()
         await server.stop()
+        # A session with subscriptions outlives its connection (asyncua keeps it for a transfer until its
+        # timeout); a stopped server process would take it along, and its watchdog and subscription tasks
+        # must not outlive the test.
+        for session in list(getattr(server.iserver, "_external_sessions", {}).values()):
+            await session.close_session(True)
 
     async def reset(self) -> None:
         """Give every variable its initial value back and forget the history (a server shared by tests)."""

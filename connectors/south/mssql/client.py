@@ -61,7 +61,7 @@ class MssqlClient(ThreadedClient[MssqlSettings]):
         except TimeoutError as err:
             raise ConnectorConnectionError(f"cannot connect to SQL Server {s.host}:{s.port}: timed out") from err
         except (pymssql.Error, OSError) as err:
-            if _number(err) == _LOGIN_FAILED or "Login failed for user" in _message(err):
+            if refused_login(err):
                 raise ConnectorAuthError(
                     f"SQL Server {s.host}:{s.port} refused the login of {self._login()!r}: {_message(err)}"
                 ) from err
@@ -105,6 +105,11 @@ def _parts(err: BaseException) -> tuple[Any, ...]:
     if len(args) == 1 and isinstance(args[0], tuple):
         args = args[0]
     return args
+
+
+def refused_login(err: BaseException) -> bool:
+    """The server refused the login (not: could not be reached)."""
+    return _number(err) == _LOGIN_FAILED or "Login failed for user" in _message(err)
 
 
 def _number(err: BaseException) -> int:

@@ -54,7 +54,7 @@ class OracleClient(NaiveUtcClient[OracleSettings]):
         except TimeoutError as err:
             raise ConnectorConnectionError(f"cannot connect to Oracle {s.host}:{s.port}: timed out") from err
         except (oracledb.Error, OSError) as err:
-            if _code(err) in _AUTH:
+            if refused_login(err):
                 raise ConnectorAuthError(
                     f"Oracle {s.host}:{s.port} refused the login of user {s.username!r}: {_message(err)}"
                 ) from err
@@ -97,6 +97,11 @@ class OracleClient(NaiveUtcClient[OracleSettings]):
             return rows
         except (oracledb.Error, OSError) as err:
             raise self._error(err) from err
+
+
+def refused_login(err: BaseException) -> bool:
+    """The server refused the login (not: could not be reached)."""
+    return _code(err) in _AUTH
 
 
 def _code(err: BaseException) -> str:

@@ -134,6 +134,10 @@ class NorthCache:
         """Handle a scan mode's cron tick; True when it is this cache's trigger."""
         return self.sender.trigger(scan_mode_id)
 
+    def drain(self) -> None:
+        """Send every queued entry now, below the thresholds and between ticks (see ``NorthSender.drain``)."""
+        self.sender.drain()
+
     def update_settings(self, settings: CachingSettings) -> None:
         """Apply new ``caching`` settings to the running cache."""
         self.settings = settings

@@ -22,6 +22,9 @@ from engine.cache.north.types import FOLDERS, CacheEntry, CacheLogger, Folder
 CACHE_METHODS = frozenset({"cache_search", "cache_content", "cache_update"})
 """The worker request methods of ``/api/north/{id}/cache/...``."""
 
+DRAIN_METHOD = "cache_drain"
+"""The worker request that sends a North's whole queue now (a history query whose South read everything)."""
+
 
 CacheFolder = Literal["cache", "error", "archive"]
 

@@ -89,6 +89,15 @@ class NorthSender:
         self._wake.set()
         return True
 
+    def drain(self) -> None:
+        """Send everything queued now, whatever the trigger says (the source has nothing more to give).
+
+        A history query's North needs it: with no scan mode and a ``numberOfElements`` threshold above
+        what its last windows hold, the tail of the range would wait for a tick or a store that never comes.
+        """
+        self._drain = True
+        self._wake.set()
+
     def check_thresholds(self) -> None:
         """Start sending if the queued elements or files reached their thresholds (called after stores)."""
         if self._thresholds_met():

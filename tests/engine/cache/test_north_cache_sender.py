@@ -83,6 +83,21 @@ async def test_number_of_files_threshold_sends_without_tick(tmp_path: Path) -> N
     assert [s.content_file for s in send.sent] == ["1.csv", "2.csv"]
 
 
+async def test_drain_sends_what_is_below_every_threshold_without_a_tick(tmp_path: Path) -> None:
+    send = SendRecorder()
+    settings = caching(number_of_elements=1000, number_of_files=5, max_number_of_elements=0)
+    async with running(make_cache(tmp_path / "d", settings, send=send)) as cache:
+        await store_each(cache, [NewEntry.time_values(values(1, 2), 2), a_file(tmp_path, "a.csv")])
+        await settle()
+        assert send.attempts == []  # below both thresholds, and no tick: it would wait for ever
+        cache.drain()
+        await wait_until(lambda: not cache.queued())
+        cache.drain()  # with nothing queued: no empty send
+        await settle()
+    assert [numbers_of(s.content) for s in send.sent[:1]] == [[1, 2]]
+    assert [s.content_file for s in send.sent[1:]] == ["a.csv"]
+
+
 async def test_number_of_elements_threshold_sends_a_compacted_batch(tmp_path: Path) -> None:
     send = SendRecorder()
     settings = caching(number_of_elements=5, max_number_of_elements=0)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 import pytest
 
@@ -253,7 +254,9 @@ async def test_settings_the_runner_cannot_build_are_fatal(tmp_path: Path, broken
 
     def start() -> Start:
         message = dto.start()
-        return Start(role="north", connector={**message.connector, **broken}, data_dir=message.data_dir)
+        return Start(
+            role="north", connector={**msgspec.to_builtins(message.connector), **broken}, data_dir=message.data_dir
+        )
 
     worker = Worker("north:n1", "north", start, recorder, FAST)
     async with supervised(worker):

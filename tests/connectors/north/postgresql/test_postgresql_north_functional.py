@@ -74,6 +74,49 @@ async def test_a_redelivered_entry_creates_no_row_and_the_last_value_of_an_insta
     assert table(database) == ['a|2026-01-01 00:00:00|1|{"value": 1}', 'a|2026-01-01 00:00:01|4|{"value": 4}']
 
 
+def paths(north: PostgresqlNorth) -> list[str]:
+    """Which way each entry went in: ``copy`` (binary COPY into the table) or ``upsert`` (through staging)."""
+    return [fields["path"] for fields in north.context.logger.find("values inserted")]  # type: ignore[attr-defined]
+
+
+async def test_first_sends_take_the_binary_copy_and_a_redelivery_the_upsert(
+    north: PostgresqlNorth, database: str
+) -> None:
+    entry = values(("a", "2026-01-01T00:00:00Z", 1), ("a", "2026-01-01T01:00:00+01:00", 2))  # one instant twice
+    await north.handle_values_json(values(("a", "2026-01-01T00:00:00Z", 1), ("b", "2026-01-01T00:00:00Z", True)))
+    await north.handle_values_json(values(("a", "2026-01-01T00:00:00Z", 5)))  # the key exists: upsert
+    await north.handle_values_json(entry)  # the same instant twice in one entry: upsert, the last wins
+    await north.handle_values_json(values(("c", "2026-01-01 00:00:00", 3)))  # no offset: upsert
+    await north.handle_values_json(values(("d", "2026-01-01T00:00:00.5Z", None), ("d", "2026-01-02T00:00:00Z", [1])))
+    assert paths(north) == ["copy", "upsert", "upsert", "upsert", "copy"]
+    assert table(database) == [
+        'a|2026-01-01 00:00:00|2|{"value": 2}',
+        'b|2026-01-01 00:00:00||{"value": true}',
+        'c|2026-01-01 00:00:00|3|{"value": 3}',  # read in the session's time zone (UTC)
+        'd|2026-01-01 00:00:00.5||{"value": null}',
+        'd|2026-01-02 00:00:00||{"value": [1]}',
+    ]
+
+
+async def test_a_table_whose_types_the_binary_copy_cannot_fill_takes_the_upsert_for_good(database: str) -> None:
+    psql(
+        database,
+        'CREATE TABLE hand (point_id text, "timestamp" text, value float8, data text, '
+        'PRIMARY KEY (point_id, "timestamp"))',
+    )
+    north = make(database, table="hand", createTable=False)
+    await north.start()
+    try:
+        await north.handle_values_json(values(("a", "2026-01-01T00:00:00Z", 1)))
+        await north.handle_values_json(values(("a", "2026-01-01T00:00:01Z", 2)))
+    finally:
+        await north.stop()
+    assert paths(north) == ["upsert", "upsert"]
+    refused = north.context.logger.find("binary COPY does not fit the table, upserting every entry")  # type: ignore[attr-defined]
+    assert len(refused) == 1 and refused[0]["table"] == "hand"
+    assert psql(database, "SELECT count(*) FROM hand") == "2"
+
+
 async def test_a_bad_timestamp_fails_the_entry_naming_it_and_inserts_nothing(
     north: PostgresqlNorth, database: str
 ) -> None:

@@ -65,3 +65,18 @@ async def test_a_closed_port_and_a_silent_peer_are_connection_errors(tmp_path: P
         return MssqlSettings(host="127.0.0.1", port=port, connection_timeout=500)
 
     await assert_unreachable(MssqlSouth, settings, "cannot connect to SQL Server", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (pymssql.OperationalError(18456, b"Login failed for user 'oibus'."), True),
+        # FreeTDS wraps the server's refusal in its own "connection failed" number.
+        (pymssql.OperationalError((20002, b"Login failed for user 'oibus'.\nDB-Lib error message 20002")), True),
+        (pymssql.OperationalError((20009, b"Unable to connect: Adaptive Server is unavailable")), False),
+    ],
+)
+def test_a_refused_login_is_told_from_an_unreachable_server(error: Exception, refused: bool) -> None:
+    from connectors.south.mssql.client import refused_login
+
+    assert refused_login(error) is refused

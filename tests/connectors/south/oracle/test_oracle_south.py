@@ -58,3 +58,18 @@ async def test_a_closed_port_and_a_silent_peer_are_connection_errors(tmp_path: P
         return OracleSettings(host="127.0.0.1", port=port, connection_timeout=500)
 
     await assert_unreachable(OracleSouth, settings, "cannot connect to Oracle", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [(1017, True), (28000, True), (28001, True), (12541, False), (3113, False)],
+)
+def test_a_refused_login_is_told_from_an_unreachable_server(code: int, refused: bool) -> None:
+    import oracledb
+    from oracledb import errors
+
+    from connectors.south.oracle.client import refused_login
+
+    # The driver's own error object, as a server's ORA-nnnnn answer builds it.
+    error = oracledb.DatabaseError(errors._Error(f"ORA-{code:05d}: from the server", code=code))
+    assert refused_login(error) is refused
