@@ -37,6 +37,7 @@ SOUTH_REQUIRED: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "postgresql": ({}, {"query": "SELECT 1"}),
     "rest": ({"host": "http://127.0.0.1:1"}, {"endpoint": "/x"}),
     "sftp": ({"username": "user"}, {"remoteFolder": "/"}),
+    "sparkplug": ({"url": "mqtt://127.0.0.1:1"}, {}),
 }
 NORTH_REQUIRED: dict[str, dict[str, str]] = {
     "amqp": {},
