@@ -23,8 +23,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
 from connectors.base import Item, SouthCache, SouthConnector
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorNotReady, ContentRefused
 from engine.history.windowing import DEFAULT_MAX_READ_INTERVAL_S, Interval, history_intervals, run_history
@@ -67,13 +65,11 @@ class HistoryReader:
 
     def __init__(
         self,
-        settings: HistorySpec | dict[str, Any],
+        settings: HistorySpec,
         cache: SouthCache,
         report: Callable[[dict[str, Any]], None],
         logger: Any,
     ) -> None:
-        if not isinstance(settings, HistorySpec):
-            settings = msgspec.convert(settings, HistorySpec, strict=False)
         self.start = _instant(settings.start_time)
         self.end = _instant(settings.end_time)
         self.max_read_interval = settings.max_read_interval or DEFAULT_MAX_READ_INTERVAL_S

@@ -17,11 +17,12 @@ from fakes import RecordingLogger
 from connectors.base import Item
 from connectors.errors import ConnectorConnectionError, ConnectorError
 from engine.cache.south import SouthCacheDB
+from engine.ipc import HistorySpec
 from engine.worker import history
 from engine.worker.history import HistoryReader
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-SETTINGS = {"startTime": "2025-01-01T00:00:00Z", "endTime": "2025-01-01T10:00:00Z", "maxReadInterval": 3600}
+SETTINGS = HistorySpec(start_time="2025-01-01T00:00:00Z", end_time="2025-01-01T10:00:00Z", max_read_interval=3600)
 
 
 class Windows:
