@@ -7,14 +7,19 @@ because its disk is full, the engine starts (or goes on) without it, says so onc
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
-from engine.cache.space import no_space_reason
+from engine.cache.space import is_store_no_space, no_space_reason
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class UnavailableStores:
@@ -41,13 +46,22 @@ class UnavailableStores:
         with self._lock:
             return [f"{name}: {reason}" for name, reason in sorted(self._reasons.items())]
 
-    def failed(self, name: str, path: Path, err: BaseException, *, effect: str) -> None:
-        """``name`` at ``path`` could not be opened for want of space: record it, and log the episode once."""
-        reason = no_space_reason(path)
-        if self.set(name, reason):
-            log.warning("store_unavailable", store=name, path=str(path), reason=reason, error=str(err), effect=effect)
+    def attempt(self, name: str, path: Path, opener: Callable[[], T], *, effect: str) -> T | None:
+        """Open ``name`` at ``path`` with ``opener``; ``None`` while its disk is full (other errors are raised).
 
-    def opened(self, name: str, path: Path) -> None:
-        """``name`` opened: clear it, and log the recovery once."""
+        The first failure of an episode is logged with its ``effect``, and the first success after it.
+        """
+        try:
+            opened = opener()
+        except (sqlite3.Error, OSError) as err:
+            if not is_store_no_space(err, path):
+                raise
+            reason = no_space_reason(path)
+            if self.set(name, reason):
+                log.warning(
+                    "store_unavailable", store=name, path=str(path), reason=reason, error=str(err), effect=effect
+                )
+            return None
         if self.clear(name):
             log.info("store_available_again", store=name, path=str(path))
+        return opened

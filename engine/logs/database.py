@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from engine.cache.space import is_store_no_space, no_space_reason
+from engine.cache.space import no_space_reason
 from engine.errors import TryAgainLater
 from engine.logs.records import LogRecord
 from engine.logs.sinks import Report, ThreadedSink
@@ -212,20 +212,16 @@ class LogStore:
         """
         if self._ready:
             return True
-        try:
-            connect(self.path).close()
-        except (sqlite3.Error, OSError) as err:
-            if not is_store_no_space(err, self.path):
-                raise
-            self.unavailable.failed(
-                LOGS_DB,
-                self.path,
-                err,
-                effect="log lines go to the console and the other sinks only; the API has none to search",
-            )
+        conn = self.unavailable.attempt(
+            LOGS_DB,
+            self.path,
+            lambda: connect(self.path),
+            effect="log lines go to the console and the other sinks only; the API has none to search",
+        )
+        if conn is None:
             return False
+        conn.close()
         self._ready = True
-        self.unavailable.opened(LOGS_DB, self.path)
         return True
 
     @contextlib.contextmanager

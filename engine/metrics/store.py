@@ -28,7 +28,6 @@ import msgspec
 import psutil
 import structlog
 
-from engine.cache.space import is_store_no_space
 from engine.config.base import now
 from engine.metrics import history
 from engine.metrics.history import Point, Series, ThroughputHistory
@@ -133,15 +132,8 @@ class MetricsStore:
 
     def _connect_unless_full(self) -> sqlite3.Connection | None:
         """Open the database; on a full disk, None: counters are kept in memory and each flush tries again."""
-        try:
-            conn = self._connect()
-        except (sqlite3.Error, OSError) as err:
-            if not is_store_no_space(err, self.path):
-                raise
-            self.unavailable.failed(METRICS_DB, self.path, err, effect="counters kept in memory, written once it opens")
-            return None
-        self.unavailable.opened(METRICS_DB, self.path)
-        return conn
+        effect = "counters kept in memory, written once it opens"
+        return self.unavailable.attempt(METRICS_DB, self.path, self._connect, effect=effect)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
