@@ -91,14 +91,13 @@ class PeakUss:
 
 def postmaster() -> psutil.Process | None:
     """The PostgreSQL server's main process (a ``postgres`` whose parent is not one), if this user can see it."""
+    names = ("postgres", "postmaster")
     for process in psutil.process_iter(["name"]):
         try:
-            if process.info["name"] in ("postgres", "postmaster") and process.parent().name() not in (
-                "postgres",
-                "postmaster",
-            ):
+            parent = process.parent()
+            if process.info["name"] in names and (parent is None or parent.name() not in names):
                 return process
-        except (psutil.Error, AttributeError):
+        except psutil.Error:
             continue
     return None
 
