@@ -12,9 +12,10 @@ engine process of its own. Figures:
              (every CSV written by the North into the output folder, its cache empty).
   USS        peak unique set size of the history query's South worker, sampled every 100 ms.
   CPU s / M  CPU seconds (user + system) per million rows of the South worker, the North worker and the
-             engine process, and of the PostgreSQL backends serving the query (their process title names
-             the bench's database; sampled every 100 ms, so a backend living less than that is missed):
-             what the run costs, which a busy shared machine changes far less than rows/s.
+             engine process, and of the PostgreSQL backends serving the query (the postmaster's children
+             whose process title names the bench's database, sampled every 10 ms: each read has a backend
+             of its own, living a fraction of a second; one living less than 10 ms is missed): what the
+             run costs, which a busy shared machine changes far less than rows/s.
   load       ``uptime`` before and after the run (the machine may be shared: read rows/s against it).
 
 The database, data folder and output are removed at the end. This is a benchmark: it asserts nothing.
@@ -52,12 +53,12 @@ def psql(database: str, sql: str) -> str:
 class PeakUss:
     """Samples the USS and CPU time of the processes whose command line names ``marker`` (found again if restarted).
 
-    ``root``: among its descendants; ``None``: among every process of the machine (PostgreSQL's backends,
-    whose title names their database).
+    ``root``: among its descendants; ``None``: among every process of the machine. ``every_s``: the sampling
+    period.
     """
 
-    def __init__(self, root: psutil.Process | None, marker: str) -> None:
-        self.root, self.marker, self.peak = root, marker, 0
+    def __init__(self, root: psutil.Process | None, marker: str, every_s: float = 0.1) -> None:
+        self.root, self.marker, self.peak, self.every_s = root, marker, 0, every_s
         self.cpu: dict[int, float] = {}
         """CPU seconds (user + system) last seen of each process of ``marker`` (a restarted one adds a pid)."""
         self._stop = threading.Event()
@@ -65,7 +66,7 @@ class PeakUss:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.1):
+        while not self._stop.wait(self.every_s):
             candidates = self.root.children(recursive=True) if self.root is not None else psutil.process_iter()
             for child in candidates:
                 try:
@@ -86,6 +87,19 @@ class PeakUss:
     def cpu_seconds(self) -> float:
         """CPU seconds of every process of ``marker`` (up to its last sample: at most 100 ms short)."""
         return sum(self.cpu.values())
+
+
+def postmaster() -> psutil.Process | None:
+    """The PostgreSQL server's main process (a ``postgres`` whose parent is not one), if this user can see it."""
+    names = ("postgres", "postmaster")
+    for process in psutil.process_iter(["name"]):
+        try:
+            parent = process.parent()
+            if process.info["name"] in names and (parent is None or parent.name() not in names):
+                return process
+        except psutil.Error:
+            continue
+    return None
 
 
 def query_body(database: str, output: Path, rows: int, window_s: int) -> dict[str, object]:
@@ -121,7 +135,7 @@ def run(rows: int, window_s: int) -> None:
                 root = psutil.Process(engine.proc.pid)
                 uss = PeakUss(root, f"south:history-{query['id']}")
                 north = PeakUss(root, f"north:history-{query['id']}")
-                backends = PeakUss(None, f" {database} ")
+                backends = PeakUss(postmaster(), f" {database} ", every_s=0.01)
                 engine_cpu = sum(root.cpu_times()[:2])
                 print(f"uptime before: {uptime()}", flush=True)
                 started = time.monotonic()

@@ -19,6 +19,7 @@ from sql_peers import closed_port
 from connectors.base import ConnectorContext, Item
 from connectors.errors import ConnectorConnectionError, ConnectorError
 from connectors.south.influxdb import InfluxdbSouth
+from connectors.south.influxdb.client import InfluxdbClient
 from connectors.south.influxdb.manifest import InfluxdbItemSettings, InfluxdbSettings
 from engine.cache.south import SouthCacheDB
 from engine.history.windowing import history_intervals, run_history
@@ -153,3 +154,28 @@ def test_settings_name_what_a_version_lacks() -> None:
         msgspec.convert({"version": "3", "url": "ftp://x", "database": "d"}, InfluxdbSettings)
     with pytest.raises(msgspec.ValidationError, match=r"\$.version"):
         msgspec.convert({"version": "4"}, InfluxdbSettings)
+
+
+async def test_a_window_larger_than_a_chunk_is_streamed_whole_in_bounded_contents(
+    reader: Reader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One window of all 5000 points, asked in chunks of 700 rows: the server sends 8 chunks (the client
+    # counts them), and no content handed over holds more than one chunk gathered past 700 rows.
+    reader.south.chunk_rows = 700
+    opened = InfluxdbClient.__aenter__
+    counted: list[InfluxdbClient] = []
+
+    async def counting(client: InfluxdbClient) -> InfluxdbClient:
+        counted.append(client)
+        return await opened(client)
+
+    monkeypatch.setattr(InfluxdbClient, "__aenter__", counting)
+    the_item = an_item("SELECT value, n FROM temp WHERE time > '@StartTime' AND time <= '@EndTime'")
+    await reader.read(the_item, BASE - timedelta(seconds=1), BASE + timedelta(hours=1), window_s=7200)
+    rows = reader.rows()
+    assert sorted(row["n"] for row in rows) == list(range(POINTS))
+    sizes = [len(json.loads(content)) for content in reader.sink.contents]
+    assert len(counted) == 1 and counted[0].chunks == 8  # ceil(5000 / 700) chunks of one answer.
+    assert max(sizes) < 2 * 700 and len(sizes) >= 5
+    last = BASE + timedelta(milliseconds=(POINTS - 1) * STEP_MS)
+    assert reader.cache.get_tracked_instant(the_item.id) == last
