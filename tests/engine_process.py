@@ -303,6 +303,15 @@ def post_values(engine: EngineProcess, body: dict[str, Any], data_source: str = 
         return 0
 
 
+def latest_values(folder: Path) -> dict[str, str]:
+    """The last value of each point in the JSON files a file-writer North wrote into ``folder``."""
+    latest: dict[str, str] = {}
+    for path in sorted(folder.glob("*.json")):
+        for value in json.loads(path.read_text()):
+            latest[value["pointId"]] = value["data"]["value"]
+    return latest
+
+
 def scan_mode_id(engine: EngineProcess, name: str) -> str:
     """Id of the scan mode called ``name`` (seeded ones have random ids)."""
     modes = engine.ok("GET", "/api/scan-modes")

@@ -73,26 +73,43 @@ class AdsClient:
         except pyads.ADSError as err:
             await self.close()
             raise ConnectorNotReady(f"cannot open an ADS connection to {self.where}: {err}") from err
+        except BaseException:
+            # Cancelled (a stop during the start): the thread may still open the connection; close after it.
+            await asyncio.shield(self.close())
+            raise
 
     def _open(self) -> None:
         if self.settings.client_ams_net_id:
-            pyads.open_port()
+            # The local net id is the process's AdsLib router's; it needs no port (opening one per attempt
+            # would use up AdsLib's ports after as many reconnections).
             pyads.set_local_address(self.settings.client_ams_net_id)
         route = self.host if self.router_port == ROUTER_PORT else f"{self.host}:{self.router_port}"
         connection = pyads.Connection(self.settings.net_id, self.settings.port, route)
         connection.open()
-        connection.set_timeout(REQUEST_TIMEOUT_MS)
-        # A device that answers its state is there: an opened port alone proves nothing.
-        connection.read_state()
+        try:
+            connection.set_timeout(REQUEST_TIMEOUT_MS)
+            # A device that answers its state is there: an opened port alone proves nothing.
+            connection.read_state()
+        except BaseException:
+            # An opened connection holds a route in the process's AdsLib router, and AdsLib hands that route's
+            # TCP connection to every later connection to the same net id: left open, it would outlive the
+            # PLC's restart and every reconnection would time out on its dead socket.
+            connection.close()
+            raise
         self._connection = connection
 
     async def close(self) -> None:
         """Close the connection and its thread; safe to call twice."""
+        # On the client's own thread, so that a connection an interrupted ``_open`` is still making is closed.
+        with contextlib.suppress(RuntimeError):  # The thread was already shut down: closed before.
+            await self._call(self._drop)
+        self._executor.shutdown(wait=True)
+
+    def _drop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(pyads.ADSError, OSError, RuntimeError):
-                await self._call(connection.close)
-        self._executor.shutdown(wait=True)
+                connection.close()
 
     async def symbol(self, name: str) -> Symbol:
         """What the PLC says of symbol ``name``."""

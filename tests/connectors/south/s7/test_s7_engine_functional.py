@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_process import EngineProcess, north_body, scan_mode_id, until
+from engine_process import EngineProcess, latest_values, north_body, scan_mode_id, until
 from servers.s7 import s7_server
 
 from connectors.south.s7.address import parse_address
@@ -24,17 +23,6 @@ ITEMS = {
     "label": ("DB1,STRING10.8", bytes([8, 3]) + b"ok!", "ok!"),
     "memory": ("MW0", struct.pack(">H", 4242), "4242"),
 }
-
-
-def _written(output: Path) -> list[dict[str, Any]]:
-    values: list[dict[str, Any]] = []
-    for path in sorted(output.glob("*.json")):
-        values.extend(json.loads(path.read_text()))
-    return values
-
-
-def _latest(output: Path) -> dict[str, str]:
-    return {value["pointId"]: value["data"]["value"] for value in _written(output)}
 
 
 async def test_values_reach_the_file_writer_and_resume_after_the_plc_restarts(tmp_path: Path) -> None:
@@ -55,7 +43,7 @@ async def test_values_reach_the_file_writer_and_resume_after_the_plc_restarts(tm
             south = await asyncio.to_thread(engine.ok, "POST", "/api/south", _south(server.port, every_second))
 
             async def latest_is(expected: dict[str, str]) -> bool:
-                return await asyncio.to_thread(_latest, output) == expected
+                return await asyncio.to_thread(latest_values, output) == expected
 
             await until(partial(latest_is, {name: expected for name, (_, _, expected) in ITEMS.items()}), 60)
 
@@ -77,7 +65,7 @@ async def test_values_reach_the_file_writer_and_resume_after_the_plc_restarts(tm
 
 
 async def _level_is(output: Path, value: str) -> bool:
-    return await asyncio.to_thread(lambda: _latest(output).get("level") == value)
+    return await asyncio.to_thread(lambda: latest_values(output).get("level") == value)
 
 
 def _south(port: int, scan_mode: str) -> dict[str, Any]:
