@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,15 @@ import msgspec
 from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorTimeout
 from connectors.south.influxdb.manifest import InfluxdbSettings
 
-__all__ = ["CHUNK_ROWS", "AnnotatedCsv", "InfluxdbClient", "Row", "parse_annotated_csv", "read_only_statements"]
+__all__ = [
+    "CHUNK_ROWS",
+    "AnnotatedCsv",
+    "InfluxdbClient",
+    "Row",
+    "parse_annotated_csv",
+    "read_only_statements",
+    "text_pieces",
+]
 
 Row = dict[str, Any]
 
@@ -112,14 +120,14 @@ def parse_annotated_csv(text: str) -> Iterator[Row]:
     return AnnotatedCsv().rows(csv.reader(io.StringIO(text)))
 
 
-async def _pieces(content: aiohttp.StreamReader, csv_quotes: bool) -> AsyncIterator[str]:
+async def text_pieces(content: AsyncIterable[bytes], csv_quotes: bool) -> AsyncIterator[str]:
     """The answer's text as it comes, each piece ending with a whole line (or the answer's end).
 
     ``csv_quotes``: a piece never ends inside a quoted CSV field (a Flux string may hold a newline): an odd
     number of ``"`` before a newline means the field goes on.
     """
     pending = bytearray()
-    async for data in content.iter_any():
+    async for data in content:
         pending += data
         cut = pending.rfind(b"\n")
         while csv_quotes and cut >= 0 and pending.count(b'"', 0, cut) % 2:
@@ -269,7 +277,7 @@ class InfluxdbClient:
                     raise self._refused(response.status, body)
                 yield _influxql_rows(answer)
                 return
-            async for piece in _pieces(response.content, csv_quotes=False):
+            async for piece in text_pieces(response.content.iter_any(), csv_quotes=False):
                 for line in piece.splitlines():
                     if not line.strip():
                         continue
@@ -294,7 +302,7 @@ class InfluxdbClient:
             if response.status >= 400:
                 raise self._refused(response.status, await response.read())
             parser = AnnotatedCsv()
-            async for piece in _pieces(response.content, csv_quotes=True):
+            async for piece in text_pieces(response.content.iter_any(), csv_quotes=True):
                 self.chunks += 1
                 yield list(parser.rows(csv.reader(io.StringIO(piece))))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,7 @@ from servers.influxdb import InfluxHttpFake
 from connectors.base import ConnectorContext, Item
 from connectors.errors import ConnectorError
 from connectors.south.influxdb import InfluxdbSouth
-from connectors.south.influxdb.client import parse_annotated_csv
+from connectors.south.influxdb.client import AnnotatedCsv, parse_annotated_csv, text_pieces
 from connectors.south.influxdb.manifest import InfluxdbItemSettings, InfluxdbSettings
 from engine.cache.south import SouthCacheDB
 from engine.history.windowing import history_intervals, run_history
@@ -143,3 +145,25 @@ async def test_v3_sql_rows_and_windows(fake: InfluxHttpFake, tmp_path: Path) -> 
             await connector.test_connection()
     finally:
         db.close()
+
+
+async def test_annotated_csv_streamed_in_pieces_cut_anywhere_gives_the_same_rows() -> None:
+    # A string holding a newline and a quote: a piece may end only after a whole record, whatever bytes
+    # the network delivers at a time (here 7 at a time).
+    text = (
+        "#datatype,string,long,dateTime:RFC3339,string\n#group,false,false,false,true\n#default,_result,,,\n"
+        ",result,table,_time,note\n"
+        + "".join(f',,0,2024-01-01T00:00:0{i}Z,"line {i}\nsaid ""hi"""\n' for i in range(5))
+    )
+    data = text.encode()
+
+    async def network() -> AsyncIterator[bytes]:
+        for first in range(0, len(data), 7):
+            yield data[first : first + 7]
+
+    parser = AnnotatedCsv()
+    pieces = [piece async for piece in text_pieces(network(), csv_quotes=True)]
+    rows = [row for piece in pieces for row in parser.rows(csv.reader(io.StringIO(piece)))]
+    assert rows == list(parse_annotated_csv(text))
+    assert [row["note"] for row in rows] == [f'line {i}\nsaid "hi"' for i in range(5)]
+    assert len(pieces) > 5  # Streamed, not gathered whole.
