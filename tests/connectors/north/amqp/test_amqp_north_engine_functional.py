@@ -14,6 +14,7 @@ the dropped copy is byte for byte the one it kept. After that, every value is th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import time
@@ -48,10 +49,9 @@ class Consumer:
 
     def collect(self, idle_s: float = 2.0) -> int:
         """Take what the queue holds (until nothing came for ``idle_s``); the distinct messages so far."""
-        try:
+        # The broker restarting: what was acknowledged is recorded, the rest is delivered again.
+        with contextlib.suppress(aiormq.exceptions.AMQPError, ConnectionError, OSError, TimeoutError):
             asyncio.run(asyncio.wait_for(self._collect(idle_s), 300))
-        except (aiormq.exceptions.AMQPError, ConnectionError, OSError, TimeoutError):
-            pass  # the broker is restarting: what was acknowledged is recorded, the rest is delivered again
         return len(self.bodies)
 
     async def _collect(self, idle_s: float) -> None:
@@ -59,22 +59,27 @@ class Consumer:
         try:
             channel = await connection.channel()
             await channel.basic_qos(prefetch_count=5000)
-            last = time.monotonic()
+            arrived = asyncio.Event()
             unacked = 0
 
             async def take(message: aiormq.abc.DeliveredMessage) -> None:
-                nonlocal last, unacked
-                last = time.monotonic()
+                nonlocal unacked
+                arrived.set()
                 self._record(message.header.properties.message_id or "", message.body)
                 unacked += 1
-                if unacked >= 1000:
+                if unacked >= 1000 and message.delivery_tag is not None:
                     unacked = 0
                     await channel.basic_ack(message.delivery_tag, multiple=True)
 
             consumer = await channel.basic_consume(self.queue, take, no_ack=False)
-            while time.monotonic() - last < idle_s:
-                await asyncio.sleep(0.2)
-            await channel.basic_cancel(consumer.consumer_tag)
+            while True:
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), idle_s)
+                except TimeoutError:
+                    break
+            if consumer.consumer_tag is not None:
+                await channel.basic_cancel(consumer.consumer_tag)
             if unacked:
                 await channel.basic_ack(0, multiple=True)  # tag 0 with multiple: every one delivered so far
             await channel.close()
