@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pyads
+from pyads import constants, structs
 
 from connectors.common import tcp
 from connectors.errors import ConnectorConnectionError, ConnectorError, ConnectorNotReady
+from connectors.south.ads.datatypes import DataTypeEntry, SymbolEntry, parse_datatype, parse_symbol
 from connectors.south.ads.manifest import AdsSettings
 
-__all__ = ["AdsClient", "AdsRefused", "Symbol"]
+__all__ = ["AdsClient", "AdsRefused"]
 
 logging.getLogger("pyads").addHandler(logging.NullHandler())
 logging.getLogger("pyads").propagate = False
@@ -29,6 +33,14 @@ ROUTER_PORT = 48898
 """The AMS router's TCP port when ``routerTcpPort`` is not set."""
 REQUEST_TIMEOUT_MS = 5000
 """AdsLib's answer timeout: past it a read fails and the connection is restarted."""
+SUM_READ_MAX = constants.MAX_ADS_SUB_COMMANDS
+"""Symbols per sum read: Beckhoff's recommended most (500), as pyads and upstream 3.8.4 use."""
+ADSIGRP_SYM_DT_INFOBYNAMEEX = 0xF011
+"""Index group of a data type's description by name (TwinCAT's ADSIGRP_SYM_DT_INFOBYNAMEEX)."""
+SYMBOL_NOT_FOUND = 0x710
+"""ADS error of a symbol or type name the PLC does not know (ADSERR_DEVICE_SYMBOLNOTFOUND)."""
+_DESCRIPTION_MAX = 256 * 1024
+"""Most bytes a symbol or data type description may take; AdsLib reads into a buffer of this size."""
 # ADS error codes that mean the connection, not the symbol, failed (AdsLib's port, route, target, timeout).
 _CONNECTION_CODES = {6, 7, 18, 1792, 1861, 1863, 1864, 0x274C, 0x274D, 0x2751}
 
@@ -37,15 +49,6 @@ T = TypeVar("T")
 
 class AdsRefused(ConnectorError):
     """The PLC refused a request about one symbol (unknown symbol, type it cannot give...)."""
-
-
-class Symbol:
-    """A symbol the PLC described: its name and PLC type name (``INT``, ``STRING(80)``, ``E_Mode``...)."""
-
-    def __init__(self, name: str, type_name: str, readable: bool) -> None:
-        self.name = name
-        self.type_name = type_name
-        self.readable = readable
 
 
 class AdsClient:
@@ -111,14 +114,48 @@ class AdsClient:
             with contextlib.suppress(pyads.ADSError, OSError, RuntimeError):
                 connection.close()
 
-    async def symbol(self, name: str) -> Symbol:
-        """What the PLC says of symbol ``name``."""
-        found = await self._request(lambda conn: conn.get_symbol(name), f"symbol {name!r}")
-        return Symbol(name, str(found.symbol_type), found.plc_type is not None)
+    async def symbol(self, name: str) -> SymbolEntry:
+        """What the PLC says of symbol ``name`` (ADSIGRP_SYM_INFOBYNAMEEX)."""
+        raw = await self._request(
+            lambda conn: self._describe(conn, constants.ADSIGRP_SYM_INFOBYNAMEEX, name), f"symbol {name!r}"
+        )
+        found = parse_symbol(raw)
+        if found.index_group == constants.ADSIGRP_SYM_FB_PROP_CALL:
+            # Such a property is computed on each read through a handle: it has no place a sum read can read.
+            raise AdsRefused(f"symbol {name!r} is a function block property computed on read (monitoring 'call')")
+        return found
 
-    async def read(self, names: list[str]) -> dict[str, Any]:
-        """Read symbols in sum reads (as many as a request allows), as upstream 3.8.4 batches them."""
-        return await self._request(lambda conn: conn.read_list_by_name(names), f"read of {len(names)} symbol(s)")
+    async def datatype(self, name: str) -> DataTypeEntry | None:
+        """The PLC's description of type ``name`` (ADSIGRP_SYM_DT_INFOBYNAMEEX), ``None`` if it has none."""
+        try:
+            raw = await self._request(
+                lambda conn: self._describe(conn, ADSIGRP_SYM_DT_INFOBYNAMEEX, name), f"data type {name!r}"
+            )
+        except AdsRefused as err:
+            if isinstance(err.__cause__, pyads.ADSError) and err.__cause__.err_code == SYMBOL_NOT_FOUND:
+                return None
+            raise
+        return parse_datatype(raw)
+
+    @staticmethod
+    def _describe(connection: pyads.Connection, index_group: int, name: str) -> bytes:
+        buffer = connection.read_write(
+            index_group,
+            0,
+            ctypes.c_ubyte * _DESCRIPTION_MAX,
+            name,
+            pyads.PLCTYPE_STRING,
+            return_ctypes=True,
+            check_length=False,
+        )
+        # The entry starts with its own length; the buffer past it is what AdsLib did not fill.
+        length = int.from_bytes(bytes(buffer[:4]), "little")
+        return bytes(buffer[:length])
+
+    async def read(self, symbols: list[SymbolEntry]) -> list[bytes | int]:
+        """The bytes of each symbol, or the ADS error the PLC answered for it, in sum reads as upstream 3.8.4."""
+        what = f"read of {len(symbols)} symbol(s)"
+        return await self._request(lambda conn: _sum_read(conn, symbols), what)
 
     async def _request(self, call: Callable[[pyads.Connection], T], what: str) -> T:
         connection = self._connection
@@ -135,3 +172,24 @@ class AdsClient:
 
     async def _call(self, function: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function)
+
+
+def _sum_read(connection: pyads.Connection, symbols: list[SymbolEntry]) -> list[bytes | int]:
+    """ADSIGRP_SUMUP_READ by group and offset: the answer holds each read's error code, then each one's bytes."""
+    read: list[bytes | int] = []
+    for start in range(0, len(symbols), SUM_READ_MAX):
+        chunk = symbols[start : start + SUM_READ_MAX]
+        requests = (structs.SAdsSumRequest * len(chunk))()
+        for request, symbol in zip(requests, chunk, strict=True):
+            request.iGroup, request.iOffset, request.size = symbol.index_group, symbol.index_offset, symbol.size
+        answer = connection.read_write(
+            constants.ADSIGRP_SUMUP_READ, len(chunk), None, requests, None, return_ctypes=True, check_length=False
+        )
+        data = bytes(answer)
+        errors = struct.unpack_from(f"<{len(chunk)}I", data)
+        at = 4 * len(chunk)
+        for symbol, error in zip(chunk, errors, strict=True):
+            # A failed read keeps its place in the answer: each read's bytes follow at their requested size.
+            read.append(error if error else data[at : at + symbol.size])
+            at += symbol.size
+    return read

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import Any
 
 from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, TimeValue, ValueSink
-from connectors.common.js import js_string
 from connectors.common.timestamps import iso_utc
 from connectors.errors import ConnectorConnectionError, ConnectorError
-from connectors.south.ads.client import AdsClient, AdsRefused, Symbol
+from connectors.south.ads import datatypes
+from connectors.south.ads.client import AdsClient, AdsRefused
+from connectors.south.ads.datatypes import DataTypeEntry, Layout, SymbolEntry, TextOptions
 from connectors.south.ads.manifest import MANIFEST, AdsItemSettings, AdsSettings
 
 __all__ = ["AdsSouth"]
-
-_INTEGERS = {"BYTE", "WORD", "DWORD", "SINT", "USINT", "INT", "UINT", "DINT", "UDINT", "LINT", "ULINT", "TIME"}
-_INTEGERS |= {"TIME_OF_DAY", "TOD", "LWORD"}
-_FLOATS = {"REAL", "LREAL"}
-_DATES = {"DATE", "DATE_AND_TIME", "DT"}
-_STRING = re.compile(r"^STRING(\(\d+\))?$")
 
 
 class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
     """Reads items' symbols in sum reads and hands them over as time-values, written as upstream writes them.
 
-    The point id is ``plcName`` + the item name. A symbol the PLC does not know, or whose type cannot be read,
-    is logged once and skipped; a lost connection is raised to the runner, which restarts with backoff.
+    The point id is ``plcName`` + the item name; an enumeration, structure or array symbol gives the values
+    upstream flattens it into, laid out by the PLC's data type descriptions (asked once per type name per
+    connection). A symbol the PLC does not know, or whose type cannot be read, is logged once and skipped; a lost
+    connection is raised to the runner, which restarts with backoff.
     """
 
     manifest = MANIFEST
@@ -34,8 +29,20 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
     def __init__(self, settings: AdsSettings, context: ConnectorContext, sink: ValueSink, cache: SouthCache) -> None:
         super().__init__(settings, context, sink, cache)
         self._client: AdsClient | None = None
-        self._symbols: dict[str, Symbol] = {}
+        self._symbols: dict[str, tuple[SymbolEntry, Layout]] = {}
+        # What the PLC said of each type name, and the layouts resolved from it: asked again after a reconnection,
+        # as the PLC may have been loaded with another program.
+        self._descriptions: dict[str, DataTypeEntry | None] = {}
+        self._layouts: dict[str, Layout | str] = {}
         self._failing: dict[str, str] = {}
+        self._options = TextOptions(
+            bool_as_text=settings.bool_as_text == "Text",
+            enum_as_text=settings.enum_as_text == "Text",
+            structures={
+                rule.name: None if rule.fields.strip() == "*" else frozenset(f.strip() for f in rule.fields.split(","))
+                for rule in settings.structure_filtering
+            },
+        )
 
     async def start(self) -> None:
         """Open the ADS connection; ``ConnectorNotReady`` says why the PLC cannot be reached."""
@@ -43,6 +50,8 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
         await client.connect()
         self._client = client
         self._symbols.clear()
+        self._descriptions.clear()
+        self._layouts.clear()
 
     async def stop(self) -> None:
         """Close the connection."""
@@ -85,18 +94,24 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
                 self._failed(item, str(err))
         if not readable:
             return
-        read = await client.read(list(dict.fromkeys(item.settings.address for item in readable)))
+        names = list(dict.fromkeys(item.settings.address for item in readable))
+        read = dict(zip(names, await client.read([self._symbols[name][0] for name in names]), strict=True))
         timestamp = iso_utc(datetime.now(UTC))
         values: list[TimeValue] = []
         produced: list[str] = []
         for item in readable:
-            symbol = self._symbols[item.settings.address]
-            text = self._text(symbol, read.get(item.settings.address))
-            if text is None:
-                self._failed(item, f"the PLC gave no value for {symbol.name!r}")
+            symbol, layout = self._symbols[item.settings.address]
+            data = read[item.settings.address]
+            if isinstance(data, int):
+                self._failed(item, f"the PLC answered ADS error {data} reading {symbol.name!r}")
                 continue
-            point = self.settings.plc_name + item.name
-            values.append({"pointId": point, "timestamp": timestamp, "data": {"value": text}})
+            prefix = self.settings.plc_name + item.name
+            texts = list(datatypes.values(layout, data, prefix, self._options))
+            if not texts:
+                self._failed(item, f"{symbol.name!r} is a {symbol.type_name} and structureFiltering selects nothing")
+                continue
+            for point, text in texts:
+                values.append({"pointId": point, "timestamp": timestamp, "data": {"value": text}})
             produced.append(item.id)
             if self._failing.pop(item.id, None) is not None:
                 self.context.logger.info("item read again", item=item.name)
@@ -105,38 +120,31 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
 
     async def _readable(self, client: AdsClient, item: Item[AdsItemSettings]) -> Item[AdsItemSettings]:
         name = item.settings.address
-        symbol = self._symbols.get(name)
-        if symbol is None:
-            try:
-                symbol = await client.symbol(name)
-            except AdsRefused as err:
-                raise ConnectorError(f"symbol {name!r} cannot be read: {err}") from err
-            self._symbols[name] = symbol
-        if not symbol.readable or not _known(symbol.type_name):
-            raise ConnectorError(f"symbol {name!r} is of type {symbol.type_name}, which this connector cannot read")
-        return item
+        if name in self._symbols:
+            return item
+        try:
+            symbol = await client.symbol(name)
+        except AdsRefused as err:
+            raise ConnectorError(f"symbol {name!r} cannot be read: {err}") from err
 
-    def _text(self, symbol: Symbol, value: Any) -> str | None:
-        kind = symbol.type_name
-        if value is None or (isinstance(value, str) and value.startswith("ADS Error")):
-            return None
-        if kind == "BOOL":
-            return js_string(bool(value)) if self.settings.bool_as_text == "Text" else ("1" if value else "0")
-        if kind in _INTEGERS:
-            return str(int(value))
-        if kind in _FLOATS:
-            return js_string(float(value))
-        if kind in _DATES:
-            # The PLC counts seconds since 1970 (UTC); upstream writes the instant as JavaScript's toISOString.
-            return iso_utc(datetime.fromtimestamp(int(value), UTC))
-        return str(value)
+        async def describe(type_name: str) -> DataTypeEntry | None:
+            if type_name not in self._descriptions:
+                self._descriptions[type_name] = await client.datatype(type_name)
+            return self._descriptions[type_name]
+
+        try:
+            layout = await datatypes.resolve(symbol.type_name, symbol.size, describe, self._options, self._layouts)
+        except AdsRefused as err:
+            raise ConnectorError(f"the type of symbol {name!r} cannot be described: {err}") from err
+        if isinstance(layout, str):
+            raise ConnectorError(f"symbol {name!r} is of type {symbol.type_name}, which cannot be read: {layout}")
+        for reason in datatypes.unread(layout):
+            self.context.logger.warning("field not read", item=item.name, reason=reason)
+        self._symbols[name] = (symbol, layout)
+        return item
 
     def _failed(self, item: Item[AdsItemSettings], reason: str) -> None:
         if self._failing.get(item.id) == reason:
             return
         self._failing[item.id] = reason
         self.context.logger.warning("item not read", item=item.name, reason=reason)
-
-
-def _known(type_name: str) -> bool:
-    return type_name in _INTEGERS | _FLOATS | _DATES | {"BOOL"} or bool(_STRING.match(type_name))

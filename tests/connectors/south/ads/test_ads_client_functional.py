@@ -42,7 +42,8 @@ async def test_a_plc_still_booting_leaves_no_stale_route_for_the_next_attempt() 
         client = AdsClient(settings)
         try:
             await client.connect()
-            assert await client.read(["MAIN.level"]) == {"MAIN.level": 7}
+            symbol = await client.symbol("MAIN.level")
+            assert await client.read([symbol]) == [(7).to_bytes(2, "little")]
         finally:
             await client.close()
             again.stop()
