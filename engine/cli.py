@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sqlite3
@@ -153,6 +154,7 @@ async def _serve(
                 group.create_task(stop_when_parent_dies(stop), name="engine:launcher-watch")
             delete_init_file(data_dir)
             _announce(args, data_dir, [(scheme, site_port) for scheme, site_port, _ in sites])
+            gc.freeze()  # What startup built lives as long as the process: full collections skip it.
             await stop.wait()
             log.info("stopping")
             for _, _, site in sites:

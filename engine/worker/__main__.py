@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -48,6 +49,7 @@ async def serve(ipc_fd: int, role: str) -> int:
         channel.send(Log(level="error", event="connector cannot run", fields={"error": str(err)}))
         await channel.drain()
         return EXIT_FATAL
+    gc.freeze()  # The interpreter, the connector's modules and settings last as long as the worker (see cli).
 
     loop = asyncio.get_running_loop()
     if sys.platform != "win32":

@@ -36,8 +36,15 @@ def broker_lock(*, exclusive: bool = False) -> Iterator[None]:
 
 def restart_broker() -> None:
     """Stop and start the RabbitMQ application (hold ``broker_lock(exclusive=True)``)."""
-    for action in ("stop_app", "start_app"):
-        subprocess.run(["rabbitmqctl", action], capture_output=True, timeout=120, check=True)
+    try:
+        subprocess.run(["rabbitmqctl", "stop_app"], capture_output=True, timeout=120, check=True)
+    finally:
+        ensure_running()
+
+
+def ensure_running() -> None:
+    """Start the RabbitMQ application if it is stopped (a no-op when it runs) and wait until it serves."""
+    subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120, check=True)
     subprocess.run(["rabbitmqctl", "await_startup"], capture_output=True, timeout=120, check=True)
 
 

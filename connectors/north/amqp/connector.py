@@ -33,7 +33,7 @@ from connectors.common.published import (
     value_message,
 )
 from connectors.errors import ConnectorError, ConnectorNotReady, SendError
-from connectors.north.amqp.client import Outgoing, Pending, write_window
+from connectors.north.amqp.client import Confirms, Outgoing, Pending, write_window
 from connectors.north.amqp.manifest import MANIFEST, AmqpNorthSettings
 
 __all__ = ["DEPTH", "WINDOW", "AmqpNorth"]
@@ -75,6 +75,7 @@ class AmqpNorth(NorthConnector[AmqpNorthSettings]):
             self._exchange = await self._open_exchange(connection)
             underlay = await self._exchange.channel.get_underlay_channel()  # type: ignore[attr-defined]
             assert isinstance(underlay, aiormq.Channel)
+            Confirms.install(underlay)
             self._channel = underlay
         except BaseException:
             await _close(connection)

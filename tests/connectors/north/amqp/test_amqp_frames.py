@@ -1,15 +1,22 @@
-"""The AMQP North's own frame encoding gives the bytes pamqp (aiormq's marshalling) gives for the same publishes."""
+"""The AMQP North's client: its frames are the bytes pamqp gives, its confirm handler resolves each tag once.
+
+pamqp is aiormq's marshalling: the frames built by ``encode_publishes`` must equal its bytes for the same publishes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiormq.abc import ChannelFrame
+from aiormq.channel import Returning
+from aiormq.exceptions import DeliveryError
 from pamqp import commands as spec
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from connectors.errors import SendError
-from connectors.north.amqp.client import Outgoing, encode_publishes
+from connectors.north.amqp.client import Confirms, Outgoing, encode_publishes
 
 
 def pamqp_bytes(channel: int, exchange: str, messages: list[Outgoing], mode: int, max_body: int) -> bytes:
@@ -43,3 +50,30 @@ def test_a_routing_key_over_255_bytes_is_refused_by_name() -> None:
         encode_publishes(
             1, "x", [("plant." + "é" * 126, b"{}", "0" * 32)], delivery_mode=2, content_type="a", max_body=100
         )
+
+
+class _Channel:
+    """The one attribute ``Confirms`` reads of an aiormq channel: its table of waiting confirmations."""
+
+    def __init__(self, count: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.confirmations: dict[int, object] = {tag: loop.create_future() for tag in range(1, count + 1)}
+
+
+async def test_confirms_resolve_each_tag_once_whatever_mix_of_single_and_multiple_frames() -> None:
+    channel = _Channel(8)
+    futures = dict(channel.confirmations)
+    channel.confirmations[4] = Returning()  # returned by the broker: its ack is ignored
+    confirms = Confirms(channel)  # type: ignore[arg-type]
+    await confirms(spec.Basic.Ack(delivery_tag=2, multiple=False))
+    await confirms(spec.Basic.Ack(delivery_tag=3, multiple=True))  # 1 and 3; 2 is already done
+    await confirms(spec.Basic.Nack(delivery_tag=6, multiple=True))  # 4 (returned) skipped, 5 and 6 refused
+    await confirms(spec.Basic.Ack(delivery_tag=6, multiple=True))  # nothing new: no second resolution
+    assert [tag for tag in range(1, 9) if futures[tag].done()] == [1, 2, 3, 5, 6]  # type: ignore[attr-defined]
+    assert all(isinstance(futures[tag].result(), spec.Basic.Ack) for tag in (1, 2, 3))  # type: ignore[attr-defined]
+    for tag in (5, 6):
+        with pytest.raises(DeliveryError):
+            futures[tag].result()  # type: ignore[attr-defined]
+    assert sorted(channel.confirmations) == [7, 8]  # still waiting, nothing else kept
+    await confirms(spec.Basic.Ack(delivery_tag=8, multiple=True))
+    assert channel.confirmations == {}

@@ -124,3 +124,19 @@ async def test_a_full_queue_nacks_and_the_entry_is_retried_not_dropped(route: Ro
                 await north.stop()
         finally:
             await channel.queue_delete(full)
+
+
+async def test_many_windows_of_transient_messages_are_all_confirmed_and_nothing_stays_waiting(route: Route) -> None:
+    north = make(route, persistent=False)
+    await north.start()
+    try:
+        rows = [(f"p{n % 7}", "2026-01-01T00:00:00Z", n) for n in range(9_000)]  # 5 windows, confirmed piecemeal
+        await north.handle_values_json(entry(*rows))
+        channel = north._channel
+        assert channel is not None
+        assert channel.confirmations == {}
+        assert channel.message_id_delivery_tag == {}
+    finally:
+        await north.stop()
+    messages = await drain(route.queue, 9_000, timeout_s=30)
+    assert sorted(json.loads(m.body)["data"]["value"] for m in messages) == list(range(9_000))
