@@ -1,7 +1,8 @@
 """pyads' ADS test server (``AdvancedHandler``, holding named symbols) on a loopback port the kernel assigns.
 
 pyads' handler describes symbols but no data type; ``PlcHandler`` also answers ADSIGRP_SYM_DT_INFOBYNAMEEX with
-the AdsDatatypeEntry of the descriptions it is given, encoded here as TwinCAT lays them out, and refuses a symbol
+the AdsDatatypeEntry of the descriptions it is given, encoded here as TwinCAT lays them out, uploads its symbol
+table as a PLC does (ADSIGRP_SYM_UPLOADINFO2, ADSIGRP_SYM_UPLOAD), and refuses a symbol
 or type name it does not hold with ADS error 0x710 (symbol not found) as a PLC does. Its connections read whole
 AMS frames (pyads' own take each read of at most 4096 bytes for one request).
 
@@ -75,6 +76,14 @@ class PlcHandler(AdvancedHandler):  # type: ignore[misc]  # pyads ships no type 
         if command == constants.ADSCOMMAND_READSTATE and self.booting > 0:
             self.booting -= 1
             return _answer(request, TARGET_PORT_NOT_FOUND, b"")
+        if command == constants.ADSCOMMAND_READ:
+            group = struct.unpack_from("<I", request.ams_header.data)[0]
+            if group in (constants.ADSIGRP_SYM_UPLOADINFO2, constants.ADSIGRP_SYM_UPLOAD):
+                # pyads' handler answers with 120 blank bytes per symbol; a PLC gives each symbol's entry.
+                table = b"".join(variable.get_packed_info() for variable in self._data.values())
+                if group == constants.ADSIGRP_SYM_UPLOAD:
+                    return _answer(request, 0, table)
+                return _answer(request, 0, struct.pack("<6I", len(self._data), len(table), 0, 0, 0, 0))
         if command == constants.ADSCOMMAND_READWRITE:
             data = request.ams_header.data
             group, _offset, _read, written = struct.unpack_from("<4I", data)
