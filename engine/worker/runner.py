@@ -114,6 +114,9 @@ class Runner(ABC, Generic[C]):
             return
         self.logger.warning("connection lost, reconnecting", reason=reason)
         self.report_state("retrying", reason, 0.0)
+        # Not started from now on, before the restart task first runs: a scan triggered meanwhile would only start
+        # a run on the connection being dropped.
+        self.started.clear()
         self._reconnect = asyncio.create_task(self._restart(), name=f"{self.connector_id}:reconnect")
 
     async def _cancel_reconnect(self) -> None:

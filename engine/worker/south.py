@@ -412,6 +412,10 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         task = asyncio.create_task(self._run_items(scan_mode_id, items), name=f"{self.connector_id}:run")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # The mark ends with the task, not with its code: a task cancelled before it ever ran (a reconnection or a
+        # reconfiguration stops the runs just triggered) runs no ``finally``, and a mark left behind would skip
+        # every later scan of the mode, silently (the skip is warned once an hour).
+        task.add_done_callback(lambda _task: self._running.discard(scan_mode_id))
 
     async def _run_items(self, scan_mode_id: str, items: list[Item[Any]]) -> None:
         connector = self.connector
@@ -445,7 +449,6 @@ class SouthRunner(Runner[SouthConnector[Any, Any]]):
         except Exception as err:
             self.logger.error("run failed", error=str(err), errorType=type(err).__name__)
         finally:
-            self._running.discard(scan_mode_id)
             self.send_metrics()
 
     async def _history(self, connector: SouthConnector[Any, Any], item: Item[Any]) -> None:

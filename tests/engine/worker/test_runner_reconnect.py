@@ -20,6 +20,7 @@ class CountingScanner(FolderScannerSouth):
 
     starts = 0
     stops = 0
+    runs = 0
     down = False
 
     async def start(self) -> None:
@@ -31,6 +32,7 @@ class CountingScanner(FolderScannerSouth):
         await super().stop()
 
     async def last_file(self, items: list[object]) -> None:  # type: ignore[override]
+        type(self).runs += 1
         if type(self).down:
             raise ConnectorConnectionError("share unreachable")
 
@@ -48,7 +50,7 @@ async def runner(tmp_path: Path) -> AsyncIterator[SouthRunner]:
             {"id": "i1", "name": "all", "enabled": True, "scanModeId": "every-second", "settings": {"regex": ".*"}}
         ],
     }
-    CountingScanner.starts = CountingScanner.stops = 0
+    CountingScanner.starts = CountingScanner.stops = CountingScanner.runs = 0
     CountingScanner.down = False
     started = SouthRunner(RecordingChannel(), Start(role="south", connector=dto, data_dir=str(tmp_path / "data")))
     started.connector_cls = CountingScanner
@@ -98,3 +100,25 @@ async def test_a_loss_reported_after_stop_is_ignored(runner: SouthRunner) -> Non
     await asyncio.sleep(0.05)
     assert CountingScanner.starts == 1
     assert "connection lost, reconnecting" not in events(runner)
+
+
+async def test_a_scan_triggered_as_the_connection_is_lost_leaves_later_scans_running(runner: SouthRunner) -> None:
+    assert runner.connector is not None
+    runner.connector.context.connection_lost("peer gone")
+    # The scheduler's tick lands before the reconnection has begun (a busy engine, a tick already in the pipe).
+    runner.on_trigger("every-second")
+    await until(lambda: CountingScanner.starts == 2 and runner.started.is_set())
+    before = CountingScanner.runs
+    runner.on_trigger("every-second")
+    await until(lambda: CountingScanner.runs > before)
+    assert "previous run still in progress, skipping this one" not in events(runner)
+
+
+async def test_a_run_cancelled_before_it_began_does_not_skip_the_next_scans(runner: SouthRunner) -> None:
+    # A reconfiguration stops the run just triggered, before the run's first step.
+    runner.on_trigger("every-second")
+    await runner.reconfigure()
+    assert CountingScanner.runs == 0
+    runner.on_trigger("every-second")
+    await until(lambda: CountingScanner.runs == 1)
+    assert "previous run still in progress, skipping this one" not in events(runner)
