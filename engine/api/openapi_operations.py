@@ -17,7 +17,7 @@ from engine.api.auth import LOGIN_ROUTE
 from engine.api.content import TimeValue
 from engine.api.log_relay import LokiPush
 from engine.api.openapi_history import history_operations
-from engine.api.routes_scan_modes import CronBody
+from engine.api.routes_scan_modes import VerifyBody
 from engine.api.routes_south import ItemIds, ItemTestCommand, MoveToGroup
 from engine.api.routes_south_browse import BrowseCommand, BrowsePage
 from engine.api.routes_transformers import TransformerDTO
@@ -182,6 +182,18 @@ _CRON_CHECK = object_schema(
         "humanReadableForm": _STRING,
     }
 )
+# A cron check needs its cron (upstream's body is ``{cron}``), an interval check its interval.
+_VERIFY_BODY = {
+    "allOf": [
+        VerifyBody,
+        {
+            "anyOf": [
+                {"required": ["cron"], "properties": {"type": {"const": "cron"}, "cron": {"type": "string"}}},
+                {"required": ["type", "interval"], "properties": {"type": {"const": "interval"}}},
+            ]
+        },
+    ]
+}
 _TOKEN = object_schema(
     {"access_token": {"type": "string", "description": "Send it as `Authorization: Bearer <token>`."}}
 )
@@ -376,7 +388,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", OPENAPI_PATH): Operation(status=200, answer={"type": "object", "description": "This document."}),
     # Scan modes.
     ("GET", "/api/scan-modes"): Operation(status=200, answer=list[ScanModeDTO]),
-    ("POST", "/api/scan-modes/verify"): Operation(body=CronBody, status=200, answer=_CRON_CHECK),
+    ("POST", "/api/scan-modes/verify"): Operation(body=_VERIFY_BODY, status=200, answer=_CRON_CHECK),
     ("POST", "/api/scan-modes"): Operation(body=ScanModeCommand, status=201, answer=ScanModeDTO),
     ("GET", "/api/scan-modes/{id}"): Operation(status=200, answer=ScanModeDTO),
     ("PUT", "/api/scan-modes/{id}"): Operation(body=ScanModeCommand),

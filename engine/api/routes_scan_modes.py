@@ -7,10 +7,12 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
+from connectors.errors import SettingsError
 from engine.api.keys import RUNTIME, STORE
 from engine.api.util import actor, json_response, no_content, offload, read_json
 from engine.config.validation import convert
-from engine.scheduler import cron
+from engine.scheduler.timing import ActivationWindow, ScanModeInterval, ScanModeType, Timing
+from engine.scheduler.verify import verify_timing
 
 routes = web.RouteTableDef()
 
@@ -18,10 +20,17 @@ routes = web.RouteTableDef()
 NEXT_EXECUTIONS_MAX = 10
 
 
-class CronBody(msgspec.Struct, frozen=True, kw_only=True):
-    """Body of ``POST /api/scan-modes/verify``: ``count`` (ours, default upstream's 3) runs are listed."""
+class VerifyBody(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Body of ``POST /api/scan-modes/verify``: a scan mode's timing, and how many runs to list.
 
-    cron: str
+    Upstream's ``{cron}``, or v3.10's ``type``/``interval``/``activationWindow``; ``count`` is ours (default
+    upstream's 3).
+    """
+
+    type: ScanModeType = "cron"
+    cron: str | None = None
+    interval: ScanModeInterval | None = None
+    activation_window: ActivationWindow | None = None
     count: Annotated[int, msgspec.Meta(ge=1, le=NEXT_EXECUTIONS_MAX)] = 3
 
 
@@ -33,9 +42,15 @@ async def list_scan_modes(request: web.Request) -> web.Response:
 
 @routes.post("/api/scan-modes/verify")
 async def verify_cron(request: web.Request) -> web.Response:
-    """``{isValid, errorMessage, nextExecutions, humanReadableForm}`` of body ``{cron}``."""
-    body = convert(await read_json(request), CronBody)
-    return json_response(cron.verify(body.cron, count=body.count).to_dto())
+    """``{isValid, errorMessage, nextExecutions, humanReadableForm}`` of a cron or an interval.
+
+    The runs skip what the activation window excludes, as the scheduler does.
+    """
+    body = convert(await read_json(request), VerifyBody)
+    if body.type == "cron" and body.cron is None:
+        raise SettingsError({"cron": "required when type is 'cron'"})
+    scan_mode = Timing(type=body.type, cron=body.cron or "", interval=body.interval, window=body.activation_window)
+    return json_response((await offload(verify_timing, scan_mode, count=body.count)).to_dto())
 
 
 @routes.post("/api/scan-modes")

@@ -44,17 +44,9 @@ def seed_scan_modes(db: sqlite3.Connection) -> bool:
 
 def _timing_errors(command: ScanModeCommand) -> dict[str, str]:
     """Field-named problems of the cron or interval, and of the activation window."""
-    errors = timing.interval_errors(command.interval) if command.type == "interval" else _cron_errors(command.cron)
+    errors = timing.interval_errors(command.interval) if command.type == "interval" else cron.errors(command.cron)
     errors.update(timing.window_errors(command.activation_window))
     return errors
-
-
-def _cron_errors(expression: str) -> dict[str, str]:
-    try:
-        cron.validate(expression)
-    except cron.InvalidCron as err:
-        return {"cron": str(err)}
-    return {}
 
 
 def _timing_columns(command: ScanModeCommand) -> tuple[str, str, str | None, str | None]:
@@ -140,7 +132,7 @@ class ScanModeRepository(StoreBase):
             errors.update(_timing_errors(command))
         elif raw.get("type", "cron") == "cron" and isinstance(raw.get("cron"), str):
             # The body is wrong elsewhere: still say what is wrong with its cron, every error at once.
-            errors.update(_cron_errors(raw["cron"]))
+            errors.update(cron.errors(raw["cron"]))
         if errors or command is None:
             raise SettingsError(errors)
         return command

@@ -69,6 +69,15 @@ class CronCheck:
         }
 
 
+def errors(expression: str) -> dict[str, str]:
+    """``{"cron": why}`` when ``expression`` cannot be scheduled; empty when it can."""
+    try:
+        validate(expression)
+    except InvalidCron as err:
+        return {"cron": str(err)}
+    return {}
+
+
 def validate(expression: str) -> None:
     """Raise ``InvalidCron`` unless ``expression`` is a valid six-field cron with seconds first."""
     fields = expression.split()
@@ -161,7 +170,7 @@ def verify(expression: str, *, now: datetime | None = None, count: int = 3) -> C
     runs = next_executions(" ".join(expression.split()), start, count)
     return CronCheck(
         is_valid=True,
-        next_executions=[_iso_utc(run) for run in runs],
+        next_executions=[iso_utc(run) for run in runs],
         human_readable_form=describe(expression),
     )
 
@@ -170,5 +179,6 @@ def _every(step: int, unit: str) -> str:
     return f"every {unit}" if step == 1 else f"every {step} {unit}s"
 
 
-def _iso_utc(instant: datetime) -> str:
+def iso_utc(instant: datetime) -> str:
+    """``instant`` as UTC ISO-8601 with milliseconds and ``Z``, as the API shows runs."""
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"

@@ -92,7 +92,8 @@ def parse_instant(text: str) -> datetime:
     return instant
 
 
-def _local_time(text: str) -> time:
+def local_time(text: str) -> time:
+    """``HH:MM`` or ``HH:MM:SS`` as a time; ``ValueError`` naming the expected form otherwise."""
     match = _LOCAL_TIME.match(text)
     if not match:
         raise ValueError(f"expected HH:MM (00:00 to 23:59), got {text!r}")
@@ -140,7 +141,7 @@ def window_errors(window: ActivationWindow | None, path: str = "activationWindow
         if recurring.time_of_day is not None:
             for side in ("start", "end"):
                 try:
-                    _local_time(getattr(recurring.time_of_day, side))
+                    local_time(getattr(recurring.time_of_day, side))
                 except ValueError as err:
                     errors[f"{path}.recurring.timeOfDay.{side}"] = str(err)
             if not errors and recurring.time_of_day.start == recurring.time_of_day.end:
@@ -166,8 +167,8 @@ def is_active(window: ActivationWindow | None, instant: datetime) -> bool:
     weekday = local.isoweekday() % 7
     if recurring.time_of_day is None:
         return not days or weekday in days
-    start = _local_time(recurring.time_of_day.start)
-    end = _local_time(recurring.time_of_day.end)
+    start = local_time(recurring.time_of_day.start)
+    end = local_time(recurring.time_of_day.end)
     now = local.time().replace(tzinfo=None)
     if start < end:
         return start <= now < end and (not days or weekday in days)

@@ -39,6 +39,7 @@ from engine.cache.north.files import (
     fsync_dir,
     list_files,
     overwrite_durable,
+    place_checked,
     place_file,
     unlink_quietly,
     write_durable,
@@ -234,10 +235,10 @@ class NorthDisk:
                 # Straight under its final name: until its metadata exists, a content file is an orphan
                 # that recovery deletes, so a rename from tmp/ would add nothing but a directory operation.
                 tmp_content = f"{self._content['cache']}/{name}"
-                actual = place_file(new.file_path, tmp_content, link=new.owned, sync=sync)
+                actual, checksum = place_checked(new.file_path, tmp_content, link=new.owned, sync=sync)
                 source_stage = False
                 # Of the bytes stored, not of the source: a file changed between stat and copy is described as kept.
-                metadata = msgspec.structs.replace(metadata, content_size=actual, checksum=file_checksum(tmp_content))
+                metadata = msgspec.structs.replace(metadata, content_size=actual, checksum=checksum)
                 metadata_bytes = encode_metadata(metadata)
                 if actual != size:
                     resized = actual + len(metadata_bytes)

@@ -107,11 +107,22 @@ def checksum_of(data: bytes) -> str:
 
 def file_checksum(path: str | Path) -> str:
     """:func:`checksum_of` the bytes of the file ``path``, read in chunks."""
-    crc = 0
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
+    return _read_checksum(path, sync=False)[1]
+
+
+def _read_checksum(path: str | Path, *, sync: bool) -> tuple[int, str]:
+    """Size and checksum of ``path``'s bytes, read through one handle (fsynced first when ``sync``)."""
+    fd = os.open(path, _O_SYNC_HANDLE if sync else os.O_RDONLY | _O_BINARY)
+    try:
+        if sync:
+            os.fsync(fd)
+        crc, size = 0, 0
+        while chunk := os.read(fd, 1 << 20):
             crc = zlib.crc32(chunk, crc)
-    return f"crc32:{crc:08x}"
+            size += len(chunk)
+        return size, f"crc32:{crc:08x}"
+    finally:
+        os.close(fd)
 
 
 def overwrite_durable(path: str | Path, data: bytes, *, sync: bool = True) -> None:
@@ -150,6 +161,20 @@ def place_file(source: str | Path, target: str | Path, *, link: bool, sync: bool
             return fsync_file(target) if sync else os.stat(target).st_size
     shutil.copyfile(source, target)
     return fsync_file(target) if sync else os.stat(target).st_size
+
+
+def place_checked(source: str | Path, target: str | Path, *, link: bool, sync: bool = True) -> tuple[int, str]:
+    """:func:`place_file`, and the size and checksum of the bytes placed, read from one handle on ``target``."""
+    if link:
+        try:
+            os.link(source, target)
+        except FileNotFoundError:
+            raise
+        except OSError:
+            shutil.copyfile(source, target)
+    else:
+        shutil.copyfile(source, target)
+    return _read_checksum(target, sync=sync)
 
 
 def unlink_quietly(path: str | Path) -> bool:

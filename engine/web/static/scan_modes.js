@@ -7,19 +7,30 @@
   const cron = $("sm-cron");
   const type = $("sm-type");
   const windowBox = $("sm-window");
-  const error = cron.parentElement.querySelector(".field-error");
+  const cronError = cron.parentElement.querySelector(".field-error");
+  const intervalError = $("sm-interval-field").querySelector(".field-error");
   let asked = 0;
-  cron.addEventListener("input", async () => {
+  // The next five runs of what the form holds (cron or interval, skipping what the window excludes).
+  const preview = async () => {
     const mine = ++asked;
-    const answer = await window.oibus.api("POST", "/api/scan-modes/verify", { cron: cron.value, count: 5 });
-    if (mine !== asked || !answer.ok) return;
-    const result = answer.data;
+    const timing = body();
+    const answer = await window.oibus.api("POST", "/api/scan-modes/verify", {
+      type: timing.type, cron: timing.cron, interval: timing.interval, activationWindow: timing.activationWindow, count: 5,
+    });
+    if (mine !== asked) return;
+    const isCron = type.value === "cron";
+    const error = isCron ? cronError : intervalError;
+    const human = $(isCron ? "sm-cron-human" : "sm-interval-human");
+    const next = $(isCron ? "sm-cron-next" : "sm-interval-next");
+    const result = answer.ok ? answer.data : { isValid: false, errorMessage: (answer.data && answer.data.message) || "" };
     error.hidden = result.isValid; error.textContent = result.isValid ? "" : result.errorMessage;
-    $("sm-cron-human").textContent = result.isValid ? result.humanReadableForm : "";
-    $("sm-cron-next").replaceChildren(...(result.nextExecutions || []).slice(0, 5).map((when) => {
+    human.textContent = result.isValid ? [result.humanReadableForm, result.errorMessage].filter(Boolean).join(": ") : "";
+    next.replaceChildren(...(result.isValid ? result.nextExecutions || [] : []).slice(0, 5).map((when) => {
       const item = document.createElement("li"); item.textContent = when; return item;
     }));
-  });
+  };
+  form.addEventListener("input", preview);
+  form.addEventListener("change", preview);
   const showType = () => {
     $("sm-cron-field").hidden = type.value !== "cron";
     $("sm-interval-field").hidden = type.value !== "interval";
@@ -85,13 +96,13 @@
     fill(mode);
     heading.textContent = `${form.dataset.edit}: ${mode.name}`;
     cancel.hidden = false;
-    cron.dispatchEvent(new Event("input"));
+    preview();
     form.elements.name.focus();
   });
   cancel.addEventListener("click", () => {
     editing = null; form.reset(); heading.textContent = form.dataset.create; cancel.hidden = true;
     showType(); showWindow();
-    cron.dispatchEvent(new Event("input"));
+    preview();
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from config_fakes import (  # noqa: F401
     AUTH,
@@ -146,3 +149,54 @@ async def test_bad_intervals_and_windows_name_their_fields(client: Client, runti
         errors = (await response.json())["errors"]
         assert field in errors, (extra, errors)
     assert runtime.calls == []
+
+
+async def test_verify_an_interval_lists_the_ticks_its_window_lets_through(client: Client) -> None:
+    body = {"type": "interval", "interval": {"value": 500, "unit": "ms"}, "count": 4}
+    response = await client.post("/api/scan-modes/verify", json=body, headers=AUTH)
+    answer = await response.json()
+    assert answer["isValid"] is True and answer["humanReadableForm"] == "every 500 milliseconds"
+    runs = [datetime.fromisoformat(run.replace("Z", "+00:00")) for run in answer["nextExecutions"]]
+    assert [later - earlier for earlier, later in itertools.pairwise(runs)] == [timedelta(milliseconds=500)] * 3
+    # Wednesdays 09:00-09:30 in Paris: every listed run falls inside, whenever the test runs.
+    window = {
+        "recurring": {"timezone": "Europe/Paris", "daysOfWeek": [3], "timeOfDay": {"start": "09:00", "end": "09:30"}}
+    }
+    body = {"type": "interval", "interval": {"value": 10, "unit": "min"}, "activationWindow": window, "count": 5}
+    answer = await (await client.post("/api/scan-modes/verify", json=body, headers=AUTH)).json()
+    assert answer["isValid"] is True and answer["humanReadableForm"].endswith("while the activation window is open")
+    assert len(answer["nextExecutions"]) == 5
+    for run in answer["nextExecutions"]:
+        local = datetime.fromisoformat(run.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Paris"))
+        assert local.isoweekday() == 3 and time(9, 0) <= local.time() < time(9, 30), local
+    # A cron is gated the same way.
+    body = {"cron": "0 0 * * * *", "activationWindow": window, "count": 3}
+    answer = await (await client.post("/api/scan-modes/verify", json=body, headers=AUTH)).json()
+    assert [
+        datetime.fromisoformat(r.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Paris")).hour
+        for r in answer["nextExecutions"]
+    ] == [9, 9, 9]
+
+
+async def test_verify_names_what_is_wrong_in_an_interval_or_a_window(client: Client) -> None:
+    body = {"type": "interval", "interval": {"value": 10, "unit": "ms"}}
+    answer = await (await client.post("/api/scan-modes/verify", json=body, headers=AUTH)).json()
+    assert answer["isValid"] is False and "interval.value" in answer["errorMessage"] and answer["nextExecutions"] == []
+    body = {
+        "type": "interval",
+        "interval": {"value": 1, "unit": "s"},
+        "activationWindow": {"recurring": {"timezone": "Mars/Olympus"}},
+    }
+    answer = await (await client.post("/api/scan-modes/verify", json=body, headers=AUTH)).json()
+    assert answer["isValid"] is False and "activationWindow.recurring.timezone" in answer["errorMessage"]
+    response = await client.post("/api/scan-modes/verify", json={"type": "interval"}, headers=AUTH)
+    assert (await response.json())["isValid"] is False
+    response = await client.post(
+        "/api/scan-modes/verify", json={"type": "interval", "interval": {"value": 1, "unit": "week"}}, headers=AUTH
+    )
+    assert response.status == 400 and "interval.unit" in await response.text()
+    # A window that has ended: valid, but no run will follow, and the answer says so.
+    ended = {"dateRange": {"start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"}}
+    body = {"type": "interval", "interval": {"value": 1, "unit": "hour"}, "activationWindow": ended}
+    answer = await (await client.post("/api/scan-modes/verify", json=body, headers=AUTH)).json()
+    assert answer["isValid"] is True and answer["nextExecutions"] == [] and "ended" in answer["errorMessage"]

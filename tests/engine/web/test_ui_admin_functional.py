@@ -161,6 +161,11 @@ def _interval_scan_mode(page: Page, engine: EngineProcess) -> None:
     page.get_by_role("button", name="Save").click()
     expect(page.locator('[data-field="interval.value"] .field-error')).to_contain_text("at least 100 ms")
     page.locator("#sm-interval-value").fill("500")
+    # The preview lists the next runs the scheduler would fire: every 500 ms, Mondays 08:00-17:30 Paris time.
+    expect(page.locator("#sm-interval-human")).to_have_text(
+        "every 500 milliseconds, while the activation window is open"
+    )
+    expect(page.locator("#sm-interval-next li")).to_have_count(5)
     page.get_by_role("button", name="Save").click()
     row = page.locator("#scan-modes tbody tr", has_text="Half second")
     expect(row).to_contain_text("500 ms")
