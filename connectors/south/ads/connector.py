@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,8 +137,16 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
             if isinstance(data, int):
                 self._failed(item, f"the PLC answered ADS error {data} reading {symbol.name!r}")
                 continue
+            if len(data) < symbol.size:
+                self._failed(item, f"the PLC answered {len(data)} of the {symbol.size} bytes of {symbol.name!r}")
+                continue
             prefix = self.settings.plc_name + item.name
-            texts = list(datatypes.values(layout, data, prefix, self._options))
+            try:
+                texts = list(datatypes.values(layout, data, prefix, self._options))
+            except struct.error:
+                # The symbol's bytes are fewer than its type's description lays out: that symbol only is skipped.
+                self._failed(item, f"the {len(data)} bytes of {symbol.name!r} do not fit its type {symbol.type_name}")
+                continue
             if not texts:
                 self._failed(item, f"{symbol.name!r} is a {symbol.type_name} and structureFiltering selects nothing")
                 continue

@@ -231,3 +231,23 @@ async def test_structures_not_filtered_and_arrays_of_two_dimensions_are_skipped_
     assert len(logger.find("item not read")) == 2
     assert "structureFiltering selects nothing" in reasons["motor"]
     assert "2 dimensions" in reasons["grid"]
+
+
+async def test_a_symbol_shorter_than_its_type_is_skipped_and_the_others_read(tmp_path: Path) -> None:
+    sink, logger = RecordingSink(), RecordingLogger()
+    # The PLC says MAIN.short is an ST_Motor (40 bytes) but holds 8 of them: its inner structure lies beyond.
+    held = [
+        PLCVariable("MAIN.short", pack("ST_Motor", MOTOR)[:8], BIG, "ST_Motor"),
+        *variables({"MAIN.mode": HELD["MAIN.mode"]}),
+    ]
+    with ads_server(held, list(DESCRIBED.values())) as (_server, port):
+        connector = south(port, sink, logger, tmp_path, structureFiltering=FILTERING)
+        await connector.start()
+        try:
+            await connector.last_point(items("MAIN.short", "MAIN.mode"))
+        finally:
+            await connector.stop()
+    assert {value["pointId"]: value["data"]["value"] for value in sink.values} == {"mode": "Running"}
+    [warning] = logger.find("item not read")
+    assert warning["item"] == "short"
+    assert "do not fit its type ST_Motor" in warning["reason"]
