@@ -152,6 +152,10 @@ class AdsClient:
         length = int.from_bytes(bytes(buffer[:4]), "little")
         return bytes(buffer[:length])
 
+    async def symbols(self) -> list[SymbolEntry]:
+        """The PLC's whole symbol table: its size (ADSIGRP_SYM_UPLOADINFO2), then the table (ADSIGRP_SYM_UPLOAD)."""
+        return await self._request(_upload, "upload of the symbol table")
+
     async def read(self, symbols: list[SymbolEntry]) -> list[bytes | int]:
         """The bytes of each symbol, or the ADS error the PLC answered for it, in sum reads as upstream 3.8.4."""
         what = f"read of {len(symbols)} symbol(s)"
@@ -193,3 +197,26 @@ def _sum_read(connection: pyads.Connection, symbols: list[SymbolEntry]) -> list[
             read.append(error if error else data[at : at + symbol.size])
             at += symbol.size
     return read
+
+
+def _upload(connection: pyads.Connection) -> list[SymbolEntry]:
+    """The symbol table: AdsSymbolEntry after AdsSymbolEntry, each starting with its own length."""
+    info = connection.read(
+        constants.ADSIGRP_SYM_UPLOADINFO2, 0, ctypes.c_ubyte * 24, return_ctypes=True, check_length=False
+    )
+    count, length = struct.unpack_from("<II", bytes(info))
+    if not count or not length:
+        return []
+    table = connection.read(
+        constants.ADSIGRP_SYM_UPLOAD, 0, ctypes.c_ubyte * length, return_ctypes=True, check_length=False
+    )
+    raw = bytes(table)
+    symbols: list[SymbolEntry] = []
+    at = 0
+    while len(symbols) < count and at + 4 <= len(raw):
+        (size,) = struct.unpack_from("<I", raw, at)
+        if size == 0:
+            break
+        symbols.append(parse_symbol(raw[at : at + size]))
+        at += size
+    return symbols

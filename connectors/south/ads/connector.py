@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
+from typing import Any
 
 from connectors.base import ConnectorContext, Item, SouthCache, SouthConnector, TimeValue, ValueSink
 from connectors.common.timestamps import iso_utc
 from connectors.errors import ConnectorConnectionError, ConnectorError
 from connectors.south.ads import datatypes
+from connectors.south.ads.browse import browse_page, parse_cursor
 from connectors.south.ads.client import AdsClient, AdsRefused
 from connectors.south.ads.datatypes import DataTypeEntry, Layout, SymbolEntry, TextOptions
 from connectors.south.ads.manifest import MANIFEST, AdsItemSettings, AdsSettings
@@ -35,6 +38,8 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
         self._descriptions: dict[str, DataTypeEntry | None] = {}
         self._layouts: dict[str, Layout | str] = {}
         self._failing: dict[str, str] = {}
+        self._table: list[SymbolEntry] | None = None
+        """The PLC's symbol table, uploaded for the first page browsed on this connection."""
         self._options = TextOptions(
             bool_as_text=settings.bool_as_text == "Text",
             enum_as_text=settings.enum_as_text == "Text",
@@ -52,6 +57,7 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
         self._symbols.clear()
         self._descriptions.clear()
         self._layouts.clear()
+        self._table = None
 
     async def stop(self) -> None:
         """Close the connection."""
@@ -66,6 +72,32 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
             await client.connect()
         finally:
             await client.close()
+
+    async def browse(self, node: str | None, cursor: str | None, size: int) -> dict[str, Any]:
+        """One page of a level of the PLC's symbol names (``browse.browse_page``).
+
+        On the open connection, whose table is uploaded once (a PLC loaded with another program is seen after the
+        connector restarts), or else on a connection opened for the page.
+        """
+        parse_cursor(cursor)  # A bad cursor is refused before the PLC is asked anything.
+        client = self._client
+        if client is not None:
+            if self._table is None:
+                self._table = await self._upload(client)
+            return browse_page(self._table, node, cursor, size)
+        client = AdsClient(self.settings)
+        try:
+            await client.connect()
+            return browse_page(await self._upload(client), node, cursor, size)
+        finally:
+            await client.close()
+
+    @staticmethod
+    async def _upload(client: AdsClient) -> list[SymbolEntry]:
+        try:
+            return await client.symbols()
+        except AdsRefused as err:
+            raise ConnectorError(f"the PLC does not list its symbols: {err}") from err
 
     async def test_item(self, item: Item[AdsItemSettings], start: datetime, end: datetime) -> None:
         """Read ``item`` once; a refusal is raised with its reason instead of logged."""
@@ -105,8 +137,16 @@ class AdsSouth(SouthConnector[AdsSettings, AdsItemSettings]):
             if isinstance(data, int):
                 self._failed(item, f"the PLC answered ADS error {data} reading {symbol.name!r}")
                 continue
+            if len(data) < symbol.size:
+                self._failed(item, f"the PLC answered {len(data)} of the {symbol.size} bytes of {symbol.name!r}")
+                continue
             prefix = self.settings.plc_name + item.name
-            texts = list(datatypes.values(layout, data, prefix, self._options))
+            try:
+                texts = list(datatypes.values(layout, data, prefix, self._options))
+            except struct.error:
+                # The symbol's bytes are fewer than its type's description lays out: that symbol only is skipped.
+                self._failed(item, f"the {len(data)} bytes of {symbol.name!r} do not fit its type {symbol.type_name}")
+                continue
             if not texts:
                 self._failed(item, f"{symbol.name!r} is a {symbol.type_name} and structureFiltering selects nothing")
                 continue

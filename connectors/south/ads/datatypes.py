@@ -41,6 +41,7 @@ __all__ = [
     "values",
 ]
 
+FLAG_REFERENCE_TO = 0x4
 FLAG_TYPE_GUID = 0x80
 FLAG_COPY_MASK = 0x200
 FLAG_METHOD_INFOS = 0x800
@@ -362,10 +363,21 @@ async def _described(
                 layout = await resolve(item.type, item.size, describe, options, cache)
                 fields.append((item.name, item.offset, layout))
         return Structure(name, entry.size, tuple(fields))
-    if entry.type and entry.type != name:
-        # An alias (``TYPE T_Level : REAL``) reads as its type.
-        return await resolve(entry.type, entry.size, describe, options, cache)
-    return f"type {name} is neither a base type, an enumeration, a structure nor an array"
+    if entry.type and entry.type != name and not entry.flags & FLAG_REFERENCE_TO and not name.startswith("POINTER"):
+        # An alias (``TYPE T_Level : REAL``) reads as its type, if it has its type's size: a pointer or a
+        # reference names the type it points to and holds an address.
+        aliased = await resolve(entry.type, entry.size, describe, options, cache)
+        if isinstance(aliased, str) or _size(aliased) == entry.size:
+            return aliased
+    return f"type {name} is neither a base type, an enumeration, a structure, an array nor an alias"
+
+
+def _size(layout: Layout) -> int:
+    if isinstance(layout, Enumeration):
+        return layout.base.size
+    if isinstance(layout, Array):
+        return layout.length * layout.element_size
+    return layout.size
 
 
 async def _array(

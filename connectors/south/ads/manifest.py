@@ -91,4 +91,5 @@ MANIFEST = ConnectorManifest(
     settings=AdsSettings,
     item_settings=AdsItemSettings,
     modes=Modes(last_point=True),
+    browse=True,
 )

@@ -1,9 +1,12 @@
 // Explore: each opened node asks the API for one page of its children (100), "More" follows the cursor;
-// the checked variables are added as DA items of the chosen scan mode.
+// the checked variables are added as items of the chosen scan mode (OPC UA: DA items; ADS: symbols by name).
 "use strict";
 (() => {
   const browser = document.getElementById("browser");
   const south = browser.dataset.south;
+  // What an item takes from a picked node: an ADS symbol's name is its address; an OPC UA node is read as DA.
+  const itemSettings = { ads: (node) => ({ address: node }) };
+  const settingsOf = itemSettings[browser.dataset.type] || ((node) => ({ nodeId: node, mode: "da" }));
   const banner = browser.querySelector(".form-error");
   const PAGE = 100;
   const fail = (answer) => {
@@ -67,7 +70,7 @@
     const scanModeId = document.getElementById("browse-scan-mode").value;
     let added = 0;
     for (const box of picked) {
-      const body = { name: box.dataset.name, enabled: true, scanModeId, settings: { nodeId: box.value, mode: "da" } };
+      const body = { name: box.dataset.name, enabled: true, scanModeId, settings: settingsOf(box.value) };
       const answer = await window.oibus.api("POST", `/api/south/${encodeURIComponent(south)}/items`, body);
       if (!answer.ok) { fail(answer); break; }
       added += 1; box.checked = false;

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from engine_process import EngineProcess, opcua_south_body, running_engine, scan_mode_id
 from playwright.sync_api import Page, expect
+from pyads import constants
+from pyads.testserver import PLCVariable
+from servers.ads import ads_server
 from servers.opcua import OpcuaTestServer
 from ui_browser import TIMEOUT_MS, chromium, login, screenshot_everywhere
 
@@ -75,3 +78,24 @@ def test_explore_a_generated_address_space_and_add_items(tmp_path: Path) -> None
         page.set_default_timeout(TIMEOUT_MS)
         login(page, engine.url)
         _explore(page, engine, south["id"])
+
+
+def test_explore_an_ads_plc_and_add_its_symbols_as_items(tmp_path: Path) -> None:
+    symbols = [PLCVariable(name, 1, constants.ADST_INT16, "INT") for name in ("MAIN.counter", "MAIN.level", "GVL.x")]
+    with ads_server(symbols) as (_server, port), running_engine(tmp_path / "data") as engine, chromium() as browser:
+        settings = {"netId": "127.0.0.1.1.1", "routerAddress": "127.0.0.1", "routerTcpPort": port}
+        body = {"name": "plc", "type": "ads", "description": "", "enabled": True, "settings": settings, "items": []}
+        south = engine.ok("POST", "/api/south", {**body, "groups": []})
+        engine.wait_state("south", south["id"], "RUNNING")
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        login(page, engine.url)
+        page.goto(f"{engine.url}/south/{south['id']}/browse")
+        page.get_by_role("button", name="Open MAIN").click()
+        page.get_by_label("counter (MAIN.counter)").check()
+        page.locator("#browse-scan-mode").select_option(label="Every second")
+        page.get_by_role("button", name="Add checked variables as items").click()
+        expect(page.locator("#browse-outcome")).to_have_text("1 items added")
+        items = engine.ok("GET", f"/api/south/{south['id']}/items/list")
+    # A symbol's name is the item's address (an OPC UA node would be its nodeId).
+    assert [(item["name"], item["settings"]) for item in items] == [("counter", {"address": "MAIN.counter"})]

@@ -70,11 +70,17 @@ PAIRS = DataTypeEntry(name="ARRAY [0..1] OF ST_Inner", type="ST_Inner", size=32,
 MODES = DataTypeEntry(name="ARRAY [0..1] OF E_Mode", type="E_Mode", size=4, ads_type=INT, array=((0, 2),))
 GRID = DataTypeEntry(name="ARRAY [0..1,0..1] OF INT", type="INT", size=8, ads_type=INT, array=((0, 2), (0, 2)))
 T_LEVEL = DataTypeEntry(name="T_Level", type="REAL", size=4, ads_type=REAL)
-DESCRIBED = {entry.name: entry for entry in (E_MODE, ST_INNER, HISTORY, ST_MOTOR, LEVELS, PAIRS, MODES, GRID, T_LEVEL)}
+# A pointer names the type it points to, and holds an address: it is not an alias of that type.
+POINTER = DataTypeEntry(name="POINTER TO INT", type="INT", size=8, ads_type=constants.ADST_UINT64)
+DESCRIBED = {
+    entry.name: entry for entry in (E_MODE, ST_INNER, HISTORY, ST_MOTOR, LEVELS, PAIRS, MODES, GRID, T_LEVEL, POINTER)
+}
 
 
 def pack(type_name: str, value: Any) -> bytes:
     """The bytes of ``value`` as the PLC lays out ``type_name``, from the descriptions the server answers with."""
+    if isinstance(value, bytes):
+        return value
     if type_name in FORMATS:
         return struct.pack(FORMATS[type_name], value)
     if type_name.startswith("STRING("):
@@ -221,13 +227,38 @@ async def test_a_nested_structure_not_filtered_gives_no_field(tmp_path: Path) ->
     assert "ST_Motor" in described
 
 
-async def test_structures_not_filtered_and_arrays_of_two_dimensions_are_skipped_with_one_warning(
+async def test_structures_not_filtered_arrays_of_two_dimensions_and_pointers_are_skipped_with_one_warning(
     tmp_path: Path,
 ) -> None:
-    held = {"MAIN.motor": HELD["MAIN.motor"], "MAIN.grid": ("ARRAY [0..1,0..1] OF INT", [1, 2, 3, 4])}
+    held = {
+        "MAIN.motor": HELD["MAIN.motor"],
+        "MAIN.grid": ("ARRAY [0..1,0..1] OF INT", [1, 2, 3, 4]),
+        "MAIN.pointer": ("POINTER TO INT", struct.pack("<Q", 0x10000)),
+    }
     values, logger, _ = await read(tmp_path, held, scans=2)
     assert values == {}
     reasons = {fields["item"]: fields["reason"] for fields in logger.find("item not read")}
-    assert len(logger.find("item not read")) == 2
+    assert len(logger.find("item not read")) == 3
+    assert "neither a base type" in reasons["pointer"]
     assert "structureFiltering selects nothing" in reasons["motor"]
     assert "2 dimensions" in reasons["grid"]
+
+
+async def test_a_symbol_shorter_than_its_type_is_skipped_and_the_others_read(tmp_path: Path) -> None:
+    sink, logger = RecordingSink(), RecordingLogger()
+    # The PLC says MAIN.short is an ST_Motor (40 bytes) but holds 8 of them: its inner structure lies beyond.
+    held = [
+        PLCVariable("MAIN.short", pack("ST_Motor", MOTOR)[:8], BIG, "ST_Motor"),
+        *variables({"MAIN.mode": HELD["MAIN.mode"]}),
+    ]
+    with ads_server(held, list(DESCRIBED.values())) as (_server, port):
+        connector = south(port, sink, logger, tmp_path, structureFiltering=FILTERING)
+        await connector.start()
+        try:
+            await connector.last_point(items("MAIN.short", "MAIN.mode"))
+        finally:
+            await connector.stop()
+    assert {value["pointId"]: value["data"]["value"] for value in sink.values} == {"mode": "Running"}
+    [warning] = logger.find("item not read")
+    assert warning["item"] == "short"
+    assert "do not fit its type ST_Motor" in warning["reason"]

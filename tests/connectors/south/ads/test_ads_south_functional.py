@@ -91,3 +91,26 @@ async def test_booleans_as_text(tmp_path: Path) -> None:
         finally:
             await connector.stop()
     assert [value["data"]["value"] for value in sink.values] == ["true"]
+
+
+async def test_a_symbol_the_plc_does_not_know_is_warned_once_and_read_once_it_exists(tmp_path: Path) -> None:
+    sink, logger = RecordingSink(), RecordingLogger()
+    variables = [PLCVariable("MAIN.on", True, constants.ADST_BIT, "BOOL")]
+    with ads_server(variables) as (server, port):
+        connector = south(port, sink, logger, tmp_path)
+        await connector.start()
+        try:
+            scan = [item("on", "MAIN.on"), item("later", "MAIN.later")]
+            await connector.last_point(scan)
+            await connector.last_point(scan)
+            # The PLC is loaded with a program that has the symbol (the PLC answered 0x710 until now).
+            server.handler.add_variable(PLCVariable("MAIN.later", 5, constants.ADST_INT16, "INT"))
+            await connector.last_point(scan)
+        finally:
+            await connector.stop()
+    assert [value["pointId"] for value in sink.values] == ["on", "on", "on", "later"]
+    assert sink.values[-1]["data"]["value"] == "5"
+    [warning] = logger.find("item not read")
+    assert warning["item"] == "later"
+    assert "MAIN.later" in warning["reason"]
+    assert [fields["item"] for fields in logger.find("item read again")] == ["later"]
