@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from engine.web.pages import PAGE_ROUTES
+from engine.web.templating import TEMPLATES, Templates
 
 STATIC_DIR = Path(__file__).parent / "static"
-# A file-system loader, not PackageLoader: it also works in the frozen release bundle, where the
-# templates are plain data files next to the code.
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def is_web_route(route: web.AbstractRoute) -> bool:
@@ -28,19 +24,13 @@ def is_web_route(route: web.AbstractRoute) -> bool:
 
 
 def setup(app: web.Application) -> None:
-    """Give ``app`` the template environment, ``/static/`` and every page route."""
-    environment = aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=jinja2.select_autoescape(default=True),
-        undefined=jinja2.StrictUndefined,
-    )
+    """Give ``app`` the page templates, ``/static/`` and every page route."""
     resource = app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
 
     def static(filename: str) -> str:
         # A versioned URL (``?v=<hash>``): browsers may cache it, and an upgrade changes it.
         return str(resource.url_for(filename=filename))
 
-    environment.globals["static"] = static
+    app[TEMPLATES] = Templates(static)
     for table in PAGE_ROUTES:
         app.router.add_routes(table)

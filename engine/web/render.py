@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from engine.api.auth import bearer_credentials
@@ -23,6 +22,7 @@ from engine.api.util import offload
 from engine.config.users import Credentials
 from engine.web.i18n import language, translate
 from engine.web.nav import NAVIGATION
+from engine.web.templating import TEMPLATES
 
 WEB_USER = web.RequestKey("web_user", Credentials)
 """The user of a page request (set by ``@page``)."""
@@ -79,7 +79,8 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         # Stores the engine runs without for now (a full disk): every page says so until they are back.
         "unavailable_stores": request.app[INFO].unavailable_stores.lines() if user is not None else [],
     }
-    response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+    text = request.config_dict[TEMPLATES].get(template).render({**base, **context})
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
     # Pages show live, per-user data: never cached, never framed by another site.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

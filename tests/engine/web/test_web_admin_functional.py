@@ -27,13 +27,13 @@ from test_web_session_functional import _hidden, _login
 
 from engine.api.routes_sse import routes as sse_routes
 from engine.config import ConfigStore
-from engine.web.app import TEMPLATES_DIR
 from engine.web.forms import fields
 from engine.web.i18n import CATALOGUE
 from engine.web.labels import missing_labels
 from engine.web.nav import NAVIGATION
 from engine.web.pages.admin import RESOURCES, form_fields
 from engine.web.pages.engine import LABELS, SCHEMA
+from engine.web.templating import TEMPLATES_DIR
 
 ADMIN_PAGES = ("/engine", "/ip-filters", "/users", "/certificates", "/external-sources", "/scan-modes")
 # The templates French must cover completely: every page (acceptance asks at least login, home and the
