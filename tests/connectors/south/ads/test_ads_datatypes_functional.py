@@ -262,3 +262,21 @@ async def test_a_symbol_shorter_than_its_type_is_skipped_and_the_others_read(tmp
     [warning] = logger.find("item not read")
     assert warning["item"] == "short"
     assert "do not fit its type ST_Motor" in warning["reason"]
+
+
+async def test_descriptions_are_asked_again_on_a_new_connection(tmp_path: Path) -> None:
+    sink, logger = RecordingSink(), RecordingLogger()
+    held = {"MAIN.mode": HELD["MAIN.mode"]}
+    with ads_server(variables(held), list(DESCRIBED.values())) as (server, port):
+        connector = south(port, sink, logger, tmp_path)
+        for _ in range(2):
+            # The PLC may have been loaded with another program meanwhile: what it said before is not kept.
+            await connector.start()
+            try:
+                await connector.last_point(items("MAIN.mode"))
+                await connector.last_point(items("MAIN.mode"))
+            finally:
+                await connector.stop()
+    described = [name for name in map(_described, server.request_history) if name is not None]
+    assert described == ["E_Mode", "E_Mode"]
+    assert [value["data"]["value"] for value in sink.values] == ["Running"] * 4
