@@ -268,11 +268,22 @@ def api_rule(data_source: str, transformer: str = "iso", mapping: list[dict[str,
     }
 
 
-async def until(condition: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> None:
-    """Poll an async ``condition`` (the timeout only guards a hang; nothing is asserted on timings)."""
-    async with asyncio.timeout(within_s):
-        while not await condition():  # noqa: ASYNC110 (a peer server offers no event for a write)
-            await asyncio.sleep(0.05)
+async def until(
+    condition: Callable[[], Awaitable[bool]], within_s: float = 30.0, *, explain: Callable[[], str] | None = None
+) -> None:
+    """Poll an async ``condition`` (the timeout only guards a hang; nothing is asserted on timings).
+
+    ``explain`` (an engine's ``log``, say) gives what the failure message ends with: a timeout in CI then shows
+    what the engine and its workers said, where the test's folders are long gone.
+    """
+    try:
+        async with asyncio.timeout(within_s):
+            while not await condition():  # noqa: ASYNC110 (a peer server offers no event for a write)
+                await asyncio.sleep(0.05)
+    except TimeoutError as err:
+        if explain is None:
+            raise
+        raise TimeoutError(f"{condition} not met within {within_s} s; last lines:\n{explain()[-8000:]}") from err
 
 
 def batch(start: int, size: int) -> dict[str, Any]:

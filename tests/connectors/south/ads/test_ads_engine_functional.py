@@ -50,19 +50,21 @@ async def test_values_reach_the_file_writer_and_resume_after_the_plc_restarts(tm
             async def latest_is(expected: dict[str, str]) -> bool:
                 return await asyncio.to_thread(latest_values, output) == expected
 
-            await until(partial(latest_is, {name: expected for name, (*_, expected) in ITEMS.items()}), 60)
+            await until(
+                partial(latest_is, {name: expected for name, (*_, expected) in ITEMS.items()}), 60, explain=engine.log
+            )
             workers = {process.pid for process in engine.tree()[1:]}
 
             server.stop()
             await asyncio.to_thread(server.join, 5)
-            await until(partial(_state_is, engine, south["id"], "retrying"), 60)
+            await until(partial(_state_is, engine, south["id"], "retrying"), 60, explain=engine.log)
             variables["level"].value = struct.pack("<f", -3.25)
             # The PLC comes back as a real one boots: its router answers before its runtime does.
             assert isinstance(server.handler, PlcHandler)
             server.handler.booting = 2
             again = await asyncio.to_thread(serve, server.handler, port)
-            await until(partial(_level_is, output, "-3.25"), 60)
-            await until(partial(_state_is, engine, south["id"], "connected"), 60)
+            await until(partial(_level_is, output, "-3.25"), 60, explain=engine.log)
+            await until(partial(_state_is, engine, south["id"], "connected"), 60, explain=engine.log)
             found = await asyncio.to_thread(engine.ok, "GET", f"/api/south/{south['id']}")
             assert found["state"]["state"] == "RUNNING"
             # The same worker process read before and after: neither the engine nor its South was restarted.

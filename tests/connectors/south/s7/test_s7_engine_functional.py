@@ -45,7 +45,9 @@ async def test_values_reach_the_file_writer_and_resume_after_the_plc_restarts(tm
             async def latest_is(expected: dict[str, str]) -> bool:
                 return await asyncio.to_thread(latest_values, output) == expected
 
-            await until(partial(latest_is, {name: expected for name, (_, _, expected) in ITEMS.items()}), 60)
+            await until(
+                partial(latest_is, {name: expected for name, (_, _, expected) in ITEMS.items()}), 60, explain=engine.log
+            )
 
             await asyncio.to_thread(server.stop)
 
@@ -54,10 +56,10 @@ async def test_values_reach_the_file_writer_and_resume_after_the_plc_restarts(tm
                 state = found["state"].get("connector") or {}
                 return bool(state.get("state") == "retrying" and state.get("lastError"))
 
-            await until(retrying, 60)
+            await until(retrying, 60, explain=engine.log)
             server.write("DB", 1, 6, struct.pack(">f", -3.25))
             await asyncio.to_thread(server.start)
-            await until(partial(_level_is, output, "-3.25"), 60)
+            await until(partial(_level_is, output, "-3.25"), 60, explain=engine.log)
         finally:
             await asyncio.to_thread(engine.stop)
     log = engine.log()
