@@ -61,12 +61,25 @@ def try_convert(data: Any, type_: type[T], path: str, errors: dict[str, str]) ->
             _add(found, path, str(err))
         errors.update(found)
         return None
+    if _all_fit(data):
+        return value  # What is kept is part of what came: it fits too.
     # Only what is kept must fit: an unknown field is dropped, whatever number it holds.
     _out_of_range(msgspec.to_builtins(value), path, too_large)
     if too_large:
         errors.update(too_large)
         return None
     return value
+
+
+def _all_fit(data: Any) -> bool:
+    """Whether every integer of ``data`` fits signed 64 bits: the check of valid data, which names no path."""
+    if type(data) is int:
+        return INT_MIN <= data <= INT_MAX
+    if isinstance(data, dict):
+        return all(map(_all_fit, data.values()))
+    if isinstance(data, list):
+        return all(map(_all_fit, data))
+    return True
 
 
 def _out_of_range(data: Any, path: str, errors: dict[str, str]) -> None:
