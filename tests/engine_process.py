@@ -315,12 +315,19 @@ def post_values(engine: EngineProcess, body: dict[str, Any], data_source: str = 
 
 
 def latest_values(folder: Path) -> dict[str, str]:
-    """The last value of each point in the JSON files a file-writer North wrote into ``folder``."""
-    latest: dict[str, str] = {}
-    for path in sorted(folder.glob("*.json")):
+    """The newest value of each point (by its timestamp) in the JSON files a file-writer North wrote into ``folder``.
+
+    By timestamp, not by file: the files are named after cache entries, whose ids are random, so the name order
+    says nothing of which was written last (a test waiting for a value written after a restart could otherwise read
+    an older file's value forever).
+    """
+    newest: dict[str, tuple[str, str]] = {}
+    for path in folder.glob("*.json"):
         for value in json.loads(path.read_text()):
-            latest[value["pointId"]] = value["data"]["value"]
-    return latest
+            point, stamp = value["pointId"], value["timestamp"]
+            if point not in newest or stamp >= newest[point][0]:
+                newest[point] = (stamp, value["data"]["value"])
+    return {point: found for point, (_, found) in newest.items()}
 
 
 def scan_mode_id(engine: EngineProcess, name: str) -> str:
