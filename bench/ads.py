@@ -27,11 +27,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -39,8 +36,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from engine_process import EngineProcess, scan_mode_id, wait_for  # noqa: E402
 from measure import uptime  # noqa: E402
-from modbus import memory_lines, south_metrics  # noqa: E402
-from pipeline import CpuWatch, Fleet, _on_sigterm, file_writer_body, label  # noqa: E402
+from modbus import measure_window, south_metrics  # noqa: E402
+from pipeline import Fleet, _on_sigterm, file_writer_body  # noqa: E402
 
 
 def ads_south_body(port: int, scan_mode: str, items: int) -> dict[str, Any]:
@@ -99,40 +96,15 @@ def run(args: argparse.Namespace, fleet: Fleet, tmp: Path) -> None:
         "warm-up",
     )
 
-    server_proc = psutil.Process(server.pid)
-    server_cpu0 = sum(server_proc.cpu_times()[:2])
-    cpu = CpuWatch(engine).start()
-    first = south_metrics(engine, south["id"])
-    started = time.monotonic()
-    durations: list[float] = []  # lastRunDuration sampled 4 times a second: the duration of a recent run
-    while time.monotonic() - started < args.seconds:
-        time.sleep(0.25)
-        current = south_metrics(engine, south["id"]).get("last_run_duration")
-        if current:
-            durations.append(current)
-    last = south_metrics(engine, south["id"])
-    wall = time.monotonic() - started
-    server_cpu = sum(server_proc.cpu_times()[:2]) - server_cpu0
-
-    values = last.get("number_of_values_retrieved", 0) - first.get("number_of_values_retrieved", 0)
+    window = measure_window(engine, south["id"], server.pid, args.seconds)
+    wall, values, median_ms = window.wall, window.values, window.median_ms
     scans = values / args.items
-    run_ms = sorted(durations)
-    median_ms = run_ms[len(run_ms) // 2] if run_ms else float("nan")
     print(f"\n  window: {wall:.1f} s, {scans:.1f} scans, {values:,.0f} values handed over")
     rate = args.items / median_ms * 1000
-    print(f"  per scan (median run {median_ms:.0f} ms, {len(run_ms)} samples): {rate:,.0f} values/s")
+    print(f"  per scan (median run {median_ms:.0f} ms, {window.samples} samples): {rate:,.0f} values/s")
     print(f"  sustained: {values / wall:,.0f} values/s (scan-limited: one scan a second)")
-    print("\n".join(cpu.report(int(values), "value")))
-    share = 100 * server_cpu / wall
-    print(f"      {'ads server (own process)':<24} {server_cpu:7.2f} CPU-s  = {share:5.1f}% of one CPU")
-    print("\n  memory at the end:")
-    assert engine.proc is not None
-    procs = [(label(proc, engine.proc.pid), proc) for proc in engine.tree()]
-    procs = [(name.replace(south["id"][:8], "ads").replace(north["id"][:8], "file-writer"), p) for name, p in procs]
-    print("\n".join(memory_lines([*procs, ("ads server (not OIBus)", server_proc)])))
-    files = sum(1 for _ in output.iterdir())
-    state = engine.ok("GET", f"/api/south/{south['id']}").get("state")
-    print(f"\n  check: {files} files written by the North; South state {state}; load after: {uptime()}")
+    print("\n".join(window.report_lines("ads", engine, south["id"], north["id"], output)))
+    print(f"  load after: {uptime()}")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,64 @@ def memory_lines(procs: list[tuple[str, psutil.Process]]) -> list[str]:
     return lines
 
 
+@dataclass
+class Window:
+    """What a South did over a measured window of its scans: values handed over, run durations, CPU."""
+
+    wall: float
+    values: float
+    median_ms: float
+    samples: int
+    cpu: CpuWatch
+    server: psutil.Process
+    server_cpu: float
+
+    def report_lines(self, kind: str, engine: EngineProcess, south_id: str, north_id: str, output: Path) -> list[str]:
+        """CPU split (the peer server too), memory of every process, and what the North wrote."""
+        share = 100 * self.server_cpu / self.wall
+        lines = [
+            *self.cpu.report(int(self.values), "value"),
+            f"      {kind + ' server (own process)':<24} {self.server_cpu:7.2f} CPU-s  = {share:5.1f}% of one CPU",
+            "\n  memory at the end:",
+        ]
+        assert engine.proc is not None
+        procs = [(label(proc, engine.proc.pid), proc) for proc in engine.tree()]
+        procs = [(name.replace(south_id[:8], kind).replace(north_id[:8], "file-writer"), p) for name, p in procs]
+        lines += memory_lines([*procs, (f"{kind} server (not OIBus)", self.server)])
+        files = sum(1 for _ in output.iterdir())
+        state = engine.ok("GET", f"/api/south/{south_id}").get("state")
+        lines.append(f"\n  check: {files} files written by the North; South state {state}")
+        return lines
+
+
+def measure_window(engine: EngineProcess, south_id: str, server_pid: int, seconds: float) -> Window:
+    """Watch a warmed-up South for ``seconds``: its metrics before and after, ``lastRunDuration`` 4 times a second."""
+    server = psutil.Process(server_pid)
+    server_cpu0 = sum(server.cpu_times()[:2])
+    cpu = CpuWatch(engine).start()
+    first = south_metrics(engine, south_id)
+    started = time.monotonic()
+    durations: list[float] = []  # lastRunDuration sampled 4 times a second: the duration of a recent run
+    while time.monotonic() - started < seconds:
+        time.sleep(0.25)
+        current = south_metrics(engine, south_id).get("last_run_duration")
+        if current:
+            durations.append(current)
+    last = south_metrics(engine, south_id)
+    wall = time.monotonic() - started
+    values = last.get("number_of_values_retrieved", 0) - first.get("number_of_values_retrieved", 0)
+    run_ms = sorted(durations)
+    return Window(
+        wall=wall,
+        values=values,
+        median_ms=run_ms[len(run_ms) // 2] if run_ms else float("nan"),
+        samples=len(run_ms),
+        cpu=cpu,
+        server=server,
+        server_cpu=sum(server.cpu_times()[:2]) - server_cpu0,
+    )
+
+
 def run(args: argparse.Namespace, fleet: Fleet, tmp: Path) -> None:
     words = WORDS[args.data_type]
     registers_per_scan = args.items * words
@@ -133,47 +192,19 @@ def run(args: argparse.Namespace, fleet: Fleet, tmp: Path) -> None:
         lambda: south_metrics(engine, south["id"]).get("number_of_values_retrieved", 0) >= 2 * args.items, 60, "warm-up"
     )
 
-    server_proc = psutil.Process(server.pid)
-    server_cpu0 = sum(server_proc.cpu_times()[:2])
-    cpu = CpuWatch(engine).start()
-    first = south_metrics(engine, south["id"])
-    started = time.monotonic()
-    durations: list[float] = []  # lastRunDuration sampled 4 times a second: the duration of a recent run
-    while time.monotonic() - started < args.seconds:
-        time.sleep(0.25)
-        current = south_metrics(engine, south["id"]).get("last_run_duration")
-        if current:
-            durations.append(current)
-    last = south_metrics(engine, south["id"])
-    wall = time.monotonic() - started
-    server_cpu = sum(server_proc.cpu_times()[:2]) - server_cpu0
-
-    values = last.get("number_of_values_retrieved", 0) - first.get("number_of_values_retrieved", 0)
+    window = measure_window(engine, south["id"], server.pid, args.seconds)
+    wall, values, median_ms = window.wall, window.values, window.median_ms
     scans = values / args.items
-    run_ms = sorted(durations)
-    median_ms = run_ms[len(run_ms) // 2] if run_ms else float("nan")
     print(f"\n  window: {wall:.1f} s, {scans:.1f} scans, {values:,.0f} values handed over")
     print(
-        f"  per scan (median run {median_ms:.0f} ms, {len(run_ms)} samples): "
+        f"  per scan (median run {median_ms:.0f} ms, {window.samples} samples): "
         f"{registers_per_scan / median_ms * 1000:,.0f} registers/s, {args.items / median_ms * 1000:,.0f} values/s"
     )
     print(
         f"  sustained: {values * words / wall:,.0f} registers/s, {values / wall:,.0f} values/s "
         f"(scan-limited: one scan a second)"
     )
-    print("\n".join(cpu.report(int(values), "value")))
-    share = 100 * server_cpu / wall
-    print(f"      {'modbus server (own process)':<24} {server_cpu:7.2f} CPU-s  = {share:5.1f}% of one CPU")
-    print("\n  memory at the end:")
-    assert engine.proc is not None
-    procs = [(label(proc, engine.proc.pid), proc) for proc in engine.tree()]
-    procs = [
-        (name.replace(south["id"][:8], "modbus").replace(north["id"][:8], "file-writer"), proc) for name, proc in procs
-    ]
-    print("\n".join(memory_lines([*procs, ("modbus server (not OIBus)", server_proc)])))
-    files = sum(1 for _ in output.iterdir())
-    state = engine.ok("GET", f"/api/south/{south['id']}").get("state")
-    print(f"\n  check: {files} files written by the North; South state {state}")
+    print("\n".join(window.report_lines("modbus", engine, south["id"], north["id"], output)))
 
 
 def main() -> None:
