@@ -150,6 +150,18 @@ def place_file(source: str | Path, target: str | Path, *, link: bool, sync: bool
     link is impossible (other filesystem, no link support) the file is copied. Without ``sync`` the caller
     makes it durable later.
     """
+    _place(source, target, link=link)
+    return fsync_file(target) if sync else os.stat(target).st_size
+
+
+def place_checked(source: str | Path, target: str | Path, *, link: bool, sync: bool = True) -> tuple[int, str]:
+    """:func:`place_file`, and the size and checksum of the bytes placed, read from one handle on ``target``."""
+    _place(source, target, link=link)
+    return _read_checksum(target, sync=sync)
+
+
+def _place(source: str | Path, target: str | Path, *, link: bool) -> None:
+    """Hard-link ``source`` at ``target`` when ``link`` and possible, else copy it; a missing source raises."""
     if link:
         try:
             os.link(source, target)
@@ -158,23 +170,8 @@ def place_file(source: str | Path, target: str | Path, *, link: bool, sync: bool
         except OSError:
             pass
         else:
-            return fsync_file(target) if sync else os.stat(target).st_size
+            return
     shutil.copyfile(source, target)
-    return fsync_file(target) if sync else os.stat(target).st_size
-
-
-def place_checked(source: str | Path, target: str | Path, *, link: bool, sync: bool = True) -> tuple[int, str]:
-    """:func:`place_file`, and the size and checksum of the bytes placed, read from one handle on ``target``."""
-    if link:
-        try:
-            os.link(source, target)
-        except FileNotFoundError:
-            raise
-        except OSError:
-            shutil.copyfile(source, target)
-    else:
-        shutil.copyfile(source, target)
-    return _read_checksum(target, sync=sync)
 
 
 def unlink_quietly(path: str | Path) -> bool:
