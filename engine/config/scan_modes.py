@@ -14,6 +14,7 @@ from engine.config.errors import NotFoundError, RefusedError
 from engine.config.models import SUBSCRIPTION_ID, SYSTEM_USER, ScanModeCommand, ScanModeDTO
 from engine.config.validation import try_convert
 from engine.scheduler import cron, timing
+from engine.scheduler.verify import timing_errors
 
 log = structlog.get_logger(__name__)
 
@@ -44,9 +45,10 @@ def seed_scan_modes(db: sqlite3.Connection) -> bool:
 
 def _timing_errors(command: ScanModeCommand) -> dict[str, str]:
     """Field-named problems of the cron or interval, and of the activation window."""
-    errors = timing.interval_errors(command.interval) if command.type == "interval" else cron.errors(command.cron)
-    errors.update(timing.window_errors(command.activation_window))
-    return errors
+    scan_mode = timing.Timing(
+        type=command.type, cron=command.cron, interval=command.interval, window=command.activation_window
+    )
+    return timing_errors(scan_mode)
 
 
 def _timing_columns(command: ScanModeCommand) -> tuple[str, str, str | None, str | None]:

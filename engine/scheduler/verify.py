@@ -31,8 +31,7 @@ def verify_timing(scan_mode: timing.Timing, *, now: datetime | None = None, coun
     Field-named problems make it invalid (``errorMessage`` names each field), as the save would refuse it.
     Runs CPU-bound for up to ``SEARCH_LIMIT`` window checks: call it off the event loop.
     """
-    errors = timing.interval_errors(scan_mode.interval) if scan_mode.type == "interval" else cron.errors(scan_mode.cron)
-    errors.update(timing.window_errors(scan_mode.window))
+    errors = timing_errors(scan_mode)
     if errors:
         return CronCheck(is_valid=False, error_message="; ".join(f"{field}: {text}" for field, text in errors.items()))
     start = (now or datetime.now(UTC)).astimezone()
@@ -51,6 +50,13 @@ def verify_timing(scan_mode: timing.Timing, *, now: datetime | None = None, coun
         next_executions=[cron.iso_utc(run) for run in runs],
         human_readable_form=_describe(scan_mode),
     )
+
+
+def timing_errors(scan_mode: timing.Timing) -> dict[str, str]:
+    """Field-named problems of the cron or the interval, and of the activation window (empty when usable)."""
+    errors = timing.interval_errors(scan_mode.interval) if scan_mode.type == "interval" else cron.errors(scan_mode.cron)
+    errors.update(timing.window_errors(scan_mode.window))
+    return errors
 
 
 def _interval_runs(scan_mode: timing.Timing, start: datetime, count: int) -> tuple[list[datetime], timedelta]:
