@@ -116,14 +116,6 @@ def validate(expression: str) -> None:
         raise InvalidCron(f"Cron expression {expression!r} never fires") from err
 
 
-def next_executions(expression: str, start: datetime, count: int = 3) -> list[datetime]:
-    """Return the next ``count`` instants after ``start`` (aware datetimes in ``start``'s zone)."""
-    from croniter import croniter
-
-    iterator = croniter(expression, start, second_at_beginning=True)
-    return [iterator.get_next(datetime) for _ in range(count)]
-
-
 def describe(expression: str) -> str:
     """Return a short English description for common patterns; the expression itself otherwise."""
     fields = expression.split()
@@ -155,24 +147,6 @@ def describe(expression: str) -> str:
     if _NUMBER.match(second) and _NUMBER.match(minute) and _NUMBER.match(hour):
         return f"every day at {int(hour):02d}:{int(minute):02d}:{int(second):02d}"
     return expression
-
-
-def verify(expression: str, *, now: datetime | None = None, count: int = 3) -> CronCheck:
-    """Check ``expression`` and, when valid, give its next ``count`` runs (UTC ISO-8601) and readable form.
-
-    Runs are computed in the server's local time, like the scheduler, then shown in UTC.
-    """
-    try:
-        validate(expression)
-    except InvalidCron as err:
-        return CronCheck(is_valid=False, error_message=str(err))
-    start = (now or datetime.now(UTC)).astimezone()
-    runs = next_executions(" ".join(expression.split()), start, count)
-    return CronCheck(
-        is_valid=True,
-        next_executions=[iso_utc(run) for run in runs],
-        human_readable_form=describe(expression),
-    )
 
 
 def _every(step: int, unit: str) -> str:

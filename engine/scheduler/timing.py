@@ -8,7 +8,7 @@ zone, so "Monday 08:00" follows daylight saving time.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -188,9 +188,3 @@ def is_expired(window: ActivationWindow | None, instant: datetime) -> bool:
         return parse_instant(window.date_range.end) < instant
     except ValueError:
         return False
-
-
-def next_interval_ticks(start: datetime, interval: ScanModeInterval, count: int) -> list[datetime]:
-    """The next ``count`` ticks of an interval scan mode started at ``start``."""
-    step = timedelta(seconds=interval.seconds)
-    return [(start + step * (index + 1)).astimezone(UTC) for index in range(count)]

@@ -33,7 +33,9 @@ def verify_timing(scan_mode: timing.Timing, *, now: datetime | None = None, coun
     """
     errors = timing_errors(scan_mode)
     if errors:
-        return CronCheck(is_valid=False, error_message="; ".join(f"{field}: {text}" for field, text in errors.items()))
+        # A cron's problem reads as upstream's message (it quotes the expression); the others name their field.
+        message = "; ".join(text if field == "cron" else f"{field}: {text}" for field, text in errors.items())
+        return CronCheck(is_valid=False, error_message=message)
     start = (now or datetime.now(UTC)).astimezone()
     search = _interval_runs if scan_mode.type == "interval" else _cron_runs
     runs, searched = search(scan_mode, start, count)

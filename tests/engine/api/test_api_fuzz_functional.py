@@ -39,7 +39,8 @@ from engine.api import EngineInfo, create_app
 from engine.api.content import routes as content_routes
 from engine.api.openapi_operations import OPERATIONS, ItemSettings, PerType
 from engine.config import ConfigStore
-from engine.scheduler import cron
+from engine.scheduler.timing import Timing
+from engine.scheduler.verify import verify_timing
 
 T = TypeVar("T")
 Json = Any
@@ -786,5 +787,5 @@ def test_found_by_fuzzing(method: str, path: str, raw: bytes, named: str, tmp_pa
         assert named in answered.get("errors", {}) or answered["message"].startswith(named), text
         assert snapshot(h.db) == before
     # And the cron check the UI calls says why instead of failing.
-    check = cron.verify("0 0 0 30 2 *")
+    check = verify_timing(Timing(cron="0 0 0 30 2 *"))
     assert not check.is_valid and "never fires" in check.error_message

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.scheduler import cron
+from engine.scheduler.timing import Timing
+from engine.scheduler.verify import verify_timing
 
 
 @pytest.mark.parametrize(
@@ -42,7 +44,7 @@ def test_invalid(expression: str, fragment: str) -> None:
 
 
 def test_verify_gives_three_next_runs_in_utc() -> None:
-    check = cron.verify("*/10 * * * * *", now=datetime(2026, 1, 1, 12, 0, 3, tzinfo=UTC))
+    check = verify_timing(Timing(cron="*/10 * * * * *"), now=datetime(2026, 1, 1, 12, 0, 3, tzinfo=UTC))
     assert check.is_valid and check.error_message == ""
     assert check.next_executions == ["2026-01-01T12:00:10.000Z", "2026-01-01T12:00:20.000Z", "2026-01-01T12:00:30.000Z"]
     assert check.human_readable_form == "every 10 seconds"
@@ -50,7 +52,7 @@ def test_verify_gives_three_next_runs_in_utc() -> None:
 
 
 def test_verify_invalid() -> None:
-    check = cron.verify("0 0 L * * *")
+    check = verify_timing(Timing(cron="0 0 L * * *"))
     assert not check.is_valid
     assert check.to_dto() == {
         "isValid": False,
